@@ -1,0 +1,61 @@
+"""The ``tinygpt`` command line: one subcommand per step, thin over the core modules."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+from ..config import TinyGPTError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import data, sampling, tokens, training
+
+    parser = argparse.ArgumentParser(
+        prog="tinygpt",
+        description="Train and inspect tiny GPT language models: data, tokenizer, train, eval, generate, demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"tinygpt {__version__}")
+    parser.add_argument("--models-dir", help="where runs live (default: ./models or $TINYGPT_MODELS)")
+    parser.add_argument("--data-dir", help="where prepared datasets live (default: ./data or $TINYGPT_DATA)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in (data, tokens, training, sampling):
+        area.register(sub)
+    return parser
+
+
+def print_error(err: TinyGPTError) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    console.print(f"[bold red]error:[/] {err.message}", markup=True, soft_wrap=True)
+    if err.hint:
+        console.print(f"[yellow]hint:[/] {err.hint}", soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.models_dir:
+        os.environ["TINYGPT_MODELS"] = args.models_dir
+    if args.data_dir:
+        os.environ["TINYGPT_DATA"] = args.data_dir
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except TinyGPTError as err:
+        print_error(err)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

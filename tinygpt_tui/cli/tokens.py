@@ -1,0 +1,5 @@
+"""Placeholder: this area's subcommands are being written."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,384 @@
+"""Settings for every stage: data, tokenizer, model, training and sampling.
+
+Each dataclass validates itself in ``__post_init__`` and raises :class:`ConfigError` with one
+sentence a user can act on. ``RunConfig`` round-trips through JSON (``config.json`` of a run).
+This module imports nothing heavy: the faces load it before torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class TinyGPTError(Exception):
+    """An error the user caused or can fix: shown as one sentence and a hint, never a traceback."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} Hint: {self.hint}"
+
+
+class ConfigError(TinyGPTError):
+    """A setting has a value that cannot work."""
+
+
+EOT = "<|endoftext|>"
+TOKENIZER_KINDS = ("bpe", "char", "gpt2")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def models_dir() -> Path:
+    """Where runs live: ``$TINYGPT_MODELS`` or ``./models``."""
+    return Path(os.environ.get("TINYGPT_MODELS", "models"))
+
+
+def data_dir() -> Path:
+    """Where prepared datasets live: ``$TINYGPT_DATA`` or ``./data``."""
+    return Path(os.environ.get("TINYGPT_DATA", "data"))
+
+
+def parse_size(text: str | int | None) -> int | None:
+    """Parse a byte count such as ``5MB``, ``200k``, ``1.5G`` or ``12345``; None stays None."""
+    if text is None or isinstance(text, int):
+        return text
+    s = str(text).strip().lower().replace("_", "")
+    if s in ("", "none", "all"):
+        return None
+    units = {"gib": 1 << 30, "mib": 1 << 20, "kib": 1 << 10, "gb": 10**9, "mb": 10**6, "kb": 10**3,
+             "g": 10**9, "m": 10**6, "k": 10**3, "b": 1}
+    for unit, mult in units.items():
+        if s.endswith(unit):
+            num = s[: -len(unit)]
+            break
+    else:
+        num, mult = s, 1
+    try:
+        value = float(num)
+    except ValueError:
+        raise ConfigError(f"'{text}' is not a size.", "write it like 5MB, 200k or 1000000.") from None
+    if value < 0:
+        raise ConfigError(f"'{text}' is negative.", "sizes must be zero or more.")
+    return int(value * mult)
+
+
+def _check(cond: bool, message: str, hint: str | None = None) -> None:
+    if not cond:
+        raise ConfigError(message, hint)
+
+
+@dataclass
+class DataConfig:
+    source: str = "storybook"
+    """Source spec: ``storybook``, ``hf:ID``, a path to a .txt/.jsonl/.parquet file or folder, or a
+    mixture such as ``0.7*storybook + 0.3*hf:wikitext``. See :mod:`tinygpt_tui.sources`."""
+    dataset: str = ""
+    """Name of the prepared dataset folder under ``data/``; derived from the source when empty."""
+    max_bytes: int | None = None
+    """Cap on the corpus size in bytes (None: the source's own default)."""
+    val_fraction: float = 0.01
+    """Share of documents held out for validation."""
+    seed: int = 1337
+    """Seed for the story generator, sampling and the train/val split."""
+
+    def __post_init__(self) -> None:
+        self.max_bytes = parse_size(self.max_bytes)
+        _check(bool(self.source.strip()), "The data source is empty.", "try --source storybook.")
+        _check(0.0 < self.val_fraction < 0.5, f"val_fraction {self.val_fraction} is out of range.",
+               "use a value between 0 and 0.5, e.g. 0.01.")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "bpe"
+    """``bpe`` (byte-level BPE trained here), ``char`` (one token per character) or ``gpt2`` (tiktoken)."""
+    vocab_size: int = 8192
+    """Target vocabulary size for BPE, specials included. Ignored for char and gpt2."""
+    min_frequency: int = 2
+    """A pair must occur this often to be merged (BPE)."""
+    special_tokens: list[str] = field(default_factory=lambda: [EOT])
+    """Special tokens; ``<|endoftext|>`` is always first."""
+    train_bytes: int | None = 50_000_000
+    """Train BPE on at most this many bytes of the corpus (memory grows with the corpus)."""
+
+    def __post_init__(self) -> None:
+        self.train_bytes = parse_size(self.train_bytes)
+        _check(self.kind in TOKENIZER_KINDS, f"Unknown tokenizer kind '{self.kind}'.",
+               f"choose one of {', '.join(TOKENIZER_KINDS)}.")
+        specials = [EOT] + [s for s in self.special_tokens if s != EOT]
+        self.special_tokens = list(dict.fromkeys(specials))
+        _check(self.min_frequency >= 1, "min_frequency must be at least 1.")
+        if self.kind == "bpe":
+            floor = 256 + len(self.special_tokens)
+            _check(self.vocab_size >= floor,
+                   f"A vocabulary of {self.vocab_size} is smaller than the 256-byte alphabet plus "
+                   f"{len(self.special_tokens)} special token(s).",
+                   f"use --vocab-size {floor} or more (8192 is the default).")
+            _check(self.vocab_size <= 1 << 20, f"A vocabulary of {self.vocab_size} is too large.",
+                   "stay at or below 1048576.")
+
+
+@dataclass
+class ModelConfig:
+    n_layer: int = 4
+    """Transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block; must divide n_embd."""
+    n_embd: int = 256
+    """Width of the residual stream."""
+    block_size: int = 256
+    """Context length in tokens."""
+    vocab_size: int = 8192
+    """Set from the tokenizer when a run is created."""
+    dropout: float = 0.0
+    """Dropout on attention, MLP and embeddings while training."""
+    bias: bool = False
+    """Biases in Linear and LayerNorm layers."""
+    tie_weights: bool = True
+    """Share the token embedding with the output head."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, not {value!r}.")
+        _check(self.n_embd % self.n_head == 0,
+               f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}.",
+               "pick a width that is a multiple of the number of heads.")
+        _check(0.0 <= self.dropout < 1.0, f"dropout {self.dropout} must be in [0, 1).")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    """Sequences per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimizer step."""
+    max_steps: int = 2000
+    """Optimizer steps to train for (the schedule's length unless max_time is set)."""
+    max_time: float | None = None
+    """Wall-clock budget in seconds; when set, training stops then and the schedule fits itself to it."""
+    lr: float = 1e-3
+    """Peak learning rate."""
+    min_lr: float = 1e-4
+    """Floor of the cosine decay."""
+    warmup_steps: int = 100
+    """Linear warmup steps (or, with max_time, this share of the budget: warmup_steps/max_steps)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay on matrices (not on norms, biases or embeddings)."""
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this (0 disables)."""
+    eval_interval: int = 200
+    """Evaluate, sample and checkpoint every this many steps."""
+    eval_iters: int = 20
+    """Batches averaged for the validation loss."""
+    log_interval: int = 10
+    """Emit a step event every this many steps."""
+    sample_tokens: int = 64
+    """Tokens in the sample written at each evaluation."""
+    device: str = "auto"
+    dtype: str = "auto"
+    """``auto`` picks bf16 autocast where supported, else fp16 with a scaler on CUDA, else fp32."""
+    compile: bool = False
+    """Wrap the model in torch.compile."""
+    seed: int = 1337
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "grad_accum", "max_steps", "eval_interval", "eval_iters", "log_interval"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, not {value!r}.")
+        _check(self.warmup_steps >= 0, "warmup_steps must be zero or more.")
+        _check(self.lr > 0 and 0 <= self.min_lr <= self.lr, "Learning rates must satisfy 0 <= min_lr <= lr, lr > 0.")
+        _check(self.max_time is None or self.max_time > 0, "max_time must be a positive number of seconds.")
+        _check(self.device in DEVICES, f"Unknown device '{self.device}'.", f"choose one of {', '.join(DEVICES)}.")
+        _check(self.dtype in DTYPES, f"Unknown dtype '{self.dtype}'.", f"choose one of {', '.join(DTYPES)}.")
+        _check(self.grad_clip >= 0, "grad_clip must be zero or more.")
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 0.8
+    """0 means greedy."""
+    top_k: int = 50
+    """Keep the k most likely tokens (0 disables)."""
+    top_p: float = 0.95
+    """Keep the smallest set whose probability reaches p (1 disables)."""
+    max_new_tokens: int = 200
+    num_samples: int = 1
+    seed: int | None = None
+    """None draws a fresh seed per call."""
+    alternatives: int = 5
+    """How many top alternatives each token record carries."""
+    stop: list[str] = field(default_factory=list)
+    """Stop strings besides <|endoftext|>."""
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.temperature <= 10.0, f"temperature {self.temperature} is out of range.",
+               "use 0 (greedy) up to 10; 0.7-1.0 is typical.")
+        _check(isinstance(self.top_k, int) and self.top_k >= 0, f"top_k {self.top_k} must be 0 or more.",
+               "0 turns it off.")
+        _check(0.0 < self.top_p <= 1.0, f"top_p {self.top_p} must be in (0, 1].", "1 turns it off.")
+        _check(1 <= self.max_new_tokens <= 100_000, f"max_new_tokens {self.max_new_tokens} is out of range.")
+        _check(1 <= self.num_samples <= 64, f"num_samples {self.num_samples} must be between 1 and 64.")
+        _check(0 <= self.alternatives <= 100, "alternatives must be between 0 and 100.")
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    preset: str = "small"
+
+    def __post_init__(self) -> None:
+        _check(valid_run_name(self.name), f"'{self.name}' is not a valid run name.",
+               "use letters, digits, '-', '_' or '.', starting with a letter or digit.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        sections = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig,
+                    "train": TrainConfig, "sampling": SamplingConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in sections:
+                kwargs[key] = _build(sections[key], value or {})
+            elif key in ("name", "preset"):
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"The run configuration is not valid JSON ({e.msg}, line {e.lineno}).") from None
+        if not isinstance(d, dict):
+            raise ConfigError("The run configuration is not a JSON object.")
+        return cls.from_dict(d)
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {cls.__name__} setting(s): {', '.join(unknown)}.",
+                          f"known settings: {', '.join(sorted(known))}.")
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ConfigError(f"Bad {cls.__name__} settings: {e}.") from None
+
+
+def valid_run_name(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name or "")) and ".." not in name
+
+
+# --------------------------------------------------------------------------------------------------
+# Presets: a model shape plus training defaults that suit it.
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # seconds on a laptop: for tests
+    "micro": {
+        "model": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0, bias=False),
+        "train": dict(batch_size=8, max_steps=50, lr=3e-3, min_lr=3e-4, warmup_steps=5,
+                      eval_interval=25, eval_iters=2, log_interval=5, sample_tokens=16),
+        "tokenizer": dict(vocab_size=512),
+    },
+    # the quick start: story-like English in about three minutes on two CPU cores
+    "tiny": {
+        "model": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0, bias=False),
+        "train": dict(batch_size=32, max_steps=1000, max_time=150.0, lr=3e-3, min_lr=3e-4,
+                      warmup_steps=50, eval_interval=100, eval_iters=10, log_interval=10),
+        "tokenizer": dict(vocab_size=2048),
+        "data": dict(max_bytes=10_000_000),
+    },
+    # about 5M parameters
+    "small": {
+        "model": dict(n_layer=4, n_head=4, n_embd=256, block_size=256, dropout=0.0, bias=False),
+        "train": dict(batch_size=32, max_steps=5000, lr=1e-3, min_lr=1e-4, warmup_steps=100,
+                      eval_interval=250, eval_iters=20),
+        "tokenizer": dict(vocab_size=8192),
+    },
+    # the well-known TinyStories recipe
+    "slm-30m": {
+        "model": dict(n_layer=6, n_head=6, n_embd=384, block_size=128, dropout=0.1, bias=True),
+        "train": dict(batch_size=32, grad_accum=4, max_steps=20000, lr=1e-4, min_lr=1e-5,
+                      warmup_steps=1000, eval_interval=500, eval_iters=50),
+        "tokenizer": dict(kind="gpt2"),
+    },
+    "llm-8x512": {
+        "model": dict(n_layer=8, n_head=8, n_embd=512, block_size=512, dropout=0.0, bias=False),
+        "train": dict(batch_size=16, grad_accum=4, max_steps=20000, lr=6e-4, min_lr=6e-5,
+                      warmup_steps=1000, eval_interval=500, eval_iters=50),
+        "tokenizer": dict(vocab_size=8192),
+    },
+    "gpt2-124m": {
+        "model": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0, bias=True),
+        "train": dict(batch_size=8, grad_accum=8, max_steps=50000, lr=6e-4, min_lr=6e-5,
+                      warmup_steps=2000, eval_interval=1000, eval_iters=100),
+        "tokenizer": dict(kind="gpt2"),
+    },
+}
+
+
+def preset_config(preset: str, name: str = "run", overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """Build a RunConfig from a named preset, then apply ``{"model": {...}, "train": {...}}`` overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset '{preset}'.", f"choose one of {', '.join(PRESETS)}.")
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in PRESETS[preset].items()}
+    for section, values in (overrides or {}).items():
+        merged.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    d: dict[str, Any] = {"name": name, "preset": preset, **merged}
+    return RunConfig.from_dict(d)
+
+
+def coerce_value(cls: type, name: str, raw: str) -> Any:
+    """Turn the string ``raw`` into the type of field ``name`` of dataclass ``cls`` (for CLI/slash overrides)."""
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in hints:
+        raise ConfigError(f"'{name}' is not a {cls.__name__} setting.",
+                          f"known settings: {', '.join(sorted(hints))}.")
+    default = getattr(cls(), name)
+    typ = str(hints[name].type)
+    text = raw.strip()
+    try:
+        if isinstance(default, bool) or typ == "bool":
+            low = text.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if text.lower() in ("none", "null") and "None" in typ:
+            return None
+        if isinstance(default, int) or typ.startswith("int"):
+            return int(float(text)) if float(text).is_integer() else int(text)
+        if isinstance(default, float) or typ.startswith("float"):
+            return float(text)
+        if isinstance(default, list):
+            return [s for s in text.split(",") if s]
+        return text
+    except ValueError:
+        raise ConfigError(f"'{raw}' is not a valid value for {name}.",
+                          f"{name} takes a {type(default).__name__ if default is not None else typ}.") from None

@@ -1,0 +1,269 @@
+"""A GPT language model in one readable file.
+
+The shape follows GPT-2 as nanoGPT writes it: token and position embeddings, a stack of pre-norm
+blocks (LayerNorm -> causal self-attention -> residual, LayerNorm -> MLP -> residual), a final
+LayerNorm and a linear head that shares its weights with the token embedding.
+
+Two additions for inspection and fast sampling:
+- a KV cache (:class:`KVCache`) so that generating a token costs one position, not the whole prefix;
+- optional return of each layer's attention maps.
+
+Shapes are noted inline: B batch, T time (tokens), C channels (n_embd), nh heads, hs head size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from .config import ModelConfig
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with an optional bias (PyTorch's own has no bias=False before 2.1)."""
+
+    def __init__(self, ndim: int, bias: bool):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+@dataclass
+class KVCache:
+    """Keys and values of every layer for the positions seen so far.
+
+    ``k[i]`` and ``v[i]`` are (B, nh, max_T, hs) buffers; ``pos`` is how many positions are filled.
+    """
+
+    k: list[torch.Tensor]
+    v: list[torch.Tensor]
+    pos: int = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.k[0].size(2)
+
+    def reset(self) -> None:
+        self.pos = 0
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        assert config.n_embd % config.n_head == 0
+        # query, key and value projections for all heads, in one matrix
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.attn_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cache: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, T, C = x.size()
+        hs = C // self.n_head
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+
+        past = 0
+        if cache is not None:
+            k_buf, v_buf, past = cache
+            k_buf[:, :, past : past + T] = k
+            v_buf[:, :, past : past + T] = v
+            k = k_buf[:, :, : past + T]  # (B, nh, past+T, hs)
+            v = v_buf[:, :, : past + T]
+
+        S = k.size(2)  # positions attended to
+        if need_weights:
+            # explicit attention so the maps can be returned; used only for inspection
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B, nh, T, S)
+            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            att = att.masked_fill(~mask, float("-inf"))
+            att = F.softmax(att.float(), dim=-1).to(q.dtype)
+            weights = att
+            y = self.attn_dropout(att) @ v  # (B, nh, T, hs)
+        else:
+            weights = None
+            dropout_p = self.dropout if self.training else 0.0
+            if past == 0:
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+            elif T == 1:
+                # one new token sees every cached position: no mask needed
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+            else:
+                mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=past)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble heads side by side
+        return self.resid_dropout(self.c_proj(y)), weights
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU()
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cache=None, need_weights=False):
+        a, weights = self.attn(self.ln_1(x), cache, need_weights)
+        x = x + a
+        x = x + self.mlp(self.ln_2(x))
+        return x, weights
+
+
+@dataclass
+class GPTOutput:
+    logits: torch.Tensor
+    """(B, T, vocab) or (B, 1, vocab) when only the last position was asked for."""
+    loss: torch.Tensor | None = None
+    attentions: list[torch.Tensor] | None = None
+    """One (B, nh, T, S) tensor per layer when requested."""
+
+
+class GPT(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                ln_f=LayerNorm(config.n_embd, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_weights:
+            # the same matrix reads tokens in and writes them out (Press & Wolf, 2017)
+            self.transformer.wte.weight = self.lm_head.weight
+
+        self.apply(self._init_weights)
+        # GPT-2 scales the residual projections by 1/sqrt(2 * n_layer) so the stream's variance
+        # does not grow with depth
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            torch.nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    # ---------------------------------------------------------------------------------------------
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameters, shared ones counted once; position embeddings left out by default (as GPT-2 reports)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Training FLOPs per token (forward + backward), PaLM appendix B: 6N + 12 L H Q T."""
+        cfg = self.config
+        T = seq_len or cfg.block_size
+        N = self.num_params()
+        return 6 * N + 12 * cfg.n_layer * cfg.n_head * (cfg.n_embd // cfg.n_head) * T
+
+    def new_kv_cache(self, batch_size: int = 1, capacity: int | None = None) -> KVCache:
+        """Empty cache buffers on the model's device and dtype for up to ``capacity`` positions."""
+        cfg = self.config
+        cap = min(capacity or cfg.block_size, cfg.block_size)
+        p = self.lm_head.weight
+        shape = (batch_size, cfg.n_head, cap, cfg.n_embd // cfg.n_head)
+        return KVCache(
+            k=[torch.zeros(shape, device=p.device, dtype=p.dtype) for _ in range(cfg.n_layer)],
+            v=[torch.zeros(shape, device=p.device, dtype=p.dtype) for _ in range(cfg.n_layer)],
+        )
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        kv_cache: KVCache | None = None,
+        return_attention: bool = False,
+        last_only: bool = False,
+    ) -> GPTOutput:
+        """Run the model on token ids ``idx`` (B, T).
+
+        With ``targets`` (B, T) the mean cross-entropy is returned as ``loss`` (ids < 0 ignored).
+        With ``kv_cache`` the tokens continue the cached positions and the cache advances by T.
+        ``last_only`` computes logits for the final position alone (what sampling needs).
+        """
+        B, T = idx.size()
+        past = kv_cache.pos if kv_cache is not None else 0
+        if past + T > self.config.block_size:
+            raise ValueError(f"sequence of {past + T} tokens exceeds the context of {self.config.block_size}")
+        if kv_cache is not None and past + T > kv_cache.capacity:
+            raise ValueError(f"KV cache holds {kv_cache.capacity} positions, {past + T} needed")
+        pos = torch.arange(past, past + T, dtype=torch.long, device=idx.device)  # (T,)
+
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        attentions: list[torch.Tensor] | None = [] if return_attention else None
+        for i, block in enumerate(self.transformer.h):
+            cache = (kv_cache.k[i], kv_cache.v[i], past) if kv_cache is not None else None
+            x, w = block(x, cache, return_attention)
+            if attentions is not None:
+                attentions.append(w)
+        if kv_cache is not None:
+            kv_cache.pos = past + T
+        x = self.transformer.ln_f(x)
+
+        if targets is not None:
+            logits = self.lm_head(x)  # (B, T, vocab)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+            return GPTOutput(logits, loss, attentions)
+        if last_only:
+            x = x[:, [-1], :]  # (B, 1, C)
+        return GPTOutput(self.lm_head(x), None, attentions)
+
+    def optimizer_groups(self, weight_decay: float) -> list[dict]:
+        """AdamW groups: decay matrices of Linear layers; leave norms, biases and embeddings alone."""
+        decay, no_decay = [], []
+        seen: set[int] = set()
+        embeddings = {id(self.transformer.wte.weight), id(self.transformer.wpe.weight)}
+        for p in self.parameters():
+            if id(p) in seen or not p.requires_grad:
+                continue
+            seen.add(id(p))
+            if p.dim() >= 2 and id(p) not in embeddings:
+                decay.append(p)
+            else:
+                no_decay.append(p)
+        return [
+            {"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
