@@ -1,0 +1,461 @@
+"""Sources: spec grammar, every kind of source, mixtures, sampling, caps, atomic corpus preparation."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tinygpt_tui import sources
+from tinygpt_tui.config import EOT, DataConfig, TinyGPTError
+from tinygpt_tui.sources import open_source
+
+
+def docs(spec: str, seed: int = 1337, n: int | None = None) -> list[str]:
+    it = open_source(spec, seed).iter_documents()
+    return list(itertools.islice(it, n) if n else it)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_corpus(folder: Path) -> list[str]:
+    text = (folder / "corpus.txt").read_text(encoding="utf-8")
+    parts = text.split(f"\n{EOT}\n")
+    assert parts[-1] == ""
+    return parts[:-1]
+
+
+# --------------------------------------------------------------------------------------------------
+# storybook and spec grammar
+
+def test_storybook_seed_from_spec_and_from_caller():
+    assert docs("storybook", 5, 3) == docs("storybook", 5, 3)
+    assert docs("storybook", 5, 3) != docs("storybook", 6, 3)
+    # ?seed= wins over the caller's seed
+    assert docs("storybook?seed=9", 5, 3) == docs("storybook?seed=9", 6, 3) == docs("storybook", 9, 3)
+    assert not open_source("storybook").finite
+    assert "seed 1337" in open_source("storybook").describe()
+
+
+def test_max_stories_option():
+    assert len(docs("storybook?max_stories=7")) == 7
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("nonsense", "Unknown data source"),
+    ("storybook?colour=red", "not an option"),
+    ("storybook?seed", "not NAME=VALUE"),
+    ("storybook?seed=abc", "not a whole number"),
+    ("storybook?sample=0", "out of range"),
+    ("storybook?sample=1.5", "out of range"),
+    ("storybook?sample=nan", "not a finite number"),
+    ("storybook?max_stories=0", "keeps no documents"),
+    ("storybook?max_stories=-3", "keeps no documents"),
+    ("hf:", "names no dataset"),
+    ("hf:x?streaming=maybe", "not yes or no"),
+    ("0*storybook + 1*storybook", "must be a positive number"),
+    ("-0.5*storybook + 1*storybook", "must be a positive number"),
+    ("abc*storybook + 0.5*storybook", "is not a weight"),
+    ("inf*storybook + 0.5*storybook", "must be a positive number"),
+    ("0.5*storybook + ", "empty term"),
+    ("missing/file.txt", "does not exist"),
+    ("./nowhere", "does not exist"),
+    ("", "empty"),
+])
+def test_bad_specs_say_one_clear_sentence(spec, fragment):
+    with pytest.raises(TinyGPTError) as e:
+        docs(spec, n=1)
+    assert fragment in e.value.message
+    assert e.value.hint
+
+
+# --------------------------------------------------------------------------------------------------
+# local files
+
+def test_txt_with_markers_anywhere_and_crlf(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_bytes(b"First story.\r\nSecond line.\r\n<|endoftext|>\r\nTwo<|endoftext|>Three\n\n<|endoftext|>\n\n"
+                  b"<|endoftext|>\nFour has\n\nparagraphs.\n")
+    assert docs(str(f)) == ["First story.\nSecond line.", "Two", "Three", "Four has\n\nparagraphs."]
+
+
+def test_txt_without_markers_splits_on_blank_lines(tmp_path):
+    f = tmp_path / "b.txt"
+    f.write_text("\n\nOne a.\nOne b.\n\n\n  \nTwo.\n\nThree.", encoding="utf-8")
+    assert docs(str(f)) == ["One a.\nOne b.", "Two.", "Three."]
+
+
+def test_txt_not_utf8(tmp_path):
+    f = tmp_path / "bad.txt"
+    f.write_bytes(b"hello\n\xff\xfe\x00 world\n")
+    with pytest.raises(TinyGPTError, match="not UTF-8"):
+        docs(str(f))
+
+
+def test_jsonl_detects_the_text_column_and_takes_an_override(tmp_path):
+    f = write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "title": "T1", "story": "S1"},
+                                           {"id": 2, "title": "T2", "story": "S2"}, {"id": 3, "story": None}])
+    assert docs(str(f)) == ["S1", "S2"]
+    assert docs(f"{f}?column=title") == ["T1", "T2"]
+    g = write_jsonl(tmp_path / "b.jsonl", [{"n": 1, "body": "first string column"}])
+    assert docs(str(g)) == ["first string column"]
+
+
+@pytest.mark.parametrize("lines,fragment", [
+    (['{"n": 1, "m": 2}'], "has no text field"),
+    (['{"text": "ok"}', "{not json"], "Line 2"),
+    (['["a list"]'], "not a JSON object"),
+])
+def test_jsonl_bad_input(tmp_path, lines, fragment):
+    f = tmp_path / "bad.jsonl"
+    f.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(TinyGPTError, match=fragment):
+        docs(str(f))
+
+
+def test_jsonl_missing_named_column(tmp_path):
+    f = write_jsonl(tmp_path / "a.jsonl", [{"text": "x"}])
+    with pytest.raises(TinyGPTError, match="no field 'body'"):
+        docs(f"{f}?column=body")
+
+
+def test_parquet_in_batches_with_column_detection(tmp_path):
+    n = 2500  # more than one batch of 1024
+    pq.write_table(pa.table({"id": list(range(n)), "content": [f"doc {i}" for i in range(n)],
+                             "label": ["x"] * n}), tmp_path / "a.parquet", row_group_size=700)
+    got = docs(str(tmp_path / "a.parquet"))
+    assert got == [f"doc {i}" for i in range(n)]
+    assert docs(f"{tmp_path / 'a.parquet'}?column=label", n=2) == ["x", "x"]
+    with pytest.raises(TinyGPTError, match="no column 'nope'"):
+        docs(f"{tmp_path / 'a.parquet'}?column=nope")
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "numbers.parquet")
+    with pytest.raises(TinyGPTError, match="no text column"):
+        docs(str(tmp_path / "numbers.parquet"))
+
+
+def test_corrupt_and_truncated_parquet(tmp_path):
+    (tmp_path / "junk.parquet").write_bytes(b"this is not parquet at all")
+    with pytest.raises(TinyGPTError, match="not a readable Parquet file"):
+        docs(str(tmp_path / "junk.parquet"))
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"text": [f"story {i}" for i in range(5000)]}), good)
+    data = good.read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(TinyGPTError, match="Parquet"):
+        docs(str(tmp_path / "cut.parquet"))
+
+
+def test_folder_is_read_recursively_in_sorted_order(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "a.txt").write_text("from a", encoding="utf-8")
+    write_jsonl(tmp_path / "b" / "c.jsonl", [{"text": "from c"}])
+    pq.write_table(pa.table({"text": ["from b1"]}), tmp_path / "b" / "b1.parquet")
+    (tmp_path / ".hidden" / "z.txt").write_text("hidden", encoding="utf-8")
+    (tmp_path / "notes.md").write_text("ignored", encoding="utf-8")
+    assert docs(str(tmp_path)) == ["from a", "from b1", "from c"]
+    assert "3 files" in open_source(str(tmp_path)).describe()
+
+
+def test_empty_folder_and_unsupported_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TinyGPTError, match="has no .txt"):
+        open_source(str(tmp_path / "empty"))
+    (tmp_path / "x.csv").write_text("a,b\n", encoding="utf-8")
+    with pytest.raises(TinyGPTError, match="is not a .txt, .jsonl or .parquet file"):
+        open_source(str(tmp_path / "x.csv"))
+
+
+def test_documents_are_cleaned(tmp_path):
+    f = write_jsonl(tmp_path / "a.jsonl", [{"text": "  a<|endoftext|>b \r\n"}, {"text": "   "}, {"text": ""}])
+    assert docs(str(f)) == ["ab"]
+
+
+def test_real_tinystories_sample(tinystories):
+    got = docs(str(tinystories))
+    assert len(got) == 3998
+    assert got[0].startswith("Lily was a princess who loved to jump.")
+    assert all(d and EOT not in d for d in got)
+    # the sample is already in corpus format, so writing it back gives the same bytes
+    assert "".join(d + f"\n{EOT}\n" for d in got).encode() == tinystories.read_bytes()
+
+
+# --------------------------------------------------------------------------------------------------
+# sampling and mixtures
+
+def test_sample_keeps_a_deterministic_fraction(tmp_path):
+    f = write_jsonl(tmp_path / "a.jsonl", [{"text": f"doc {i}"} for i in range(2000)])
+    a = docs(f"{f}?sample=0.1")
+    assert 140 <= len(a) <= 260
+    assert a == docs(f"{f}?sample=0.1")
+    assert a != docs(f"{f}?sample=0.1", seed=2)
+    # a seed in the spec wins over the caller's
+    assert docs(f"{f}?sample=0.1&seed=3", seed=3) == docs(f"{f}?sample=0.1&seed=3", seed=4)
+    assert set(a) <= {f"doc {i}" for i in range(2000)}
+
+
+def test_mixture_byte_shares_follow_the_weights():
+    src = open_source("0.7*storybook + 0.3*storybook?seed=99", 1)
+    assert isinstance(src, sources.MixtureSource)
+    assert [w for w, _ in src.parts] == pytest.approx([0.7, 0.3])
+    counts = [0, 0]
+    for part, doc in itertools.islice(src.iter_tagged(), 3000):
+        counts[part] += len(doc.encode()) + len(f"\n{EOT}\n")
+    assert counts[0] / sum(counts) == pytest.approx(0.7, abs=0.005)
+    assert docs("0.7*storybook + 0.3*storybook?seed=99", 1, 50) == docs("0.7*storybook + 0.3*storybook?seed=99", 1, 50)
+
+
+def test_mixture_weights_are_normalised_and_default_to_one():
+    src = open_source("storybook + 3*storybook?seed=4")
+    assert [w for w, _ in src.parts] == pytest.approx([0.25, 0.75])
+
+
+def test_mixture_stops_when_a_finite_part_runs_out(tmp_path):
+    f = write_jsonl(tmp_path / "w.jsonl", [{"text": "wiki " * 40} for _ in range(10)])
+    src = open_source(f"0.5*storybook + 0.5*{f}")
+    assert src.finite
+    tagged = list(src.iter_tagged())
+    assert sum(1 for p, _ in tagged if p == 1) == 10
+    # it stopped right after the finite part was exhausted, not at an arbitrary point
+    assert tagged[-1][0] in (0, 1) and len(tagged) < 40
+
+
+# --------------------------------------------------------------------------------------------------
+# Hugging Face datasets
+
+def test_hub_unreachable_fails_fast_with_a_hint(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    # Point the hub at an address that refuses connections at once, so the test behaves the same
+    # with or without internet access.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    for spec in ("tinystories", "hf:roneneldan/TinyStories?split=validation"):
+        with pytest.raises(TinyGPTError) as e:
+            docs(spec, n=1)
+        assert "Hugging Face hub" in e.value.message and "could not be reached" in e.value.message
+        assert "--source storybook" in e.value.hint
+    assert time.perf_counter() - start < 20
+
+
+def test_real_hub_lookup_fails_fast_here_when_offline(monkeypatch):
+    """The real endpoint: on this offline machine it fails in seconds, not after minutes of retries."""
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    try:
+        first = docs("tinystories", n=1)
+    except TinyGPTError as e:
+        assert "could not be reached" in e.message
+        assert time.perf_counter() - start < 20
+    else:  # pragma: no cover - only where the hub is reachable
+        assert first and isinstance(first[0], str)
+
+
+def test_hf_local_parquet_folder_streaming(tmp_path):
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    pq.write_table(pa.table({"id": [1, 2], "story": ["one", "two"]}), folder / "a.parquet")
+    pq.write_table(pa.table({"id": [3], "story": ["three"]}), folder / "b.parquet")
+    assert sorted(docs(f"hf:{folder}?streaming=1")) == ["one", "three", "two"]
+    with pytest.raises(TinyGPTError, match="no column 'body'"):
+        docs(f"hf:{folder}?streaming=1&column=body")
+
+
+def test_hf_local_jsonl_file(tmp_path):
+    f = write_jsonl(tmp_path / "x.jsonl", [{"meta": 1, "text": "alpha"}, {"meta": 2, "text": "beta"}])
+    assert docs(f"hf:{f}?streaming=1") == ["alpha", "beta"]
+
+
+def test_hf_save_to_disk_dataset_and_dict(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    datasets.disable_progress_bars()
+    datasets.Dataset.from_dict({"n": [1, 2], "content": ["first", "second"]}).save_to_disk(str(tmp_path / "one"))
+    assert docs(f"hf:{tmp_path / 'one'}") == ["first", "second"]
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["t"]}),
+                          "validation": datasets.Dataset.from_dict({"text": ["v"]})}).save_to_disk(
+        str(tmp_path / "dd"))
+    assert docs(f"hf:{tmp_path / 'dd'}") == ["t"]
+    assert docs(f"hf:{tmp_path / 'dd'}?split=validation") == ["v"]
+    with pytest.raises(TinyGPTError, match="no split 'test'"):
+        docs(f"hf:{tmp_path / 'dd'}?split=test")
+    datasets.Dataset.from_dict({"n": [1]}).save_to_disk(str(tmp_path / "nums"))
+    with pytest.raises(TinyGPTError, match="no text column"):
+        docs(f"hf:{tmp_path / 'nums'}")
+
+
+# --------------------------------------------------------------------------------------------------
+# prepare_corpus and the data folder
+
+def test_prepare_writes_corpus_and_source_json_then_reuses(home):
+    calls = []
+    cfg = DataConfig(source="storybook", max_bytes=300_000)
+    folder = sources.prepare_corpus(cfg, lambda done, total: calls.append((done, total)))
+    assert folder == Path("data") / "storybook-300kb" or folder.resolve() == (home / "data" / "storybook-300kb")
+    info = json.loads((folder / "source.json").read_text())
+    corpus = (folder / "corpus.txt").read_bytes()
+    assert info["complete"] is True and info["bytes"] == len(corpus) <= 300_000
+    assert info["sha256"] == hashlib.sha256(corpus).hexdigest()
+    assert info["documents"] == len(read_corpus(folder)) and info["capped"] is True
+    assert calls[-1] == (len(corpus), 300_000) and calls[0] == (0, 300_000)
+    assert not list(folder.glob(".*tmp*"))
+    mtime = (folder / "corpus.txt").stat().st_mtime_ns
+    again = sources.prepare(cfg)
+    assert again.reused and (folder / "corpus.txt").stat().st_mtime_ns == mtime
+    # the corpus reads back as the same stories
+    assert read_corpus(folder) == docs("storybook", 1337, info["documents"])
+
+
+def test_storybook_default_cap_is_5mb(home):
+    result = sources.prepare(DataConfig(source="storybook"))
+    assert result.path.name == "storybook"
+    assert 4_990_000 <= result.info["bytes"] <= sources.DEFAULT_INFINITE_BYTES
+    assert result.info["max_bytes"] == 5_000_000
+
+
+def test_prepare_real_tinystories_file(home, tinystories):
+    result = sources.prepare(DataConfig(source=str(tinystories)))
+    assert result.info["documents"] == 3998
+    assert (result.path / "corpus.txt").read_bytes() == tinystories.read_bytes()
+    assert result.info["max_bytes"] is None and not result.info["capped"]
+
+
+def test_mixture_prepare_records_each_part(home, tinystories):
+    result = sources.prepare(DataConfig(source=f"0.6*storybook + 0.4*{tinystories}", max_bytes=1_000_000))
+    parts = result.info["parts"]
+    assert [p["weight"] for p in parts] == pytest.approx([0.6, 0.4])
+    assert sum(p["bytes"] for p in parts) == result.info["bytes"]
+    assert sum(p["documents"] for p in parts) == result.info["documents"]
+    assert parts[0]["share"] == pytest.approx(0.6, abs=0.01)
+
+
+def test_one_huge_document_is_cut_to_the_cap(home, tmp_path):
+    f = tmp_path / "big.txt"
+    f.write_text("word " * 5000, encoding="utf-8")
+    result = sources.prepare(DataConfig(source=str(f), max_bytes=1000))
+    assert result.info["documents"] == 1 and result.info["bytes"] <= 1000
+    assert (result.path / "corpus.txt").read_text().endswith(f"word\n{EOT}\n")
+
+
+def test_interrupted_preparation_never_looks_complete(home):
+    cfg = DataConfig(source="storybook", dataset="stories", max_bytes=2_000_000)
+    first = sources.prepare(cfg)
+    shards = first.path / "shards" / "abc"
+    shards.mkdir(parents=True)
+    (shards / "meta.json").write_text("{}")
+
+    def explode(done, total):
+        if done > 500_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sources.prepare(DataConfig(source="storybook?seed=2", dataset="stories", max_bytes=2_000_000), explode)
+    folder = first.path
+    assert not (folder / "source.json").exists()
+    assert not list(folder.glob(".*tmp*"))
+    assert [d["complete"] for d in sources.list_datasets() if d["name"] == "stories"] == [False]
+    assert sources.dataset_info("stories")["complete"] is False
+    # the next run does the work again (not reused) and ends complete; stale shards are gone
+    again = sources.prepare(DataConfig(source="storybook?seed=2", dataset="stories", max_bytes=2_000_000))
+    assert not again.reused and again.info["complete"]
+    assert not (folder / "shards").exists()
+
+
+def test_a_changed_spec_under_the_same_name_rebuilds(home, tmp_path):
+    a = sources.prepare(DataConfig(source="storybook", dataset="mine", max_bytes=50_000))
+    b = sources.prepare(DataConfig(source="storybook?seed=3", dataset="mine", max_bytes=50_000))
+    assert not b.reused and a.info["sha256"] != b.info["sha256"]
+    c = sources.prepare(DataConfig(source="storybook?seed=3", dataset="mine", max_bytes=60_000))
+    assert not c.reused
+    # the seed of the run matters for storybook, so a different seed is a different corpus
+    d = sources.prepare(DataConfig(source="storybook", dataset="mine", max_bytes=50_000, seed=1))
+    e = sources.prepare(DataConfig(source="storybook", dataset="mine", max_bytes=50_000, seed=1))
+    assert not d.reused and e.reused
+
+
+@pytest.mark.parametrize("make", ["empty_txt", "blank_jsonl", "tiny_sample"])
+def test_empty_corpus_is_an_error(home, tmp_path, make):
+    if make == "empty_txt":
+        spec = str(tmp_path / "empty.txt")
+        Path(spec).write_text("", encoding="utf-8")
+    elif make == "blank_jsonl":
+        spec = str(write_jsonl(tmp_path / "blank.jsonl", [{"text": "  "}, {"text": "\n"}]))
+    else:
+        spec = str(write_jsonl(tmp_path / "two.jsonl", [{"text": "a"}, {"text": "b"}])) + "?sample=0.0001"
+    with pytest.raises(TinyGPTError, match="gave no documents"):
+        sources.prepare(DataConfig(source=spec, dataset="empty"))
+    assert not (home / "data" / "empty").exists()
+    assert sources.list_datasets() == []
+
+
+def test_dataset_names(home, tmp_path):
+    assert sources.dataset_name(DataConfig(source="storybook")) == "storybook"
+    assert sources.dataset_name(DataConfig(source="storybook", seed=7)) == "storybook-s7"
+    assert sources.dataset_name(DataConfig(source="storybook?seed=7", seed=9)) == "storybook-seed-7"
+    assert sources.dataset_name(DataConfig(source="storybook", max_bytes="10MB")) == "storybook-10mb"
+    assert sources.dataset_name(DataConfig(source="tinystories")) == "tinystories"
+    assert sources.dataset_name(DataConfig(source="hf:roneneldan/TinyStories", seed=7)) == "roneneldan-tinystories"
+    assert sources.dataset_name(DataConfig(source="x", dataset="given")) == "given"
+    f = tmp_path / "wiki.jsonl"
+    write_jsonl(f, [{"text": "x"}])
+    name = sources.dataset_name(DataConfig(source=str(f)))
+    assert name.startswith("wiki-jsonl-") and len(name) == len("wiki-jsonl-") + 6
+    with pytest.raises(TinyGPTError, match="not a valid dataset name"):
+        sources.dataset_name(DataConfig(source="storybook", dataset="../escape"))
+
+
+def test_list_and_info(home):
+    assert sources.list_datasets() == []
+    sources.prepare(DataConfig(source="storybook", max_bytes=20_000))
+    listed = sources.list_datasets()
+    assert [d["name"] for d in listed] == ["storybook-20kb"]
+    assert listed[0]["complete"] and listed[0]["bytes"] <= 20_000 and listed[0]["shards"] == []
+    info = sources.dataset_info("storybook-20kb")
+    assert info["spec"] == "storybook" and info["corpus"].endswith("corpus.txt")
+    with pytest.raises(TinyGPTError, match="no prepared dataset named 'nope'") as e:
+        sources.dataset_info("nope")
+    assert "storybook-20kb" in e.value.hint
+
+
+def test_an_edited_input_file_makes_the_corpus_stale(home, tmp_path):
+    f = write_jsonl(tmp_path / "w.jsonl", [{"text": "first version"}])
+    a = sources.prepare(DataConfig(source=str(f)))
+    assert sources.prepare(DataConfig(source=str(f))).reused
+    write_jsonl(f, [{"text": "second version, longer"}])
+    b = sources.prepare(DataConfig(source=str(f)))
+    assert not b.reused and b.path == a.path
+    assert read_corpus(b.path) == ["second version, longer"]
+
+
+def test_a_file_name_with_plus_and_star_is_not_a_mixture(tmp_path):
+    f = tmp_path / "a+b*c.txt"
+    f.write_text("one\n\ntwo\n", encoding="utf-8")
+    assert docs(str(f)) == ["one", "two"]
+    assert docs(f"{f}?max_stories=1") == ["one"]
+
+
+def test_offline_mode_without_a_cached_copy(tmp_path):
+    """HF_HUB_OFFLINE=1 is read when datasets is imported, so this runs in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from tinygpt_tui.sources import open_source\n"
+            "from tinygpt_tui.config import TinyGPTError\n"
+            "try:\n    next(open_source('tinystories').iter_documents())\n"
+            "except TinyGPTError as e:\n    print(e.message)\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert "not in the local Hugging Face cache" in out.stdout, out.stderr[-2000:]
+    assert time.perf_counter() - start < 30
