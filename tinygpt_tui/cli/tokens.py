@@ -1,5 +1,316 @@
-"""Placeholder: this area's subcommands are being written."""
+"""Tokenizer commands: ``tokenizer train``, ``tokenizer info``, ``tokenize`` and ``vocab``.
+
+Tables and progress bars use rich (progress on stderr); ``--json`` prints machine-readable JSON on
+stdout only. Errors a user can cause surface as TinyGPTError, which ``cli.main`` prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import EOT, TinyGPTError, TokenizerConfig, data_dir, models_dir
 
 
-def register(sub) -> None:
-    pass
+def register(sub: Any) -> None:
+    """Add ``tokenizer``, ``tokenize`` and ``vocab`` to the ``tinygpt`` subcommands."""
+    p = sub.add_parser("tokenizer", help="train or describe a tokenizer",
+                       description="Train a tokenizer on a prepared dataset or a corpus file, or describe one.")
+    tsub = p.add_subparsers(dest="tokenizer_command", metavar="ACTION")
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+
+    t = tsub.add_parser("train", help="train a tokenizer (bpe, char) or fetch gpt2",
+                        description="Train a byte-level BPE or a character-level tokenizer on a corpus.")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="DATASET", help="a prepared dataset under the data folder")
+    src.add_argument("--corpus", metavar="FILE", type=Path,
+                     help="a corpus file: documents each followed by a line <|endoftext|>")
+    t.add_argument("--kind", choices=("bpe", "char", "gpt2"), default="bpe", help="tokenizer kind (default bpe)")
+    t.add_argument("--vocab-size", type=int, default=8192, help="BPE vocabulary size, specials included")
+    t.add_argument("--min-frequency", type=int, default=2, help="a pair must occur this often to merge")
+    t.add_argument("--special", action="append", default=[], metavar="TOKEN",
+                   help="an extra special token, e.g. '<|im_start|>' (repeatable)")
+    t.add_argument("--train-bytes", default="50MB",
+                   help="train BPE on a sample of at most this much text (default 50MB; 'all' for no cap)")
+    t.add_argument("--out", type=Path, help="output file (default: beside the corpus, "
+                   "tokenizer-<kind>-<vocab>.json)")
+    t.add_argument("--json", action="store_true", help="print the result as JSON")
+    t.set_defaults(func=cmd_train)
+
+    i = tsub.add_parser("info", help="describe a tokenizer file or a run's tokenizer")
+    isrc = i.add_mutually_exclusive_group(required=True)
+    isrc.add_argument("path", nargs="?", type=Path, help="a tokenizer file")
+    isrc.add_argument("--run", metavar="NAME", help="the tokenizer of a run")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=cmd_info)
+
+    k = sub.add_parser("tokenize", help="show how a text splits into tokens",
+                       description="Show a text's tokens: ids, pieces, bytes in hex and [boundaries].")
+    k.add_argument("text", help="the text to tokenize ('-' reads standard input)")
+    _tokenizer_options(k, allow_gpt2=True)
+    k.add_argument("--json", action="store_true", help="print JSON")
+    k.set_defaults(func=cmd_tokenize)
+
+    v = sub.add_parser("vocab", help="vocabulary statistics (token frequencies with --data)",
+                       description="Vocabulary size, special tokens, token lengths, longest tokens; with "
+                       "--data also the most and least frequent tokens and bytes per token on the corpus.")
+    _tokenizer_options(v, allow_gpt2=True)
+    v.add_argument("--data", metavar="DATASET",
+                   help="count tokens in this dataset's shards (with --run: the run's dataset by default)")
+    v.add_argument("--top", type=int, default=15, help="rows per list (default 15)")
+    v.add_argument("--json", action="store_true", help="print JSON")
+    v.set_defaults(func=cmd_vocab)
+
+
+def _tokenizer_options(p: argparse.ArgumentParser, allow_gpt2: bool) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--tokenizer", type=Path, metavar="PATH", help="a tokenizer file")
+    g.add_argument("--run", metavar="NAME", help="the tokenizer of a run")
+    if allow_gpt2:
+        g.add_argument("--kind", choices=("gpt2",), help="a built-in tokenizer (the default is gpt2)")
+
+
+# --------------------------------------------------------------------------------------------------
+# Resolving inputs
+
+
+def run_tokenizer_path(name: str) -> Path:
+    """``models/<name>/tokenizer.json``, with clear errors when the run or its tokenizer is missing."""
+    run = models_dir() / name
+    if not run.is_dir():
+        raise TinyGPTError(f"There is no run named '{name}' in {models_dir()}.",
+                           "check the name (runs are the folders there) or pass --models-dir.")
+    path = run / "tokenizer.json"
+    if not path.is_file():
+        raise TinyGPTError(f"The run '{name}' has no tokenizer yet.",
+                           "its training creates one; or pass --tokenizer PATH.")
+    return path
+
+
+def resolve_tokenizer(args: argparse.Namespace):  # -> Tokenizer
+    from ..tokenizer import gpt2_tokenizer, load_tokenizer
+
+    if getattr(args, "tokenizer", None):
+        return load_tokenizer(args.tokenizer)
+    if getattr(args, "run", None):
+        return load_tokenizer(run_tokenizer_path(args.run))
+    return gpt2_tokenizer()
+
+
+def _dataset_dir(name: str) -> Path:
+    d = data_dir() / name
+    if not d.is_dir():
+        raise TinyGPTError(f"There is no dataset named '{name}' in {data_dir()}.",
+                           "prepare it with `tinygpt data prepare`, or check --data-dir.")
+    return d
+
+
+# --------------------------------------------------------------------------------------------------
+# tokenizer train / info
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..tokenizer import train_tokenizer
+
+    # TokenizerConfig validates (vocab smaller than bytes + specials, bad sizes) with ConfigError,
+    # a TinyGPTError, so the message reaches the user through cli.main.
+    cfg = TokenizerConfig(kind=args.kind, vocab_size=args.vocab_size, min_frequency=args.min_frequency,
+                          special_tokens=[EOT, *args.special], train_bytes=args.train_bytes)
+    if args.data:
+        corpus = _dataset_dir(args.data) / "corpus.txt"
+        if not corpus.is_file():
+            raise TinyGPTError(f"The dataset '{args.data}' has no corpus.txt.",
+                               "prepare it with `tinygpt data prepare`.")
+    else:
+        corpus = args.corpus
+    out = args.out or corpus.parent / _default_name(cfg)
+
+    if args.json or not sys.stderr.isatty():
+        tok = train_tokenizer(cfg, corpus, out=out)
+    else:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), TimeRemainingColumn(), transient=True,
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task(f"training {cfg.kind} tokenizer", total=None)
+            tok = train_tokenizer(cfg, corpus, out=out,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+    info = {**tok.describe(), "path": str(out), "corpus": str(corpus)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info, title=f"Saved {out}")
+    return 0
+
+
+def _default_name(cfg: TokenizerConfig) -> str:
+    return f"tokenizer-{cfg.kind}-{cfg.vocab_size}.json" if cfg.kind == "bpe" else f"tokenizer-{cfg.kind}.json"
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..tokenizer import load_tokenizer
+
+    path = args.path if args.path else run_tokenizer_path(args.run)
+    tok = load_tokenizer(path)
+    info = {**tok.describe(), "path": str(path)}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_info(info, title=str(path))
+    return 0
+
+
+def _print_info(info: dict[str, Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("kind", info["kind"])
+    table.add_row("vocab size", f"{info['vocab_size']:,}")
+    table.add_row("special tokens", ", ".join(f"{s} ({i})" for s, i in info["special_tokens"].items()))
+    table.add_row("fingerprint", info["fingerprint"])
+    if "corpus" in info:
+        table.add_row("corpus", info["corpus"])
+    Console(highlight=False).print(table)
+
+
+# --------------------------------------------------------------------------------------------------
+# tokenize
+
+
+def cmd_tokenize(args: argparse.Namespace) -> int:
+    from ..tokenizer import breakdown
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    tok = resolve_tokenizer(args)
+    rows = breakdown(tok, text)
+    boundaries = "".join(f"[{r['text']}]" for r in rows)
+    pieces = " ".join(r["piece"] for r in rows)
+    if args.json:
+        print(json.dumps({"tokenizer": tok.describe(), "text": text, "count": len(rows), "tokens": rows,
+                          "boundaries": boundaries, "pieces": pieces}, indent=2, ensure_ascii=False))
+        return 0
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    table = Table(title=f"{len(rows)} tokens ({tok.kind}, vocab {tok.vocab_size:,})", title_justify="left")
+    table.add_column("Token ID", justify="right", style="cyan")
+    table.add_column("Token", style="green")
+    table.add_column("Visualization", style="magenta")
+    for r in rows:
+        table.add_row(str(r["id"]), escape(repr(r["text"])), r["hex"])
+    console.print(table)
+    console.print(escape(boundaries), soft_wrap=True)
+    console.print(escape(pieces), soft_wrap=True)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# vocab
+
+
+def cmd_vocab(args: argparse.Namespace) -> int:
+    from ..shards import shards_dir
+    from ..tokenizer import vocab_stats
+
+    tok = resolve_tokenizer(args)
+    shards = None
+    if args.run and not args.data:
+        shards = _run_shards(args.run, tok)  # the run's own training shards, when they exist
+    if args.data:
+        shards = shards_dir(_dataset_dir(args.data), tok)
+        if not (shards / "meta.json").is_file():
+            raise TinyGPTError(f"The dataset '{args.data}' has no token shards for this tokenizer "
+                               f"({tok.kind}, fingerprint {tok.fingerprint()[:16]}).",
+                               "prepare them with `tinygpt data prepare`, or train a run on this dataset.")
+    stats = vocab_stats(tok, shards, top=args.top)
+    if args.json:
+        print(json.dumps(stats, indent=2, ensure_ascii=False))
+        return 0
+    _print_vocab(stats)
+    return 0
+
+
+def _run_shards(name: str, tok) -> Path | None:
+    """The shard folder a run trained on, found through its config; None when it cannot be found."""
+    from ..config import RunConfig
+    from ..shards import shards_dir
+
+    try:
+        cfg = RunConfig.from_json((models_dir() / name / "config.json").read_text(encoding="utf-8"))
+        dataset = cfg.data.dataset
+        if not dataset:
+            from .. import sources
+
+            dataset = sources.dataset_name(cfg.data)
+        path = shards_dir(data_dir() / dataset, tok)
+    except (OSError, ImportError, AttributeError, TinyGPTError):
+        return None
+    return path if (path / "meta.json").is_file() else None
+
+
+def _print_vocab(stats: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    head = Table(title="Vocabulary", show_header=False, title_justify="left")
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("kind", stats["kind"])
+    head.add_row("size", f"{stats['vocab_size']:,}")
+    head.add_row("special tokens", ", ".join(f"{s} ({i})" for s, i in stats["special_tokens"].items()))
+    head.add_row("mean token length", f"{stats['mean_token_bytes']:.2f} bytes")
+    if "tokens" in stats:
+        head.add_row("tokens counted", f"{stats['tokens']:,} (train split of {stats['shards']})")
+        head.add_row("bytes per token", f"{stats['bytes_per_token']:.3f}")
+        head.add_row("never seen", f"{stats['never_seen']:,} of {stats['vocab_size']:,} tokens")
+    console.print(head)
+
+    hist = Table(title="Token length (bytes)", title_justify="left")
+    hist.add_column("bytes", justify="right")
+    hist.add_column("tokens", justify="right")
+    hist.add_column("")
+    peak = max(stats["length_histogram"].values(), default=1)
+    for n, count in stats["length_histogram"].items():
+        hist.add_row(str(n), f"{count:,}", "█" * max(1, round(30 * count / peak)))
+    console.print(hist)
+
+    def token_table(title: str, rows: list[dict[str, Any]], with_count: bool) -> None:
+        t = Table(title=title, title_justify="left")
+        t.add_column("Token ID", justify="right", style="cyan")
+        t.add_column("Token", style="green")
+        t.add_column("bytes", justify="right")
+        if with_count:
+            t.add_column("count", justify="right")
+            t.add_column("share", justify="right")
+        for r in rows:
+            cells = [str(r["id"]), escape(repr(r["text"])), str(r["bytes"])]
+            if with_count:
+                cells += [f"{r['count']:,}", f"{100 * r['share']:.3f}%"]
+            t.add_row(*cells)
+        console.print(t)
+
+    token_table("Longest tokens", stats["longest"], False)
+    if "most_frequent" in stats:
+        token_table("Most frequent", stats["most_frequent"], True)
+        token_table("Least frequent (seen at least once)", stats["least_frequent"], True)
+        if stats["never_seen_examples"]:
+            token_table(f"Never seen ({stats['never_seen']:,}; first by id)", stats["never_seen_examples"], False)

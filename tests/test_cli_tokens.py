@@ -1,0 +1,131 @@
+"""Tests for the tokenizer commands: tokenizer train/info, tokenize, vocab (through cli.main)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tinygpt_tui.cli import main
+from tinygpt_tui.config import EOT, DataConfig, RunConfig
+from tinygpt_tui.shards import prepare_shards, shards_dir
+from tinygpt_tui.tokenizer import load_tokenizer
+
+DOCS = ["Once upon a time a cat sat on a mat.", "The dog ran to the park and played.",
+        "They were happy, and the sun was warm!"] * 10
+
+
+@pytest.fixture
+def dataset(home) -> Path:
+    d = home / "data" / "stories"
+    d.mkdir()
+    (d / "corpus.txt").write_text("".join(f"{doc}\n{EOT}\n" for doc in DOCS), encoding="utf-8")
+    return d
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_tokenize_gpt2_table(gpt2_cache, capsys):
+    rc, out, _ = run(capsys, "tokenize", "hello soft", "--kind", "gpt2")
+    assert rc == 0
+    header = next(line for line in out.splitlines() if "Token ID" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["Token ID", "Token", "Visualization"]
+    assert "31373" in out and "'hello'" in out and "68 65 6c 6c 6f" in out
+    assert "[hello][ soft]" in out
+    assert "hello Ġsoft" in out
+
+
+def test_tokenize_json(gpt2_cache, capsys):
+    rc, out, _ = run(capsys, "tokenize", "hello soft", "--json")  # gpt2 is the default
+    data = json.loads(out)
+    assert rc == 0 and data["count"] == 2
+    assert data["tokens"][1] == {"id": 2705, "piece": "Ġsoft", "hex": "20 73 6f 66 74", "text": " soft"}
+    assert data["boundaries"] == "[hello][ soft]" and data["pieces"] == "hello Ġsoft"
+
+
+def test_train_from_dataset_then_info_tokenize_vocab(dataset, capsys):
+    rc, out, err = run(capsys, "tokenizer", "train", "--data", "stories", "--vocab-size", "300",
+                       "--special", "<|im_start|>", "--json")
+    assert rc == 0, err
+    info = json.loads(out)
+    path = dataset / "tokenizer-bpe-300.json"
+    assert info["path"] == str(path) and path.is_file()
+    assert info["special_tokens"] == {EOT: 0, "<|im_start|>": 1}
+
+    rc, out, _ = run(capsys, "tokenizer", "info", str(path), "--json")
+    assert rc == 0 and json.loads(out)["fingerprint"] == info["fingerprint"]
+
+    rc, out, _ = run(capsys, "tokenize", "--tokenizer", str(path), "the cat<|im_start|>")
+    assert rc == 0 and "[<|im_start|>]" in out and "Ġcat" in out
+
+    tok = load_tokenizer(path)
+    prepare_shards(dataset / "corpus.txt", tok, shards_dir(dataset, tok), val_fraction=0.1, seed=1)
+    rc, out, _ = run(capsys, "vocab", "--tokenizer", str(path), "--data", "stories", "--json", "--top", "3")
+    stats = json.loads(out)
+    assert rc == 0 and stats["vocab_size"] == tok.vocab_size and len(stats["most_frequent"]) == 3
+    assert stats["tokens"] > 0 and stats["bytes_per_token"] > 1
+
+    rc, out, _ = run(capsys, "vocab", "--tokenizer", str(path), "--data", "stories")
+    assert rc == 0
+    for title in ("Vocabulary", "Token length", "Longest tokens", "Most frequent", "Least frequent"):
+        assert title in out
+
+
+def test_char_tokenizer_from_corpus_and_unknown_character(home, dataset, capsys):
+    out_path = home / "char.json"
+    rc, _, err = run(capsys, "tokenizer", "train", "--corpus", str(dataset / "corpus.txt"), "--kind", "char",
+                     "--out", str(out_path))
+    assert rc == 0, err
+    assert json.loads(out_path.read_text())["kind"] == "char"
+    rc, _, err = run(capsys, "tokenize", "--tokenizer", str(out_path), "a zebra")
+    assert rc == 2
+    assert "error:" in err and "'z'" in err and "hint:" in err
+
+
+def test_run_tokenizer(home, dataset, capsys):
+    run_dir = home / "models" / "r1"
+    run_dir.mkdir()
+    assert run(capsys, "tokenizer", "train", "--corpus", str(dataset / "corpus.txt"), "--kind", "char",
+               "--out", str(run_dir / "tokenizer.json"))[0] == 0
+    rc, out, _ = run(capsys, "tokenizer", "info", "--run", "r1", "--json")
+    assert rc == 0 and json.loads(out)["kind"] == "char"
+    rc, out, _ = run(capsys, "vocab", "--run", "r1", "--json")
+    assert rc == 0 and json.loads(out)["kind"] == "char" and "most_frequent" not in json.loads(out)
+    # with a config naming its dataset and shards there, the run's token frequencies are shown
+    cfg = RunConfig(name="r1", data=DataConfig(source="storybook", dataset="stories"))
+    (run_dir / "config.json").write_text(cfg.to_json())
+    tok = load_tokenizer(run_dir / "tokenizer.json")
+    prepare_shards(dataset / "corpus.txt", tok, shards_dir(dataset, tok), val_fraction=0.1, seed=1)
+    rc, out, _ = run(capsys, "vocab", "--run", "r1", "--json")
+    stats = json.loads(out)
+    assert rc == 0 and stats["most_frequent"][0]["text"] == " " and stats["never_seen"] == 0
+    rc, _, err = run(capsys, "tokenize", "x", "--run", "nope")
+    assert rc == 2 and "no run named 'nope'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["tokenizer", "train", "--corpus", "missing.txt"], "does not exist"),
+        (["tokenizer", "train", "--corpus", "empty.txt"], "is empty"),
+        (["tokenizer", "train", "--corpus", "empty.txt", "--vocab-size", "100"], "smaller than the 256-byte"),
+        (["tokenizer", "train", "--data", "nope"], "no dataset named 'nope'"),
+        (["tokenizer", "info", "corrupt.json"], "corrupt"),
+        (["tokenize", "hi", "--tokenizer", "corrupt.json"], "corrupt"),
+        (["tokenize", "hi", "--tokenizer", "missing.json"], "no tokenizer file"),
+        (["vocab", "--tokenizer", "char.json", "--data", "stories"], "no token shards"),
+    ],
+)
+def test_errors_reach_the_user(home, dataset, capsys, argv, needle):
+    (home / "empty.txt").write_text("")
+    (home / "corrupt.json").write_text('{"model": ')
+    (home / "char.json").write_text(json.dumps({"kind": "char", "chars": list("abc"), "special_tokens": [EOT]}))
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2
+    assert needle in err and "hint:" in err
+    assert "Traceback" not in err and out == ""

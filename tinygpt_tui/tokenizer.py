@@ -1,0 +1,725 @@
+"""One tokenizer interface over three kinds: byte-level BPE, character level and GPT-2.
+
+* ``bpe``  -- a byte-level BPE trained here with Hugging Face ``tokenizers`` and saved as a standard
+  HF ``tokenizer.json``. Encoding is served by a ``tiktoken.Encoding`` built from the same vocabulary
+  (token bytes -> id as merge ranks, GPT-2 split pattern, the same special tokens): it is several
+  times faster than the HF encoder, gives identical ids on real text (checked in the tests), and is
+  used for *every* encode -- shards, prompts and the inspector -- so the ids a model was trained on
+  are the ids it is prompted with.
+* ``char`` -- one token per distinct character of the corpus, saved as our own small JSON.
+* ``gpt2`` -- tiktoken's ``gpt2`` encoding (50257 tokens), optionally with extra special tokens.
+
+Ids are laid out the same way for ``bpe`` and ``char``: special tokens first (``<|endoftext|>`` is 0),
+then the rest. For inspection every id has its bytes, a display *piece* in GPT-2's byte-to-unicode
+form (``'Ġsoft'``) and a hex string (``'20 73 6f 66 74'``).
+
+This module is part of the core: no textual/rich/prompt_toolkit, no torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import EOT, TinyGPTError, TokenizerConfig
+
+Progress = Callable[[int, "int | None"], None]
+
+# GPT-2's pre-tokenization pattern. HF's ByteLevel pre-tokenizer (use_regex=True) splits with the same
+# expression, which is what makes the tiktoken encoder agree with the HF one on trained vocabularies.
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+
+_TRAIN_BATCH_DOCS = 1000
+"""Documents handed to the BPE trainer per batch."""
+_SAMPLE_WINDOWS = 32
+"""How many evenly spaced windows of a large corpus the capped BPE training sample is drawn from."""
+
+
+# --------------------------------------------------------------------------------------------------
+# GPT-2 byte <-> unicode mapping (the printable stand-ins HF's ByteLevel and GPT-2 use: ' ' -> 'Ġ')
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_to_unicode() -> list[str]:
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+                 + list(range(ord("®"), ord("ÿ") + 1)))
+    table: dict[int, int] = {b: b for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in table:
+            table[b] = 256 + extra
+            extra += 1
+    return [chr(table[b]) for b in range(256)]
+
+
+@functools.lru_cache(maxsize=1)
+def _translation_tables() -> tuple[dict[int, str], dict[int, str]]:
+    """str.translate tables between latin-1 characters (one per byte) and their stand-ins."""
+    stand_ins = _byte_to_unicode()
+    to_piece = {b: ch for b, ch in enumerate(stand_ins)}
+    to_latin1 = {ord(ch): chr(b) for b, ch in enumerate(stand_ins)}
+    for b in range(256):  # latin-1 characters that are not stand-ins must not pass as bytes
+        to_latin1.setdefault(b, "\uffff")
+    return to_piece, to_latin1
+
+
+def bytes_to_piece(data: bytes) -> str:
+    """GPT-2 display form of raw bytes: ``b' soft'`` -> ``'Ġsoft'``, ``b'\\n'`` -> ``'Ċ'``."""
+    # latin-1 maps byte b to code point b; translate then swaps in the stand-ins at C speed
+    return data.decode("latin-1").translate(_translation_tables()[0])
+
+
+def piece_to_bytes(piece: str) -> bytes:
+    """Inverse of :func:`bytes_to_piece`; raises KeyError on a character outside the mapping."""
+    try:
+        return piece.translate(_translation_tables()[1]).encode("latin-1")
+    except UnicodeEncodeError as e:
+        raise KeyError(piece[e.start]) from None
+
+
+def hex_bytes(data: bytes) -> str:
+    """``b'he'`` -> ``'68 65'``."""
+    return " ".join(f"{b:02x}" for b in data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Atomic file writes
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # KeyboardInterrupt included: the temp file must not linger, the old file stays intact.
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------------
+# The interface
+
+
+class Tokenizer:
+    """Common interface of the three kinds. Subclasses fill ``_tokens`` (bytes per id) and encoding."""
+
+    kind: str = ""
+    vocab_size: int = 0
+    eot_id: int = 0
+    special_tokens: dict[str, int]
+
+    def __init__(self, tokens: list[bytes], special_tokens: dict[str, int]):
+        self._tokens = tokens
+        self.special_tokens = dict(special_tokens)
+        self._special_ids = {i: s for s, i in self.special_tokens.items()}
+        self.vocab_size = len(tokens)
+        if EOT not in self.special_tokens:
+            raise TinyGPTError(f"The tokenizer has no {EOT} token.", "retrain it with this project.")
+        self.eot_id = self.special_tokens[EOT]
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- encoding (kinds implement _encode_array) ------------------------------------------------
+
+    def _encode_array(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """Encode to a uint32 numpy array; special tokens written in the text are recognised."""
+        return self._encode_array(text)
+
+    def encode(self, text: str) -> list[int]:
+        """Encode ``text``; special tokens such as ``<|endoftext|>`` written in it become their ids."""
+        return self._encode_array(text).tolist()
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """Encode many texts, on all cores where the kind allows it."""
+        return [a.tolist() for a in self._map(self._encode_array, list(texts))]
+
+    def encode_documents(self, docs: Sequence[str]) -> np.ndarray:
+        """All ``docs`` as one uint32 array, each document followed by the end-of-text token.
+
+        The documents are joined with ``<|endoftext|>`` into a few large strings encoded in parallel;
+        since special tokens split the text before the GPT-2 pattern applies, this is exactly
+        ``encode(doc) + [eot]`` per document, with far less per-call overhead.
+        """
+        if not docs:
+            return np.zeros(0, dtype=np.uint32)
+        groups = max(1, min(len(docs), 4 * _threads()))
+        step = -(-len(docs) // groups)
+        texts = [EOT.join(docs[i:i + step]) + EOT for i in range(0, len(docs), step)]
+        parts = self._map(self._encode_array, texts)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def _map(self, fn: Callable[[str], np.ndarray], texts: list[str]) -> list[np.ndarray]:
+        if len(texts) <= 1 or not self._parallel:
+            return [fn(t) for t in texts]
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(_threads(), thread_name_prefix="tinygpt-encode")
+        return list(self._executor.map(fn, texts))
+
+    _parallel = False
+    """Whether encoding releases the GIL, so threads help (tiktoken does)."""
+
+    def can_encode(self, text: str) -> str | None:
+        """The first character this tokenizer cannot represent, or None (only char-level can fail)."""
+        return None
+
+    # -- decoding and inspection -----------------------------------------------------------------
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        ids = [int(i) for i in ids]
+        if ids and (min(ids) < 0 or max(ids) >= self.vocab_size):
+            # checked up front: Python would quietly read a negative id from the end of the list
+            bad = next(i for i in ids if not 0 <= i < self.vocab_size)
+            raise TinyGPTError(f"Token id {bad} is outside this vocabulary of {self.vocab_size}.",
+                               f"ids run from 0 to {self.vocab_size - 1}.")
+        toks = self._tokens
+        return b"".join(toks[i] for i in ids)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``; bytes that do not form whole UTF-8 characters show as U+FFFD."""
+        return self.decode_bytes(ids).decode("utf-8", errors="replace")
+
+    def _check_id(self, token_id: int) -> int:
+        if not (0 <= int(token_id) < self.vocab_size):
+            raise TinyGPTError(f"Token id {token_id} is outside this vocabulary of {self.vocab_size}.",
+                               f"ids run from 0 to {self.vocab_size - 1}.")
+        return int(token_id)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes token ``token_id`` stands for (a special token: its own UTF-8 text)."""
+        return self._tokens[self._check_id(token_id)]
+
+    def is_special(self, token_id: int) -> bool:
+        return int(token_id) in self._special_ids
+
+    def piece(self, token_id: int) -> str:
+        """Display form: GPT-2 byte-to-unicode (``'Ġsoft'``); special tokens as themselves."""
+        token_id = self._check_id(token_id)
+        if token_id in self._special_ids:
+            return self._special_ids[token_id]
+        return bytes_to_piece(self._tokens[token_id])
+
+    def hex(self, token_id: int) -> str:
+        """The token's bytes in hex, ``'68 65'``."""
+        return hex_bytes(self.token_bytes(token_id))
+
+    def token_text(self, token_id: int) -> str:
+        """The token's bytes as text (partial UTF-8 characters show as U+FFFD)."""
+        return self.token_bytes(token_id).decode("utf-8", errors="replace")
+
+    def byte_lengths(self) -> np.ndarray:
+        """Bytes each id stands for, as an int64 array of ``vocab_size``; special tokens count 1."""
+        if getattr(self, "_byte_lengths", None) is None:
+            lengths = np.fromiter((len(t) for t in self._tokens), dtype=np.int64, count=self.vocab_size)
+            for i in self._special_ids:
+                lengths[i] = 1
+            self._byte_lengths = lengths
+        return self._byte_lengths.copy()
+
+    # -- identity and persistence ----------------------------------------------------------------
+
+    _pattern = ""
+
+    def fingerprint(self) -> str:
+        """sha256 of what the ids mean: kind, split pattern, every token's bytes, the special tokens.
+
+        Two tokenizers with the same fingerprint encode any text to the same ids.
+        """
+        if getattr(self, "_fingerprint", None) is None:
+            canonical = json.dumps({
+                "kind": self.kind,
+                "pattern": self._pattern,
+                "tokens": [t.hex() for t in self._tokens],
+                "special_tokens": sorted(self.special_tokens.items(), key=lambda kv: kv[1]),
+            }, separators=(",", ":"))
+            self._fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+        return self._fingerprint
+
+    def to_json(self) -> str:
+        raise NotImplementedError
+
+    def save(self, path: str | Path) -> Path:
+        """Write the tokenizer file atomically; returns the path."""
+        path = Path(path)
+        atomic_write_text(path, self.to_json())
+        return path
+
+    def describe(self) -> dict[str, Any]:
+        """A small summary for ``tokenizer info`` and the UI."""
+        return {"kind": self.kind, "vocab_size": self.vocab_size, "eot_id": self.eot_id,
+                "special_tokens": dict(self.special_tokens), "fingerprint": self.fingerprint()}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} kind={self.kind} vocab_size={self.vocab_size}>"
+
+    def __del__(self) -> None:
+        ex = getattr(self, "_executor", None)
+        if ex is not None:
+            ex.shutdown(wait=False)
+
+
+def _threads() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+# --------------------------------------------------------------------------------------------------
+# tiktoken-served kinds: bpe and gpt2
+
+
+class _TiktokenTokenizer(Tokenizer):
+    _parallel = True
+    _pattern = GPT2_PATTERN
+
+    def __init__(self, encoding: Any, special_tokens: dict[str, int]):
+        self._enc = encoding
+        n = encoding.n_vocab
+        tokens: list[bytes] = [b""] * n
+        for token_bytes, rank in encoding._mergeable_ranks.items():
+            tokens[rank] = token_bytes
+        for s, i in special_tokens.items():
+            tokens[i] = s.encode("utf-8")
+        super().__init__(tokens, special_tokens)
+        self._allowed = frozenset(special_tokens)
+
+    def _encode_array(self, text: str) -> np.ndarray:
+        # allowed_special: every special token written in the text is recognised, none is refused.
+        try:
+            return self._enc.encode_to_numpy(text, allowed_special=self._allowed, disallowed_special=())
+        except UnicodeEncodeError:
+            # lone surrogates (e.g. from a broken file) cannot go to Rust: encode them as U+FFFD
+            text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+            return self._enc.encode_to_numpy(text, allowed_special=self._allowed, disallowed_special=())
+
+    def decode_bytes(self, ids: Iterable[int]) -> bytes:
+        ids = list(ids)
+        try:
+            return self._enc.decode_bytes(ids)
+        except (KeyError, OverflowError, TypeError, ValueError):
+            return super().decode_bytes(ids)  # raises the clear error for the bad id
+
+
+class BPETokenizer(_TiktokenTokenizer):
+    """Byte-level BPE trained here; stored as an HF ``tokenizer.json``, encoded by tiktoken."""
+
+    kind = "bpe"
+
+    def __init__(self, hf_json: str):
+        try:
+            data = json.loads(hf_json)
+        except json.JSONDecodeError as e:
+            raise TinyGPTError(f"The tokenizer file is not valid JSON ({e.msg}, line {e.lineno}).",
+                               "retrain it with `tinygpt tokenizer train`.") from None
+        vocab, specials = _read_hf_byte_level_bpe(data)
+        ranks: dict[bytes, int] = {}
+        for piece, i in vocab.items():
+            if piece in specials:
+                continue
+            try:
+                ranks[piece_to_bytes(piece)] = i
+            except KeyError:
+                raise TinyGPTError(f"The BPE vocabulary holds '{piece}', which is not a byte-level token.",
+                                   "only byte-level BPE tokenizers (GPT-2 style) are supported.") from None
+        import tiktoken
+
+        ids = set(ranks.values()) | set(specials.values())
+        if len(ids) != len(ranks) + len(specials) or ids != set(range(len(ids))):
+            raise TinyGPTError("The BPE vocabulary's ids are not 0..N-1 each used once.",
+                               "retrain it with `tinygpt tokenizer train`.")
+        missing = [b for b in range(256) if bytes([b]) not in ranks]
+        if missing:
+            raise TinyGPTError(f"The BPE vocabulary lacks {len(missing)} of the 256 single bytes, so some "
+                               "text could not be encoded.", "retrain it with `tinygpt tokenizer train`.")
+        enc = tiktoken.Encoding("tinygpt-bpe", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                                special_tokens=specials)
+        self._hf_json = hf_json
+        super().__init__(enc, specials)
+
+    def to_json(self) -> str:
+        return self._hf_json
+
+    def hf_tokenizer(self) -> Any:
+        """The same tokenizer as a Hugging Face ``tokenizers.Tokenizer`` (for comparison and export)."""
+        from tokenizers import Tokenizer as HFTokenizer
+
+        return HFTokenizer.from_str(self._hf_json)
+
+
+def _read_hf_byte_level_bpe(data: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """Vocabulary and special tokens of an HF tokenizer.json, checking it is the byte-level kind we serve."""
+    hint = "only byte-level BPE tokenizers made by `tinygpt tokenizer train` (GPT-2 style) are supported."
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise TinyGPTError("The tokenizer file is not a tokenizer.json.", hint)
+    model = data["model"]
+    if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
+        raise TinyGPTError(f"The tokenizer file holds a {model.get('type')!r} model, not a BPE.", hint)
+    pre = data.get("pre_tokenizer") or {}
+    if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or not pre.get("use_regex", True):
+        # Another pre-tokenizer splits text differently from GPT-2's pattern, so ids would not match.
+        raise TinyGPTError("The tokenizer file's pre-tokenizer is not ByteLevel without a prefix space.", hint)
+    if data.get("normalizer"):
+        raise TinyGPTError("The tokenizer file has a normalizer, which this project does not apply.", hint)
+    specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []}
+    vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+    vocab.update(specials)
+    return vocab, specials
+
+
+class GPT2Tokenizer(_TiktokenTokenizer):
+    """tiktoken's ``gpt2`` encoding; extra special tokens take ids after 50256."""
+
+    kind = "gpt2"
+
+    def __init__(self, extra_specials: Sequence[str] = ()):
+        base = _gpt2_base()
+        specials = dict(base._special_tokens)
+        for s in extra_specials:
+            if s not in specials:
+                specials[s] = base.n_vocab + len(specials) - len(base._special_tokens)
+        self._extra = [s for s in specials if s not in base._special_tokens]
+        if self._extra:
+            import tiktoken
+
+            enc = tiktoken.Encoding("gpt2-tinygpt", pat_str=base._pat_str,
+                                    mergeable_ranks=base._mergeable_ranks, special_tokens=specials)
+        else:
+            enc = base
+        super().__init__(enc, specials)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "gpt2", "special_tokens": [EOT, *self._extra]}, indent=2)
+
+
+@functools.lru_cache(maxsize=1)
+def _gpt2_base() -> Any:
+    import tiktoken
+
+    try:
+        return tiktoken.get_encoding("gpt2")
+    except Exception as e:  # network errors, a broken cache: tiktoken raises many kinds
+        raise TinyGPTError(
+            f"The GPT-2 vocabulary could not be loaded ({type(e).__name__}); tiktoken downloads it once "
+            "and there is no network or cached copy.",
+            "set TIKTOKEN_CACHE_DIR to a folder holding tiktoken's gpt2 files, or use --kind bpe or char.",
+        ) from None
+
+
+def gpt2_tokenizer(special_tokens: Sequence[str] = ()) -> GPT2Tokenizer:
+    """GPT-2's tokenizer (via tiktoken), with any extra special tokens appended."""
+    return GPT2Tokenizer([s for s in special_tokens if s != EOT])
+
+
+# --------------------------------------------------------------------------------------------------
+# Character level
+
+
+class CharTokenizer(Tokenizer):
+    """One id per character seen in the corpus (sorted by code point), after the special tokens."""
+
+    kind = "char"
+
+    def __init__(self, chars: Sequence[str], special_tokens: Sequence[str] = (EOT,)):
+        specials = list(dict.fromkeys([EOT, *special_tokens]))
+        chars = sorted(set(chars))
+        if any(len(c) != 1 for c in chars):
+            raise TinyGPTError("A character-level vocabulary entry is not a single character.",
+                               "retrain it with `tinygpt tokenizer train --kind char`.")
+        self.chars = chars
+        self._codepoints = np.array([ord(c) for c in chars], dtype=np.uint32)
+        self._offset = len(specials)
+        tokens = [s.encode() for s in specials] + [c.encode("utf-8", errors="surrogatepass") for c in chars]
+        super().__init__(tokens, {s: i for i, s in enumerate(specials)})
+        self._special_re = re.compile("|".join(re.escape(s) for s in sorted(specials, key=len, reverse=True)))
+
+    def _encode_segment(self, text: str) -> np.ndarray:
+        if not text:
+            return np.zeros(0, dtype=np.uint32)
+        cps = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        idx = np.searchsorted(self._codepoints, cps)
+        ok = idx < len(self._codepoints)
+        ok[ok] = self._codepoints[idx[ok]] == cps[ok]
+        if not ok.all():
+            bad = chr(int(cps[int(np.argmin(ok))]))
+            raise TinyGPTError(
+                f"The character {bad!r} (U+{ord(bad):04X}) is not in this character-level vocabulary.",
+                "a char tokenizer knows only the characters of the corpus it was built from; remove the "
+                "character or use a bpe or gpt2 tokenizer, which can encode any text.",
+            )
+        return (idx + self._offset).astype(np.uint32)
+
+    def _encode_array(self, text: str) -> np.ndarray:
+        parts: list[np.ndarray] = []
+        pos = 0
+        for m in self._special_re.finditer(text):
+            parts.append(self._encode_segment(text[pos:m.start()]))
+            parts.append(np.array([self.special_tokens[m.group()]], dtype=np.uint32))
+            pos = m.end()
+        parts.append(self._encode_segment(text[pos:]))
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def can_encode(self, text: str) -> str | None:
+        known = set(self.chars)
+        rest = self._special_re.sub("", text)
+        return next((c for c in rest if c not in known), None)
+
+    def piece(self, token_id: int) -> str:
+        """Single-byte characters in the byte-level form (space 'Ġ', newline 'Ċ'); others as themselves."""
+        token_id = self._check_id(token_id)
+        if token_id in self._special_ids:
+            return self._special_ids[token_id]
+        ch = self.chars[token_id - self._offset]
+        data = self._tokens[token_id]
+        if len(data) == 1 or not ch.isprintable() or ch.isspace():
+            return bytes_to_piece(data)
+        return ch
+
+    def to_json(self) -> str:
+        specials = sorted(self.special_tokens, key=self.special_tokens.__getitem__)
+        return json.dumps({"kind": "char", "chars": self.chars, "special_tokens": specials},
+                          ensure_ascii=False, indent=1)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load any of the three kinds from its file; TinyGPTError when missing or corrupt."""
+    path = Path(path)
+    if not path.is_file():
+        raise TinyGPTError(f"There is no tokenizer file at {path}.",
+                           "train one with `tinygpt tokenizer train` or check the path.")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TinyGPTError(f"The tokenizer file {path} is unreadable or corrupt ({type(e).__name__}).",
+                           "retrain it with `tinygpt tokenizer train`.") from None
+    return tokenizer_from_dict(data, text, source=str(path))
+
+
+def tokenizer_from_dict(data: Any, text: str | None = None, source: str = "the tokenizer file") -> Tokenizer:
+    """Build a tokenizer from parsed file content (``text`` is the original JSON for BPE)."""
+    if isinstance(data, dict) and "kind" in data:
+        kind = data["kind"]
+        specials = data.get("special_tokens") or [EOT]
+        if not isinstance(specials, list) or not all(isinstance(s, str) for s in specials):
+            raise TinyGPTError(f"{source} has a malformed special_tokens list.", "retrain the tokenizer.")
+        if kind == "gpt2":
+            return gpt2_tokenizer(specials)
+        if kind == "char":
+            chars = data.get("chars")
+            if not isinstance(chars, list) or not all(isinstance(c, str) for c in chars):
+                raise TinyGPTError(f"{source} has no valid list of characters.", "retrain the tokenizer.")
+            return CharTokenizer(chars, specials)
+        if kind == "bpe" and "model" not in data:
+            raise TinyGPTError(f"{source} says kind 'bpe' but holds no BPE model.", "retrain the tokenizer.")
+        if kind != "bpe":
+            raise TinyGPTError(f"{source} has an unknown tokenizer kind {kind!r}.",
+                               "kinds are bpe, char and gpt2.")
+    return BPETokenizer(text if text is not None else json.dumps(data))
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+
+
+def _corpus_check(corpus_path: Path) -> int:
+    corpus_path = Path(corpus_path)
+    if not corpus_path.is_file():
+        raise TinyGPTError(f"The corpus file {corpus_path} does not exist.",
+                           "prepare a dataset with `tinygpt data prepare`, or pass --corpus FILE.")
+    size = corpus_path.stat().st_size
+    if size == 0:
+        raise TinyGPTError(f"The corpus file {corpus_path} is empty.", "prepare it again with more text.")
+    return size
+
+
+def sample_documents(corpus_path: Path, max_bytes: int | None) -> Iterator[tuple[str, int]]:
+    """Documents of the corpus with the bytes each consumed; a deterministic sample when capped.
+
+    With a cap smaller than the file, the sample is taken from ``_SAMPLE_WINDOWS`` evenly spaced windows
+    of ``max_bytes / windows`` bytes each, so a large corpus is represented from start to end without
+    reading all of it. The same file and cap always give the same sample.
+    """
+    from .shards import iter_documents
+
+    size = Path(corpus_path).stat().st_size
+    if max_bytes is None or size <= max_bytes:
+        windows = [(0, None)]
+    else:
+        budget = max(1, max_bytes // _SAMPLE_WINDOWS)
+        windows = [(k * size // _SAMPLE_WINDOWS, budget) for k in range(_SAMPLE_WINDOWS)]
+    for start, budget in windows:
+        pos = start
+        for doc, _nbytes, end in iter_documents(corpus_path, start=start):
+            # the first document of a window may start after `start`: skipped bytes count as consumed
+            yield doc, end - pos
+            pos = end
+            if budget is not None and end - start >= budget:
+                break
+
+
+def train_tokenizer(cfg: TokenizerConfig, corpus_path: str | Path, progress: Progress | None = None,
+                    *, out: str | Path | None = None, batch_docs: int = _TRAIN_BATCH_DOCS) -> Tokenizer:
+    """Build the tokenizer ``cfg`` describes from the corpus; save it atomically to ``out`` if given.
+
+    ``progress(done_bytes, total_bytes)`` is called as text is fed. An exception raised there (or a
+    KeyboardInterrupt) stops training and writes nothing.
+    """
+    corpus_path = Path(corpus_path)
+    if cfg.kind == "gpt2":
+        tok: Tokenizer = gpt2_tokenizer(cfg.special_tokens)
+    else:
+        size = _corpus_check(corpus_path)
+        if cfg.kind == "char":
+            tok = _train_char(cfg, corpus_path, size, progress)
+        else:
+            tok = _train_bpe(cfg, corpus_path, size, progress, batch_docs)
+    if out is not None:
+        tok.save(out)
+    return tok
+
+
+def _train_char(cfg: TokenizerConfig, corpus_path: Path, size: int, progress: Progress | None) -> Tokenizer:
+    # Every character must be seen (an unseen one would make shard encoding fail), so no byte cap here.
+    from .shards import iter_documents
+
+    chars: set[str] = set()
+    docs = 0
+    for doc, _nbytes, end in iter_documents(corpus_path):
+        chars.update(doc)
+        docs += 1
+        if progress is not None and docs % 256 == 0:
+            progress(end, size)
+    if not chars:
+        raise TinyGPTError(f"The corpus file {corpus_path} has no text between its separators.",
+                           "prepare the dataset again.")
+    if progress is not None:
+        progress(size, size)
+    return CharTokenizer(sorted(chars), cfg.special_tokens)
+
+
+def _train_bpe(cfg: TokenizerConfig, corpus_path: Path, size: int, progress: Progress | None,
+               batch_docs: int) -> Tokenizer:
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    total = size if cfg.train_bytes is None else min(size, cfg.train_bytes)
+    fed = {"bytes": 0, "docs": 0}
+
+    def batches() -> Iterator[list[str]]:
+        batch: list[str] = []
+        for doc, consumed in sample_documents(corpus_path, cfg.train_bytes):
+            batch.append(doc)
+            fed["bytes"] += consumed
+            if len(batch) >= batch_docs:
+                fed["docs"] += len(batch)
+                yield batch
+                batch = []
+                if progress is not None:
+                    progress(min(fed["bytes"], total), total)
+        if batch:  # the last, partial batch: dropping it would lose the end of the corpus
+            fed["docs"] += len(batch)
+            yield batch
+        if progress is not None:
+            progress(total, total)
+
+    hf = HFTokenizer(models.BPE())
+    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    hf.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=cfg.vocab_size,
+        min_frequency=cfg.min_frequency,
+        special_tokens=list(cfg.special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,  # the caller shows progress through `progress`
+    )
+    hf.train_from_iterator(batches(), trainer=trainer)
+    if fed["docs"] == 0:
+        raise TinyGPTError(f"The corpus file {corpus_path} has no text between its separators.",
+                           "prepare the dataset again.")
+    return BPETokenizer(hf.to_str())
+
+
+# --------------------------------------------------------------------------------------------------
+# Inspection
+
+
+def breakdown(tok: Tokenizer, text: str) -> list[dict[str, Any]]:
+    """One row per token of ``text``: id, piece ('Ġsoft'), hex ('20 73 ...'), text (' soft')."""
+    return [{"id": i, "piece": tok.piece(i), "hex": tok.hex(i), "text": tok.token_text(i)}
+            for i in tok.encode(text)]
+
+
+def vocab_stats(tok: Tokenizer, shards_dir: str | Path | None = None, top: int = 20) -> dict[str, Any]:
+    """Vocabulary statistics; with ``shards_dir`` also token frequencies on its training split.
+
+    Keys: kind, vocab_size, special_tokens, fingerprint, length_histogram ({bytes: count}, specials
+    excluded), mean_token_bytes, longest (top tokens by byte length); with shards: tokens (train
+    tokens counted), most_frequent / least_frequent (seen at least once; specials excluded),
+    never_seen (count) and never_seen_examples, bytes_per_token (corpus bytes per non-special token).
+    """
+    lengths = tok.byte_lengths()
+    special_ids = np.array(sorted(tok.special_tokens.values()), dtype=np.int64)
+    normal = np.ones(tok.vocab_size, dtype=bool)
+    normal[special_ids] = False
+    normal_ids = np.flatnonzero(normal)
+    hist_keys, hist_counts = np.unique(lengths[normal], return_counts=True)
+
+    def row(i: int, **extra: Any) -> dict[str, Any]:
+        return {"id": int(i), "piece": tok.piece(int(i)), "text": tok.token_text(int(i)),
+                "bytes": int(lengths[i]), **extra}
+
+    # longest first; ties by id so the output is stable
+    order = normal_ids[np.lexsort((normal_ids, -lengths[normal_ids]))]
+    stats: dict[str, Any] = {
+        "kind": tok.kind,
+        "vocab_size": tok.vocab_size,
+        "special_tokens": dict(tok.special_tokens),
+        "fingerprint": tok.fingerprint(),
+        "length_histogram": {int(k): int(c) for k, c in zip(hist_keys, hist_counts, strict=True)},
+        "mean_token_bytes": float(lengths[normal].mean()) if normal.any() else 0.0,
+        "longest": [row(i) for i in order[:top]],
+    }
+    if shards_dir is None:
+        return stats
+
+    from .shards import count_tokens, open_shards
+
+    shards = open_shards(shards_dir, tok)
+    counts = count_tokens(shards.train, tok.vocab_size)
+    total = int(counts.sum())
+    seen = normal_ids[counts[normal_ids] > 0]
+    by_count = seen[np.lexsort((seen, -counts[seen]))]
+    rare = seen[np.lexsort((seen, counts[seen]))]
+    never = normal_ids[counts[normal_ids] == 0]
+    n_normal = int(counts[normal_ids].sum())
+    stats.update({
+        "shards": str(shards.path),
+        "tokens": total,
+        "most_frequent": [row(i, count=int(counts[i]), share=float(counts[i] / total)) for i in by_count[:top]],
+        "least_frequent": [row(i, count=int(counts[i]), share=float(counts[i] / total)) for i in rare[:top]],
+        "never_seen": int(len(never)),
+        "never_seen_examples": [row(i) for i in never[:top]],
+        "special_counts": {s: int(counts[i]) for s, i in tok.special_tokens.items()},
+        "bytes_per_token": float((counts * lengths)[normal_ids].sum() / n_normal) if n_normal else 0.0,
+    })
+    return stats
