@@ -1,0 +1,171 @@
+"""``tinygpt generate``, ``score`` and ``demo`` through cli.main, on a micro run built in the test."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import pytest
+import torch
+
+from tinygpt_tui import runs
+from tinygpt_tui.cli import main
+from tinygpt_tui.config import preset_config
+from tinygpt_tui.model import GPT
+from tinygpt_tui.tokenizer import CharTokenizer
+
+torch.set_num_threads(1)
+CHARS = "abcdefghijklmnopqrstuvwxyz .,\n"
+
+
+def make_run(name: str = "tiny", seed: int = 0, weights: bool = True):
+    """A run in the on-disk layout: config.json, a char tokenizer and random micro-GPT weights."""
+    tok = CharTokenizer(list(CHARS))
+    cfg = preset_config("micro", name=name, overrides={"tokenizer": {"kind": "char"},
+                                                      "model": {"vocab_size": tok.vocab_size}})
+    d = runs.create_run(cfg)
+    tok.save(d / runs.TOKENIZER)
+    if weights:
+        torch.manual_seed(seed)
+        runs.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
+    return d
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_generate_prints_the_prompt_and_its_continuation(home, capsys):
+    make_run()
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "once upon", "--tokens", "12",
+                           "--seed", "3")
+    assert rc == 0, err
+    assert out.startswith("once upon") and len(out.strip()) > len("once upon")
+
+
+def test_generate_json_lines_one_object_per_sample_and_a_seed_reproduces(home, capsys):
+    make_run()
+    args = ["generate", "--run", "tiny", "--prompt", "the cat", "--tokens", "10", "--samples", "2",
+            "--seed", "5", "--temperature", "1.0", "--top-k", "0", "--top-p", "1", "--json"]
+    rc, out, err = run_cli(capsys, *args)
+    assert rc == 0, err
+    objs = [json.loads(line) for line in out.splitlines()]
+    assert [o["sample"] for o in objs] == [0, 1] and [o["seed"] for o in objs] == [5, 6]
+    for o in objs:
+        recs = o["records"]
+        assert 1 <= len(recs) <= 10 and o["text"] == "".join(r["text"] for r in recs)
+        assert o["params"]["temperature"] == 1.0 and o["prompt"] == "the cat"
+        r = recs[0]
+        assert math.isclose(r["prob"], math.exp(r["logprob"]), rel_tol=1e-6)
+        assert bytes.fromhex(r["bytes"]).decode() == r["display"] and len(r["alternatives"]) == 5
+        assert r["cut_mass"] == 0.0  # no filters were on
+    rc, again, _ = run_cli(capsys, *args)
+    assert again == out
+
+
+def test_generate_show_all_has_every_view(home, capsys):
+    make_run()
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab c", "--tokens", "4",
+                           "--seed", "1", "--show", "all")
+    assert rc == 0, err
+    for heading in ("Token ID", "Token", "Visualization", "61", "Token boundaries", "[a][b][ ][c]", "Pieces",
+                    "Per token", "Top alternatives", "seed 1", "4 tokens"):
+        assert heading in out, heading
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab", "--tokens", "3",
+                           "--seed", "1", "--show", "pieces,hex")
+    assert rc == 0 and "Pieces" in out and "Bytes (hex)" in out and "Token boundaries" not in out
+
+
+def test_generate_stop_string_and_greedy_are_honoured(home, capsys):
+    make_run()
+    base = ["generate", "--run", "tiny", "--prompt", "a", "--tokens", "30", "--temperature", "0", "--json"]
+    rc, out, _ = run_cli(capsys, *base)
+    greedy = json.loads(out)
+    assert all(r["rank"] == 1 for r in greedy["records"])
+    rc, again, _ = run_cli(capsys, *base, "--seed", "99")
+    assert json.loads(again)["text"] == greedy["text"]  # greedy ignores the seed
+    if len(greedy["text"]) >= 3:  # stop at a string the greedy output is known to contain
+        stop = greedy["text"][1:3]
+        rc, out, _ = run_cli(capsys, *base, "--stop", stop)
+        stopped = json.loads(out)
+        assert stopped["finish"] == "stop" and stopped["text"].endswith(stop)
+        assert stop not in stopped["text"][:-1]
+
+
+def test_user_errors_are_one_sentence_and_exit_2(home, capsys):
+    make_run()
+    rc, _, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ÄÖ")
+    assert rc == 2 and "error:" in err and "cannot represent" in err
+    rc, _, err = run_cli(capsys, "generate", "--run", "nosuch")
+    assert rc == 2 and "There is no run named 'nosuch'" in err
+    rc, _, err = run_cli(capsys, "generate", "--run", "tiny", "--temperature", "-1")
+    assert rc == 2 and "temperature -1.0 is out of range" in err
+    rc, _, err = run_cli(capsys, "generate", "--run", "tiny", "--show", "colours")
+    assert rc == 2 and "Unknown view 'colours'" in err
+    rc, _, err = run_cli(capsys, "score", "--run", "tiny")
+    assert rc == 2 and "no text to score" in err
+    rc, _, err = run_cli(capsys, "score", "--run", "tiny", "--file", "missing.txt")
+    assert rc == 2 and "There is no file missing.txt" in err
+
+
+def test_without_runs_the_message_suggests_training(home, capsys):
+    for argv in (["generate"], ["demo"], ["score", "abc"]):
+        rc, _, err = run_cli(capsys, *argv)
+        assert rc == 2 and "There are no runs" in err and "tinygpt train --run quick --preset tiny" in err
+    make_run("empty", weights=False)
+    rc, _, err = run_cli(capsys, "generate")
+    assert rc == 2 and "has trained weights" in err
+
+
+def test_score_shows_bits_per_byte_and_json_agrees(home, capsys):
+    make_run()
+    rc, out, err = run_cli(capsys, "score", "--run", "tiny", "hello world", "--table")
+    assert rc == 0, err
+    assert "hello world" in out and "bits per byte" in out and "Per token" in out
+    rc, out, _ = run_cli(capsys, "score", "--run", "tiny", "hello world", "--json")
+    d = json.loads(out)
+    assert d["tokens"] == 11 and d["bytes"] == 11 and len(d["records"]) == 11
+    total = sum(r["surprisal_bits"] for r in d["records"])
+    assert math.isclose(d["bits_per_byte"], total / 11, rel_tol=1e-9)
+    # a random model is close to uniform over the vocabulary
+    assert abs(d["bits_per_byte"] - math.log2(len(CHARS) + 1)) < 0.5
+    (home / "t.txt").write_text("hello world", encoding="utf-8")
+    rc, out, _ = run_cli(capsys, "score", "--run", "tiny", "--file", "t.txt", "--json")
+    assert json.loads(out)["bits_per_byte"] == d["bits_per_byte"]
+
+
+def test_demo_and_the_default_run_pick_the_most_recently_updated(home, capsys, monkeypatch):
+    old = make_run("older", seed=1)
+    new = make_run("newer", seed=2)
+    past = time.time() - 1000
+    for f in old.iterdir():
+        os.utime(f, (past, past))
+    started = {}
+
+    class FakeRepl:
+        def __init__(self, run=None, which="best"):
+            started.update(run=run, which=which)
+
+        def run(self):
+            return 0
+
+    monkeypatch.setattr("tinygpt_tui.repl.Repl", FakeRepl)
+    rc, _, err = run_cli(capsys, "demo")
+    assert rc == 0, err
+    assert started == {"run": "newer", "which": "best"}
+    rc, _, _ = run_cli(capsys, "demo", "--run", "older", "--checkpoint", "latest")
+    assert started == {"run": "older", "which": "latest"}
+    rc, out, _ = run_cli(capsys, "generate", "--tokens", "2", "--seed", "0", "--json")
+    assert json.loads(out)["run"] == "newer" and new.is_dir()
+
+
+@pytest.mark.parametrize("show", ["text", "boundaries", "probs"])
+def test_each_view_runs_alone(home, capsys, show):
+    make_run()
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab", "--tokens", "3", "--seed", "2",
+                           "--show", show)
+    assert rc == 0, err and out

@@ -1,0 +1,163 @@
+"""The ``tinygpt demo`` REPL driven through prompt-toolkit's pipe input, printing into a StringIO."""
+
+from __future__ import annotations
+
+import io
+import re
+from types import SimpleNamespace
+
+import pytest
+import torch
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from rich.console import Console
+
+from tinygpt_tui import runs
+from tinygpt_tui.config import preset_config
+from tinygpt_tui.engine import Engine
+from tinygpt_tui.model import GPT
+from tinygpt_tui.repl import Repl, SlashCompleter, history_path
+from tinygpt_tui.tokenizer import CharTokenizer
+
+torch.set_num_threads(1)
+
+
+def make_run(name: str = "tiny", seed: int = 0) -> None:
+    """A run on disk: config.json, a char tokenizer and random micro-GPT weights."""
+    tok = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz .,\n"))
+    cfg = preset_config("micro", name=name, overrides={"tokenizer": {"kind": "char"},
+                                                      "model": {"vocab_size": tok.vocab_size}})
+    d = runs.create_run(cfg)
+    tok.save(d / runs.TOKENIZER)
+    torch.manual_seed(seed)
+    runs.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
+
+
+def drive(keys: str, run: str | None = "tiny", history=None, patch=None) -> tuple[str, Repl]:
+    """Type ``keys`` into a fresh REPL, run it until it leaves, return what it printed."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=120, color_system=None, force_terminal=False, highlight=False)
+    with create_pipe_input() as inp:
+        repl = Repl(run, console=console, input=inp, output=DummyOutput(), history=history, engine=Engine())
+        if patch:
+            patch(repl)
+        inp.send_text(keys)
+        assert repl.run() == 0
+    return buf.getvalue(), repl
+
+
+@pytest.fixture
+def run(home, monkeypatch):
+    monkeypatch.setenv("TINYGPT_HISTORY", str(home / "history"))
+    make_run()
+    make_run("other", seed=1)
+    return home
+
+
+def test_a_prompt_shows_tokens_generation_and_the_table(run):
+    out, _ = drive("/params tokens=5 seed=3\rab c\r/quit\r")
+    assert "set tokens=5, seed=3" in out
+    for part in ("Token ID", "Visualization", "'a'", "63", "Token boundaries", "[a][b][ ][c]", "Pieces",
+                 "Per token", "Top alternatives", "5 tokens", "/seed 3 repeats this.", "bye"):
+        assert part in out, part
+
+
+def test_help_lists_every_command_and_details_one(run):
+    out, _ = drive("/help\r/help params\r/?\r/quit\r")
+    for name in ("/help", "/params", "/tokens", "/train", "/stop", "/load RUN", "/new", "/clear", "/seed",
+                 "/quit"):
+        assert name in out, name
+    assert "Esc then Enter" in out and "e.g. /params temperature=0.7 top_k=50" in out
+
+
+def test_params_show_and_set_and_bad_values_keep_the_repl_going(run):
+    out, repl = drive("/params\r/params temp=0 k=3\r/params temprature=1\r/params top_p=7\r"
+                      "/params top_k=x\r/params\r/quit\r")
+    assert "Sampling settings" in out and "temperature" in out
+    assert "set temp=0.0, k=3" in out
+    assert "error: 'temprature' is not a sampling setting." in out and "did you mean temperature?" in out
+    assert "error: top_p 7.0 must be in (0, 1]." in out
+    assert "error: 'x' is not a valid value for top_k." in out
+    assert repl.params.temperature == 0.0 and repl.params.top_k == 3 and repl.params.top_p != 7
+
+
+def test_seed_repeats_a_generation_and_shows_itself(run):
+    out, repl = drive("/params tokens=8 temperature=1\r/seed 11\r/seed\rabc\rabc\r/seed random\r/quit\r")
+    assert "seed set to 11" in out and "seed: 11" in out and "seed set to random" in out
+    boundaries = re.findall(r"^Token boundaries\n(.*)$", out, flags=re.M)
+    assert len(boundaries) == 2 and boundaries[0] == boundaries[1]
+    assert repl.params.seed is None
+
+
+def test_tokens_load_new_clear_and_unknown_commands(run):
+    out, repl = drive("/tokens\r/load\r/load other\r/load nosuch\r/clear\r/parms\r/quit extra\r/exit\r")
+    assert "Vocabulary" in out and "char" in out and "31" in out  # 30 characters + <|endoftext|>
+    assert "Runs" in out and "other" in out and "Loaded run 'other'" in out
+    assert "error: There is no run named 'nosuch'" in out
+    assert "error: Unknown command '/parms'." in out and "did you mean /params?" in out
+    assert "error: /quit takes no arguments." in out
+    assert repl.engine.run_name == "other" and out.rstrip().endswith("bye")
+
+
+def test_new_train_and_stop(run):
+    started, stopped = [], []
+
+    def patch(repl):
+        def start_training(name, extra_args=None):
+            started.append(name)
+            proc = SimpleNamespace(proc=SimpleNamespace(pid=4242), run=getattr(name, "name", name))
+            repl.engine.active_training = lambda: [proc]
+            return proc
+
+        repl.engine.start_training = start_training
+        repl.engine.stop_training = lambda run, wait=None: stopped.append(run)
+
+    out, _ = drive("/stop\r/train\r/new tiny\r/new fresh\r/stop other\r/stop\r/quit\r", patch=patch)
+    assert "Nothing is training here." in out
+    assert started[0] == "tiny" and "Training 'tiny' in the background (pid 4242)" in out
+    assert "error: A run named 'tiny' already exists." in out and "/train tiny resumes it" in out
+    assert started[1].name == "fresh" and started[1].preset == "tiny" and started[1].data.source == "storybook"
+    assert "Created run 'fresh'" in out
+    assert stopped == ["fresh"] and "Stopped training 'fresh'" in out
+    out, _ = drive("/train nosuch\r/quit\r")  # the real engine refuses a run that does not exist
+    assert "error: There is no run named 'nosuch'." in out
+
+
+def test_bad_prompts_and_no_run_are_one_sentence(run):
+    out, _ = drive("ÄÖ\r/quit\r")
+    assert "error: The prompt contains 'Ä' (U+00C4)" in out and "Token ID" not in out
+    out, _ = drive("hello\r/quit\r", run=None)
+    assert "No run loaded" in out and "error: No run is loaded" in out and "hint: load one with /load RUN" in out
+
+
+def test_multiline_input_by_backslash_and_escape_enter(run):
+    seen = []
+
+    def patch(repl):
+        repl.generate = seen.append
+
+    drive("one\\\rtwo\rthree\x1b\rfour\r//slash\r\r/quit\r", patch=patch)
+    assert seen == ["one\ntwo", "three\nfour", "/slash", ""]
+
+
+def test_ctrl_d_leaves_and_history_persists_across_sessions(run):
+    out, _ = drive("/seed 5\r\x04", history=FileHistory(str(history_path())))
+    assert out.rstrip().endswith("bye")
+    assert "/seed 5" in history_path().read_text()
+    # a second session finds the line with Up
+    out, repl = drive("\x1b[A\r/quit\r", history=FileHistory(str(history_path())))
+    assert "seed set to 5" in out and repl.params.seed == 5
+
+
+def test_completion_of_commands_params_and_run_names(run):
+    comp = SlashCompleter(lambda: {"tiny", "other"})
+
+    def words(text):
+        return [c.text for c in comp.get_completions(Document(text), None)]
+
+    assert words("/lo") == ["/load"]
+    assert words("/load o") == ["other"]
+    assert words("/params top") == ["top_k=", "top_p="]
+    assert words("a prompt") == []

@@ -1,0 +1,354 @@
+"""Rich rendering of token breakdowns, generations and scores, shared by ``tinygpt generate``/``score``
+and the ``tinygpt demo`` REPL.
+
+This is a face module: it may import rich (never the core). Tokens are coloured by probability
+(generation) or surprisal (scoring); rich drops the colours by itself where the terminal has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..generate import TokenRecord
+
+VIEWS = ("text", "boundaries", "pieces", "hex", "probs", "all")
+"""What ``--show`` accepts (comma-separated for several)."""
+
+# probability buckets, most likely first: (lower bound, style, legend label)
+PROB_STYLES: tuple[tuple[float, str, str], ...] = (
+    (0.5, "green", ">=50%"),
+    (0.2, "yellow", "20-50%"),
+    (0.05, "dark_orange", "5-20%"),
+    (0.0, "red", "<5%"),
+)
+# surprisal buckets in bits, least surprising first
+SURPRISAL_STYLES: tuple[tuple[float, str, str], ...] = (
+    (1.0, "green", "<1 bit"),
+    (3.0, "yellow", "1-3 bits"),
+    (6.0, "dark_orange", "3-6 bits"),
+    (float("inf"), "red", ">=6 bits"),
+)
+
+
+def parse_views(spec: str | Sequence[str] | None) -> set[str]:
+    """``"boundaries,probs"`` -> {"boundaries", "probs"}; ``all`` expands to every view."""
+    from ..config import TinyGPTError
+
+    if spec is None:
+        return {"text"}
+    items = spec.split(",") if isinstance(spec, str) else [s for part in spec for s in part.split(",")]
+    views = {s.strip().lower() for s in items if s.strip()} or {"text"}
+    bad = sorted(views - set(VIEWS))
+    if bad:
+        raise TinyGPTError(f"Unknown view '{bad[0]}' for --show.", f"choose from {', '.join(VIEWS)}.")
+    if "all" in views:
+        views = set(VIEWS) - {"all"} | {"breakdown"}
+    return views
+
+
+def prob_style(p: float) -> str:
+    for bound, style, _ in PROB_STYLES:
+        if p >= bound:
+            return style
+    return PROB_STYLES[-1][1]
+
+
+def surprisal_style(bits: float) -> str:
+    for bound, style, _ in SURPRISAL_STYLES:
+        if bits < bound:
+            return style
+    return SURPRISAL_STYLES[-1][1]
+
+
+def visible(text: str) -> str:
+    """Whitespace a reader must see (newlines, tabs) written as escapes."""
+    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+
+
+def legend(kind: str = "prob") -> Text:
+    styles = PROB_STYLES if kind == "prob" else SURPRISAL_STYLES
+    out = Text("colour: " if kind == "prob" else "surprisal: ", style="dim")
+    for _, style, label in styles:
+        out.append(f" {label} ", style=f"reverse {style}")
+        out.append(" ")
+    return out
+
+
+def _pct(p: float) -> str:
+    return f"{p * 100:.1f}%" if p >= 0.001 else f"{p * 100:.2g}%"
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables and lines
+
+
+def breakdown_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> Table:
+    """The tokenization of a text: ``Token ID | Token | Visualization`` (the last is hex bytes)."""
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    table.add_column("Token ID", justify="right", style="cyan")
+    table.add_column("Token")
+    table.add_column("Visualization", style="magenta")
+    for row in rows:
+        table.add_row(str(row["id"]), repr(row["text"]), row["hex"])
+    return table
+
+
+def boundaries_text(records: Iterable[TokenRecord], colour: bool = True) -> Text:
+    """``[he][ll][o][ soft]``: each token on its own in brackets, coloured by its probability."""
+    out = Text()
+    for r in records:
+        out.append("[", style="dim")
+        out.append(visible(r.display), style=prob_style(r.prob) if colour and r.prob == r.prob else "")
+        out.append("]", style="dim")
+    return out
+
+
+def clean_text(records: Iterable[TokenRecord], colour: bool = False) -> Text:
+    out = Text()
+    for r in records:
+        out.append(r.text, style=prob_style(r.prob) if colour and r.prob == r.prob else "")
+    return out
+
+
+def pieces_text(records: Iterable[TokenRecord]) -> Text:
+    """The raw pieces as the tokenizer writes them: ``he ll o Ġsoft``."""
+    return Text(" ".join(r.piece for r in records))
+
+
+def hex_text(records: Iterable[TokenRecord]) -> Text:
+    return Text(" | ".join(r.hex for r in records))
+
+
+def probs_table(records: Sequence[TokenRecord], title: str | None = None, scored: bool = False,
+                width: int = 120) -> Table:
+    """Per token: its text, hex, probability, log probability, surprisal, entropy, rank, alternatives.
+
+    ``width`` is the space available: below 100 columns the hex column is left out so the
+    alternatives keep room to breathe.
+    """
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("Token", max_width=16)
+    show_hex = width >= 100
+    if show_hex:
+        table.add_column("Hex", style="magenta", max_width=18)
+    table.add_column("P", justify="right")
+    table.add_column("ln P", justify="right")
+    table.add_column("Bits", justify="right")
+    table.add_column("H", justify="right", header_style="bold")
+    table.add_column("Rank", justify="right")
+    if not scored:
+        table.add_column("P samp", justify="right")
+    table.add_column("Top alternatives")
+    for r in records:
+        alts = Text()
+        for k, a in enumerate(r.alternatives):
+            if k:
+                alts.append("  ")
+            alts.append(repr(a.text)[:14], style="bold" if a.id == r.id else "")
+            alts.append(" " + _pct(a.prob), style="dim")
+        row: list[Any] = [str(r.index), Text(repr(r.display), style=prob_style(r.prob))]
+        if show_hex:
+            row.append(r.hex)
+        row += [_pct(r.prob), f"{r.logprob:.3f}", f"{r.surprisal_bits:.2f}", f"{r.entropy_bits:.2f}", str(r.rank)]
+        if not scored:
+            row.append(_pct(r.prob_sampled))
+        row.append(alts)
+        table.add_row(*row)
+        if r.note:
+            table.add_row("", Text(r.note, style="italic yellow"), *[""] * (len(table.columns) - 2))
+    return table
+
+
+def probs_legend(scored: bool = False) -> Text:
+    """What the columns of :func:`probs_table` mean."""
+    return Text("P: probability under the model; ln P: its natural log; Bits: surprisal -log2 P; "
+                "H: entropy of the distribution in bits; Rank: 1 = most likely"
+                + ("" if scored else "; P samp: probability after temperature, top-k and top-p"), style="dim")
+
+
+def surprisal_text(records: Iterable[TokenRecord]) -> Text:
+    """The scored text with each token coloured by its surprisal."""
+    out = Text()
+    for r in records:
+        out.append(r.text, style=surprisal_style(r.surprisal_bits))
+    return out
+
+
+def params_table(rows: Sequence[tuple[str, str, str]], title: str = "Sampling settings") -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    table.add_column("Setting", style="cyan")
+    table.add_column("Value", style="bold")
+    table.add_column("Meaning", style="dim")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def help_table(rows: Sequence[tuple[str, str]]) -> Table:
+    table = Table(box=box.SIMPLE, show_header=False)
+    table.add_column("Command", style="cyan", no_wrap=True)
+    table.add_column("What it does")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def runs_table(infos: Sequence[Any]) -> Table:
+    table = Table(title="Runs", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+    for col in ("Run", "Preset", "Tokenizer", "Params", "Step", "Best val bpb", "Weights"):
+        table.add_column(col)
+    for r in infos:
+        bpb = f"{r.best_val_bpb:.3f}" if getattr(r, "best_val_bpb", None) is not None else "-"
+        table.add_row(r.name, r.preset, f"{r.tokenizer} {r.vocab_size}", f"{r.params / 1e6:.2f}M", str(r.step),
+                      bpb, "yes" if getattr(r, "has_weights", True) else "no")
+    return table
+
+
+def vocab_stats_tables(stats: dict[str, Any]) -> list[Any]:
+    """Renderables for :func:`tinygpt_tui.tokenizer.vocab_stats` output."""
+    out: list[Any] = []
+    summary = Table(title="Vocabulary", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold",
+                    show_header=False)
+    summary.add_column("", style="cyan")
+    summary.add_column("")
+    summary.add_row("kind", str(stats.get("kind")))
+    summary.add_row("vocab size", str(stats.get("vocab_size")))
+    summary.add_row("special tokens", ", ".join(f"{k} ({v})" for k, v in stats.get("special_tokens", {}).items()))
+    if "mean_token_bytes" in stats:
+        summary.add_row("mean token length", f"{stats['mean_token_bytes']:.2f} bytes")
+    hist = stats.get("length_histogram") or {}
+    if hist:
+        summary.add_row("length histogram", "  ".join(f"{k}B: {v}" for k, v in sorted(hist.items())))
+    if "tokens" in stats:
+        summary.add_row("training tokens", f"{stats['tokens']:,}")
+        summary.add_row("bytes per token", f"{stats.get('bytes_per_token', 0):.2f}")
+        summary.add_row("never seen", str(stats.get("never_seen", 0)))
+    out.append(summary)
+    for key, title in (("longest", "Longest tokens"), ("most_frequent", "Most frequent tokens")):
+        rows = stats.get(key) or []
+        if not rows:
+            continue
+        table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
+        table.add_column("ID", justify="right", style="cyan")
+        table.add_column("Piece")
+        table.add_column("Text")
+        table.add_column("Bytes", justify="right")
+        if key == "most_frequent":
+            table.add_column("Share", justify="right")
+        for row in rows[:10]:
+            cells = [str(row["id"]), row["piece"], repr(row["text"]), str(row["bytes"])]
+            if key == "most_frequent":
+                cells.append(_pct(row.get("share", 0.0)))
+            table.add_row(*cells)
+        out.append(table)
+    return out
+
+
+def print_error(console: Console, err: Any) -> None:
+    """A user error as the CLI shows it: one sentence, then the hint."""
+    console.print(Text.assemble(("error: ", "bold red"), str(getattr(err, "message", err))))
+    hint = getattr(err, "hint", None)
+    if hint:
+        console.print(Text.assemble(("hint: ", "yellow"), hint))
+
+
+# --------------------------------------------------------------------------------------------------
+# A generation as it streams
+
+
+class GenerationView:
+    """Shows records as they arrive, then the views asked for once a sample is complete.
+
+    ``stream``: print each token's clean text as soon as it is sampled (a live terminal); otherwise
+    the text is printed whole at the end of the sample.
+    """
+
+    def __init__(self, console: Console, views: set[str], stream: bool = False):
+        self.console = console
+        self.views = views
+        self.stream = stream and "text" in views
+        self.records: list[TokenRecord] = []
+        self.prompt = ""
+        self.prompt_rows: list[dict[str, Any]] = []
+        self.num_samples = 1
+
+    def start(self, prompt: str, breakdown: Sequence[dict[str, Any]] | None, seed: int | None,
+              num_samples: int = 1) -> None:
+        self.prompt = prompt
+        self.prompt_rows = list(breakdown or [])
+        self.num_samples = num_samples
+        if "breakdown" in self.views and breakdown is not None:
+            self.console.print(breakdown_table(breakdown, title=f"Prompt: {len(breakdown)} tokens"))
+        if len(self.views) > 1 and seed is not None:
+            self.console.print(Text(f"seed {seed}", style="dim"))
+
+    def _start_sample(self, sample: int) -> None:
+        if self.num_samples > 1:
+            self.console.rule(f"sample {sample + 1}/{self.num_samples}", style="dim")
+        if self.stream:
+            self.console.print(Text(self.prompt, style="bold"), end="")
+
+    def add(self, rec: TokenRecord) -> None:
+        if not self.records or rec.sample != self.records[-1].sample:
+            if self.records:
+                self.finish_sample()
+            self._start_sample(rec.sample)
+        self.records.append(rec)
+        if self.stream and rec.text:
+            self.console.print(Text(rec.text, style=prob_style(rec.prob) if rec.prob == rec.prob else ""),
+                               end="")
+            self.console.file.flush()
+
+    def finish_sample(self) -> None:
+        recs, self.records = self.records, []
+        c = self.console
+        if self.stream:
+            c.print()
+        elif "text" in self.views:
+            if len(self.views) > 1:
+                c.print(Text("Text", style="bold underline"))
+            c.print(Text.assemble((self.prompt, "bold"), clean_text(recs, colour=True)))
+        if "boundaries" in self.views:
+            c.print(Text("Token boundaries", style="bold underline"))
+            prompt = Text()
+            for row in self.prompt_rows:  # the prompt's own tokens, in bold, before the generated ones
+                prompt.append(f"[{visible(row['text'])}]", style="bold")
+            c.print(Text.assemble(prompt, boundaries_text(recs)))
+            c.print(legend("prob"))
+        if "pieces" in self.views:
+            c.print(Text("Pieces", style="bold underline"))
+            c.print(pieces_text(recs))
+        if "hex" in self.views and "probs" not in self.views:
+            c.print(Text("Bytes (hex)", style="bold underline"))
+            c.print(hex_text(recs))
+        if "probs" in self.views:
+            c.print(probs_table(recs, title="Per token", width=c.width))
+            c.print(probs_legend())
+        if len(self.views) > 1 or any(r.note for r in recs):
+            c.print(summary_line(recs))
+
+    def finish(self) -> None:
+        if self.records:
+            self.finish_sample()
+
+
+def summary_line(recs: Sequence[TokenRecord]) -> Text:
+    """``12 tokens, stopped at <|endoftext|>, mean surprisal 2.31 bits`` plus any notes."""
+    reasons = {"eot": "stopped at <|endoftext|>", "stop": "stopped at a stop string", "length": "reached the token limit"}
+    finish = recs[-1].finish if recs else None
+    parts = [f"{len(recs)} tokens", reasons.get(finish or "", "stopped early")]
+    measured = [r.surprisal_bits for r in recs if r.surprisal_bits == r.surprisal_bits]
+    if measured:
+        parts.append(f"mean surprisal {sum(measured) / len(measured):.2f} bits")
+    out = Text(", ".join(parts), style="dim")
+    for r in recs:
+        if r.note:
+            out.append(f"\nnote (token {r.index}): {r.note}", style="yellow")
+    return out

@@ -1,0 +1,269 @@
+"""Slash commands and ``/params`` assignments, shared by the REPL and the Textual app.
+
+A line that starts with ``/`` is a command (``/params temperature=0.7 top_k=50``); anything else is
+a prompt. A line starting with ``//`` is a prompt that begins with ``/`` (the first slash is
+dropped). Nothing here draws on a screen: faces decide how to show help, tables and errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .config import ConfigError, SamplingConfig, TinyGPTError, coerce_value
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One slash command: what it is called, how to write it, what it does."""
+
+    name: str
+    usage: str
+    help: str
+    arg: str = ""
+    """What its arguments complete to: ``params`` (name=value), ``runs`` (run names), ``int``, ''."""
+    max_args: int | None = 0
+    """How many arguments it takes at most (None: any number)."""
+    aliases: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec("help", "/help [COMMAND]", "Show the commands, or the details of one.", "commands", 1, ("?",)),
+        CommandSpec("params", "/params [NAME=VALUE ...]",
+                    "Show the sampling settings, or set some, e.g. /params temperature=0.7 top_k=50.",
+                    "params", None),
+        CommandSpec("tokens", "/tokens", "Show vocabulary statistics of the loaded run's tokenizer."),
+        CommandSpec("train", "/train [RUN]", "Start (or resume) training a run.", "runs", 1),
+        CommandSpec("stop", "/stop [RUN]",
+                    "Stop what is running: generation, or training (it saves a checkpoint).", "runs", 1),
+        CommandSpec("load", "/load RUN", "Load a trained run (its best checkpoint) for generation.", "runs", 1),
+        CommandSpec("new", "/new [RUN]",
+                    "Create a new run (preset tiny on the built-in stories; default name quick) and train it.",
+                    "", 1),
+        CommandSpec("clear", "/clear", "Clear the screen."),
+        CommandSpec("seed", "/seed [N|random]",
+                    "Fix the sampling seed so generations repeat (random: a fresh seed each time).", "int", 1),
+        CommandSpec("quit", "/quit", "Leave (Ctrl-D works too).", "", 0, ("exit", "q")),
+    )
+}
+
+_ALIASES: dict[str, str] = {alias: spec.name for spec in COMMANDS.values() for alias in spec.aliases}
+
+
+@dataclass
+class Command:
+    """A parsed slash command: canonical ``name`` (no slash), its ``args``, and the ``raw`` line."""
+
+    name: str
+    args: list[str]
+    raw: str
+
+
+def command_names() -> list[str]:
+    return list(COMMANDS)
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def lookup(name: str) -> CommandSpec:
+    """The spec of command ``name`` (with or without slash, aliases allowed); TinyGPTError if unknown."""
+    key = name.lstrip("/").lower()
+    key = _ALIASES.get(key, key)
+    if key in COMMANDS:
+        return COMMANDS[key]
+    listing = ", ".join(f"/{n}" for n in COMMANDS)
+    close = _suggest(key, list(COMMANDS) + list(_ALIASES))
+    hint = f"did you mean /{_ALIASES.get(close, close)}? " if close else ""
+    raise TinyGPTError(f"Unknown command '/{key}'.", f"{hint}Commands: {listing}.")
+
+
+def parse(line: str) -> Command | None:
+    """Parse one input line: a :class:`Command` for ``/name args...``, None for a plain prompt.
+
+    Arguments are split like a shell does, so ``/params stop="The end"`` keeps the space. Raises
+    TinyGPTError for an unknown command, too many arguments or unbalanced quotes.
+    """
+    stripped = line.strip()
+    if not stripped.startswith("/") or stripped.startswith("//"):
+        return None
+    head, _, rest = stripped[1:].partition(" ")
+    if not head:
+        raise TinyGPTError("A lone '/' is not a command.", "type /help for the list of commands.")
+    spec = lookup(head)
+    try:
+        args = shlex.split(rest, posix=True) if rest.strip() else []
+    except ValueError as e:
+        raise TinyGPTError(f"Cannot read the arguments of /{spec.name}: {e}.",
+                           "close the quotes, e.g. stop=\"The end\".") from None
+    if spec.max_args is not None and len(args) > spec.max_args:
+        extra = "takes no arguments" if spec.max_args == 0 else f"takes at most {spec.max_args} argument(s)"
+        raise TinyGPTError(f"/{spec.name} {extra}.", f"usage: {spec.usage}")
+    return Command(spec.name, args, line)
+
+
+def prompt_text(line: str) -> str:
+    """The prompt a plain line stands for: ``//x`` means the prompt ``/x``."""
+    stripped = line.lstrip()
+    return stripped[1:] if stripped.startswith("//") else line
+
+
+def help_rows(name: str | None = None) -> list[tuple[str, str]]:
+    """``(usage, help)`` rows for every command, or for the one named."""
+    specs = [lookup(name)] if name else list(COMMANDS.values())
+    rows = []
+    for spec in specs:
+        extra = f" (also /{', /'.join(spec.aliases)})" if spec.aliases else ""
+        rows.append((spec.usage, spec.help + extra))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# /params
+
+PARAM_HELP: dict[str, str] = {
+    "temperature": "randomness: 0 is greedy, 1 the model's own distribution, higher flatter",
+    "top_k": "sample among the k most likely tokens (0: all)",
+    "top_p": "sample among the smallest set of tokens whose probability reaches p (1: all)",
+    "max_new_tokens": "tokens to generate per sample",
+    "num_samples": "samples per prompt",
+    "seed": "sampling seed (none: a fresh one each time)",
+    "alternatives": "top alternatives shown per token",
+    "stop": "stop after this text appears (repeat stop=... for several; stop= clears)",
+}
+
+PARAM_ALIASES: dict[str, str] = {
+    "temp": "temperature",
+    "t": "temperature",
+    "k": "top_k",
+    "topk": "top_k",
+    "p": "top_p",
+    "topp": "top_p",
+    "tokens": "max_new_tokens",
+    "max_tokens": "max_new_tokens",
+    "n_tokens": "max_new_tokens",
+    "new_tokens": "max_new_tokens",
+    "length": "max_new_tokens",
+    "samples": "num_samples",
+    "n_samples": "num_samples",
+    "n": "num_samples",
+    "alts": "alternatives",
+    "top": "alternatives",
+    "stops": "stop",
+}
+
+
+def param_names() -> list[str]:
+    """Canonical names of the sampling settings, in display order."""
+    return [f.name for f in dataclasses.fields(SamplingConfig)]
+
+
+def canonical_param(name: str) -> str:
+    """The SamplingConfig field ``name`` means (aliases such as ``temp``, ``k``, ``tokens`` allowed)."""
+    key = name.strip().lower().replace("-", "_")
+    key = PARAM_ALIASES.get(key, key)
+    if key in param_names():
+        return key
+    close = _suggest(key, param_names() + list(PARAM_ALIASES))
+    hint = f"did you mean {PARAM_ALIASES.get(close, close)}? " if close else ""
+    raise ConfigError(f"'{name}' is not a sampling setting.", f"{hint}Settings: {', '.join(param_names())}.")
+
+
+def _unescape(text: str) -> str:
+    """Turn ``\\n`` and ``\\t`` typed in a stop string into the characters they name."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def apply_params(params: SamplingConfig, assignments: list[str]) -> SamplingConfig:
+    """A new, validated SamplingConfig: ``params`` with each ``name=value`` of ``assignments`` applied.
+
+    Several ``stop=...`` in one call collect into a list; ``stop=`` alone clears the stop strings;
+    ``seed=none`` (or ``random``) draws a fresh seed per generation. Raises ConfigError (a
+    TinyGPTError) naming the first bad assignment; ``params`` itself is never modified.
+    """
+    changes: dict[str, object] = {}
+    stops: list[str] | None = None
+    for item in assignments:
+        name, eq, raw = item.partition("=")
+        if not eq:
+            raise ConfigError(f"'{item}' is not an assignment.", "write name=value, e.g. temperature=0.7.")
+        key = canonical_param(name)
+        if key == "stop":
+            stops = stops if stops is not None else []
+            if raw and raw.lower() not in ("none", "null"):
+                stops.append(_unescape(raw))
+            continue
+        if key == "seed" and raw.strip().lower() in ("random", "none", "null", ""):
+            changes["seed"] = None
+            continue
+        if not raw.strip():
+            raise ConfigError(f"{key} needs a value.", f"e.g. {key}={getattr(SamplingConfig(), key)}.")
+        try:
+            value = coerce_value(SamplingConfig, key, raw)
+        except ConfigError as e:
+            raise ConfigError(f"'{raw}' is not a valid value for {key}.", e.hint) from None
+        changes[key] = value
+    if stops is not None:
+        changes["stop"] = stops
+    return dataclasses.replace(params, **changes)  # __post_init__ validates the whole result
+
+
+def params_rows(params: SamplingConfig) -> list[tuple[str, str, str]]:
+    """``(name, value, help)`` rows for showing the sampling settings."""
+    rows = []
+    for name in param_names():
+        value = getattr(params, name)
+        if name == "stop":
+            shown = ", ".join(repr(s) for s in value) if value else "(none)"
+        elif name == "seed" and value is None:
+            shown = "random"
+        else:
+            shown = str(value)
+        rows.append((name, shown, PARAM_HELP.get(name, "")))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# Completion
+
+
+def completions(text: str, run_names: Iterable[str] = ()) -> list[str]:
+    """Candidates for the last word of ``text`` (what is typed before the cursor).
+
+    ``/pa`` -> ``/params``; ``/params te`` -> ``temperature=``; ``/load q`` -> run names starting with
+    q; ``/help p`` -> command names. Returns whole words that replace the last word.
+    """
+    if not text.lstrip().startswith("/") or text.lstrip().startswith("//"):
+        return []
+    stripped = text.lstrip()
+    if " " not in stripped:
+        word = stripped[1:].lower()
+        return [f"/{n}" for n in COMMANDS if n.startswith(word)]
+    head, _, rest = stripped[1:].partition(" ")
+    try:
+        spec = lookup(head)
+    except TinyGPTError:
+        return []
+    words = rest.split(" ")
+    word = words[-1]
+    if spec.max_args is not None and len(words) > spec.max_args:
+        return []
+    if spec.arg == "params":
+        if "=" in word:
+            return []
+        low = word.lower()
+        return [f"{n}=" for n in param_names() if n.startswith(low)]
+    if spec.arg == "runs":
+        return sorted(n for n in run_names if n.startswith(word))
+    if spec.arg == "commands":
+        return [n for n in COMMANDS if n.startswith(word.lstrip("/").lower())]
+    if spec.arg == "int" and "random".startswith(word.lower()) and word:
+        return ["random"]
+    return []

@@ -1,0 +1,543 @@
+"""Streaming sampling and scoring that explain themselves, one record per token.
+
+:func:`generate` runs the model over its KV cache and yields a :class:`TokenRecord` for every token
+it samples: the token's bytes, display piece and hex, the clean text it completes, its probability
+under the raw model distribution (temperature 1, no filters) and under the sampler's distribution
+(after temperature, top-k and top-p), surprisal, the distribution's entropy, the chosen token's
+rank, the top alternatives and the probability mass the filters cut away.
+
+:func:`score_text` produces the same records for a text the user supplies (teacher forcing), plus
+bits per byte.
+
+Design notes:
+- One forward pass per token: the prompt is prefilled once, then every new token costs one position.
+  When prompt plus output outgrow the context, the window slides: the last 3/4 of the context is
+  prefilled into a fresh cache and the next record carries a note saying so.
+- Clean text goes through an incremental UTF-8 decoder, so a character split over several tokens is
+  held back until it is complete instead of showing as U+FFFD. A token's own bytes that are not valid
+  UTF-8 by themselves are displayed as hex (``display``).
+- Tensor work runs under ``torch.inference_mode`` one step at a time; the generator never stays
+  inside the mode while suspended, so the caller's autograd state is untouched.
+"""
+
+from __future__ import annotations
+
+import codecs
+import math
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.nn import functional as F
+
+from .config import SamplingConfig, TinyGPTError
+
+if TYPE_CHECKING:
+    from .model import GPT
+    from .tokenizer import Tokenizer
+
+LN2 = math.log(2.0)
+
+__all__ = [
+    "Alternative",
+    "TokenRecord",
+    "ScoreResult",
+    "generate",
+    "generate_samples",
+    "score_text",
+    "encode_prompt",
+    "filtered_distribution",
+    "resolve_seed",
+    "token_display",
+    "slide_keep",
+    "collect_text",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass
+class Alternative:
+    """One of the most likely tokens at a position, under the raw model distribution."""
+
+    id: int
+    piece: str
+    """Display piece as the tokenizer writes it (``Ġsoft``)."""
+    text: str
+    """The token's own text, or its bytes in hex (``<e2 80>``) when they are not valid UTF-8 alone."""
+    prob: float
+
+
+@dataclass
+class TokenRecord:
+    """Everything known about one generated (or scored) token."""
+
+    index: int
+    """0-based position in the output (generation) or in the scored text."""
+    sample: int
+    """Sample number (0-based) when several samples are drawn."""
+    id: int
+    bytes: bytes
+    piece: str
+    """Display piece (GPT-2 byte-to-unicode form, e.g. ``Ġsoft``; specials as themselves)."""
+    hex: str
+    """The token's bytes in hex, e.g. ``20 73 6f 66 74``."""
+    text: str
+    """Clean text this token completes: '' while a multi-byte character is held back, and the whole
+    character once its last byte arrives. Concatenating ``text`` gives the decoded output."""
+    display: str
+    """The token on its own: its text when its bytes are valid UTF-8, else ``<hex>``."""
+    prob: float
+    """Probability under the raw model distribution (temperature 1, no filters)."""
+    logprob: float
+    """Natural log of ``prob``."""
+    prob_sampled: float
+    """Probability under the distribution the sampler drew from (after temperature and filters)."""
+    surprisal_bits: float
+    """-log2(prob)."""
+    entropy_bits: float
+    """Entropy of the raw distribution at this position, in bits."""
+    rank: int
+    """1-based rank of the chosen token under the raw distribution (1 = the most likely)."""
+    alternatives: list[Alternative] = field(default_factory=list)
+    """The most likely tokens at this position (``SamplingConfig.alternatives`` many), best first."""
+    cut_mass: float = 0.0
+    """Probability mass of the temperature-scaled distribution that top-k/top-p removed (greedy:
+    everything but the argmax, under the raw distribution)."""
+    note: str = ""
+    """Something the user should know about this step, e.g. that the context window slid."""
+    finish: str | None = None
+    """Set on the last record of a sample: ``eot``, ``stop`` (a stop string), ``length``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: bytes as hex, NaN (not measured) as None."""
+        d = asdict(self)
+        d["bytes"] = self.bytes.hex()
+        for key, value in d.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                d[key] = None
+        return d
+
+
+@dataclass
+class ScoreResult:
+    """Per-token records of a scored text and its totals."""
+
+    records: list[TokenRecord]
+    bits_per_byte: float
+    tokens: int
+    bytes: int
+
+    @property
+    def total_bits(self) -> float:
+        return sum(r.surprisal_bits for r in self.records)
+
+    @property
+    def mean_surprisal_bits(self) -> float:
+        return self.total_bits / max(1, self.tokens)
+
+    @property
+    def perplexity(self) -> float:
+        """Per-token perplexity, 2 ** mean surprisal."""
+        return 2.0 ** self.mean_surprisal_bits
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": self.tokens,
+            "bytes": self.bytes,
+            "bits_per_byte": self.bits_per_byte,
+            "total_bits": self.total_bits,
+            "mean_surprisal_bits": self.mean_surprisal_bits,
+            "perplexity": self.perplexity,
+            "records": [r.to_dict() for r in self.records],
+        }
+
+
+def token_display(data: bytes) -> str:
+    """A token's own text, or its bytes as ``<e2 80>`` when they are not valid UTF-8 by themselves."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "<" + data.hex(" ") + ">"
+
+
+class _Vocab:
+    """Memo of what records need about an id (bytes, piece, hex, display): tokenizers are slow-ish
+    per call and the same ids come back often (alternatives especially)."""
+
+    def __init__(self, tok: Tokenizer):
+        self.tok = tok
+        self.specials: set[int] = set(getattr(tok, "special_tokens", {}).values()) | {tok.eot_id}
+        self._info: dict[int, tuple[bytes, str, str, str]] = {}
+
+    def info(self, i: int) -> tuple[bytes, str, str, str]:
+        got = self._info.get(i)
+        if got is None:
+            data = self.tok.token_bytes(i)
+            got = (data, self.tok.piece(i), self.tok.hex(i), token_display(data))
+            self._info[i] = got
+        return got
+
+    def alternatives(self, ids: list[int], probs: list[float]) -> list[Alternative]:
+        out = []
+        for i, p in zip(ids, probs, strict=True):
+            _, piece, _, disp = self.info(i)
+            out.append(Alternative(i, piece, disp, p))
+        return out
+
+
+class _TextStream:
+    """Turns token bytes into clean text: holds back incomplete UTF-8 sequences, so a character split
+    over tokens appears once, whole, on the token that completes it."""
+
+    def __init__(self, vocab: _Vocab):
+        self.vocab = vocab
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def feed(self, token_id: int, data: bytes) -> str:
+        if token_id in self.vocab.specials:
+            # a special token stands for itself, not for bytes; EOT ends a document and shows nothing
+            pending = self.flush()
+            return pending if token_id == self.vocab.tok.eot_id else pending + data.decode("utf-8", "replace")
+        return self.decoder.decode(data)
+
+    def flush(self) -> str:
+        """Whatever is held back (only ever a truncated character, shown as U+FFFD)."""
+        text = self.decoder.decode(b"", final=True)
+        self.decoder.reset()
+        return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Distributions
+
+
+def filtered_distribution(
+    logits: torch.Tensor, temperature: float, top_k: int = 0, top_p: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The distribution the sampler draws from, for 1-D ``logits`` (vocab,).
+
+    Returns ``(ids, probs, cut_mass)``: the ids the sampler may pick, their probabilities (summing
+    to 1) and the probability mass of the temperature-scaled distribution the filters removed.
+    Temperature scales first, then top-k keeps the k most likely tokens, then top-p keeps the smallest
+    set (of what top-k left, renormalised) whose probability reaches p. Temperature 0 is greedy.
+    When something is filtered the ids come most likely first.
+    """
+    V = logits.size(-1)
+    if temperature <= 0:
+        top = torch.argmax(logits)
+        p_top = torch.softmax(logits, dim=-1)[top]
+        return top.view(1), torch.ones(1, device=logits.device), float(1.0 - p_top)
+    scaled = logits / temperature
+    k = top_k if 0 < top_k < V else V
+    if k == V and top_p >= 1.0:
+        # nothing to filter: no sort needed
+        return torch.arange(V, device=logits.device), torch.softmax(scaled, dim=-1), 0.0
+    if k < V:
+        vals, ids = torch.topk(scaled, k)  # most likely first
+    else:
+        vals, ids = torch.sort(scaled, descending=True)
+    cand = torch.exp(vals - torch.logsumexp(scaled, dim=-1))  # tempered probabilities of the candidates
+    n = k
+    if top_p < 1.0:
+        cum = torch.cumsum(cand, dim=0) / cand.sum()
+        # smallest prefix whose share reaches top_p: the count of prefixes still short of it, plus one
+        n = min(k, int((cum < top_p).sum()) + 1)
+    kept = cand[:n]
+    mass = kept.sum()
+    return ids[:n], kept / mass, max(0.0, float(1.0 - mass))
+
+
+def _raw_stats(
+    logits: torch.Tensor, chosen: torch.Tensor, n_alt: int
+) -> tuple[list[float], list[float], list[int], list[list[int]], list[list[float]]]:
+    """Inspection numbers under the raw distribution for rows of ``logits`` (T, V) and ``chosen`` (T,):
+    log-probability of the chosen token, entropy in bits, rank, and the top ``n_alt`` alternatives."""
+    logp = F.log_softmax(logits, dim=-1)  # (T, V), the one softmax of the raw distribution
+    entropy = -(logp.exp() * logp).sum(dim=-1) / LN2  # (T,)
+    chosen_lp = logp.gather(1, chosen.view(-1, 1)).squeeze(1)  # (T,)
+    rank = (logp > chosen_lp.unsqueeze(1)).sum(dim=-1) + 1  # (T,) ties share the better rank
+    if n_alt > 0:
+        alt_lp, alt_ids = torch.topk(logp, min(n_alt, logp.size(-1)), dim=-1)  # (T, n)
+        alt_ids_l, alt_p_l = alt_ids.tolist(), alt_lp.exp().tolist()
+    else:
+        alt_ids_l, alt_p_l = [[] for _ in range(logits.size(0))], [[] for _ in range(logits.size(0))]
+    return chosen_lp.tolist(), entropy.tolist(), rank.tolist(), alt_ids_l, alt_p_l
+
+
+# --------------------------------------------------------------------------------------------------
+# Prompt handling
+
+
+def slide_keep(block_size: int) -> int:
+    """How many tokens stay when the context window slides (3/4 of it: room to go on, most context kept)."""
+    return max(1, block_size * 3 // 4)
+
+
+def encode_prompt(tok: Tokenizer, prompt: str, what: str = "prompt") -> list[int]:
+    """Token ids of ``prompt``; an empty prompt starts from ``<|endoftext|>`` (a fresh document).
+
+    Raises TinyGPTError when the tokenizer cannot represent a character of the prompt (``what``
+    names it in the message: "prompt", "text").
+    """
+    check = getattr(tok, "can_encode", None)
+    bad = check(prompt) if check is not None else None
+    if bad:
+        raise TinyGPTError(
+            f"The {what} contains {bad!r} (U+{ord(bad[0]):04X}), which this run's "
+            f"{getattr(tok, 'kind', '')} tokenizer cannot represent.".replace("  ", " "),
+            "remove that character, or use a run with a byte-level BPE or GPT-2 tokenizer.",
+        )
+    ids = tok.encode(prompt) if prompt else []
+    return ids or [tok.eot_id]
+
+
+def resolve_seed(params: SamplingConfig) -> SamplingConfig:
+    """``params`` with a concrete seed: a fresh random one when unset, so the run can be repeated."""
+    if params.seed is not None:
+        return params
+    return replace(params, seed=random.SystemRandom().randrange(2**31))
+
+
+def _forward_last(model: GPT, ids: Sequence[int], cache) -> torch.Tensor:
+    device = model.lm_head.weight.device
+    x = torch.tensor([list(ids)], dtype=torch.long, device=device)  # (1, T)
+    return model(x, kv_cache=cache, last_only=True).logits[0, -1].float()  # (V,)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generation
+
+
+def generate(
+    model: GPT,
+    tok: Tokenizer,
+    prompt: str,
+    params: SamplingConfig,
+    *,
+    sample: int = 0,
+    cancel: threading.Event | None = None,
+    inspect: bool = True,
+    stop_at_eot: bool = True,
+) -> Iterator[TokenRecord]:
+    """Sample one continuation of ``prompt``, yielding a record per token as soon as it is drawn.
+
+    Stops after ``params.max_new_tokens`` tokens, at ``<|endoftext|>``, after the token that completes
+    one of ``params.stop`` (the stop string stays in the output, so every sampled token is visible),
+    or when ``cancel`` is set. The seed for sample ``s`` is ``params.seed + s``: a given seed
+    reproduces every sample. ``inspect=False`` skips the raw-distribution numbers (prob, logprob,
+    entropy, rank, alternatives are NaN/empty) for plain, fastest sampling. ``stop_at_eot=False``
+    samples on past ``<|endoftext|>`` (into the next document).
+
+    The model is put in eval mode for the duration and restored afterwards.
+    """
+    params = resolve_seed(params)
+    block_size = model.config.block_size
+    ids = encode_prompt(tok, prompt)
+    keep = slide_keep(block_size)
+    note = ""
+    if len(ids) > block_size:
+        note = f"prompt cropped to its last {keep} tokens (context is {block_size})"
+        ids = ids[-keep:]
+
+    vocab = _Vocab(tok)
+    stream = _TextStream(vocab)
+    device = model.lm_head.weight.device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(params.seed) + sample)
+    stops = [s for s in params.stop if s]
+    longest_stop = max((len(s) for s in stops), default=0)
+    n_alt = params.alternatives
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            cache = model.new_kv_cache(1, block_size)
+            logits = _forward_last(model, ids, cache)
+        out_text = ""
+        for index in range(params.max_new_tokens):
+            if cancel is not None and cancel.is_set():
+                return
+            with torch.inference_mode():
+                cand_ids, cand_probs, cut = filtered_distribution(
+                    logits, params.temperature, params.top_k, params.top_p
+                )
+                pick = torch.multinomial(cand_probs, 1, generator=gen) if cand_probs.numel() > 1 else None
+                chosen_t = cand_ids[pick] if pick is not None else cand_ids[:1]
+                chosen = int(chosen_t)
+                prob_sampled = float(cand_probs[pick]) if pick is not None else 1.0
+                if inspect:
+                    lp, ent, rank, alt_ids, alt_p = _raw_stats(logits.unsqueeze(0), chosen_t.view(1), n_alt)
+                    logprob, entropy, rnk = lp[0], ent[0], int(rank[0])
+                    alts = vocab.alternatives(alt_ids[0], alt_p[0])
+                else:
+                    logprob, entropy, rnk, alts = math.nan, math.nan, 0, []
+
+            data, piece, hx, disp = vocab.info(chosen)
+            text = stream.feed(chosen, data)
+            finish = None
+            if chosen == tok.eot_id and stop_at_eot:
+                finish = "eot"
+            elif stops:
+                # a stop string this token completes ends inside `text`: look at that tail only
+                tail = (out_text + text)[max(0, len(out_text) - longest_stop + 1) :]
+                if text and any(s in tail for s in stops):
+                    finish = "stop"
+            if finish is None and index == params.max_new_tokens - 1:
+                finish = "length"
+            if finish is not None and finish != "eot":
+                text += stream.flush()
+            out_text += text
+            yield TokenRecord(
+                index=index,
+                sample=sample,
+                id=chosen,
+                bytes=data,
+                piece=piece,
+                hex=hx,
+                text=text,
+                display=disp,
+                prob=math.exp(logprob),
+                logprob=logprob,
+                prob_sampled=prob_sampled,
+                surprisal_bits=-logprob / LN2,
+                entropy_bits=entropy,
+                rank=rnk,
+                alternatives=alts,
+                cut_mass=cut,
+                note=note,
+                finish=finish,
+            )
+            if finish is not None:
+                return
+            note = ""
+            ids.append(chosen)
+            with torch.inference_mode():
+                if cache.pos + 1 > block_size:
+                    # the context is full: start a fresh cache from the most recent tokens
+                    ids = ids[-keep:]
+                    cache.reset()
+                    logits = _forward_last(model, ids, cache)
+                    note = f"context full: window slid to the last {len(ids)} tokens"
+                else:
+                    logits = _forward_last(model, ids[-1:], cache)
+    finally:
+        if was_training:
+            model.train()
+
+
+def generate_samples(
+    model: GPT,
+    tok: Tokenizer,
+    prompt: str,
+    params: SamplingConfig,
+    *,
+    cancel: threading.Event | None = None,
+    inspect: bool = True,
+) -> Iterator[TokenRecord]:
+    """``params.num_samples`` continuations one after another; ``record.sample`` tells them apart."""
+    params = resolve_seed(params)
+    for s in range(params.num_samples):
+        if cancel is not None and cancel.is_set():
+            return
+        yield from generate(model, tok, prompt, params, sample=s, cancel=cancel, inspect=inspect)
+
+
+# --------------------------------------------------------------------------------------------------
+# Scoring
+
+
+def score_text(
+    model: GPT,
+    tok: Tokenizer,
+    text: str,
+    *,
+    alternatives: int = 5,
+    cancel: threading.Event | None = None,
+) -> ScoreResult:
+    """Per-token surprisal of ``text`` under teacher forcing, and its bits per byte.
+
+    The first token is conditioned on ``<|endoftext|>`` (the text is read as a fresh document). Texts
+    longer than the context are scored in overlapping windows: each new window re-reads the previous
+    half window as context, so every token after the first window sees at least block_size/2 tokens.
+    """
+    if not text:
+        raise TinyGPTError("There is no text to score.", "pass some text, or --file PATH.")
+    ids = encode_prompt(tok, text, what="text")
+    seq = [tok.eot_id] + ids  # seq[j] predicts seq[j + 1]
+    n = len(ids)
+    block = model.config.block_size
+    stride = max(1, block // 2)
+    vocab = _Vocab(tok)
+    stream = _TextStream(vocab)
+    device = model.lm_head.weight.device
+    records: list[TokenRecord] = []
+    was_training = model.training
+    model.eval()
+    try:
+        done = 0  # targets scored so far
+        while done < n:
+            if cancel is not None and cancel.is_set():
+                break
+            end = min(n, block if done == 0 else done + stride)  # score targets done..end-1
+            start = max(0, end - block)  # window of inputs seq[start:end]
+            with torch.inference_mode():
+                x = torch.tensor([seq[start:end]], dtype=torch.long, device=device)
+                logits = model(x).logits[0, done - start :].float()  # (end-done, V)
+                targets = torch.tensor(seq[done + 1 : end + 1], dtype=torch.long, device=device)
+                lp, ent, rank, alt_ids, alt_p = _raw_stats(logits, targets, alternatives)
+            note = f"window slid: {done - start} tokens of context re-read" if done > 0 else ""
+            for j in range(end - done):
+                tid = seq[done + 1 + j]
+                data, piece, hx, disp = vocab.info(tid)
+                piece_text = stream.feed(tid, data)
+                if done + j == n - 1:
+                    piece_text += stream.flush()
+                records.append(
+                    TokenRecord(
+                        index=done + j,
+                        sample=0,
+                        id=tid,
+                        bytes=data,
+                        piece=piece,
+                        hex=hx,
+                        text=piece_text,
+                        display=disp,
+                        prob=math.exp(lp[j]),
+                        logprob=lp[j],
+                        prob_sampled=math.exp(lp[j]),
+                        surprisal_bits=-lp[j] / LN2,
+                        entropy_bits=ent[j],
+                        rank=int(rank[j]),
+                        alternatives=vocab.alternatives(alt_ids[j], alt_p[j]),
+                        cut_mass=0.0,
+                        note=note if j == 0 else "",
+                    )
+                )
+            done = end
+    finally:
+        if was_training:
+            model.train()
+    n_bytes = _count_bytes(tok, [r.id for r in records])
+    bits = sum(r.surprisal_bits for r in records)
+    return ScoreResult(records, bits / max(1, n_bytes), len(records), n_bytes)
+
+
+def _count_bytes(tok: Tokenizer, ids: list[int]) -> int:
+    """Bytes the ids stand for, counted as training's bits-per-byte counts them (specials as 1)."""
+    lengths = getattr(tok, "byte_lengths", None)
+    if lengths is not None:
+        table = lengths()
+        return int(sum(int(table[i]) for i in ids))
+    return sum(len(tok.token_bytes(i)) for i in ids)
+
+
+def collect_text(records: list[TokenRecord]) -> str:
+    """The clean text of a list of records (one sample)."""
+    return "".join(r.text for r in records)
+

@@ -1,0 +1,305 @@
+"""``tinygpt demo``: a prompt-toolkit REPL to explore a trained run token by token.
+
+Type a prompt: the REPL shows its tokenization, streams a generation coloured by probability, then
+the token boundaries, raw pieces and a per-token table with the alternatives the model considered
+(what ``tinygpt generate --show all`` prints). Slash commands change settings (``/help`` lists them).
+
+Input: history is kept across sessions in ``$TINYGPT_HISTORY`` (default ``~/.tinygpt_history``);
+Tab completes commands, ``/params`` names and ``/load`` run names. For a multi-line prompt end a line
+with ``\\`` or press Esc then Enter; Enter alone submits. Ctrl-C stops a generation (or clears the
+line); Ctrl-D or ``/quit`` leaves.
+
+:class:`Repl` takes its input, output and console from the caller, so tests drive it with
+prompt-toolkit's pipe input and read what it printed from a StringIO.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
+from rich.console import Console
+from rich.text import Text
+
+from . import commands
+from .commands import Command
+from .config import SamplingConfig, TinyGPTError, models_dir
+from .engine import Engine
+
+
+def history_path() -> Path:
+    """Where the REPL keeps its input history: ``$TINYGPT_HISTORY`` or ``~/.tinygpt_history``."""
+    return Path(os.environ.get("TINYGPT_HISTORY") or Path.home() / ".tinygpt_history")
+
+
+class SlashCompleter(Completer):
+    """Completes slash commands, ``/params`` setting names and ``/load`` run names."""
+
+    def __init__(self, run_names: Any):
+        self._run_names = run_names  # a callable returning the current run names
+        self._cache: tuple[float, list[str]] = (0.0, [])
+
+    def names(self) -> list[str]:
+        stamp, names = self._cache
+        if time.monotonic() - stamp > 2.0:  # the run list changes rarely; do not rescan per keystroke
+            try:
+                names = sorted(self._run_names())
+            except (TinyGPTError, OSError):
+                names = []
+            self._cache = (time.monotonic(), names)
+        return names
+
+    def get_completions(self, document, complete_event) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if "\n" in text:
+            return
+        word = text.split(" ")[-1]
+        for candidate in commands.completions(text, self.names()):
+            yield Completion(candidate, start_position=-len(word))
+
+
+def _key_bindings() -> KeyBindings:
+    kb = KeyBindings()
+
+    @kb.add("escape", "enter")
+    def _newline(event) -> None:  # Esc then Enter: a new line inside the prompt
+        event.current_buffer.insert_text("\n")
+
+    @kb.add("enter")
+    def _enter(event) -> None:
+        buf = event.current_buffer
+        if buf.document.text_before_cursor.endswith("\\"):
+            # a trailing backslash continues the prompt on a new line, as in a shell
+            buf.delete_before_cursor(1)
+            buf.insert_text("\n")
+        else:
+            buf.validate_and_handle()
+
+    return kb
+
+
+class Repl:
+    """The demo REPL over an :class:`~tinygpt_tui.engine.Engine`.
+
+    ``input``/``output`` are prompt-toolkit Input/Output objects (None: the terminal); ``console`` a
+    rich Console for everything the REPL prints; ``history`` a prompt-toolkit History (None: a file
+    history at :func:`history_path`).
+    """
+
+    def __init__(
+        self,
+        run: str | None = None,
+        *,
+        which: str = "best",
+        engine: Engine | None = None,
+        console: Console | None = None,
+        input: Any = None,
+        output: Any = None,
+        history: History | None = None,
+    ):
+        self.engine = engine or Engine()
+        self.console = console or Console(highlight=False)
+        self.which = which
+        self.params = SamplingConfig()
+        if history is None:
+            try:
+                history = FileHistory(str(history_path()))
+            except OSError:
+                history = InMemoryHistory()
+        self.session: PromptSession = PromptSession(
+            history=history,
+            completer=SlashCompleter(self.engine.run_names),
+            complete_while_typing=True,
+            key_bindings=_key_bindings(),
+            prompt_continuation="... ",
+            input=input,
+            output=output,
+        )
+        if run is not None:
+            self.load(run, quiet=True)  # the banner describes it
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Read and handle lines until /quit or Ctrl-D; returns the exit code."""
+        self.banner()
+        while True:
+            try:
+                line = self.session.prompt(self._prompt_message())
+            except KeyboardInterrupt:
+                continue  # Ctrl-C clears the line, as in a shell
+            except EOFError:
+                break
+            if not self.handle(line):
+                break
+        self.console.print(Text("bye", style="dim"))
+        return 0
+
+    def _prompt_message(self) -> str:
+        return f"{self.engine.run_name or 'no run'}> "
+
+    def banner(self) -> None:
+        c = self.console
+        c.print(Text("tinygpt demo", style="bold"), Text("— type a prompt to see every token; /help lists "
+                                                          "the commands; Ctrl-D leaves.", style="dim"))
+        c.print(Text("Multi-line prompt: end a line with \\ or press Esc then Enter. An empty line samples "
+                     "a fresh story.", style="dim"))
+        if self.engine.loaded:
+            self._describe_run()
+        else:
+            c.print(Text("No run loaded: /load RUN (Tab completes names).", style="yellow"))
+
+    def handle(self, line: str) -> bool:
+        """Handle one input line; False means leave. User errors print one sentence and a hint."""
+        try:
+            cmd = commands.parse(line)
+            if cmd is None:
+                # an empty line is a prompt too: a fresh document, started from <|endoftext|>
+                self.generate(commands.prompt_text(line))
+                return True
+            return self.dispatch(cmd)
+        except TinyGPTError as err:
+            self.error(err)
+            return True
+
+    def error(self, err: TinyGPTError) -> None:
+        self.console.print(Text.assemble(("error: ", "bold red"), err.message))
+        if err.hint:
+            self.console.print(Text.assemble(("hint: ", "yellow"), err.hint))
+
+    def info(self, message: str, style: str = "green") -> None:
+        self.console.print(Text(message, style=style))
+
+    # -- commands ----------------------------------------------------------------------------------
+    def dispatch(self, cmd: Command) -> bool:
+        handler = getattr(self, f"cmd_{cmd.name}")
+        return handler(cmd.args) is not False
+
+    def cmd_help(self, args: list[str]) -> None:
+        from .cli.render import help_table
+
+        self.console.print(help_table(commands.help_rows(args[0] if args else None)))
+        if not args:
+            self.info("Anything else is a prompt (start it with // to begin with a slash). "
+                      "Multi-line: end a line with \\ or press Esc then Enter.", "dim")
+
+    def cmd_params(self, args: list[str]) -> None:
+        from .cli.render import params_table
+
+        if not args:
+            self.console.print(params_table(commands.params_rows(self.params)))
+            return
+        self.params = commands.apply_params(self.params, args)
+        self.info("set " + ", ".join(a.split("=", 1)[0] + "=" + repr(getattr(
+            self.params, commands.canonical_param(a.split("=", 1)[0]))) for a in args))
+
+    def cmd_tokens(self, args: list[str]) -> None:
+        from .cli.render import vocab_stats_tables
+
+        for renderable in vocab_stats_tables(self.engine.vocab_stats()):
+            self.console.print(renderable)
+
+    def cmd_train(self, args: list[str]) -> None:
+        name = args[0] if args else self.engine.run_name
+        if not name:
+            raise TinyGPTError("Which run should train?", "name it: /train RUN (or load one first).")
+        proc = self.engine.start_training(name)
+        self.info(f"Training '{name}' in the background (pid {proc.proc.pid}); /stop stops it with a checkpoint, "
+                  f"/load {name} picks up the newest weights.")
+
+    def cmd_stop(self, args: list[str]) -> None:
+        procs = [p for p in self.engine.active_training() if not args or p.run == args[0]]
+        if not procs:
+            self.info("Nothing is training here. (Ctrl-C stops a generation.)", "dim")
+            return
+        for proc in procs:
+            self.engine.stop_training(proc.run, wait=60.0)
+            self.info(f"Stopped training '{proc.run}' (a checkpoint was saved).")
+
+    def cmd_load(self, args: list[str]) -> None:
+        if not args:
+            from .cli.render import runs_table
+
+            infos = self.engine.list_runs()
+            if not infos:
+                raise TinyGPTError(f"There are no runs in {models_dir()}.",
+                                   "train one first: tinygpt train --run quick --preset tiny")
+            self.console.print(runs_table(infos))
+            self.info("Load one with /load RUN.", "dim")
+            return
+        self.load(args[0])
+
+    def cmd_new(self, args: list[str]) -> None:
+        from .config import preset_config
+
+        name = args[0] if args else "quick"
+        if self.engine.run_exists(name):
+            raise TinyGPTError(f"A run named '{name}' already exists.",
+                               f"/train {name} resumes it, or pick another name: /new NAME.")
+        cfg = preset_config("tiny", name, {"data": {"source": "storybook"}})
+        proc = self.engine.start_training(cfg)
+        self.info(f"Created run '{name}' (preset tiny, storybook data) and started training it in the "
+                  f"background (pid {proc.proc.pid}); /load {name} once it has weights, /stop stops it.")
+
+    def cmd_clear(self, args: list[str]) -> None:
+        self.console.clear()
+
+    def cmd_seed(self, args: list[str]) -> None:
+        if not args:
+            self.info(f"seed: {self.params.seed if self.params.seed is not None else 'random'}", "bold")
+            return
+        self.params = commands.apply_params(self.params, [f"seed={args[0]}"])
+        self.info(f"seed set to {self.params.seed if self.params.seed is not None else 'random'}")
+
+    def cmd_quit(self, args: list[str]) -> bool:
+        return False
+
+    # -- the work ----------------------------------------------------------------------------------
+    def load(self, run: str, quiet: bool = False) -> None:
+        cfg = self.engine.load(run, self.which)
+        seed = self.params.seed
+        self.params = self.engine.default_params()
+        if seed is not None:
+            self.params = commands.apply_params(self.params, [f"seed={seed}"])
+        if not quiet:
+            self._describe_run(cfg)
+
+    def _describe_run(self, cfg: Any = None) -> None:
+        cfg = cfg or self.engine.config
+        m = cfg.model
+        self.info(f"Loaded run '{self.engine.run_name}': {self.engine.num_params() / 1e6:.2f}M parameters, "
+                  f"{m.n_layer} layers x {m.n_embd} wide, context {m.block_size}, "
+                  f"{cfg.tokenizer.kind} tokenizer with {m.vocab_size} tokens.")
+
+    def generate(self, prompt: str) -> None:
+        """Generate from ``prompt`` and show it as ``tinygpt generate --show all`` does."""
+        from .cli.render import GenerationView
+        from .generate import encode_prompt, resolve_seed
+
+        if not self.engine.loaded:
+            raise TinyGPTError("No run is loaded, so there is nothing to generate with.",
+                               "load one with /load RUN (Tab completes names).")
+        encode_prompt(self.engine.tokenizer, prompt)  # a bad character: one sentence, before any output
+        params = resolve_seed(self.params)
+        breakdown = self.engine.breakdown(prompt) if prompt else []
+        view = GenerationView(self.console, {"breakdown", "text", "boundaries", "pieces", "probs"},
+                              stream=True)
+        cancel = threading.Event()
+        stream = self.engine.generate(prompt, params, cancel=cancel)
+        view.start(prompt, breakdown, params.seed, params.num_samples)
+        try:
+            for rec in stream:
+                view.add(rec)
+        except KeyboardInterrupt:
+            cancel.set()
+            self.info("\n(stopped)", "yellow")
+        finally:
+            view.finish()
+        self.info(f"/seed {params.seed} repeats this.", "dim")
