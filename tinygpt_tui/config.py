@@ -56,12 +56,11 @@ def parse_size(text: str | int | None) -> int | None:
         return None
     units = {"gib": 1 << 30, "mib": 1 << 20, "kib": 1 << 10, "gb": 10**9, "mb": 10**6, "kb": 10**3,
              "g": 10**9, "m": 10**6, "k": 10**3, "b": 1}
-    for unit, mult in units.items():
+    num, mult = s, 1
+    for unit, factor in units.items():
         if s.endswith(unit):
-            num = s[: -len(unit)]
+            num, mult = s[: -len(unit)], factor
             break
-    else:
-        num, mult = s, 1
     try:
         value = float(num)
     except ValueError:
@@ -307,8 +306,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # the quick start: story-like English in about three minutes on two CPU cores
     "tiny": {
-        "model": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0, bias=False),
-        "train": dict(batch_size=32, max_steps=1000, max_time=150.0, lr=3e-3, min_lr=3e-4,
+        # measured on 2 shared cores: width 192 beat 128 (val 2.20 vs 2.25 nats in the same 150 s, with
+        # half the tokens); batch 16 gives twice the updates; 140 s of training (final evaluation
+        # included) leave time for corpus, tokenizer and shards (~5 s) and start-up on a busy machine
+        "model": dict(n_layer=4, n_head=3, n_embd=192, block_size=128, dropout=0.0, bias=False),
+        "train": dict(batch_size=16, max_steps=1000, max_time=140.0, lr=3e-3, min_lr=3e-4,
                       warmup_steps=50, eval_interval=100, eval_iters=10, log_interval=10),
         "tokenizer": dict(vocab_size=2048),
         "data": dict(max_bytes=10_000_000),

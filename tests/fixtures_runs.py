@@ -1,0 +1,83 @@
+"""Deterministic runs on disk for the TUI and engine tests: a micro GPT with seeded random weights,
+a character tokenizer and a fixed ``metrics.jsonl``, written in the layout runs.py defines.
+
+Nothing here depends on the clock: the metric events carry fixed times and the files get fixed
+modification times, so screens (and their snapshots) look the same on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tinygpt_tui.config import preset_config
+
+TEXT = (
+    "Once upon a time there was a little fox. The fox liked to run in the green woods.\n"
+    "One day the fox met a kind bear, and they played all day. The end.\n"
+)
+FIXED_TIME = 1_700_000_000.0
+
+
+def metric_events(max_steps: int = 50) -> list[dict]:
+    """A plausible, fixed training history: stages, start, steps, evals, samples, checkpoints, done."""
+    t = FIXED_TIME
+    events: list[dict] = [
+        {"event": "stage", "stage": "corpus", "message": "preparing the corpus from storybook", "time": t},
+        {"event": "stage", "stage": "tokenizer", "message": "training a char tokenizer", "time": t + 1},
+        {"event": "stage", "stage": "shards", "message": "tokenizing the corpus into shards", "time": t + 2},
+        {"event": "stage", "stage": "model", "message": "building the model", "time": t + 3},
+        {"event": "stage", "stage": "training", "message": "training on cpu in float32", "time": t + 3},
+        {"event": "start", "step": 0, "max_steps": max_steps, "max_time": None, "params": 27_000,
+         "tokens_per_step": 256, "device": "cpu", "dtype": "float32", "resumed": False, "time": t + 4},
+    ]
+    for step in range(5, max_steps + 1, 5):
+        loss = 3.6 * (0.97 ** step) + 0.9
+        events.append({"event": "step", "step": step, "loss": round(loss, 4), "lr": 3e-3 * (1 - step / 60),
+                       "tokens_per_s": 41_000.0, "mfu": 0.0123, "elapsed_s": step * 0.2,
+                       "eta_s": (max_steps - step) * 0.2, "grad_norm": 0.8, "time": t + 4 + step * 0.2})
+        if step % 25 == 0:
+            val = loss + 0.05
+            events.append({"event": "eval", "step": step, "train_loss": round(loss, 4), "val_loss": round(val, 4),
+                           "val_bpb": round(val / 0.6931, 4), "best": True, "time": t + 5 + step * 0.2})
+            events.append({"event": "sample", "step": step, "text": "Once upon a time the fox ran to the bear.",
+                           "time": t + 5 + step * 0.2})
+            events.append({"event": "checkpoint", "step": step, "path": "model.safetensors", "best": True,
+                           "time": t + 5 + step * 0.2})
+    events.append({"event": "done", "step": max_steps, "reason": "finished",
+                   "message": f"trained {max_steps} steps", "time": t + 20})
+    return events
+
+
+def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: bool = True,
+             mtime: float = FIXED_TIME) -> Path:
+    """Write run ``name`` under ``models`` (which must be $TINYGPT_MODELS); returns its folder.
+
+    ``trained=False`` writes only the config (a run that has not been trained yet).
+    """
+    import torch
+
+    from tinygpt_tui import runs
+    from tinygpt_tui.model import GPT
+    from tinygpt_tui.tokenizer import CharTokenizer
+
+    assert Path(os.environ["TINYGPT_MODELS"]).resolve() == Path(models).resolve(), "set TINYGPT_MODELS first"
+    tok = CharTokenizer(sorted(set(TEXT)))
+    cfg = preset_config("micro", name, {"tokenizer": {"kind": "char"}})
+    cfg.model.vocab_size = tok.vocab_size
+    d = runs.create_run(cfg)
+    if trained:
+        tok.save(d / runs.TOKENIZER)
+        torch.manual_seed(seed)
+        model = GPT(cfg.model)
+        runs.save_weights(d / runs.WEIGHTS, model, step=50, val_loss=1.67)
+        runs.save_weights(d / runs.BEST, model, step=50, val_loss=1.67)
+        runs.save_state(name, {"step_marker": torch.zeros(1)},
+                        {"step": 50, "best_val_loss": 1.6701, "best_val_bpb": 2.4095, "elapsed": 10.0})
+        with open(d / runs.METRICS, "w", encoding="utf-8") as f:
+            for event in metric_events(cfg.train.max_steps):
+                f.write(json.dumps(event) + "\n")
+    for p in [d, *d.iterdir()]:
+        os.utime(p, (mtime, mtime))
+    return d

@@ -1,0 +1,124 @@
+"""``tinygpt train`` and ``tinygpt eval`` through cli.main."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from tinygpt_tui import cli, runs
+from tinygpt_tui.config import EOT
+
+NAMES = ["Lily", "Tom", "Mia", "Ben", "Sam", "Zoe"]
+THINGS = ["a red ball", "a small cat", "a big tree", "a blue kite", "a shiny stone", "a little boat"]
+PLACES = ["the park", "the garden", "the beach", "the forest", "the town"]
+FEELINGS = ["happy", "sad", "brave", "tired", "curious"]
+
+
+def stories(seed: int, n: int) -> list[str]:
+    """Small made-up stories for tests (deterministic, independent of the story generator)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        name, thing, place = rng.choice(NAMES), rng.choice(THINGS), rng.choice(PLACES)
+        lines = [f"Once upon a time, {name} went to {place}.", f"{name} saw {thing}.",
+                 f"{name} felt {rng.choice(FEELINGS)}.", f'"Look at {thing}!" said {name}.',
+                 f"Then {name} went home and slept."]
+        out.append(" ".join(lines[: rng.randint(3, 5)]))
+    return out
+
+
+@pytest.fixture
+def corpus(home) -> Path:
+    path = home / "stories.txt"
+    docs = stories(3, 1200)
+    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
+    return path
+
+
+def train_args(corpus: Path, *extra: str) -> list[str]:
+    return ["train", "--run", "c", "--preset", "micro", "--source", str(corpus), "--vocab-size", "300",
+            "--dtype", "float32", "--device", "cpu", *extra]
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_train_creates_trains_and_resumes(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--max-steps", "12", "--eval-interval", "6", "--json")) == 0
+    events = json_lines(capsys.readouterr().out)
+    assert events[-1]["event"] == "done" and events[-1]["reason"] == "finished" and events[-1]["step"] == 12
+    assert [e["step"] for e in events if e["event"] == "eval"] == [6, 12]
+    cfg = runs.load_run_config("c")
+    assert cfg.preset == "micro" and cfg.train.max_steps == 12 and cfg.model.vocab_size == 300
+
+    # again with a longer budget: resumes where it stopped, preset flags are ignored with a note
+    assert cli.main(["train", "--run", "c", "--preset", "tiny", "--max-steps", "16", "--json"]) == 0
+    out = capsys.readouterr()
+    events = json_lines(out.out)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["resumed"] and start["step"] == 12 and events[-1]["step"] == 16
+    assert runs.load_run_config("c").preset == "micro"
+
+
+def test_train_shows_progress_evals_and_samples(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--max-steps", "10", "--eval-interval", "5")) == 0
+    err = capsys.readouterr().err
+    assert "created run 'c' from preset micro" in err
+    assert "val loss" in err and "bits/byte" in err
+    assert "done" in err and "trained 10 steps" in err
+
+
+def test_changing_the_shape_of_an_existing_run_is_refused(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--max-steps", "4", "--json")) == 0
+    capsys.readouterr()
+    before = (home / "models" / "c" / "config.json").read_text()
+    assert cli.main(["train", "--run", "c", "--n-layer", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "already has n_layer = 2" in err and "--run" in err
+    assert cli.main(["train", "--run", "c", "--tokenizer", "char"]) == 2
+    assert "already has kind = 'bpe'" in capsys.readouterr().err
+    assert (home / "models" / "c" / "config.json").read_text() == before
+    # training settings may change
+    assert cli.main(["train", "--run", "c", "--lr", "0.002", "--max-steps", "6", "--json"]) == 0
+    assert runs.load_run_config("c").train.lr == 0.002
+
+
+def test_time_budget_flag(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--max-time", "1.5", "--json")) == 0
+    events = json_lines(capsys.readouterr().out)
+    assert events[-1]["reason"] == "time"
+    assert runs.load_run_config("c").train.max_time == 1.5
+    with pytest.raises(SystemExit):
+        cli.main(train_args(corpus, "--max-time", "5", "--max-steps", "5"))
+
+
+def test_bad_values_are_one_sentence(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--n-embd", "33", "--max-steps", "2")) == 2  # not divisible by 2 heads
+    assert "not divisible" in capsys.readouterr().err
+    assert cli.main(["train", "--run", "bad/name"]) == 2
+
+
+def test_eval_scores_a_text_file(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--max-steps", "20", "--eval-interval", "10", "--json")) == 0
+    capsys.readouterr()
+    held_out = home / "held_out.txt"
+    held_out.write_text("".join(f"{d}\n{EOT}\n" for d in stories(99, 5)))
+    assert cli.main(["eval", "--run", "c", "--data", str(held_out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["documents"] == 5 and result["tokens"] > 100
+    assert result["bytes"] >= len(held_out.read_text().replace(f"\n{EOT}\n", "").encode()) - 10
+    assert result["bpb"] == pytest.approx(result["loss"] * result["tokens"] / math.log(2) / result["bytes"])
+    assert 0 < result["bpb"] < 8
+
+    assert cli.main(["eval", "--run", "c", "--data", str(held_out)]) == 0
+    assert "bits / byte" in capsys.readouterr().out
+
+    assert cli.main(["eval", "--run", "c", "--data", str(home / "missing.txt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["eval", "--run", "nope", "--data", str(held_out)]) == 2
+    assert "no run named 'nope'" in capsys.readouterr().err

@@ -1,0 +1,156 @@
+"""runs.py: the layout of models/<run>/, atomic files, checkpoints that refuse to load when damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tinygpt_tui import runs
+from tinygpt_tui.config import ModelConfig, TinyGPTError, preset_config
+from tinygpt_tui.model import GPT
+
+
+def test_run_dir_refuses_bad_names(home):
+    assert runs.run_dir("ok-1") == home / "models" / "ok-1"
+    for bad in ("", "../x", "a/b", ".hidden", "x" * 80):
+        with pytest.raises(TinyGPTError):
+            runs.run_dir(bad)
+
+
+def test_create_and_load_config_round_trip(home):
+    cfg = preset_config("micro", "r1", {"train": {"lr": 0.002}})
+    d = runs.create_run(cfg)
+    assert (d / "config.json").is_file()
+    back = runs.load_run_config("r1")
+    assert back == cfg and back.train.lr == 0.002
+    with pytest.raises(TinyGPTError, match="already exists"):
+        runs.create_run(cfg)
+    runs.save_run_config(cfg)  # rewriting on purpose is fine
+
+
+def test_missing_run_is_one_clear_sentence(home):
+    with pytest.raises(TinyGPTError, match="no run named 'nope'") as e:
+        runs.load_run_config("nope")
+    assert "tinygpt train --run nope" in e.value.hint
+
+
+@pytest.mark.parametrize("kw", [{}, {"bias": True}, {"tie_weights": False}, {"n_layer": 3, "n_embd": 48, "n_head": 3}])
+def test_estimate_params_matches_the_model(kw):
+    m = ModelConfig(**{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "vocab_size": 100, **kw})
+    assert runs.estimate_params(m) == GPT(m).num_params()
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(home):
+    path = home / "f.txt"
+    runs.atomic_write_text(path, "old")
+    with pytest.raises(RuntimeError):
+        with runs.atomic_path(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert path.read_text() == "old"
+    assert [p.name for p in home.iterdir() if p.name.startswith(".f.txt")] == []  # no temp file left
+
+
+def _model(**kw) -> GPT:
+    torch.manual_seed(0)
+    return GPT(ModelConfig(**{"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 8, "vocab_size": 40, **kw}))
+
+
+def test_weights_round_trip_with_tied_head(home):
+    model = _model()
+    runs.save_weights(home / "w.safetensors", model, step=7, val_loss=1.5)
+    tensors, meta = runs.read_safetensors(home / "w.safetensors", runs.WEIGHTS_FORMAT)
+    assert meta["step"] == "7" and float(meta["val_loss"]) == 1.5
+    assert "lm_head.weight" not in tensors  # stored once, as the embedding
+    other = _model()
+    torch.nn.init.zeros_(other.transformer.wte.weight)
+    runs.load_weights_into(other, tensors, home / "w.safetensors")
+    assert torch.equal(other.lm_head.weight, model.lm_head.weight)
+    assert other.lm_head.weight is other.transformer.wte.weight
+
+
+def test_damaged_weight_files_are_refused(home):
+    path = home / "w.safetensors"
+    runs.save_weights(path, _model(), step=1)
+    data = path.read_bytes()
+
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(TinyGPTError, match="corrupt or truncated"):
+        runs.read_safetensors(path, runs.WEIGHTS_FORMAT)
+
+    flipped = bytearray(data)
+    flipped[-5] ^= 0xFF  # a byte inside the tensor data: only the checksum can tell
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(TinyGPTError, match="corrupt"):
+        runs.read_safetensors(path, runs.WEIGHTS_FORMAT)
+
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(3)}, str(path))  # a valid safetensors file, not ours
+    with pytest.raises(TinyGPTError, match="not a tinygpt-weights file"):
+        runs.read_safetensors(path, runs.WEIGHTS_FORMAT)
+
+    runs.save_weights(path, _model(n_embd=32), step=1)  # ours, but another shape
+    tensors, _ = runs.read_safetensors(path, runs.WEIGHTS_FORMAT)
+    with pytest.raises(TinyGPTError, match="does not match this run's model"):
+        runs.load_weights_into(_model(), tensors, path)
+
+
+def test_read_metrics_follows_whole_lines(home):
+    runs.create_run(preset_config("micro", "m"))
+    runs.append_metric("m", {"event": "step", "step": 1})
+    events, off = runs.read_metrics("m")
+    assert events == [{"event": "step", "step": 1}]
+    with open(home / "models" / "m" / "metrics.jsonl", "a") as f:
+        f.write('{"event": "step", "st')  # a writer mid-line
+    events, off2 = runs.read_metrics("m", off)
+    assert events == [] and off2 == off
+    with open(home / "models" / "m" / "metrics.jsonl", "a") as f:
+        f.write('ep": 2}\nnot json\n')
+    events, off3 = runs.read_metrics("m", off2)
+    assert events == [{"event": "step", "step": 2}] and off3 > off2
+    assert runs.read_metrics("absent-run-without-file") == ([], 0)
+
+
+def test_lock_is_exclusive_and_a_stale_one_is_ignored(home):
+    runs.create_run(preset_config("micro", "l"))
+    lock = home / "models" / "l" / "train.lock"
+    # a lock held by another live process refuses a second trainer
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lock.write_text(json.dumps({"pid": proc.pid, "started": 0}))
+        assert runs.is_training("l")
+        with pytest.raises(TinyGPTError, match=f"already being trained by process {proc.pid}"):
+            runs.acquire_lock("l")
+    finally:
+        proc.kill()
+        proc.wait()
+    # the same lock once its process is gone: stale, taken over
+    assert not runs.is_training("l")
+    runs.acquire_lock("l")
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
+    runs.release_lock("l")
+    assert not lock.exists()
+
+
+def test_list_runs_reports_each_run(home):
+    runs.create_run(preset_config("micro", "a"))
+    runs.create_run(preset_config("tiny", "b"))
+    (home / "models" / "not-a-run").mkdir()
+    (home / "models" / "broken").mkdir()
+    (home / "models" / "broken" / "config.json").write_text("{not json")
+    infos = {r.name: r for r in runs.list_runs()}
+    assert set(infos) == {"a", "b"}
+    assert infos["b"].preset == "tiny" and infos["b"].step == 0 and not infos["b"].training
+    assert infos["a"].params == runs.estimate_params(runs.load_run_config("a").model)
+
+
+def test_load_model_without_weights_says_so(home):
+    runs.create_run(preset_config("micro", "empty"))
+    with pytest.raises(TinyGPTError, match="no trained weights yet"):
+        runs.load_model("empty")

@@ -1,0 +1,378 @@
+"""train.py: schedule, bits per byte, the loop end to end, exact resume, signals, damaged checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tinygpt_tui import runs, train
+from tinygpt_tui.config import EOT, ModelConfig, TinyGPTError, TokenizerConfig, TrainConfig, preset_config
+from tinygpt_tui.model import GPT
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+NAMES = ["Lily", "Tom", "Mia", "Ben", "Sam", "Zoe"]
+THINGS = ["a red ball", "a small cat", "a big tree", "a blue kite", "a shiny stone", "a little boat"]
+PLACES = ["the park", "the garden", "the beach", "the forest", "the town"]
+FEELINGS = ["happy", "sad", "brave", "tired", "curious"]
+
+
+def stories(seed: int, n: int) -> list[str]:
+    """Small made-up stories for tests (deterministic, independent of the story generator)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        name, thing, place = rng.choice(NAMES), rng.choice(THINGS), rng.choice(PLACES)
+        lines = [f"Once upon a time, {name} went to {place}.", f"{name} saw {thing}.",
+                 f"{name} felt {rng.choice(FEELINGS)}.", f'"Look at {thing}!" said {name}.',
+                 f"Then {name} went home and slept."]
+        out.append(" ".join(lines[: rng.randint(3, 5)]))
+    return out
+
+
+@pytest.fixture
+def corpus(home) -> Path:
+    """About 150 kB of stories as a local text file, documents separated by <|endoftext|> lines."""
+    path = home / "stories.txt"
+    docs = stories(7, 1500)
+    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
+    return path
+
+
+def make_run(name: str, corpus: Path, **train_kw) -> str:
+    overrides = {"data": {"source": str(corpus)}, "tokenizer": {"vocab_size": 300},
+                 "train": {"dtype": "float32", "device": "cpu", **train_kw}}
+    runs.create_run(preset_config("micro", name, overrides))
+    return name
+
+
+def collect(events: list[dict], kind: str) -> list[dict]:
+    return [e for e in events if e["event"] == kind]
+
+
+def snapshot(d: Path) -> dict[str, str]:
+    """Hashes of a run's files (the metrics log, which only grows, left out)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())
+            if p.is_file() and p.name != "metrics.jsonl"}
+
+
+# --------------------------------------------------------------------------------------------------
+# pure pieces
+
+
+def test_step_schedule_warms_up_peaks_decays_and_floors():
+    tc = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
+    assert train.learning_rate(tc, 0) == pytest.approx(1e-4)  # 1/10 of the peak
+    assert train.learning_rate(tc, 4) == pytest.approx(5e-4)
+    assert train.learning_rate(tc, 9) == pytest.approx(1e-3)  # end of warmup: the peak
+    assert train.learning_rate(tc, 10) == pytest.approx(1e-3)
+    assert train.learning_rate(tc, 60) == pytest.approx(5.5e-4)  # halfway down the cosine
+    assert train.learning_rate(tc, 110) == pytest.approx(1e-4)
+    assert train.learning_rate(tc, 500) == pytest.approx(1e-4)  # past the end: the floor
+    lrs = [train.learning_rate(tc, s) for s in range(10, 111)]
+    assert all(a >= b for a, b in itertools.pairwise(lrs))
+
+
+def test_time_schedule_follows_the_clock_not_the_step():
+    tc = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=100, max_time=100.0)
+    # warmup is the share 10/100 of the budget, i.e. the first 10 seconds
+    assert train.learning_rate(tc, 0, 0.0) == pytest.approx(1e-5)  # floor of 1% so step 0 learns
+    assert train.learning_rate(tc, 3, 5.0) == pytest.approx(5e-4)
+    assert train.learning_rate(tc, 999, 5.0) == pytest.approx(5e-4)  # the step number does not matter
+    assert train.learning_rate(tc, 7, 10.0) == pytest.approx(1e-3)
+    assert train.learning_rate(tc, 7, 55.0) == pytest.approx(5.5e-4)
+    assert train.learning_rate(tc, 7, 100.0) == pytest.approx(1e-4)
+    assert train.learning_rate(tc, 7, 150.0) == pytest.approx(1e-4)
+
+
+def test_score_windows_score_every_target_once_with_context():
+    for n in (1, 2, 5, 17, 33, 100):
+        T = 16
+        scored = []
+        for start, end, first in train.score_windows(n, T):
+            assert 0 <= start < end <= n - 1 and end - start <= T
+            targets = list(range(start + 1, end + 1))[first:]
+            if start > 0:
+                assert targets[0] - start >= T // 2  # at least half a context before each new target
+            scored += targets
+        assert scored == list(range(1, n))
+
+
+def test_bits_per_byte_on_a_hand_checked_case(home):
+    """A model that predicts the uniform distribution over V tokens costs log2(V) bits per token;
+    here two documents make 5 targets worth 6 bytes, so bpb = 5 log2(V) / 6."""
+    from tinygpt_tui.tokenizer import train_tokenizer
+
+    corpus = home / "c.txt"
+    corpus.write_text(f"ab\n{EOT}\né\n{EOT}\n", encoding="utf-8")
+    tok = train_tokenizer(TokenizerConfig(kind="char"), corpus)
+    V = tok.vocab_size
+    model = GPT(ModelConfig(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=V))
+    torch.nn.init.zeros_(model.lm_head.weight)  # logits all zero: uniform
+    # "ab" -> targets a, b, EOT (3 tokens, 3 bytes); "é" -> targets é, EOT (2 tokens, 2 + 1 bytes)
+    result = train.evaluate_documents(model, tok, ["ab", "é"])
+    assert result["tokens"] == 5 and result["bytes"] == 6
+    assert result["loss"] == pytest.approx(math.log(V), rel=1e-6)
+    assert result["bpb"] == pytest.approx(5 * math.log2(V) / 6, rel=1e-6)
+    # a long document is scored in windows, each token once
+    long = train.evaluate_documents(model, tok, ["ab" * 20])
+    assert long["tokens"] == 41 and long["bytes"] == 41
+
+
+def test_peak_flops_is_measured_once_and_cached(home):
+    peak = train.measure_peak_flops(torch.device("cpu"), torch.float32)
+    assert peak > 1e8  # any CPU of this century does more than 0.1 GFLOP/s
+    table = json.loads((home / "models" / ".peak_flops.json").read_text())
+    key = next(iter(table))
+    assert "float32" in key and table[key] == peak
+    table[key] = 123.0
+    (home / "models" / ".peak_flops.json").write_text(json.dumps(table))
+    assert train.measure_peak_flops(torch.device("cpu"), torch.float32) == 123.0
+
+
+# --------------------------------------------------------------------------------------------------
+# the loop
+
+
+def test_train_run_end_to_end(home, corpus):
+    make_run("e2e", corpus, max_steps=30, eval_interval=15, log_interval=5)
+    events: list[dict] = []
+    done = train.train_run("e2e", on_event=events.append)
+    assert done["reason"] == "finished" and done["step"] == 30
+
+    stages = [e["stage"] for e in collect(events, "stage")]
+    assert stages == ["corpus", "tokenizer", "shards", "model", "training"]
+    start = collect(events, "start")[0]
+    assert start["resumed"] is False and start["dtype"] == "float32" and start["peak_flops"] > 0
+    steps = collect(events, "step")
+    assert [e["step"] for e in steps] == [5, 10, 15, 20, 25, 30]
+    assert steps[-1]["loss"] < steps[0]["loss"]
+    assert all(e["tokens_per_s"] > 0 and 0 < e["mfu"] < 1 and e["grad_norm"] > 0 for e in steps)
+    evals = collect(events, "eval")
+    assert [e["step"] for e in evals] == [15, 30] and evals[0]["best"]
+    assert all(0 < e["val_bpb"] < 8 for e in evals)
+    assert len(collect(events, "sample")) == 2 and len(collect(events, "checkpoint")) == 2
+    assert all("time" in e for e in events)
+
+    d = home / "models" / "e2e"
+    for name in ("config.json", "tokenizer.json", "model.safetensors", "best.safetensors", "state.safetensors",
+                 "state.json", "metrics.jsonl"):
+        assert (d / name).is_file(), name
+    assert not (d / "train.lock").exists()
+    logged, _ = runs.read_metrics("e2e")
+    assert logged == events  # the log holds exactly what was emitted
+    assert runs.load_run_config("e2e").model.vocab_size == 300  # set from the trained tokenizer
+
+    model, tok, cfg = runs.load_model("e2e", "latest")
+    assert not model.training and tok.vocab_size == cfg.model.vocab_size
+    info = runs.list_runs()[0]
+    assert info.step == 30 and info.best_val_loss == pytest.approx(min(e["val_loss"] for e in evals))
+
+    # training a finished run again does nothing and says how to go on
+    again = train.train_run("e2e")
+    assert again["step"] == 30 and "--max-steps" in again["message"]
+
+
+def test_resume_repeats_the_uninterrupted_run_exactly(home, corpus, monkeypatch):
+    """Train 24 steps straight; train another run 9 steps, stop, resume to 24: same losses (fp32, CPU),
+    with dropout on so that the RNG state matters, and evaluations in between."""
+    # two separate runs must sum in the same order: give both the same thread count (a resume keeps
+    # its run's count by itself, which the second session below relies on)
+    probes = iter([2, 2, 1])  # the resumed session would probe 1 if it probed at all
+    monkeypatch.setattr(train, "probe_threads", lambda dtype, cores=None: min(next(probes), train.available_cores()))
+    kw = dict(max_steps=24, eval_interval=8, log_interval=1)
+    for name in ("straight", "resumed"):
+        make_run(name, corpus, **kw)
+        cfg = runs.load_run_config(name)
+        cfg.model.dropout = 0.1
+        runs.save_run_config(cfg)
+
+    straight: dict[int, float] = {}
+    train.train_run("straight", on_event=lambda e: e["event"] == "step" and straight.__setitem__(e["step"], e["loss"]))
+
+    resumed: dict[int, float] = {}
+    stop = threading.Event()
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "step":
+            resumed[e["step"]] = e["loss"]
+            if e["step"] == 9:
+                stop.set()
+
+    first = train.train_run("resumed", on_event=on_event, stop=stop)
+    assert first["reason"] == "interrupted" and first["step"] == 9
+    assert runs.state_summary("resumed")["step"] == 9
+    events: list[dict] = []
+    second = train.train_run("resumed", on_event=lambda e: (events.append(e), on_event(e)))
+    assert second["reason"] == "finished"
+    start = collect(events, "start")[0]
+    assert start["resumed"] and start["step"] == 9
+    assert start["threads"] == min(2, train.available_cores())  # kept from the first session
+    assert sorted(resumed) == sorted(straight) == list(range(1, 25))
+    for step in straight:
+        assert abs(straight[step] - resumed[step]) <= 1e-6, f"step {step}: {straight[step]} != {resumed[step]}"
+
+
+def test_time_budget_ends_the_run_and_shapes_the_schedule(home, corpus):
+    make_run("timed", corpus, max_time=2.0, max_steps=100, warmup_steps=10, eval_interval=10_000,
+             log_interval=1)
+    events: list[dict] = []
+    done = train.train_run("timed", on_event=events.append)
+    assert done["reason"] == "time"
+    steps = collect(events, "step")
+    assert steps[-1]["elapsed_s"] >= 2.0
+    tc = runs.load_run_config("timed").train
+    assert steps[-1]["lr"] < tc.lr  # the cosine came down within the budget
+    assert len(collect(events, "eval")) == 1  # the final evaluation
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(home, corpus):
+    make_run("nan", corpus, max_steps=10, eval_interval=5)
+    train.train_run("nan")
+    d = home / "models" / "nan"
+    before = snapshot(d)
+    cfg = runs.load_run_config("nan")
+    cfg.train.max_steps, cfg.train.lr, cfg.train.grad_clip = 40, 1e30, 0.0  # sure to blow up
+    runs.save_run_config(cfg)
+    before = snapshot(d)
+    events: list[dict] = []
+    with pytest.raises(TinyGPTError, match="became") as err:
+        train.train_run("nan", on_event=events.append)
+    assert "step 10 is kept" in err.value.message
+    assert collect(events, "error") and collect(events, "error")[0]["hint"]
+    assert snapshot(d) == before  # nothing was overwritten
+    assert not (d / "train.lock").exists()
+    runs.load_model("nan", "latest")
+
+
+def _damage_truncate(d: Path) -> None:
+    p = d / "state.safetensors"
+    p.write_bytes(p.read_bytes()[:1000])
+
+
+def _damage_garbage(d: Path) -> None:
+    (d / "state.safetensors").write_bytes(os.urandom(4096))
+
+
+def _damage_foreign(d: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.zeros(4, 4)}, str(d / "state.safetensors"), metadata={"format": "pt"})
+
+
+def _damage_vocab(d: Path) -> None:
+    from tinygpt_tui.tokenizer import train_tokenizer
+
+    corpus = d.parent.parent / "stories.txt"
+    train_tokenizer(TokenizerConfig(kind="char"), corpus).save(d / "tokenizer.json")
+
+
+@pytest.mark.parametrize("damage,message", [
+    (_damage_truncate, "corrupt or truncated"),
+    (_damage_garbage, "corrupt or truncated"),
+    (_damage_foreign, "not a tinygpt-state file"),
+    (_damage_vocab, "vocabulary"),
+])
+def test_a_damaged_checkpoint_is_refused_and_left_alone(home, corpus, damage, message):
+    make_run("dmg", corpus, max_steps=6, eval_interval=3)
+    train.train_run("dmg")
+    cfg = runs.load_run_config("dmg")
+    cfg.train.max_steps = 12
+    runs.save_run_config(cfg)
+    d = home / "models" / "dmg"
+    damage(d)
+    before = snapshot(d)
+    with pytest.raises(TinyGPTError, match=message) as err:
+        train.train_run("dmg")
+    assert err.value.hint
+    assert "\n" not in err.value.message
+    assert snapshot(d) == before
+    assert not (d / "train.lock").exists()
+
+
+def test_sigint_to_the_training_process_saves_and_exits_0(home, corpus):
+    make_run("sig", corpus, max_steps=100_000, eval_interval=100_000, log_interval=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "tinygpt_tui.train", "--run", "sig"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=home)
+    events = []
+    try:
+        for line in proc.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "step" and events[-1]["step"] >= 3:
+                proc.send_signal(signal.SIGINT)
+                break
+        for line in proc.stdout:
+            events.append(json.loads(line))
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert rc == 0, proc.stderr.read()
+    done = events[-1]
+    assert done["event"] == "done" and done["reason"] == "interrupted"
+    assert "checkpoint saved" in done["message"]
+    assert runs.state_summary("sig")["step"] == done["step"] >= 3
+    assert not (home / "models" / "sig" / "train.lock").exists()
+    model, _, _ = runs.load_model("sig", "latest")
+    logged, _ = runs.read_metrics("sig")
+    assert logged == events  # stdout and metrics.jsonl carry the same events
+
+
+def test_a_run_being_trained_elsewhere_is_refused(home, corpus):
+    make_run("busy", corpus)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (home / "models" / "busy" / "train.lock").write_text(json.dumps({"pid": proc.pid, "started": 0}))
+        with pytest.raises(TinyGPTError, match="already being trained"):
+            train.train_run("busy")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert (home / "models" / "busy" / "train.lock").exists()  # not ours to remove
+
+
+def test_kill_9_at_any_moment_leaves_a_loadable_checkpoint(home, corpus):
+    """Checkpoint after every step and kill the process without warning at varied moments: each
+    time the run must load and resume, from a step that was reported as checkpointed."""
+    make_run("k9", corpus, max_steps=100_000, eval_interval=1, eval_iters=1, sample_tokens=2, log_interval=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    last_step = 0
+    for round_, delay in enumerate((0.0, 0.005, 0.02)):
+        proc = subprocess.Popen([sys.executable, "-m", "tinygpt_tui.train", "--run", "k9"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, env=env, cwd=home)
+        checkpoints = []
+        try:
+            for line in proc.stdout:
+                event = json.loads(line)
+                if event["event"] == "start":
+                    assert event["step"] == last_step and event["resumed"] == (round_ > 0)
+                if event["event"] == "checkpoint":
+                    checkpoints.append(event["step"])
+                    if len(checkpoints) == 3:
+                        time.sleep(delay)  # somewhere inside the next step or its checkpoint
+                        break
+        finally:
+            proc.kill()
+            proc.wait()
+        tensors, scalars = runs.load_state("k9")
+        assert scalars["step"] >= checkpoints[-1]  # at least the last reported one, maybe the next
+        assert scalars["step"] <= checkpoints[-1] + 1
+        runs.load_model("k9", "latest")
+        runs.load_model("k9", "best")
+        last_step = scalars["step"]
+    assert not runs.is_training("k9")  # the lock of a killed process is stale

@@ -1,0 +1,485 @@
+"""Pilot tests of the Textual app: every screen and command, good input and bad."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tinygpt_tui.config import SamplingConfig, preset_config
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fixtures_runs import TEXT, make_run  # noqa: E402
+
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run through anyio's pytest plugin, on asyncio (Textual's loop)."""
+    return "asyncio"
+
+
+@pytest.fixture
+def runs_home(home) -> Path:
+    """Two runs: 'fixture' (trained micro model, char tokenizer) and 'fresh' (config only)."""
+    make_run(home / "models")
+    make_run(home / "models", "fresh", trained=False, mtime=1_600_000_000)
+    return home
+
+
+def new_app(**kwargs):
+    from tinygpt_tui.tui.app import TinyGPTApp
+
+    return TinyGPTApp(**kwargs)
+
+
+async def wait_for(pilot, predicate, timeout: float = 20.0) -> None:
+    """Let the app run until ``predicate()`` holds (workers finish, messages arrive)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            try:
+                said = bar_text(pilot.app)
+            except Exception:
+                said = "(no command bar)"
+            raise AssertionError(f"timed out on {screen_name(pilot.app)}; the command bar says: {said!r}")
+        await pilot.pause(0.05)
+
+
+def bar_text(app) -> str:
+    from tinygpt_tui.tui.widgets.command_bar import CommandBar
+
+    return app.screen.query_one(CommandBar).message_text
+
+
+def screen_name(app) -> str:
+    return type(app.screen).__name__
+
+
+async def command(pilot, line: str) -> None:
+    """Type ``line`` into the current screen's command bar and press enter."""
+    from tinygpt_tui.tui.widgets.command_bar import CommandBar
+
+    bar = pilot.app.screen.query_one(CommandBar)
+    bar.focus_input()
+    bar.input.value = line  # typing itself is exercised by the tmux test
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def open_explorer(pilot) -> None:
+    await wait_for(pilot, lambda: screen_name(pilot.app) == "ExplorerScreen")
+    await pilot.pause()
+
+
+# -- start-up ---------------------------------------------------------------------------------------
+def test_app_module_does_not_import_torch():
+    code = "import sys, tinygpt_tui.tui.app; print('torch' in sys.modules, 'numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+@pytest.mark.anyio
+async def test_first_frame_is_fast(runs_home):
+    app = new_app()
+    start = time.monotonic()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        first_frame = time.monotonic() - start
+        assert screen_name(app) == "RunsScreen"
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+    # generous for a loaded two-core machine; the real start is ~0.3 s (torch loads later, in a worker)
+    assert first_frame < 1.5
+
+
+# -- runs screen --------------------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_runs_screen_lists_runs_with_their_numbers(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("RunTable")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        first = [str(c) for c in table.get_row("fixture")]
+        assert first[:5] == ["fixture", "char 29", "25.7k", "micro", "50/50"]
+        assert first[5:7] == ["1.670", "2.409"]
+        assert str(table.get_row("fresh")[-1]) == "new"
+        assert not app.screen.query_one("#quick-start").display
+        # enter on a run with weights opens the explorer
+        await pilot.press("enter")
+        await open_explorer(pilot)
+        assert app.engine.run_name == "fixture"
+        await pilot.press("escape")
+        assert screen_name(app) == "RunsScreen"
+        # a run without weights opens its training screen
+        await pilot.press("down", "e")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        assert app.screen.run == "fresh"
+
+
+@pytest.mark.anyio
+async def test_empty_models_folder_offers_the_quick_start(home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
+        assert "Quick start" in str(app.screen.query_one("#quick-start-button").label)
+        assert app.focused.id == "quick-start-button"
+
+
+@pytest.mark.anyio
+async def test_quick_start_walks_through_every_stage_then_opens_the_explorer(home, monkeypatch):
+    """The quick start, shrunk to seconds: corpus, tokenizer, shards, training, explorer."""
+    from tinygpt_tui.tui import app as app_module
+
+    small = preset_config("micro", "quick", {"data": {"source": "storybook", "max_bytes": 60_000},
+                                             "tokenizer": {"kind": "char"},
+                                             "train": {"max_steps": 10, "eval_interval": 10, "log_interval": 2,
+                                                       "warmup_steps": 1, "eval_iters": 1}})
+    monkeypatch.setattr(app_module, "quick_start_config", lambda: small)
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
+        await pilot.pause()  # let the panel get its place on screen before clicking it
+        await pilot.click("#quick-start-button")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        training = app.screen
+        seen_stages: list[str] = []
+        original = training.handle_event
+
+        def spy(event, live=True):
+            if event.get("event") == "stage":
+                seen_stages.append(event["stage"])
+            original(event, live)
+
+        training.handle_event = spy
+        await wait_for(pilot, lambda: screen_name(app) == "ExplorerScreen", timeout=120)
+        await open_explorer(pilot)
+        assert seen_stages == ["corpus", "tokenizer", "shards", "model", "training"]
+        assert training.val_loss and training.status == "done"
+        assert app.engine.run_name == "quick"
+
+
+# -- commands ------------------------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_params_command_sets_and_rejects_values(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "/params temperature=0.5 top_k=40")
+        assert app.params.temperature == 0.5 and app.params.top_k == 40
+        assert "temperature=0.5 top_k=40" in bar_text(app)
+        await command(pilot, "/params temperature=hot")
+        assert "'hot' is not a valid value for temperature" in bar_text(app)
+        assert app.params.temperature == 0.5  # unchanged
+        await command(pilot, "/params top_p=2")
+        assert "top_p 2.0 must be in (0, 1]" in bar_text(app)
+        await command(pilot, "/params colour=red")
+        assert "'colour' is not a sampling setting" in bar_text(app)
+        assert app.screen.query_one("#command-message").has_class("error")
+        await command(pilot, "/seed 9")
+        assert app.params.seed == 9
+
+
+@pytest.mark.anyio
+async def test_unknown_command_and_missing_run(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "/frobnicate")
+        assert "Unknown command '/frobnicate'" in bar_text(app)
+        await command(pilot, "/load ghost")
+        assert "There is no run named 'ghost' in models" in bar_text(app)
+        await command(pilot, "/load fresh")
+        assert "has no trained weights yet" in bar_text(app)
+        await command(pilot, "/load")
+        assert "runs: fixture, fresh" in bar_text(app)
+        await command(pilot, "/tokens")
+        assert "No model is loaded" in bar_text(app)
+        await command(pilot, "/stop")
+        assert "is not training" in bar_text(app) or "No run is selected" in bar_text(app)
+        await command(pilot, "/train ghost")
+        assert "There is no run named 'ghost'" in bar_text(app)
+        await command(pilot, "/help params")
+        assert "/params [NAME=VALUE ...]" in bar_text(app)
+        await command(pilot, "plain words")
+        assert "prompt" in bar_text(app)
+
+
+@pytest.mark.anyio
+async def test_help_screen_by_f1_and_command(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert screen_name(app) == "HelpScreen"
+        await pilot.press("escape")
+        assert screen_name(app) == "RunsScreen"
+        await command(pilot, "/help")
+        assert screen_name(app) == "HelpScreen"
+        markdown = app.screen.commands_markdown
+        for name in ("/params", "/tokens", "/train", "/stop", "/load RUN", "/new", "/clear", "/quit"):
+            assert name in markdown
+        await pilot.click("#help-close")
+        assert screen_name(app) == "RunsScreen"
+
+
+@pytest.mark.anyio
+async def test_command_palette_runs_slash_commands(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: screen_name(app) == "CommandPalette")
+        await pilot.press(*"/load", "space", *"fixture")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await open_explorer(pilot)
+        assert app.engine.run_name == "fixture"
+
+
+@pytest.mark.anyio
+async def test_quit_command_exits(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "/quit")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+# -- new run form ----------------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_new_run_form_validates_as_you_type_and_creates(runs_home):
+    from textual.widgets import Input
+
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "/new")
+        assert screen_name(app) == "NewRunScreen"
+        form = app.screen
+        name = form.query_one("#field-name", Input)
+        name.value = "fixture"
+        await pilot.pause()
+        assert "already exists" in str(form.query_one("#error-name").content)
+        assert form.query_one("#create").disabled
+        name.value = "bad name"
+        await pilot.pause()
+        assert "letters, digits" in str(form.query_one("#error-name").content)
+        name.value = "mine"
+        form.query_one("#field-vocab_size", Input).value = "100"
+        await pilot.pause()
+        assert str(form.query_one("#error-name").content) == ""
+        assert "smaller than the 256-byte alphabet" in str(form.query_one("#error-vocab_size").content)
+        form.query_one("#field-vocab_size", Input).value = "300"
+        form.query_one("#field-steps", Input).value = "-3"
+        await pilot.pause()
+        assert "positive whole number" in str(form.query_one("#error-steps").content)
+        form.query_one("#field-steps", Input).value = "20"
+        await pilot.pause()
+        assert not form.query_one("#create").disabled
+        assert "20 steps" in str(form.query_one("#new-run-preview").content)
+        await pilot.click("#create")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        assert app.screen.run == "mine" and app.screen.status == "idle"
+        cfg = app.engine.run_config("mine")
+        assert cfg.tokenizer.vocab_size == 300 and cfg.train.max_steps == 20
+
+
+@pytest.mark.anyio
+async def test_new_run_form_cancel(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        await pilot.press("n")
+        assert screen_name(app) == "NewRunScreen"
+        await pilot.press("escape")
+        assert screen_name(app) == "RunsScreen"
+        assert app.engine.run_names() == {"fixture", "fresh"}
+
+
+# -- generation explorer -----------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_generation_streams_seeded_tokens_and_selects_them(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        # a seed whose first sample is long enough to walk through (random weights may end early)
+        seed = next(s for s in range(200) if len(list(app.engine.generate(
+            "Once upon", SamplingConfig(seed=s, max_new_tokens=25, num_samples=1)))) >= 5)
+        await command(pilot, f"/params seed={seed} max_new_tokens=25 num_samples=2")
+        await command(pilot, "Once upon")
+        await wait_for(pilot, lambda: not explorer.busy)
+        views = list(explorer.query("TokenView.sample-view"))
+        assert len(views) == 2
+        expected = list(app.engine.generate("Once upon", SamplingConfig(seed=seed, max_new_tokens=25, num_samples=2)))
+        assert [r.id for r in views[0].records] == [r.id for r in expected if r.sample == 0]
+        assert [r.id for r in views[1].records] == [r.id for r in expected if r.sample == 1]
+        assert "tokens/s" in bar_text(app)
+        # the prompt's own tokenization
+        table = explorer.query_one("BreakdownTable")
+        assert table.row_count == len("Once upon")
+        # keyboard selection
+        await pilot.press("tab")
+        assert app.focused is views[0]
+        await pilot.press("right", "right")
+        detail = explorer.query_one("TokenDetail")
+        assert detail.record is views[0].records[1]
+        await pilot.press("left")
+        assert detail.record is views[0].records[0]
+        await pilot.press("end")
+        assert detail.record is views[0].records[-1]
+        assert explorer.query_one("#detail-title").content == f"token {len(views[0].records)} of {len(views[0].records)}"
+
+
+@pytest.mark.anyio
+async def test_clicking_a_token_selects_it(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        seed = next(s for s in range(200) if len(list(app.engine.generate(
+            "Once", SamplingConfig(seed=s, max_new_tokens=10)))) >= 3 and "\n" not in "".join(
+            r.text for r in list(app.engine.generate("Once", SamplingConfig(seed=s, max_new_tokens=3)))))
+        await command(pilot, f"/params seed={seed} max_new_tokens=10")
+        await command(pilot, "Once")
+        await wait_for(pilot, lambda: not explorer.busy)
+        view = explorer.query_one("#sample-0")
+        # "Once" (4 cells) then "[x]" per token: the 2nd token's text sits at x = 1 (padding) + 4 + 3 + 1
+        await pilot.click(view, offset=(1 + 4 + 3 + 1, 0))
+        assert explorer.query_one("TokenDetail").record is view.records[1]
+        assert app.focused is view
+
+
+@pytest.mark.anyio
+async def test_view_modes_cycle_through_clean_boundaries_pieces_hex(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        seed = next(s for s in range(200) if len(list(app.engine.generate(
+            "The fox", SamplingConfig(seed=s, max_new_tokens=8)))) >= 3)
+        await command(pilot, f"/params seed={seed} max_new_tokens=8")
+        await command(pilot, "The fox")
+        await wait_for(pilot, lambda: not explorer.busy)
+        view = explorer.query_one("#sample-0")
+        seen = {}
+        for _ in range(4):
+            seen[view.mode] = view.render_text().plain
+            await pilot.press("f3")
+        assert list(seen) == ["boundaries", "pieces", "hex", "clean"]
+        first = view.records[0]
+        assert f"[{first.hex}]" in seen["hex"]
+        assert seen["clean"] == "The fox" + "".join(r.text for r in view.records)
+        assert seen["boundaries"].startswith("The fox[")
+
+
+@pytest.mark.anyio
+async def test_score_mode_colours_a_text_by_surprisal(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await pilot.press("f2")
+        assert explorer.score_mode
+        await command(pilot, "The fox ran.")
+        await wait_for(pilot, lambda: explorer.query_one("#score-view").records)
+        score = app.engine.score("The fox ran.")
+        records = explorer.query_one("#score-view").records
+        assert [r.id for r in records] == [r.id for r in score.records]
+        assert f"{score.bits_per_byte:.3f} bits per byte" in str(explorer.query_one("#score-summary").content)
+
+
+@pytest.mark.anyio
+async def test_bad_prompt_and_clear(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await command(pilot, "snow ☃")
+        await wait_for(pilot, lambda: not explorer.busy)
+        assert "cannot represent" in bar_text(app)
+        await command(pilot, "/params seed=1 max_new_tokens=5")
+        await command(pilot, "fox")
+        await wait_for(pilot, lambda: not explorer.busy)
+        assert explorer.query("TokenView.sample-view")
+        await command(pilot, "/clear")
+        await pilot.pause()
+        assert not explorer.query("TokenView.sample-view")
+
+
+# -- vocabulary explorer -----------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_tokens_screen_shows_stats_and_filters(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/tokens")
+        assert screen_name(app) == "VocabScreen"
+        vocab = app.screen
+        table = vocab.query_one("#vocab-table")
+        await wait_for(pilot, lambda: table.row_count == app.engine.tokenizer.vocab_size)
+        assert len(vocab.rows) == app.engine.tokenizer.vocab_size
+        await pilot.press(*"Ġ")
+        await pilot.pause()
+        assert table.row_count == 1 and vocab.shown[0][1] == "Ġ"
+        vocab.query_one("#vocab-search").value = "#3"
+        await pilot.pause()
+        assert [r[0] for r in vocab.shown] == [3]
+        await pilot.press("escape")
+        assert screen_name(app) == "ExplorerScreen"
+
+
+# -- training screen ---------------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_training_screen_shows_history_of_a_finished_run(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        await pilot.press("t")  # the training screen of the selected run, without starting it
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        assert screen.status == "done" and not app.engine.active_training()  # as its history ends
+        await pilot.press("x")  # stop: nothing to stop, says so
+        assert "not training" in bar_text(app)
+        await pilot.pause(0.3)
+        assert sorted(screen.train_loss) == list(range(5, 51, 5))
+        assert sorted(screen.val_loss) == [25, 50]
+        assert screen.best_val == min(screen.val_loss.values())
+        assert 50 in screen.samples
+        chart = screen.query_one("LossChart")
+        assert chart.train == screen.train_loss and chart.val == screen.val_loss
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_train_stop_resume_from_the_training_screen(home):
+    corpus = home / "corpus.txt"
+    corpus.write_text((TEXT + "<|endoftext|>\n") * 40, encoding="utf-8")
+    from tinygpt_tui import runs
+
+    runs.create_run(preset_config("micro", "live", {
+        "data": {"source": str(corpus)}, "tokenizer": {"kind": "char"},
+        "train": {"max_steps": 2000, "eval_interval": 4, "log_interval": 1, "warmup_steps": 1, "eval_iters": 1}}))
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "/train live")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        await wait_for(pilot, lambda: len(screen.train_loss) >= 5, timeout=90)
+        assert screen.status == "training"
+        await wait_for(pilot, lambda: screen.query_one("#train-progress").progress >= 1)  # next redraw tick
+        await pilot.press("x")
+        await wait_for(pilot, lambda: screen.status == "done", timeout=60)
+        assert screen.final["reason"] == "interrupted"
+        stopped_at = screen.final["step"]
+        first_pid = app.engine.training["live"].proc.pid
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.engine.training["live"].proc.pid != first_pid)
+        await wait_for(pilot, lambda: screen.start_event.get("resumed") is True, timeout=60)
+        assert screen.start_event["step"] == stopped_at
+        # quitting while training asks first; "stop" stops gracefully, then the app exits
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: screen_name(app) == "ChoiceScreen")
+        await pilot.click("#choice-stop")
+        await wait_for(pilot, lambda: not app.engine.active_training(), timeout=60)
+    assert not runs.is_training("live")

@@ -1,0 +1,116 @@
+"""The installed ``tinygpt-tui`` in a real terminal (tmux): type a prompt, read the tokens off the screen.
+
+This is the one test that goes through a real pseudo-terminal, key parsing and the console script,
+the way a user meets the app. It skips, saying why, where tmux or the installed script is missing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tinygpt_tui.config import SamplingConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from fixtures_runs import make_run  # noqa: E402
+
+PROMPT = "Once upon a time"
+
+
+def _script() -> str | None:
+    """The console script next to this interpreter (a venv), or on PATH."""
+    beside = Path(sys.executable).with_name("tinygpt-tui")
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("tinygpt-tui")
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def _screen(session: str) -> str:
+    return _tmux("capture-pane", "-p", "-t", session)
+
+
+def _wait_screen(session: str, needle: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = _screen(session)
+        if needle in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} did not appear on screen; the screen was:\n{text}")
+
+
+@pytest.mark.slow
+def test_typed_prompt_streams_tokens_onto_a_real_terminal(home):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install tmux); this test drives the app in a real terminal")
+    script = _script()
+    if script is None:
+        pytest.skip("the tinygpt-tui console script is not installed (pip install -e .)")
+    make_run(home / "models")
+
+    # what the fixture model writes for this seed, computed in-process: the screen must show the same
+    from tinygpt_tui.engine import Engine
+
+    engine = Engine()
+    engine.load("fixture")
+    seed = next(s for s in range(500) if _first_line_tokens(engine, s))
+    tokens = _first_line_tokens(engine, seed)
+    expected = PROMPT + "".join(f"[{t}]" for t in tokens)
+
+    session = f"tinygpt-{uuid.uuid4().hex[:8]}"
+    env = {"TINYGPT_MODELS": str(home / "models"), "TINYGPT_DATA": str(home / "data"), "TERM": "xterm-256color"}
+    # COLUMNS/LINES inherited from a test runner would pin the app's size: drop them
+    command = "env -u COLUMNS -u LINES " + " ".join(f"{k}={v}" for k, v in env.items()) + f" {script} --run fixture"
+    _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", "-c", str(home), command)
+    try:
+        # a running tmux server may size new windows its own way: insist on 120x36
+        subprocess.run(["tmux", "set-option", "-t", session, "window-size", "manual"], capture_output=True)
+        subprocess.run(["tmux", "resize-window", "-t", session, "-x", "120", "-y", "36"], capture_output=True)
+        _wait_screen(session, "Prompt, or /command")
+        _wait_screen(session, "Loaded fixture")
+        _tmux("send-keys", "-t", session, "-l", f"/params seed={seed} max_new_tokens={len(tokens)}")
+        _tmux("send-keys", "-t", session, "Enter")
+        _wait_screen(session, f"seed={seed}")
+        _tmux("send-keys", "-t", session, "-l", PROMPT)
+        _tmux("send-keys", "-t", session, "Enter")
+        screen = _wait_screen(session, "tokens/s")
+        assert expected in screen, f"expected {expected!r} on screen:\n{screen}"
+        # select the second token with the keyboard: the detail panel shows its id
+        _tmux("send-keys", "-t", session, "Tab")
+        _tmux("send-keys", "-t", session, "Right")
+        _tmux("send-keys", "-t", session, "Right")
+        _wait_screen(session, "token 2 of")
+        # ctrl+q quits (nothing is training): the app exits and its tmux session with it
+        _tmux("send-keys", "-t", session, "C-q")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(session):
+            time.sleep(0.2)
+        assert not _alive(session)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def _alive(session: str) -> bool:
+    return subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0
+
+
+def _first_line_tokens(engine, seed: int) -> list[str]:
+    """At least four tokens for ``seed`` that print on one line as plain visible characters, or []."""
+    out = []
+    for record in engine.generate(PROMPT, SamplingConfig(seed=seed, max_new_tokens=8)):
+        if not record.text.isprintable() or not record.text.strip() or record.text == "<|endoftext|>":
+            break
+        out.append(record.text)
+    return out if len(out) >= 4 else []
+

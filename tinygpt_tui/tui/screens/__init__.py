@@ -1,0 +1,1 @@
+"""Screens: each orchestrates one job (runs, new run, training, explorer, vocabulary, help)."""

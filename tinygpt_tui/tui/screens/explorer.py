@@ -1,0 +1,344 @@
+"""The generation explorer: type a prompt, watch tokens stream in, take any one of them apart.
+
+Generation and scoring run in worker threads; the generation worker posts batches of token records
+(at most one message per 30 ms, so a fast model cannot flood the event loop) tagged with a
+generation number, and records of a superseded generation are dropped.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import replace
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
+
+from ...config import SamplingConfig, TinyGPTError
+from ..messages import GenerationFinished, TextScored, TokensGenerated
+from ..widgets.breakdown_table import BreakdownTable
+from ..widgets.command_bar import CommandBar
+from ..widgets.token_detail import TokenDetail
+from ..widgets.token_view import MODE_LABELS, MODES, TokenView, prob_colour
+
+COALESCE_SECONDS = 0.03
+
+
+class ExplorerScreen(Screen):
+    """Prompt in, samples out (stacked, one per sample), a detail panel for the selected token."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Runs"),
+        Binding("f2", "toggle_score", "Score mode"),
+        Binding("f3", "cycle_view", "View"),
+        Binding("f4", "vocab", "Vocabulary"),
+        Binding("f6", "next_tab", "Next tab"),
+        Binding("ctrl+l", "clear", "Clear"),
+    ]
+
+    view_mode: reactive[str] = reactive("boundaries")
+    score_mode: reactive[bool] = reactive(False)
+
+    def __init__(self, run: str) -> None:
+        super().__init__()
+        self.run = run
+        self.sub_title = run
+        self.generation = 0
+        self._cancel: threading.Event | None = None
+        self._views: dict[int, TokenView] = {}
+        self._labels: dict[int, Static] = {}
+        self._params_used: SamplingConfig | None = None
+        self._prompt = ""
+        self.last_prompt = ""
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="explorer-status")
+        with Horizontal(id="explorer-main"):
+            with TabbedContent(id="explorer-tabs", initial="samples-pane"):
+                with TabPane("Samples", id="samples-pane"):
+                    with VerticalScroll(id="samples-scroll"):
+                        yield Static("Type a prompt below and press enter; the tokens appear here as they "
+                                     "are sampled.", id="samples-hint")
+                with TabPane("Prompt tokens", id="prompt-pane"):
+                    yield Static("", id="breakdown-summary")
+                    yield BreakdownTable(id="breakdown-table")
+                with TabPane("Score", id="score-pane"):
+                    yield Static("Press F2 for score mode, paste a text and press enter: each token is "
+                                 "coloured by how surprised the model is.", id="score-summary")
+                    with VerticalScroll(id="score-scroll"):
+                        yield TokenView(id="score-view")
+            with Vertical(id="detail-column"):
+                yield Static("token", id="detail-title")
+                with VerticalScroll(id="detail-scroll"):
+                    yield TokenDetail(id="token-detail")
+        yield CommandBar("Prompt, or /command (F1 help, F2 score mode)", id="command-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        self.query_one(CommandBar).focus_input()
+        # the tabs inside TabbedContent exist only after it has composed: adjust them then
+        self.call_after_refresh(self._tune_focus_chain)
+
+    def _tune_focus_chain(self) -> None:
+        """Tab should go from the prompt straight to the tokens; F6 (or a click) switches tabs."""
+        for tabs in self.query_one("#explorer-tabs", TabbedContent).query(Tabs):
+            tabs.can_focus = False
+        for scroll in self.query("#samples-scroll, #score-scroll"):
+            scroll.can_focus = False
+
+    # -- status --------------------------------------------------------------------------------------
+    def refresh_status(self) -> None:
+        from ..app import format_params
+
+        app = self.app
+        engine = app.engine  # type: ignore[attr-defined]
+        line = Text()
+        line.append(f" {self.run} ", style="bold reverse")
+        if engine.loaded and engine.run_name == self.run:
+            cfg = engine.config
+            tok = engine.tokenizer
+            line.append(f"  {engine.num_params() / 1e6:.2f}M params · {tok.kind} {tok.vocab_size} · "
+                        f"context {cfg.model.block_size}  ")
+        line.append(" SCORE " if self.score_mode else " GENERATE ",
+                    style="bold black on yellow" if self.score_mode else "bold black on green")
+        line.append(f"  view {MODE_LABELS[self.view_mode]}   p ", style="")
+        for p, label in ((0.02, "<5%"), (0.12, "<20%"), (0.35, "<50%"), (0.8, "≥50%")):
+            line.append("■", style=prob_colour(p))
+            line.append(f"{label} ", style="dim")
+        line.append("\n")
+        line.append(format_params(app.params), style="dim")  # type: ignore[attr-defined]
+        self.query_one("#explorer-status", Static).update(line)
+
+    def watch_view_mode(self, mode: str) -> None:
+        for view in self.query(TokenView):
+            view.mode = mode
+        if self.is_mounted:
+            self.refresh_status()
+
+    def watch_score_mode(self) -> None:
+        if self.is_mounted:
+            self.refresh_status()
+            self.query_one("#explorer-tabs", TabbedContent).active = "score-pane" if self.score_mode else "samples-pane"
+
+    # -- prompts -------------------------------------------------------------------------------------
+    @on(CommandBar.PromptEntered)
+    def _prompt(self, message: CommandBar.PromptEntered) -> None:
+        message.stop()
+        text = message.text.replace("\\n", "\n")  # a typed \n stands for a newline
+        if self.score_mode:
+            self.score(text)
+        else:
+            self.generate(text)
+
+    def generate(self, prompt: str) -> None:
+        """Start sampling ``prompt`` (cancelling a generation still running)."""
+        engine = self.app.engine  # type: ignore[attr-defined]
+        if not engine.loaded:
+            self.app.say("No model is loaded. Hint: /load RUN.", error=True)  # type: ignore[attr-defined]
+            return
+        self.show_breakdown(prompt)
+        params: SamplingConfig = self.app.params  # type: ignore[attr-defined]
+        if params.seed is None:
+            # draw the seed here so the status can show it and the user can repeat the call
+            params = replace(params, seed=random.SystemRandom().randrange(2**31))
+        if self._cancel is not None:
+            self._cancel.set()
+        self._cancel = threading.Event()
+        self.generation += 1
+        self._params_used = params
+        self._prompt = prompt
+        self.last_prompt = prompt
+        self.busy = True
+        self._reset_samples()
+        self.query_one("#explorer-tabs", TabbedContent).active = "samples-pane"
+        self.app.say(f"Sampling {params.num_samples} × up to {params.max_new_tokens} tokens "  # type: ignore[attr-defined]
+                     f"(seed {params.seed})…")
+        self._generate_worker(self.generation, prompt, params, self._cancel)
+
+    @work(thread=True, group="generate")
+    def _generate_worker(self, generation: int, prompt: str, params: SamplingConfig,
+                         cancel: threading.Event) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        start = time.monotonic()
+        last_post = start
+        batch: list = []
+        count = 0
+        try:
+            for record in engine.generate(prompt, params, cancel):
+                batch.append(record)
+                count += 1
+                now = time.monotonic()
+                if now - last_post >= COALESCE_SECONDS:
+                    self.post_message(TokensGenerated(generation, batch))
+                    batch, last_post = [], now
+            if batch:
+                self.post_message(TokensGenerated(generation, batch))
+        except TinyGPTError as err:
+            self.post_message(GenerationFinished(generation, _text(err)))
+            return
+        except Exception as err:  # a bug must not kill the app silently: say what happened
+            self.post_message(GenerationFinished(generation, f"Generation failed: {type(err).__name__}: {err}"))
+            return
+        self.post_message(GenerationFinished(generation, None, count, time.monotonic() - start))
+
+    def _reset_samples(self) -> None:
+        scroll = self.query_one("#samples-scroll", VerticalScroll)
+        scroll.remove_children()
+        self._views.clear()
+        self._labels.clear()
+        self.query_one(TokenDetail).show(None)
+
+    def _sample_label(self, sample: int) -> Text:
+        view = self._views.get(sample)
+        params = self._params_used
+        n = len(view.records) if view else 0
+        finish = view.records[-1].finish if view and view.records else None
+        label = Text(f"sample {sample + 1}", style="bold")
+        seed = "" if params is None or params.seed is None else f" · seed {params.seed + sample}"
+        label.append(f"{seed} · {n} token{'s' if n != 1 else ''}", style="dim")
+        if finish:
+            label.append(f" · ended: {dict(eot='<|endoftext|>', stop='stop string', length='max_new_tokens').get(finish, finish)}",
+                         style="dim")
+        return label
+
+    @on(TokensGenerated)
+    async def _tokens(self, message: TokensGenerated) -> None:
+        if message.generation != self.generation:
+            return  # a superseded generation
+        by_sample: dict[int, list] = {}
+        for record in message.records:
+            by_sample.setdefault(record.sample, []).append(record)
+        scroll = self.query_one("#samples-scroll", VerticalScroll)
+        for sample, records in by_sample.items():
+            view = self._views.get(sample)
+            if view is None:
+                label = Static("", classes="sample-label")
+                view = TokenView(self._prompt, id=f"sample-{sample}", classes="sample-view")
+                view.mode = self.view_mode
+                self._views[sample], self._labels[sample] = view, label
+                await scroll.mount(label, view)
+            view.add_records(records)
+            self._labels[sample].update(self._sample_label(sample))
+        scroll.scroll_end(animate=False)
+
+    @on(GenerationFinished)
+    def _finished(self, message: GenerationFinished) -> None:
+        if message.generation != self.generation:
+            return
+        self.busy = False
+        if message.error:
+            self.app.say(message.error, error=True)  # type: ignore[attr-defined]
+            return
+        for sample in self._views:
+            self._labels[sample].update(self._sample_label(sample))
+        rate = message.tokens / message.seconds if message.seconds > 0 else 0.0
+        self.app.say(f"{message.tokens} tokens in {message.seconds:.2f}s ({rate:.0f} tokens/s). "  # type: ignore[attr-defined]
+                     "Tab to the tokens, ←/→ to select one; F3 changes the view.")
+
+    def cancel_generation(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # -- prompt breakdown ----------------------------------------------------------------------------
+    def show_breakdown(self, text: str) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        try:
+            rows = engine.breakdown(text) if text else []
+        except TinyGPTError as err:
+            self.query_one("#breakdown-summary", Static).update(_text(err))
+            return
+        n_bytes = len(text.encode("utf-8"))
+        self.query_one("#breakdown-summary", Static).update(
+            f"{len(rows)} tokens for {n_bytes} bytes ({n_bytes / max(1, len(rows)):.2f} bytes per token) "
+            f"with the {engine.tokenizer.kind} tokenizer")
+        self.query_one(BreakdownTable).set_breakdown(rows)
+
+    # -- scoring -------------------------------------------------------------------------------------
+    def score(self, text: str) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        if not engine.loaded:
+            self.app.say("No model is loaded. Hint: /load RUN.", error=True)  # type: ignore[attr-defined]
+            return
+        self.show_breakdown(text)
+        self.app.say("Scoring…")  # type: ignore[attr-defined]
+        self.query_one("#explorer-tabs", TabbedContent).active = "score-pane"
+        self._score_worker(text)
+
+    @work(thread=True, exclusive=True, group="score")
+    def _score_worker(self, text: str) -> None:
+        try:
+            result = self.app.engine.score(text)  # type: ignore[attr-defined]
+        except TinyGPTError as err:
+            self.post_message(TextScored(text, error=_text(err)))
+            return
+        self.post_message(TextScored(text, result))
+
+    @on(TextScored)
+    def _scored(self, message: TextScored) -> None:
+        if message.error:
+            self.app.say(message.error, error=True)  # type: ignore[attr-defined]
+            return
+        res = message.result
+        view = self.query_one("#score-view", TokenView)
+        view.set_records(res.records)
+        view.mode = self.view_mode
+        self.query_one("#score-summary", Static).update(
+            f"{res.tokens} tokens, {res.bytes} bytes: {res.bits_per_byte:.3f} bits per byte, "
+            f"mean surprisal {res.mean_surprisal_bits:.2f} bits, perplexity {res.perplexity:.1f}. "
+            "Red tokens surprised the model, green ones it expected.")
+        self.app.say("Scored. Tab to the text and use ←/→ to inspect each token.")  # type: ignore[attr-defined]
+
+    # -- selection -----------------------------------------------------------------------------------
+    @on(TokenView.Selected)
+    def _selected(self, message: TokenView.Selected) -> None:
+        self.query_one(TokenDetail).show(message.record)
+        title = self.query_one("#detail-title", Static)
+        title.update("token" if message.record is None else
+                     f"token {message.index + 1} of {len(message.view.records)}")
+
+    @on(TokenView.ModeCycled)
+    def _mode_cycled(self, message: TokenView.ModeCycled) -> None:
+        self.view_mode = message.mode
+
+    # -- actions -------------------------------------------------------------------------------------
+    def clear_samples(self) -> None:
+        self.cancel_generation()
+        self.generation += 1
+        self._reset_samples()
+
+    def action_back(self) -> None:
+        self.cancel_generation()
+        self.app.show_runs()  # type: ignore[attr-defined]
+
+    def action_toggle_score(self) -> None:
+        self.score_mode = not self.score_mode
+        self.app.say("Score mode: enter a text to see how surprising each token is." if self.score_mode  # type: ignore[attr-defined]
+                     else "Generate mode: enter a prompt to sample a continuation.")
+
+    def action_cycle_view(self) -> None:
+        self.view_mode = MODES[(MODES.index(self.view_mode) + 1) % len(MODES)]
+
+    def action_vocab(self) -> None:
+        self.app.show_vocab()  # type: ignore[attr-defined]
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#explorer-tabs", TabbedContent)
+        panes = ["samples-pane", "prompt-pane", "score-pane"]
+        tabs.active = panes[(panes.index(tabs.active) + 1) % len(panes)] if tabs.active in panes else panes[0]
+
+    def action_clear(self) -> None:
+        self.clear_samples()
+
+
+def _text(err: TinyGPTError) -> str:
+    return err.message if not err.hint else f"{err.message} Hint: {err.hint}"

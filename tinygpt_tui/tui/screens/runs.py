@@ -1,0 +1,159 @@
+"""The first screen: every run under models/, or a quick start when there is none."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Static
+
+from ...engine import quick_start_config
+from ..widgets.command_bar import CommandBar
+from ..widgets.run_table import RunTable
+
+
+def quick_start_text(models: str) -> str:
+    """What the quick start will do, with its numbers taken from the quick-start configuration."""
+    from ...runs import estimate_params
+
+    cfg = quick_start_config()
+    if cfg.tokenizer.kind == "bpe":
+        cfg.model.vocab_size = cfg.tokenizer.vocab_size
+    budget = (f"{cfg.train.max_time:.0f} seconds of training" if cfg.train.max_time
+              else f"{cfg.train.max_steps} steps")
+    return (
+        f"No runs yet in {models}.\n\n"
+        f"Quick start: build a story corpus with the built-in generator ({cfg.data.source}), train a "
+        f"byte-level BPE tokenizer ({cfg.tokenizer.vocab_size} tokens), cut the corpus into shards and "
+        f"train the '{cfg.preset}' preset (about {estimate_params(cfg.model) / 1e6:.1f}M parameters, "
+        f"{budget}), live, as run '{cfg.name}'. Then explore what it writes, token by token."
+    )
+
+
+class RunsScreen(Screen):
+    """Lists runs (RunTable); opens one in the explorer, its training, or the new-run form."""
+
+    AUTO_FOCUS = None
+    BINDINGS = [
+        Binding("slash", "command", "Command", show=False),
+        Binding("e", "open_selected", "Explore"),
+        Binding("t", "train_selected", "Training"),
+        Binding("n", "new_run", "New run"),
+        Binding("r", "refresh", "Refresh"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="runs-body"):
+            yield Static("", id="runs-title")
+            yield RunTable(id="run-table")
+            with Vertical(id="quick-start"):
+                yield Static("", id="quick-start-text")
+                with Horizontal(id="quick-start-buttons"):
+                    yield Button("Quick start (preset tiny)", id="quick-start-button", variant="success")
+                    yield Button("New run…", id="new-run-button")
+            yield Static("", id="run-summary")
+        yield CommandBar("Type /help, /new, /load RUN, /train RUN…", id="command-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_runs()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    def refresh_runs(self) -> None:
+        """Re-read the models folder in a worker (reading checkpoint headers may import torch, which
+        takes a second: the first frame must not wait for it), then show the runs."""
+        if not self.query_one(RunTable).runs:
+            self.query_one("#runs-title", Static).update("Reading runs…")
+        self._list_worker()
+
+    @work(thread=True, exclusive=True, group="list-runs")
+    def _list_worker(self) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        runs = engine.list_runs()
+        self.app.call_from_thread(self.show_runs, runs)
+
+    def show_runs(self, runs: list) -> None:
+        """Show ``runs`` in the table, or the quick start when there are none."""
+        engine = self.app.engine  # type: ignore[attr-defined]
+        table = self.query_one(RunTable)
+        table.set_runs(runs)
+        empty = not runs
+        table.display = not empty
+        self.query_one("#quick-start").display = empty
+        from ..app import short_path
+
+        where = short_path(engine.models_dir)
+        if empty:
+            self.query_one("#quick-start-text", Static).update(quick_start_text(where))
+        self.query_one("#runs-title", Static).update(
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}" if runs else "")
+        self._show_summary()
+        # take focus only when the user has not put it somewhere (the command bar) meanwhile
+        if self.focused is None or not self.focused.display:
+            if empty:
+                self.query_one("#quick-start-button", Button).focus()
+            else:
+                table.focus()
+
+    def _show_summary(self) -> None:
+        table = self.query_one(RunTable)
+        name = table.selected_run
+        summary = self.query_one("#run-summary", Static)
+        if name is None:
+            summary.update("")
+            return
+        try:
+            cfg = self.app.engine.run_config(name)  # type: ignore[attr-defined]
+        except Exception as err:  # a broken config.json must not take the list down
+            summary.update(f"{name}: {getattr(err, 'message', err)}")
+            return
+        m, t, d = cfg.model, cfg.train, cfg.data
+        summary.update(
+            f"{name}: data {d.source} · tokenizer {cfg.tokenizer.kind}"
+            f"{'' if cfg.tokenizer.kind != 'bpe' else ' ' + str(cfg.tokenizer.vocab_size)} · "
+            f"{m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
+            f"batch {t.batch_size}, lr {t.lr:g}, {t.max_steps} steps"
+        )
+
+    @on(RunTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_summary()
+
+    @on(RunTable.Chosen)
+    def _chosen(self, event: RunTable.Chosen) -> None:
+        self.app.open_run(event.run)  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#quick-start-button")
+    def _quick(self) -> None:
+        self.app.quick_start()  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#new-run-button")
+    def _new(self) -> None:
+        self.action_new_run()
+
+    def action_open_selected(self) -> None:
+        name = self.query_one(RunTable).selected_run
+        if name:
+            self.app.open_run(name)  # type: ignore[attr-defined]
+
+    def action_train_selected(self) -> None:
+        name = self.query_one(RunTable).selected_run
+        if name:
+            self.app.show_training(name)  # type: ignore[attr-defined]
+
+    def action_new_run(self) -> None:
+        self.app.new_run()  # type: ignore[attr-defined]
+
+    def action_command(self) -> None:
+        bar = self.query_one(CommandBar)
+        bar.focus_input()
+        bar.input.value = "/"
+        bar.input.cursor_position = 1
+
+    def action_refresh(self) -> None:
+        self.refresh_runs()

@@ -1,0 +1,156 @@
+"""The vocabulary explorer (/tokens): statistics and a searchable table of every token."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from ...config import TinyGPTError
+
+Row = tuple[int, str, str, int, "int | None"]
+
+
+def matches(row: Row, query: str) -> bool:
+    """Does ``row`` match the search: an id (``#12`` or ``12``), hex bytes, or a piece substring."""
+    q = query.strip()
+    if not q:
+        return True
+    tid, piece, hx, _, _ = row
+    if q.startswith("#") and q[1:].isdigit():
+        return tid == int(q[1:])
+    if q.isdigit() and tid == int(q):
+        return True
+    low = q.lower()
+    return low in piece.lower() or low in hx or low.replace(" ", "Ġ") in piece.lower()
+
+
+def stats_table(stats: dict[str, Any]) -> Table:
+    """Render vocab_stats' flat numbers as a two-column table (lists are summarised)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", justify="right")
+    grid.add_column()
+    for key, value in stats.items():
+        label = key.replace("_", " ")
+        if isinstance(value, float):
+            text = "-" if not math.isfinite(value) else f"{value:,.3f}"
+        elif isinstance(value, int):
+            text = f"{value:,}"
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in list(value.items())[:8])
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(_short(v) for v in value[:8]) + (" …" if len(value) > 8 else "")
+        elif value is None:
+            text = "-"
+        elif key in ("fingerprint", "shards", "shards_dir"):
+            text = _tail(str(value), 32)
+        else:
+            text = str(value)
+        grid.add_row(label, Text(text))
+    return grid
+
+
+def _tail(text: str, width: int) -> str:
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dict):
+        return str(v.get("piece", v.get("text", v)))
+    if isinstance(v, (list, tuple)) and v:
+        return str(v[0]) if len(v) == 1 else f"{v[0]}:{v[1]}"
+    return str(v)
+
+
+class VocabScreen(Screen):
+    """Statistics on the left; on the right a search box over a table of id, piece, hex, length, count."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+f", "search", "Search"),
+    ]
+
+    def __init__(self, run: str) -> None:
+        super().__init__()
+        self.run = run
+        self.rows: list[Row] = []
+        self.shown: list[Row] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="vocab-main"):
+            with VerticalScroll(id="vocab-stats-column"):
+                yield Static(f"vocabulary of {self.run}", id="vocab-title")
+                yield Static("Counting…", id="vocab-stats")
+            with Vertical(id="vocab-right"):
+                yield Input(placeholder="search: a piece (Ġthe), hex (68 65), or an id (#42)", id="vocab-search")
+                yield Static("", id="vocab-count")
+                yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#vocab-table", DataTable)
+        for label, key in (("id", "id"), ("piece", "piece"), ("bytes", "len"), ("count in shards", "freq"),
+                           ("hex", "hex")):
+            table.add_column(label, key=key)
+        self.query_one("#vocab-search", Input).focus()
+        self._load()
+
+    @work(thread=True, exclusive=True, group="vocab")
+    def _load(self) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        try:
+            stats = engine.vocab_stats()
+            rows = engine.vocab_rows()
+        except TinyGPTError as err:
+            self.app.call_from_thread(self._show_error, err.message)
+            return
+        self.app.call_from_thread(self._loaded, stats, rows)
+
+    def _show_error(self, message: str) -> None:
+        self.query_one("#vocab-stats", Static).update(Text(message, style="red"))
+
+    def _loaded(self, stats: dict[str, Any], rows: list[Row]) -> None:
+        self.rows = rows
+        self.query_one("#vocab-stats", Static).update(stats_table(stats))
+        self._fill(self.query_one("#vocab-search", Input).value)
+
+    def _fill(self, query: str) -> None:
+        table = self.query_one("#vocab-table", DataTable)
+        table.clear()
+        self.shown = [r for r in self.rows if matches(r, query)]
+        for tid, piece, hx, length, freq in self.shown:
+            table.add_row(tid, Text(piece), length, "-" if freq is None else f"{freq:,}", hx, key=str(tid))
+        total = len(self.rows)
+        self.query_one("#vocab-count", Static).update(
+            f"{len(self.shown):,} of {total:,} tokens" + (f" match '{query}'" if query.strip() else ""))
+
+    @on(Input.Changed, "#vocab-search")
+    def _search(self, event: Input.Changed) -> None:
+        if self.rows:
+            self._fill(event.value)
+
+    @on(DataTable.HeaderSelected, "#vocab-table")
+    def _sort(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        index = {"id": 0, "piece": 1, "hex": 2, "len": 3, "freq": 4}[key]  # positions in a Row
+        descending = key in ("len", "freq")
+        self.shown.sort(key=lambda r: (r[index] is None, r[index]), reverse=descending)
+        table = self.query_one("#vocab-table", DataTable)
+        table.clear()
+        for tid, piece, hx, length, freq in self.shown:
+            table.add_row(tid, Text(piece), length, "-" if freq is None else f"{freq:,}", hx, key=str(tid))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_search(self) -> None:
+        self.query_one("#vocab-search", Input).focus()

@@ -1,0 +1,1 @@
+"""Reusable widgets; each declares the messages it sends as nested classes."""

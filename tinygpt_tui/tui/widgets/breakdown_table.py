@@ -1,0 +1,44 @@
+"""The prompt's tokenization: Token ID | Token | Visualization (the token inside its context)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from .token_view import visible
+
+CONTEXT_CHARS = 14
+
+
+def visualize(texts: list[str], i: int, context: int = CONTEXT_CHARS) -> Text:
+    """Token ``i`` highlighted between the end of the text before it and the start of the text after."""
+    before = "".join(texts[:i])[-context:]
+    after = "".join(texts[i + 1 :])[:context]
+    out = Text()
+    out.append(("…" if len("".join(texts[:i])) > context else "") + visible(before), style="dim")
+    out.append(visible(texts[i]) or "∅", style="bold reverse")
+    out.append(visible(after) + ("…" if len("".join(texts[i + 1 :])) > context else ""), style="dim")
+    return out
+
+
+class BreakdownTable(DataTable):
+    """Rows of ``breakdown(tok, text)``: one per token of the prompt."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.rows_data: list[dict[str, Any]] = []
+
+    def on_mount(self) -> None:
+        self.add_column("Token ID", key="id")
+        self.add_column("Token", key="token")
+        self.add_column("Hex", key="hex")
+        self.add_column("Visualization", key="viz")
+
+    def set_breakdown(self, rows: list[dict[str, Any]]) -> None:
+        self.clear()
+        self.rows_data = list(rows)
+        texts = [str(r.get("text", "")) for r in rows]
+        for i, row in enumerate(rows):
+            self.add_row(str(row["id"]), Text(repr(row["piece"])[1:-1]), row.get("hex", ""), visualize(texts, i))

@@ -1,0 +1,219 @@
+"""The stream of generated (or scored) tokens: each in [boundaries], coloured by probability.
+
+One token is selected at a time (left/right, home/end, or a mouse click); the view posts
+:class:`TokenView.Selected` so a detail panel can show it. Four display modes show the same tokens
+as clean text, bracketed text, raw pieces (``Ġsoft``) or byte hex.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Static
+
+MODES = ("clean", "boundaries", "pieces", "hex")
+MODE_LABELS = {"clean": "clean text", "boundaries": "[boundaries]", "pieces": "raw pieces", "hex": "byte hex"}
+
+# probability -> colour, from "the model did not see this coming" (red) to "obvious" (green)
+_STOPS = ((0.0, (220, 50, 47)), (0.05, (230, 120, 40)), (0.2, (220, 190, 40)), (0.5, (150, 200, 60)),
+          (1.0, (60, 180, 90)))
+
+
+def prob_colour(p: float) -> str:
+    """An RGB colour for probability ``p``, interpolated on a log-ish scale of stops."""
+    p = min(1.0, max(0.0, float(p) if math.isfinite(p) else 0.0))
+    for (p0, c0), (p1, c1) in zip(_STOPS, _STOPS[1:], strict=False):
+        if p <= p1:
+            t = 0.0 if p1 == p0 else (p - p0) / (p1 - p0)
+            r, g, b = (round(a + (b_ - a) * t) for a, b_ in zip(c0, c1, strict=True))
+            return f"rgb({r},{g},{b})"
+    return "rgb(60,180,90)"
+
+
+def visible(text: str) -> str:
+    """Make whitespace inside a bracketed token visible: newline as ↵, tab as →."""
+    return text.replace("\n", "↵").replace("\t", "→")
+
+
+def token_label(record: Any, mode: str) -> str:
+    """The text one token shows in ``mode`` (without brackets)."""
+    if mode == "hex":
+        return record.hex
+    if mode == "pieces":
+        return record.piece
+    if mode == "clean":
+        return record.text
+    # the token on its own: its text, or <hex> when its bytes are not valid UTF-8 by themselves
+    return visible(getattr(record, "display", "") or record.text)
+
+
+class TokenView(Static, can_focus=True):
+    """Token records of one sample (or of a scored text), selectable by keyboard and mouse."""
+
+    BINDINGS = [
+        Binding("left", "move(-1)", "Prev token", show=True),
+        Binding("right", "move(1)", "Next token", show=True),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+        Binding("v", "cycle_mode", "View", show=True),
+    ]
+
+    DEFAULT_CSS = """
+    TokenView { height: auto; padding: 0 1; }
+    TokenView:focus { background: $boost; }
+    """
+
+    mode: reactive[str] = reactive("boundaries")
+    selected: reactive[int] = reactive(-1)
+
+    class Selected(Message):
+        """A token was selected; ``record`` is None when the view was cleared."""
+
+        def __init__(self, view: TokenView, index: int, record: Any | None) -> None:
+            super().__init__()
+            self.view = view
+            self.index = index
+            self.record = record
+
+        @property
+        def control(self) -> TokenView:
+            return self.view
+
+    class ModeCycled(Message):
+        """The user asked this view for the next display mode (``v``); screens may sync other views."""
+
+        def __init__(self, view: TokenView, mode: str) -> None:
+            super().__init__()
+            self.view = view
+            self.mode = mode
+
+        @property
+        def control(self) -> TokenView:
+            return self.view
+
+    def __init__(self, prompt: str = "", *, colour_by: str = "prob", id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.prompt = prompt
+        self.records: list[Any] = []
+        self.colour_by = colour_by
+        """``prob``: the sampled token's probability; ``surprisal`` (scoring) shows the same scale."""
+
+    # -- data ------------------------------------------------------------------------------------
+    def add_records(self, records: list[Any]) -> None:
+        self.records.extend(records)
+        self._redraw()
+
+    def set_records(self, records: list[Any], prompt: str = "") -> None:
+        self.prompt = prompt
+        self.records = list(records)
+        self.selected = -1
+        self._redraw()
+
+    def clear(self) -> None:
+        self.set_records([], "")
+        self.post_message(self.Selected(self, -1, None))
+
+    @property
+    def selected_record(self) -> Any | None:
+        return self.records[self.selected] if 0 <= self.selected < len(self.records) else None
+
+    # -- drawing ---------------------------------------------------------------------------------
+    def watch_mode(self) -> None:
+        self._redraw()
+
+    def watch_selected(self) -> None:
+        self._redraw()
+
+    def render_text(self, width: int | None = None) -> Text:
+        """The whole view as Rich text; each token span carries its index in the style's meta.
+
+        Outside clean mode the lines are broken here, between tokens, never inside one: Rich would
+        otherwise wrap at a space token and split ``[ ]`` over two lines. ``width`` defaults to the
+        widget's content width (unknown before layout: then Rich wraps).
+        """
+        if width is None and self.is_mounted:
+            width = self.content_size.width or None
+        out = Text()
+        col = 0
+
+        def put(parts: list[tuple[str, Style | str]], sep: str = "") -> None:
+            """Append one unbreakable unit (after ``sep`` unless it starts a line), breaking the line
+            first when it would not fit."""
+            nonlocal col
+            size = sum(cell_len(text) for text, _ in parts)
+            if width and self.mode != "clean" and col > 0 and col + len(sep) + size > width:
+                out.append("\n")
+                col = 0
+            if sep and col > 0:
+                parts = [(sep, ""), *parts]
+                size += len(sep)
+            for text, style in parts:
+                out.append(text, style=style)
+            joined = "".join(text for text, _ in parts)
+            col = cell_len(joined.rsplit("\n", 1)[-1]) if "\n" in joined else col + size
+
+        if self.prompt:
+            for word in re.findall(r"\S+\s*|\s+", self.prompt):
+                put([(word, "dim italic")])
+        # pieces and hex are not text: a space between tokens keeps them apart
+        sep = " " if self.mode in ("pieces", "hex") else ""
+        for i, rec in enumerate(self.records):
+            label = token_label(rec, self.mode)
+            style = Style(color=prob_colour(rec.prob), meta={"token": i})
+            if i == self.selected:
+                style += Style(reverse=True, bold=True)
+            if self.mode == "clean":
+                put([(label, style)])
+                continue
+            bracket = Style(dim=True, meta={"token": i})
+            put([("[", bracket), (label, style), ("]", bracket)], sep)
+            if self.mode == "boundaries" and "\n" in (rec.text or ""):
+                put([("\n", "")])
+        return out
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.update(self.render_text())
+
+    # -- interaction -----------------------------------------------------------------------------
+    def select(self, index: int) -> None:
+        """Select token ``index`` (negative counts from the end) and announce it."""
+        if not self.records:
+            return
+        if index < 0:
+            index += len(self.records)
+        index = max(0, min(len(self.records) - 1, index))
+        self.selected = index
+        self.post_message(self.Selected(self, index, self.records[index]))
+
+    def action_move(self, delta: int) -> None:
+        if self.selected < 0:
+            # nothing selected yet: right starts at the first token, left at the last
+            self.select(0 if delta > 0 else -1)
+        else:
+            self.select(self.selected + delta)
+
+    def action_jump(self, index: int) -> None:
+        self.select(index)
+
+    def action_cycle_mode(self) -> None:
+        self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        self.post_message(self.ModeCycled(self, self.mode))
+
+    def on_click(self, event: events.Click) -> None:
+        index = event.style.meta.get("token") if event.style else None
+        if isinstance(index, int):
+            self.focus()
+            self.select(index)
