@@ -255,7 +255,7 @@ def read_safetensors_metadata(path: Path) -> dict[str, str] | None:
     from safetensors import safe_open
 
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
+        with safe_open(str(path), framework="numpy", device="cpu") as f:
             return dict(f.metadata() or {})
     except Exception:
         return None
