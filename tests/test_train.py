@@ -376,3 +376,21 @@ def test_kill_9_at_any_moment_leaves_a_loadable_checkpoint(home, corpus):
         runs.load_model("k9", "best")
         last_step = scalars["step"]
     assert not runs.is_training("k9")  # the lock of a killed process is stale
+
+
+def test_a_failing_torch_compile_falls_back_to_eager_training(home, corpus, monkeypatch):
+    class BrokenCompiled(torch.nn.Module):  # what torch.compile gives where the toolchain is missing
+        def forward(self, *a, **k):
+            raise RuntimeError("no C++ compiler")
+
+    def broken_compile(model, *args, **kwargs):
+        return BrokenCompiled()
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    make_run("nocc", corpus, max_steps=6, eval_interval=6, log_interval=2, compile=True)
+    events: list[dict] = []
+    done = train.train_run("nocc", on_event=events.append)
+    assert done["reason"] == "finished" and done["step"] == 6
+    notes = [e["message"] for e in collect(events, "stage") if "torch.compile failed" in e["message"]]
+    assert len(notes) == 1 and "RuntimeError" in notes[0]
+    assert [e["step"] for e in collect(events, "step")] == [2, 4, 6]

@@ -464,6 +464,7 @@ class Trainer:
             self._restore(*resume)
 
         self.train_model = self.model
+        self.compiled_ok = False  # set once a compiled step has run
         if tc.compile:
             # only the training forward is compiled; evaluation and sampling use the plain module
             self.train_model = torch.compile(self.model)
@@ -587,13 +588,20 @@ class Trainer:
         for micro in range(tc.grad_accum):
             x, y = self.sampler.get("train", self.step * tc.grad_accum + micro)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            with self.autocast:
-                loss = self.train_model(x, y).loss / tc.grad_accum
-            if self.scaler:
-                self.scaler.scale(loss).backward()
-            else:
-                loss.backward()
+            try:
+                loss = self._forward_backward(x, y)
+            except Exception as err:
+                if self.train_model is self.model or self.compiled_ok:
+                    raise
+                # torch.compile needs a working C++ compiler (Triton on CUDA); where the first
+                # compiled step fails, train eagerly instead of failing the run
+                self.train_model = self.model
+                self.optimizer.zero_grad(set_to_none=True)
+                self.emit({"event": "stage", "stage": "training",
+                           "message": f"torch.compile failed here ({type(err).__name__}); training without it"})
+                return self.train_step()
             total += loss.item()
+        self.compiled_ok = True
         if not math.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)
             return total, lr, float("nan")
@@ -608,6 +616,16 @@ class Trainer:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total, lr, grad_norm
+
+    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Loss of one micro-batch (scaled for accumulation), with its gradients accumulated."""
+        with self.autocast:
+            loss = self.train_model(x, y).loss / self.tc.grad_accum
+        if self.scaler:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        return loss
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
