@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
+
+from tinygpt_tui.config import EOT
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -48,3 +51,48 @@ def _single_thread_torch():
 
 def pytest_configure(config):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+NAMES = ["Lily", "Tom", "Mia", "Ben", "Sam", "Zoe"]
+THINGS = ["a red ball", "a small cat", "a big tree", "a blue kite", "a shiny stone", "a little boat"]
+PLACES = ["the park", "the garden", "the beach", "the forest", "the town"]
+FEELINGS = ["happy", "sad", "brave", "tired", "curious"]
+
+
+def made_up_stories(seed: int, n: int) -> list[str]:
+    """Small made-up stories for tests (deterministic, independent of the story generator)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        name, thing, place = rng.choice(NAMES), rng.choice(THINGS), rng.choice(PLACES)
+        lines = [f"Once upon a time, {name} went to {place}.", f"{name} saw {thing}.",
+                 f"{name} felt {rng.choice(FEELINGS)}.", f'"Look at {thing}!" said {name}.',
+                 f"Then {name} went home and slept."]
+        out.append(" ".join(lines[: rng.randint(3, 5)]))
+    return out
+
+
+@pytest.fixture
+def write_stories(home):
+    """Write ``n`` made-up stories (seed ``seed``) as a local corpus file in ``home``; returns its path."""
+
+    def write(seed: int, n: int, name: str = "stories.txt") -> Path:
+        return write_corpus(home / name, made_up_stories(seed, n))
+
+    return write
+
+
+def write_corpus(path: Path, docs: list[str]) -> Path:
+    """Write ``docs`` in the corpus format: each document followed by an <|endoftext|> line."""
+    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def runs_home(home) -> Path:
+    """Two runs on disk: 'fixture' (trained micro model, char tokenizer) and 'fresh' (config only)."""
+    from fixtures_runs import make_run
+
+    make_run(home / "models")
+    make_run(home / "models", "fresh", trained=False, mtime=1_600_000_000)
+    return home

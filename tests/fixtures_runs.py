@@ -81,3 +81,10 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
     for p in [d, *d.iterdir()]:
         os.utime(p, (mtime, mtime))
     return d
+
+
+def new_app(**kwargs):
+    """A TinyGPTApp for pilot and snapshot tests (imported late: Textual stays out of core tests)."""
+    from tinygpt_tui.tui.app import TinyGPTApp
+
+    return TinyGPTApp(**kwargs)

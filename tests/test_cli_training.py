@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 
 import pytest
+from conftest import made_up_stories
 
 from tinygpt_tui import cli, runs
 from tinygpt_tui.config import EOT
 
-NAMES = ["Lily", "Tom", "Mia", "Ben", "Sam", "Zoe"]
-THINGS = ["a red ball", "a small cat", "a big tree", "a blue kite", "a shiny stone", "a little boat"]
-PLACES = ["the park", "the garden", "the beach", "the forest", "the town"]
-FEELINGS = ["happy", "sad", "brave", "tired", "curious"]
-
-
-def stories(seed: int, n: int) -> list[str]:
-    """Small made-up stories for tests (deterministic, independent of the story generator)."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        name, thing, place = rng.choice(NAMES), rng.choice(THINGS), rng.choice(PLACES)
-        lines = [f"Once upon a time, {name} went to {place}.", f"{name} saw {thing}.",
-                 f"{name} felt {rng.choice(FEELINGS)}.", f'"Look at {thing}!" said {name}.',
-                 f"Then {name} went home and slept."]
-        out.append(" ".join(lines[: rng.randint(3, 5)]))
-    return out
-
 
 @pytest.fixture
-def corpus(home) -> Path:
-    path = home / "stories.txt"
-    docs = stories(3, 1200)
-    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
-    return path
+def corpus(write_stories) -> Path:
+    return write_stories(3, 1200)
 
 
 def train_args(corpus: Path, *extra: str) -> list[str]:
@@ -107,7 +86,7 @@ def test_eval_scores_a_text_file(home, corpus, capsys):
     assert cli.main(train_args(corpus, "--max-steps", "20", "--eval-interval", "10", "--json")) == 0
     capsys.readouterr()
     held_out = home / "held_out.txt"
-    held_out.write_text("".join(f"{d}\n{EOT}\n" for d in stories(99, 5)))
+    held_out.write_text("".join(f"{d}\n{EOT}\n" for d in made_up_stories(99, 5)))
     assert cli.main(["eval", "--run", "c", "--data", str(held_out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["documents"] == 5 and result["tokens"] > 100

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tinygpt_tui import runs
+from tinygpt_tui.atomic import atomic_path, atomic_write_text
 from tinygpt_tui.config import ModelConfig, TinyGPTError, preset_config
 from tinygpt_tui.model import GPT
 
@@ -47,9 +48,9 @@ def test_estimate_params_matches_the_model(kw):
 
 def test_atomic_write_keeps_the_old_file_on_failure(home):
     path = home / "f.txt"
-    runs.atomic_write_text(path, "old")
+    atomic_write_text(path, "old")
     with pytest.raises(RuntimeError):
-        with runs.atomic_path(path) as tmp:
+        with atomic_path(path) as tmp:
             tmp.write_text("half")
             raise RuntimeError("crash while writing")
     assert path.read_text() == "old"

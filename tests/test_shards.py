@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_corpus
 
 from tinygpt_tui import shards as sh
 from tinygpt_tui.config import EOT, TinyGPTError, TokenizerConfig
@@ -22,11 +23,6 @@ from tinygpt_tui.shards import (
 from tinygpt_tui.tokenizer import CharTokenizer, train_tokenizer
 
 DOCS = [f"Story {i}: a {'small' if i % 3 else 'big'} cat met dog number {i * 7}.\nThe end." for i in range(300)]
-
-
-def write_corpus(path: Path, docs: list[str]) -> Path:
-    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_corpus
 
 from tinygpt_tui import tokenizer as tk
 from tinygpt_tui.config import EOT, TinyGPTError, TokenizerConfig
@@ -31,11 +32,6 @@ DOCS = [
     "Tom said, \"Let's play!\" They played all day in the sun.\nThe end.",
     "Numbers: 12 345 6789; tabs\tand  double  spaces.",
 ] * 6
-
-
-def write_corpus(path: Path, docs: list[str]) -> Path:
-    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")

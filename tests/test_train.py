@@ -7,7 +7,6 @@ import itertools
 import json
 import math
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -25,32 +24,10 @@ from tinygpt_tui.model import GPT
 ROOT = Path(__file__).resolve().parent.parent
 
 
-NAMES = ["Lily", "Tom", "Mia", "Ben", "Sam", "Zoe"]
-THINGS = ["a red ball", "a small cat", "a big tree", "a blue kite", "a shiny stone", "a little boat"]
-PLACES = ["the park", "the garden", "the beach", "the forest", "the town"]
-FEELINGS = ["happy", "sad", "brave", "tired", "curious"]
-
-
-def stories(seed: int, n: int) -> list[str]:
-    """Small made-up stories for tests (deterministic, independent of the story generator)."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        name, thing, place = rng.choice(NAMES), rng.choice(THINGS), rng.choice(PLACES)
-        lines = [f"Once upon a time, {name} went to {place}.", f"{name} saw {thing}.",
-                 f"{name} felt {rng.choice(FEELINGS)}.", f'"Look at {thing}!" said {name}.',
-                 f"Then {name} went home and slept."]
-        out.append(" ".join(lines[: rng.randint(3, 5)]))
-    return out
-
-
 @pytest.fixture
-def corpus(home) -> Path:
+def corpus(write_stories) -> Path:
     """About 150 kB of stories as a local text file, documents separated by <|endoftext|> lines."""
-    path = home / "stories.txt"
-    docs = stories(7, 1500)
-    path.write_text("".join(f"{d}\n{EOT}\n" for d in docs), encoding="utf-8")
-    return path
+    return write_stories(7, 1500)
 
 
 def make_run(name: str, corpus: Path, **train_kw) -> str:

@@ -12,7 +12,7 @@ import pytest
 from tinygpt_tui.config import SamplingConfig, preset_config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fixtures_runs import TEXT, make_run  # noqa: E402
+from fixtures_runs import TEXT, new_app  # noqa: E402
 
 SIZE = (120, 40)
 
@@ -21,20 +21,6 @@ SIZE = (120, 40)
 def anyio_backend() -> str:
     """Async tests run through anyio's pytest plugin, on asyncio (Textual's loop)."""
     return "asyncio"
-
-
-@pytest.fixture
-def runs_home(home) -> Path:
-    """Two runs: 'fixture' (trained micro model, char tokenizer) and 'fresh' (config only)."""
-    make_run(home / "models")
-    make_run(home / "models", "fresh", trained=False, mtime=1_600_000_000)
-    return home
-
-
-def new_app(**kwargs):
-    from tinygpt_tui.tui.app import TinyGPTApp
-
-    return TinyGPTApp(**kwargs)
 
 
 async def wait_for(pilot, predicate, timeout: float = 20.0) -> None:

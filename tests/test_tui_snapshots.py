@@ -14,26 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))
-from fixtures_runs import make_run  # noqa: E402
+from fixtures_runs import new_app  # noqa: E402
 
 SIZE = (120, 36)
 PROMPT = "Once upon a time"
-
-
-@pytest.fixture
-def runs_home(home) -> Path:
-    make_run(home / "models")
-    make_run(home / "models", "fresh", trained=False, mtime=1_600_000_000)
-    return home
-
-
-def new_app(**kwargs):
-    from tinygpt_tui.tui.app import TinyGPTApp
-
-    return TinyGPTApp(**kwargs)
 
 
 async def settle(pilot, predicate, timeout: float = 30.0) -> None:

@@ -278,7 +278,7 @@ def prepare_shards(corpus_path: str | Path, tok: Tokenizer, out_dir: str | Path,
         meta.update({f"{s}_tokens": counts[s]["tokens"], f"{s}_bytes": counts[s]["bytes"],
                      f"{s}_documents": counts[s]["documents"]})
     meta.update({"seconds": round(time.time() - started, 3), "created": time.time(), "complete": True})
-    from .tokenizer import atomic_write_text
+    from .atomic import atomic_write_text
 
     atomic_write_text(out_dir / "meta.json", json.dumps(meta, indent=2))  # last: marks the shards complete
     return meta

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from .atomic import atomic_write_text, fsync_dir
 from .config import EOT, DataConfig, TinyGPTError, data_dir
 
 DEFAULT_INFINITE_BYTES = 5_000_000
@@ -742,32 +743,6 @@ def _is_complete(folder: Path, info: dict[str, Any] | None) -> bool:
         return False
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
     """Write ``data/<dataset>/corpus.txt`` and ``source.json`` unless a matching complete corpus exists.
 
@@ -842,7 +817,7 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
         if progress:
             progress(size, cap)
         os.replace(tmp, corpus)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except BaseException:
         tmp.unlink(missing_ok=True)
         if made_folder:  # leave no empty folder behind for a source that failed at once
@@ -876,7 +851,7 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "complete": True,
     }
-    _atomic_write_text(folder / "source.json", json.dumps(info, indent=2) + "\n")
+    atomic_write_text(folder / "source.json", json.dumps(info, indent=2) + "\n")
     return PrepareResult(folder, info, False, seconds, parts)
 
 

@@ -45,6 +45,7 @@ import torch
 from torch.nn import functional as F
 
 from . import runs
+from .atomic import atomic_write_text
 from .config import RunConfig, TinyGPTError, TrainConfig, models_dir, valid_run_name
 from .model import GPT
 
@@ -214,7 +215,7 @@ def measure_peak_flops(device: torch.device, dtype: torch.dtype, *, cache: bool 
         table[key] = best_known
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            runs.atomic_write_text(path, json.dumps(table, indent=2) + "\n")
+            atomic_write_text(path, json.dumps(table, indent=2) + "\n")
         except OSError:
             pass
     return best_known if cache else peak
