@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import PRESETS, RunConfig, TinyGPTError, parse_size, preset_config
+from ..units import duration, human_count
 
 # flags that decide the model's shape or its vocabulary: fixed once a run has a tokenizer or weights
 SHAPE_KEYS = {
@@ -153,24 +154,6 @@ def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
 # train
 
 
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _si(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.1f}{unit}"
-    return f"{x:.0f}"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import train
 
@@ -229,7 +212,7 @@ def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threa
                 console.print(f"[dim]{ev['message']}[/]")
         elif kind == "progress" and state["stage_task"] is not None:
             total = ev.get("total")
-            info = f"{_si(ev['done'])}B" + (f" / {_si(total)}B" if total else "")
+            info = f"{human_count(ev['done'])}B" + (f" / {human_count(total)}B" if total else "")
             progress.update(state["stage_task"], completed=ev["done"], total=total, info=info)
         elif kind == "start":
             state["start"] = ev
@@ -248,8 +231,8 @@ def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threa
             mfu = f"{100 * ev['mfu']:.1f}%" if ev.get("mfu") is not None else "-"
             loss = f"{ev['loss']:.4f}" if ev.get("loss") is not None else "nan"
             grad = f"{ev['grad_norm']:.2f}" if ev.get("grad_norm") is not None else "-"
-            info = (f"step {ev['step']}  loss {loss}  lr {ev['lr']:.2e}  {_si(ev['tokens_per_s'])} tok/s  "
-                    f"MFU {mfu}  |g| {grad}  ETA {_fmt_time(ev['eta_s'])}")
+            info = (f"step {ev['step']}  loss {loss}  lr {ev['lr']:.2e}  {human_count(ev['tokens_per_s'])} tok/s  "
+                    f"MFU {mfu}  |g| {grad}  ETA {duration(ev['eta_s'])}")
             progress.update(state["task"], completed=done, info=info)
         elif kind == "eval":
             star = " [green]best[/]" if ev["best"] else ""

@@ -18,22 +18,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from ...units import duration, human_count
 from ..widgets.command_bar import CommandBar
 from ..widgets.loss_chart import LossChart
-from ..widgets.run_table import human_count
 
 STAGES = ("corpus", "tokenizer", "shards", "model", "training")
 MAX_SAMPLES = 5
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """95 -> '1m35s'; None -> '-'."""
-    if seconds is None or not math.isfinite(seconds):
-        return "-"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def fmt(value: Any, spec: str = ".4f") -> str:
@@ -236,7 +226,7 @@ class TrainingScreen(Screen):
             # a time budget ends the run first: measure progress in seconds
             elapsed = float(self.last_step.get("elapsed_s") or 0.0)
             bar.update(total=float(max_time), progress=min(elapsed, float(max_time)))
-            label = f"step {step:,} · {fmt_duration(elapsed)} of a {fmt_duration(max_time)} budget"
+            label = f"step {step:,} · {duration(elapsed)} of a {duration(max_time)} budget"
         else:
             bar.update(total=max_steps, progress=step)
         self.query_one("#train-progress-label", Static).update(label)
@@ -256,8 +246,8 @@ class TrainingScreen(Screen):
             ("tokens/s", fmt(s.get("tokens_per_s"), ",.0f")),
             ("MFU", "-" if mfu is None else f"{100 * float(mfu):.2f}%"),
             ("grad norm", fmt(s.get("grad_norm"), ".3f")),
-            ("elapsed", fmt_duration(s.get("elapsed_s"))),
-            ("ETA", fmt_duration(s.get("eta_s")) if self.status in ("training", "watching") else "-"),
+            ("elapsed", duration(s.get("elapsed_s"))),
+            ("ETA", duration(s.get("eta_s")) if self.status in ("training", "watching") else "-"),
             ("parameters", human_count(st.get("params"))),
             ("device", f"{st.get('device', '-')} {st.get('dtype', '')}".strip()),
         ]

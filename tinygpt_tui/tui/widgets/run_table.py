@@ -9,17 +9,9 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from ...units import human_count
+
 COLUMNS = ("run", "tokenizer", "params", "preset", "steps", "best val loss", "val bpb", "status")
-
-
-def human_count(n: int | None) -> str:
-    """12345678 -> '12.3M'; None -> '-'."""
-    if n is None:
-        return "-"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
 
 
 def _num(value: float | None, fmt: str = "{:.3f}") -> str:
