@@ -309,8 +309,10 @@ def test_prepare_writes_corpus_and_source_json_then_reuses(home):
     assert calls[-1] == (len(corpus), 300_000) and calls[0] == (0, 300_000)
     assert not list(folder.glob(".*tmp*"))
     mtime = (folder / "corpus.txt").stat().st_mtime_ns
-    again = sources.prepare(cfg)
+    reused_calls = []
+    again = sources.prepare(cfg, lambda done, total: reused_calls.append((done, total)))
     assert again.reused and (folder / "corpus.txt").stat().st_mtime_ns == mtime
+    assert reused_calls == [(len(corpus), len(corpus))]  # a reused corpus reports itself complete
     # the corpus reads back as the same stories
     assert read_corpus(folder) == docs("storybook", 1337, info["documents"])
 

@@ -760,6 +760,8 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
     old = _read_source_json(folder)
     if (_is_complete(folder, old) and old is not None and old.get("resolved") == resolved
             and old.get("max_bytes") == cap and old.get("seed") == seed and old.get("inputs") == inputs):
+        if progress:  # a reused corpus is complete at once: say so, so that progress bars end full
+            progress(old["bytes"], old["bytes"])
         return PrepareResult(folder, old, True, time.perf_counter() - start, old.get("parts", []))
 
     made_folder = not folder.exists()
