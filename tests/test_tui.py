@@ -284,6 +284,22 @@ async def test_new_run_form_cancel(runs_home):
 
 # -- generation explorer -----------------------------------------------------------------------------
 @pytest.mark.anyio
+async def test_a_cropped_prompt_is_told_in_the_sample_header(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        block = app.engine.config.model.block_size
+        prompt = ("Once upon a time " * 10)[: block + 8]  # char tokenizer: one token per character
+        await command(pilot, "/params seed=1 max_new_tokens=3 num_samples=1")
+        await command(pilot, prompt)
+        await wait_for(pilot, lambda: not explorer.busy)
+        label = str(explorer.query_one(".sample-label").render())
+        from tinygpt_tui.generate import slide_keep
+
+        assert f"prompt cropped to its last {slide_keep(block)} tokens (context is {block})" in label
+
+
 async def test_generation_streams_seeded_tokens_and_selects_them(runs_home):
     app = new_app(run="fixture")
     async with app.run_test(size=SIZE) as pilot:

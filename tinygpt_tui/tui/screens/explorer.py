@@ -209,6 +209,11 @@ class ExplorerScreen(Screen):
         if finish:
             label.append(f" · ended: {dict(eot='<|endoftext|>', stop='stop string', length='max_new_tokens').get(finish, finish)}",
                          style="dim")
+        # the sampler's notes (prompt cropped, context window slid) concern the whole sample: show
+        # the latest where it is seen without selecting the token that carries it
+        notes = [r.note for r in view.records if r.note] if view else []
+        if notes:
+            label.append(f" · {notes[-1]}", style="yellow")
         return label
 
     @on(TokensGenerated)
