@@ -119,11 +119,18 @@ def test_run_tokenizer(home, dataset, capsys):
         (["tokenize", "hi", "--tokenizer", "corrupt.json"], "corrupt"),
         (["tokenize", "hi", "--tokenizer", "missing.json"], "no tokenizer file"),
         (["vocab", "--tokenizer", "char.json", "--data", "stories"], "no token shards"),
+        (["vocab", "--tokenizer", "char.json", "--top", "-3"], "must be 0 or more"),
+        (["tokenizer", "info", "malformed.json"], "malformed"),
     ],
 )
 def test_errors_reach_the_user(home, dataset, capsys, argv, needle):
     (home / "empty.txt").write_text("")
     (home / "corrupt.json").write_text('{"model": ')
+    # a BPE tokenizer.json of the right kind whose added tokens lack their text
+    (home / "malformed.json").write_text(json.dumps({
+        "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+        "added_tokens": [{"id": "x"}]}))
     (home / "char.json").write_text(json.dumps({"kind": "char", "chars": list("abc"), "special_tokens": [EOT]}))
     rc, out, err = run(capsys, *argv)
     assert rc == 2

@@ -82,6 +82,23 @@ def test_bad_values_are_one_sentence(home, corpus, capsys):
     assert cli.main(["train", "--run", "bad/name"]) == 2
 
 
+@pytest.mark.parametrize("size", ["abc", "-1", "inf"])
+def test_a_bad_byte_cap_is_a_usage_error_not_a_traceback(home, size, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--run", "x", "--max-bytes", size])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--max-bytes" in err and "Traceback" not in err
+
+
+def test_a_device_this_machine_lacks_fails_before_any_preparation(home, corpus, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cli.main(train_args(corpus, "--device", "cuda", "--max-steps", "2")) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (home / "data").exists() or not any((home / "data").iterdir())  # nothing was prepared
+
+
 def test_eval_scores_a_text_file(home, corpus, capsys):
     assert cli.main(train_args(corpus, "--max-steps", "20", "--eval-interval", "10", "--json")) == 0
     capsys.readouterr()

@@ -191,6 +191,13 @@ def test_temperature_scales_the_distribution_and_zero_is_greedy():
     assert math.isclose(cut, 1 - float(torch.softmax(logits, -1)[2]), rel_tol=1e-6)
 
 
+def test_the_smallest_temperature_without_filters_is_near_greedy_not_nan():
+    logits = torch.tensor([0.0, 1.0, 3.0, 2.0]) * 1e36  # unshifted, logits / T would overflow float32
+    ids, probs, cut = filtered_distribution(logits, 1e-3, top_k=0, top_p=1.0)
+    assert torch.isfinite(probs).all() and math.isclose(float(probs.sum()), 1.0, rel_tol=1e-6)
+    assert float(probs[ids.tolist().index(2)]) == 1.0 and cut == 0.0
+
+
 # --------------------------------------------------------------------------------------------------
 # Generation with the real model
 

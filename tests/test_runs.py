@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -149,6 +150,30 @@ def test_list_runs_reports_each_run(home):
     assert set(infos) == {"a", "b"}
     assert infos["b"].preset == "tiny" and infos["b"].step == 0 and not infos["b"].training
     assert infos["a"].params == runs.estimate_params(runs.load_run_config("a").model)
+
+
+def test_listing_ignores_temp_files_and_files_that_vanish(home, monkeypatch):
+    runs.create_run(preset_config("micro", "a"))
+    d = home / "models" / "a"
+    (d / ".model.safetensors.x.tmp").write_bytes(b"")  # a checkpoint being written right now
+    real_stat = Path.stat
+
+    def flaky_stat(self, *args, **kwargs):
+        if self.name == "metrics.jsonl":  # renamed away between listing and stat
+            raise FileNotFoundError(self)
+        return real_stat(self, *args, **kwargs)
+
+    (d / "metrics.jsonl").write_text("")
+    monkeypatch.setattr(Path, "stat", flaky_stat)
+    assert [r.name for r in runs.list_runs()] == ["a"]
+
+
+def test_a_device_this_machine_lacks_is_one_sentence(home, monkeypatch):
+    from fixtures_runs import make_run
+
+    make_run(home / "models", "m")
+    with pytest.raises(TinyGPTError, match="is not a device"):
+        runs.load_model("m", device="toaster")
 
 
 def test_load_model_without_weights_says_so(home):

@@ -348,6 +348,11 @@ def test_one_huge_document_is_cut_to_the_cap(home, tmp_path):
     assert (result.path / "corpus.txt").read_text().endswith(f"word\n{EOT}\n")
 
 
+def test_a_zero_byte_cap_says_so(home):
+    with pytest.raises(TinyGPTError, match="capped at 0 bytes"):
+        sources.prepare(DataConfig(source="storybook", max_bytes=0))
+
+
 def test_interrupted_preparation_never_looks_complete(home):
     cfg = DataConfig(source="storybook", dataset="stories", max_bytes=2_000_000)
     first = sources.prepare(cfg)

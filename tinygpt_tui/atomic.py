@@ -8,6 +8,7 @@ At any instant a reader sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,3 +65,44 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def pid_temp_file(folder: Path, stem: str) -> Path:
+    """A new empty temporary file ``.{stem}.pid{PID}.*.tmp`` in ``folder``: the writer's pid in its
+    name lets :func:`remove_orphaned_temp_files` tell a live writer's file from a killed one's."""
+    fd, name = tempfile.mkstemp(dir=folder, prefix=f".{stem}.pid{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    return Path(name)
+
+
+_PID_TEMP = re.compile(r"^\..+\.pid(\d+)\..*\.tmp$")
+
+
+def remove_orphaned_temp_files(folder: Path) -> int:
+    """Delete the temporary files of writers that no longer run (killed with SIGKILL or a power cut);
+    those of live writers stay. Returns how many were removed."""
+    removed = 0
+    if not Path(folder).is_dir():
+        return 0
+    for p in Path(folder).iterdir():
+        m = _PID_TEMP.match(p.name)
+        if m and not pid_alive(int(m.group(1))):
+            try:
+                p.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed

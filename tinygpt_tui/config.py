@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -65,6 +66,8 @@ def parse_size(text: str | int | None) -> int | None:
         value = float(num)
     except ValueError:
         raise ConfigError(f"'{text}' is not a size.", "write it like 5MB, 200k or 1000000.") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"'{text}' is not a finite size.", "write it like 5MB, 200k or 1000000.")
     if value < 0:
         raise ConfigError(f"'{text}' is negative.", "sizes must be zero or more.")
     return int(value * mult)
@@ -113,6 +116,8 @@ class TokenizerConfig:
         self.train_bytes = parse_size(self.train_bytes)
         _check(self.kind in TOKENIZER_KINDS, f"Unknown tokenizer kind '{self.kind}'.",
                f"choose one of {', '.join(TOKENIZER_KINDS)}.")
+        _check(all(isinstance(s, str) and s for s in self.special_tokens), "A special token is empty.",
+               "name special tokens like <|im_start|>.")
         specials = [EOT] + [s for s in self.special_tokens if s != EOT]
         self.special_tokens = list(dict.fromkeys(specials))
         _check(self.min_frequency >= 1, "min_frequency must be at least 1.")
@@ -222,14 +227,16 @@ class SamplingConfig:
     """Stop strings besides <|endoftext|>."""
 
     def __post_init__(self) -> None:
-        _check(0.0 <= self.temperature <= 10.0, f"temperature {self.temperature} is out of range.",
-               "use 0 (greedy) up to 10; 0.7-1.0 is typical.")
+        _check(self.temperature == 0.0 or 1e-3 <= self.temperature <= 10.0,
+               f"temperature {self.temperature} is out of range.", "use 0 (greedy) or 0.001 up to 10; 0.7-1.0 is typical.")
         _check(isinstance(self.top_k, int) and self.top_k >= 0, f"top_k {self.top_k} must be 0 or more.",
                "0 turns it off.")
         _check(0.0 < self.top_p <= 1.0, f"top_p {self.top_p} must be in (0, 1].", "1 turns it off.")
         _check(1 <= self.max_new_tokens <= 100_000, f"max_new_tokens {self.max_new_tokens} is out of range.")
         _check(1 <= self.num_samples <= 64, f"num_samples {self.num_samples} must be between 1 and 64.")
         _check(0 <= self.alternatives <= 100, "alternatives must be between 0 and 100.")
+        _check(self.seed is None or 0 <= self.seed < 2**62, f"seed {self.seed} is out of range.",
+               "use a whole number from 0 to 2^62, or seed=random.")
 
 
 @dataclass

@@ -233,7 +233,8 @@ def filtered_distribution(
         top = torch.argmax(logits)
         p_top = torch.softmax(logits, dim=-1)[top]
         return top.view(1), torch.ones(1, device=logits.device), float(1.0 - p_top)
-    scaled = logits / temperature
+    # shift first so that a tiny temperature cannot overflow to inf (softmax is shift-invariant)
+    scaled = (logits - logits.max()) / temperature
     k = top_k if 0 < top_k < V else V
     if k == V and top_p >= 1.0:
         # nothing to filter: no sort needed

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, pid_alive
 from .config import ModelConfig, RunConfig, TinyGPTError, models_dir, valid_run_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -232,7 +232,9 @@ def load_model(name: str, which: str = "best", device: str = "cpu") -> tuple[GPT
     tensors, _ = read_safetensors(path, WEIGHTS_FORMAT)
     model = GPT(cfg.model)
     load_weights_into(model, tensors, path)
-    return model.to(device).eval(), tok, cfg
+    from .train import resolve_device  # clear sentences for a device this machine lacks
+
+    return model.to(resolve_device(device)).eval(), tok, cfg
 
 
 def check_vocab(cfg: RunConfig, tok: Tokenizer, name: str) -> None:
@@ -325,18 +327,6 @@ def read_metrics(name: str, since_offset: int = 0) -> tuple[list[dict[str, Any]]
     return events, since_offset + end
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
-
-
 def lock_owner(name: str) -> int | None:
     """The pid training this run, or None (no lock, an unreadable one, or a stale one)."""
     try:
@@ -344,7 +334,7 @@ def lock_owner(name: str) -> int | None:
         pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def is_training(name: str) -> bool:
@@ -425,7 +415,14 @@ def run_info(name: str) -> RunInfo:
     cfg = load_run_config(name)
     d = run_dir(name)
     summary = state_summary(name) or {}
-    mtimes = [p.stat().st_mtime for p in d.iterdir() if p.is_file()]
+    mtimes = []
+    for p in d.iterdir():
+        if p.name.startswith("."):
+            continue  # temporary files of a checkpoint being written
+        try:
+            mtimes.append(p.stat().st_mtime)
+        except FileNotFoundError:  # renamed or removed between listing and stat
+            pass
     return RunInfo(
         name=name, tokenizer=cfg.tokenizer.kind, vocab_size=cfg.model.vocab_size,
         params=estimate_params(cfg.model), preset=cfg.preset, step=int(summary.get("step", 0)),
@@ -445,6 +442,6 @@ def list_runs() -> list[RunInfo]:
         if d.is_dir() and (d / CONFIG).is_file() and valid_run_name(d.name):
             try:
                 infos.append(run_info(d.name))
-            except TinyGPTError:
-                continue  # a broken config shows up when the run is opened, not here
+            except (TinyGPTError, OSError):
+                continue  # a broken (or vanishing) run shows up when it is opened, not here
     return sorted(infos, key=lambda r: r.updated, reverse=True)

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .atomic import pid_temp_file, remove_orphaned_temp_files
 from .config import EOT, TinyGPTError
 
 if TYPE_CHECKING:
@@ -198,6 +198,7 @@ def prepare_shards(corpus_path: str | Path, tok: Tokenizer, out_dir: str | Path,
         return meta
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_orphaned_temp_files(out_dir)  # shard-sized leftovers of a killed preparation
     # Invalidate first: from here until the new meta.json lands, the folder never looks complete.
     (out_dir / "meta.json").unlink(missing_ok=True)
     dtype = dtype_for(tok.vocab_size)
@@ -285,9 +286,7 @@ def prepare_shards(corpus_path: str | Path, tok: Tokenizer, out_dir: str | Path,
 
 
 def _temp_file(out_dir: Path, split: str) -> Path:
-    fd, name = tempfile.mkstemp(dir=out_dir, prefix=f".{split}.", suffix=".bin.tmp")
-    os.close(fd)
-    return Path(name)
+    return pid_temp_file(out_dir, f"{split}.bin")
 
 
 def _split_tail(tmp: dict[str, Path], counts: dict[str, dict[str, int]], dtype: np.dtype, tok: Tokenizer,

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .atomic import atomic_write_text, fsync_dir
+from .atomic import atomic_write_text, fsync_dir, pid_temp_file, remove_orphaned_temp_files
 from .config import EOT, DataConfig, TinyGPTError, data_dir
 
 DEFAULT_INFINITE_BYTES = 5_000_000
@@ -754,6 +754,8 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
     folder = data_dir() / name
     source = open_source(cfg.source, cfg.seed)
     cap = cfg.max_bytes if cfg.max_bytes is not None else (None if source.finite else DEFAULT_INFINITE_BYTES)
+    if cap == 0:
+        raise TinyGPTError("A corpus capped at 0 bytes holds no text.", "drop --max-bytes, or give a size like 5MB.")
     seed = cfg.seed if source.uses_seed else None
     resolved = _abs_spec(cfg.source)
     inputs = _input_stamps(source)
@@ -769,7 +771,8 @@ def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
     # From here on nothing may look complete until the new source.json is written at the very end.
     (folder / "source.json").unlink(missing_ok=True)
     corpus = folder / "corpus.txt"
-    tmp = folder / f".corpus.txt.tmp-{os.getpid()}"
+    remove_orphaned_temp_files(folder)  # corpus-sized leftovers of a killed preparation
+    tmp = pid_temp_file(folder, "corpus.txt")
     digest = hashlib.sha256()
     documents = 0
     size = 0

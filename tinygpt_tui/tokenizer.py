@@ -359,8 +359,11 @@ def _read_hf_byte_level_bpe(data: Any) -> tuple[dict[str, int], dict[str, int]]:
         raise TinyGPTError("The tokenizer file's pre-tokenizer is not ByteLevel without a prefix space.", hint)
     if data.get("normalizer"):
         raise TinyGPTError("The tokenizer file has a normalizer, which this project does not apply.", hint)
-    specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []}
-    vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+    try:
+        specials = {t["content"]: int(t["id"]) for t in data.get("added_tokens") or []}
+        vocab = {str(k): int(v) for k, v in model["vocab"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise TinyGPTError("The tokenizer file's vocabulary or added tokens are malformed.", hint) from None
     vocab.update(specials)
     return vocab, specials
 
@@ -419,7 +422,8 @@ class CharTokenizer(Tokenizer):
     kind = "char"
 
     def __init__(self, chars: Sequence[str], special_tokens: Sequence[str] = (EOT,)):
-        specials = list(dict.fromkeys([EOT, *special_tokens]))
+        # an empty special would match at every position of every text
+        specials = list(dict.fromkeys([EOT, *(s for s in special_tokens if s)]))
         chars = sorted(set(chars))
         if any(len(c) != 1 for c in chars):
             raise TinyGPTError("A character-level vocabulary entry is not a single character.",

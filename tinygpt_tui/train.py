@@ -103,7 +103,10 @@ def resolve_device(name: str) -> torch.device:
         raise TinyGPTError("--device cuda was asked for but no CUDA GPU is available.", "use --device cpu or auto.")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise TinyGPTError("--device mps was asked for but Metal is not available.", "use --device cpu or auto.")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise TinyGPTError(f"'{name}' is not a device.", "use auto, cpu, cuda, cuda:N or mps.") from None
 
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -793,6 +796,10 @@ def train_run(name: str, on_event: Callable[[Event], None] | None = None,
 
     try:
         cfg = runs.load_run_config(name)
+        # a device or dtype this machine lacks fails now, not after minutes of data preparation
+        device = resolve_device(cfg.train.device)
+        if cfg.train.dtype != "auto":
+            resolve_dtype(cfg.train.dtype, device)
     except TinyGPTError as err:
         emit({"event": "error", "message": err.message, "hint": err.hint})
         raise

@@ -7,7 +7,7 @@ import os
 import sys
 
 from .. import __version__
-from ..config import TinyGPTError
+from ..config import TinyGPTError, parse_size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
     for area in (data, tokens, training, sampling):
         area.register(sub)
     return parser
+
+
+def size_arg(text: str) -> int | None:
+    """An argparse ``type`` for byte counts (``5MB``): a bad value becomes a usage error, not a traceback."""
+    try:
+        return parse_size(text)
+    except TinyGPTError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def print_error(err: TinyGPTError) -> None:

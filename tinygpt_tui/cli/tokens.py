@@ -239,6 +239,8 @@ def cmd_vocab(args: argparse.Namespace) -> int:
             raise TinyGPTError(f"The dataset '{args.data}' has no token shards for this tokenizer "
                                f"({tok.kind}, fingerprint {tok.fingerprint()[:16]}).",
                                "prepare them with `tinygpt data prepare`, or train a run on this dataset.")
+    if args.top < 0:
+        raise TinyGPTError(f"--top {args.top} must be 0 or more.", "e.g. --top 20.")
     stats = vocab_stats(tok, shards, top=args.top)
     if args.json:
         print(json.dumps(stats, indent=2, ensure_ascii=False))

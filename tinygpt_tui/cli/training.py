@@ -17,8 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..config import PRESETS, RunConfig, TinyGPTError, parse_size, preset_config
+from ..config import PRESETS, RunConfig, TinyGPTError, preset_config
 from ..units import duration, human_count
+from . import size_arg
 
 # flags that decide the model's shape or its vocabulary: fixed once a run has a tokenizer or weights
 SHAPE_KEYS = {
@@ -31,7 +32,7 @@ SHAPE_KEYS = {
 OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--source", "data", "source", str, "text source: storybook, hf:ID, a .txt/.jsonl/.parquet path, a mixture"),
     ("--dataset", "data", "dataset", str, "name of the prepared dataset folder (default: from the source)"),
-    ("--max-bytes", "data", "max_bytes", parse_size, "cap on the corpus size, e.g. 20MB"),
+    ("--max-bytes", "data", "max_bytes", size_arg, "cap on the corpus size, e.g. 20MB"),
     ("--tokenizer", "tokenizer", "kind", str, "tokenizer kind: bpe, char or gpt2"),
     ("--vocab-size", "tokenizer", "vocab_size", int, "BPE vocabulary size, specials included"),
     ("--n-layer", "model", "n_layer", int, "transformer blocks"),

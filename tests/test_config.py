@@ -1,0 +1,88 @@
+"""Settings: sizes, validation with clear sentences, JSON round trips, presets and value coercion."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinygpt_tui.config import (
+    PRESETS,
+    ConfigError,
+    ModelConfig,
+    RunConfig,
+    SamplingConfig,
+    TokenizerConfig,
+    TrainConfig,
+    coerce_value,
+    parse_size,
+    preset_config,
+)
+
+
+@pytest.mark.parametrize(("text", "value"), [("5MB", 5_000_000), ("200k", 200_000), ("1.5G", 1_500_000_000),
+                                             ("2MiB", 2 * 2**20), ("123", 123), ("all", None), (None, None)])
+def test_sizes(text, value):
+    assert parse_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["abc", "-1", "inf", "nan", "1e400"])
+def test_bad_sizes_are_one_sentence(text):
+    with pytest.raises(ConfigError) as err:
+        parse_size(text)
+    assert text in err.value.message and err.value.hint
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (lambda: TokenizerConfig(vocab_size=100), "smaller than the 256-byte alphabet"),
+    (lambda: TokenizerConfig(kind="wordpiece"), "Unknown tokenizer kind"),
+    (lambda: TokenizerConfig(special_tokens=["<|a|>", ""]), "special token is empty"),
+    (lambda: ModelConfig(n_embd=100, n_head=3), "not divisible"),
+    (lambda: TrainConfig(device="tpu"), "Unknown device"),
+    (lambda: SamplingConfig(temperature=-1), "temperature"),
+    (lambda: SamplingConfig(temperature=1e-300), "temperature"),
+    (lambda: SamplingConfig(top_p=0), "top_p"),
+    (lambda: SamplingConfig(seed=2**70), "seed"),
+    (lambda: RunConfig(name="../x"), "not a valid run name"),
+])
+def test_invalid_settings_say_what_is_wrong(make, needle):
+    with pytest.raises(ConfigError) as err:
+        make()
+    assert needle in err.value.message
+
+
+def test_specials_start_with_endoftext_once():
+    assert TokenizerConfig(special_tokens=["<|pad|>", "<|endoftext|>", "<|pad|>"]).special_tokens == [
+        "<|endoftext|>", "<|pad|>"]
+
+
+def test_run_config_round_trips_through_json():
+    cfg = preset_config("small", "r1", {"train": {"lr": 5e-4}, "tokenizer": {"vocab_size": 4096}})
+    again = RunConfig.from_json(cfg.to_json())
+    assert again == cfg and again.train.lr == 5e-4 and again.model.n_embd == 256
+
+
+def test_unknown_or_malformed_json_is_refused():
+    with pytest.raises(ConfigError, match="Unknown ModelConfig setting"):
+        RunConfig.from_dict({"name": "r", "model": {"n_layers": 3}})
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        RunConfig.from_json("{")
+
+
+def test_every_preset_builds_and_small_is_about_5m_parameters():
+    for name in PRESETS:
+        assert preset_config(name).preset == name
+    m = preset_config("small").model
+    per_layer = 12 * m.n_embd**2
+    assert 4.5e6 < m.n_layer * per_layer + m.vocab_size * m.n_embd < 5.5e6
+    with pytest.raises(ConfigError, match="Unknown preset"):
+        preset_config("huge")
+
+
+def test_coerce_value_follows_the_field_type():
+    assert coerce_value(SamplingConfig, "top_k", "40") == 40
+    assert coerce_value(SamplingConfig, "temperature", "0.7") == 0.7
+    assert coerce_value(SamplingConfig, "seed", "none") is None
+    assert coerce_value(TrainConfig, "compile", "yes") is True
+    with pytest.raises(ConfigError, match="not a valid value for top_k"):
+        coerce_value(SamplingConfig, "top_k", "many")
+    with pytest.raises(ConfigError, match="not a SamplingConfig setting"):
+        coerce_value(SamplingConfig, "topk", "1")
