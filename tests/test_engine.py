@@ -200,3 +200,32 @@ def test_a_process_that_dies_silently_yields_an_error_event(engine):
 def test_start_training_unknown_run(engine):
     with pytest.raises(TinyGPTError, match="no run named"):
         engine.start_training("ghost")
+
+
+def test_attention_rows_are_causal_distributions(engine):
+    import numpy as np
+
+    engine.load("fixture")
+    ids = engine.prompt_ids("Once upon a time")
+    maps = engine.attention(ids)
+    cfg = engine.config.model
+    n = len(ids)
+    assert maps.weights.shape == (cfg.n_layer, cfg.n_head, n, n)
+    assert maps.ids == ids and maps.cropped == 0
+    assert "".join(maps.labels) == "Once upon a time"
+    np.testing.assert_allclose(maps.weights.sum(axis=-1), 1.0, atol=1e-5)
+    future = np.triu(np.ones((n, n), dtype=bool), k=1)  # key after query
+    assert np.all(maps.weights[..., future] == 0.0)
+    # the first position can only look at itself
+    np.testing.assert_allclose(maps.weights[:, :, 0, 0], 1.0, atol=1e-6)
+
+
+def test_attention_crops_to_the_context_window(engine):
+    engine.load("fixture")
+    block = engine.config.model.block_size
+    ids = engine.prompt_ids("Once upon a time " * 4)[: block + 5]
+    maps = engine.attention(ids)
+    assert maps.cropped == 5 and maps.ids == ids[5:]
+    assert maps.weights.shape[-1] == block
+    with pytest.raises(TinyGPTError):
+        engine.attention([])

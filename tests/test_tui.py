@@ -300,6 +300,7 @@ async def test_a_cropped_prompt_is_told_in_the_sample_header(runs_home):
         assert f"prompt cropped to its last {slide_keep(block)} tokens (context is {block})" in label
 
 
+@pytest.mark.anyio
 async def test_generation_streams_seeded_tokens_and_selects_them(runs_home):
     app = new_app(run="fixture")
     async with app.run_test(size=SIZE) as pilot:
@@ -331,6 +332,45 @@ async def test_generation_streams_seeded_tokens_and_selects_them(runs_home):
         await pilot.press("end")
         assert detail.record is views[0].records[-1]
         assert explorer.query_one("#detail-title").content == f"token {len(views[0].records)} of {len(views[0].records)}"
+
+
+@pytest.mark.anyio
+async def test_attention_tab_follows_the_selected_token(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await command(pilot, "/params seed=4 max_new_tokens=12 num_samples=1")
+        await command(pilot, "Once upon")
+        await wait_for(pilot, lambda: not explorer.busy)
+        tabs = explorer.query_one("#explorer-tabs")
+        assert not explorer.query("AttentionView")  # the tab appears on first use
+        await pilot.press("tab", "right", "right", "right")
+        tokens = explorer.query_one("TokenView.sample-view")
+        record = tokens.records[2]
+        await pilot.press("f5")
+        view = explorer.query_one("AttentionView")
+        await wait_for(pilot, lambda: view.maps is not None)
+        assert tabs.active == "attention-pane" and app.focused is view
+        cfg = app.engine.config.model
+        # the sequence ends at the selected token: prompt, then the first three generated tokens
+        assert len(view.maps.ids) == len("Once upon") + 3 and view.token is record
+        shown = str(view.render())
+        assert f"token #2 [{record.display}]" in shown
+        assert f"mean of {cfg.n_head}" in shown
+        for layer in range(1, cfg.n_layer + 1):
+            assert f"layer {layer} " in shown
+        assert shown.count("itself") + shown.count(" back ") == cfg.n_layer * 3  # top keys per layer
+        assert "█" in shown or "▏" in shown
+        # one head at a time, then the next token from inside the view
+        await pilot.press("right_square_bracket")
+        assert view.head == 0 and f"head 1 of {cfg.n_head}" in str(view.render())
+        await pilot.press("right")
+        await wait_for(pilot, lambda: view.maps is not None and view.token is tokens.records[3])
+        assert len(view.maps.ids) == len("Once upon") + 4
+        # F5 again goes back to the samples, focus on the tokens
+        await pilot.press("f5")
+        assert tabs.active == "samples-pane" and app.focused is tokens
 
 
 @pytest.mark.anyio

@@ -139,6 +139,16 @@ def test_explorer_score_mode(runs_home, snap_compare):
     assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=scored)
 
 
+def test_explorer_attention_tab(runs_home, snap_compare):
+    async def attention(pilot):
+        await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1")
+        await pilot.press("f5")
+        view = pilot.app.screen.query_one("AttentionView")
+        await settle(pilot, lambda: view.maps is not None)
+
+    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=attention)
+
+
 def test_training_screen(runs_home, snap_compare):
     async def training(pilot):
         await runs_listed(pilot)

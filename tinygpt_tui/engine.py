@@ -314,6 +314,36 @@ class MetricsFollower:
 
 
 # --------------------------------------------------------------------------------------------------
+# Attention maps of one sequence
+
+
+@dataclass
+class AttentionMaps:
+    """What every head of every layer attended to over one sequence (pure data, no torch).
+
+    ``weights[layer][head][query][key]`` is the softmax weight query position ``query`` gave key
+    position ``key`` (rows sum to 1; keys after the query get 0, the model is causal).
+    """
+
+    ids: list[int]
+    """The token ids the model saw (the sequence, cropped to its last ``block_size`` tokens)."""
+    labels: list[str]
+    """Each token on its own, as the explorer shows it (text, or ``<hex>`` for partial UTF-8)."""
+    weights: Any
+    """numpy float32 array of shape (n_layer, n_head, T, T)."""
+    cropped: int = 0
+    """How many tokens at the front of the sequence fell outside the context window."""
+
+    @property
+    def n_layer(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_head(self) -> int:
+        return int(self.weights.shape[1])
+
+
+# --------------------------------------------------------------------------------------------------
 # The engine
 
 
@@ -512,6 +542,42 @@ class Engine:
         from . import generate as gen
 
         return gen.score_text(self.model, self.tokenizer, text)
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The ids a generation from ``prompt`` starts with (``<|endoftext|>`` for an empty prompt)."""
+        from .generate import encode_prompt
+
+        return encode_prompt(self.tokenizer, prompt)
+
+    def attention(self, ids: list[int]) -> AttentionMaps:
+        """Attention maps of one forward pass over ``ids`` (its last ``block_size`` tokens).
+
+        One full pass, not the sampler's cached steps: the maps show what each position attends to
+        when the whole (cropped) sequence is in view, which is what the explorer asks about.
+        """
+        import torch
+
+        if not ids:
+            raise TinyGPTError("There are no tokens to look at.", "generate or score a text first.")
+        model, tok = self.model, self.tokenizer
+        block = model.config.block_size
+        cropped = max(0, len(ids) - block)
+        ids = [int(i) for i in ids[cropped:]]
+        device = next(model.parameters()).device
+        model.eval()  # no dropout: the maps must be the model's, not a random thinning of them
+        with torch.inference_mode():
+            out = model(torch.tensor([ids], dtype=torch.long, device=device), return_attention=True)
+        assert out.attentions is not None
+        # (n_layer, nh, T, T) for the single sequence of the batch
+        weights = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
+        labels = []
+        for i in ids:
+            data = tok.token_bytes(i)
+            try:
+                labels.append(data.decode("utf-8") if not tok.is_special(i) else tok.piece(i))
+            except UnicodeDecodeError:
+                labels.append(f"<{data.hex(' ')}>")
+        return AttentionMaps(ids=ids, labels=labels, weights=weights, cropped=cropped)
 
     # -- training ----------------------------------------------------------------------------------
     def start_training(self, run: str | RunConfig, extra_args: list[str] | None = None) -> TrainingProcess:

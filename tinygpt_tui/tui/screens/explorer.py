@@ -3,6 +3,9 @@
 Generation and scoring run in worker threads; the generation worker posts batches of token records
 (at most one message per 30 ms, so a fast model cannot flood the event loop) tagged with a
 generation number, and records of a superseded generation are dropped.
+
+F5 opens the Attention tab (added on first use) for the selected token; its maps are computed in a
+worker too, one forward pass per selection, and an answer to a superseded selection is dropped.
 """
 
 from __future__ import annotations
@@ -22,13 +25,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
 
 from ...config import SamplingConfig, TinyGPTError
-from ..messages import GenerationFinished, TextScored, TokensGenerated
+from ..messages import AttentionComputed, GenerationFinished, TextScored, TokensGenerated
+from ..widgets.attention_view import AttentionView
 from ..widgets.breakdown_table import BreakdownTable
 from ..widgets.command_bar import CommandBar
 from ..widgets.token_detail import TokenDetail
 from ..widgets.token_view import MODE_LABELS, MODES, TokenView, prob_colour
 
 COALESCE_SECONDS = 0.03
+NO_SELECTION = "Select a token in a sample (←/→ or a click), then F5, to see what it attended to."
 
 
 class ExplorerScreen(Screen):
@@ -39,6 +44,8 @@ class ExplorerScreen(Screen):
         Binding("f2", "toggle_score", "Score mode"),
         Binding("f3", "cycle_view", "View"),
         Binding("f4", "vocab", "Vocabulary"),
+        # not shown in the footer, which is full at 120 columns; the help screen and hints name it
+        Binding("f5", "attention", "Attention", show=False),
         Binding("f6", "next_tab", "Next tab"),
         Binding("ctrl+l", "clear", "Clear"),
     ]
@@ -58,6 +65,9 @@ class ExplorerScreen(Screen):
         self._prompt = ""
         self.last_prompt = ""
         self.busy = False
+        self._source: TokenView | None = None
+        """The token view whose selection the Attention tab follows."""
+        self._attention_request = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -197,6 +207,10 @@ class ExplorerScreen(Screen):
         self._views.clear()
         self._labels.clear()
         self.query_one(TokenDetail).show(None)
+        self._source = None
+        self._attention_request += 1  # an answer still on its way is about the old samples
+        for view in self.query(AttentionView):
+            view.show_note(NO_SELECTION)
 
     def _sample_label(self, sample: int) -> Text:
         view = self._views.get(sample)
@@ -248,7 +262,7 @@ class ExplorerScreen(Screen):
             self._labels[sample].update(self._sample_label(sample))
         rate = message.tokens / message.seconds if message.seconds > 0 else 0.0
         self.app.say(f"{message.tokens} tokens in {message.seconds:.2f}s ({rate:.0f} tokens/s). "  # type: ignore[attr-defined]
-                     "Tab to the tokens, ←/→ to select one; F3 changes the view.")
+                     "Tab to the tokens, ←/→ to select one; F3 changes the view, F5 shows attention.")
 
     def cancel_generation(self) -> None:
         if self._cancel is not None:
@@ -310,6 +324,54 @@ class ExplorerScreen(Screen):
         title = self.query_one("#detail-title", Static)
         title.update("token" if message.record is None else
                      f"token {message.index + 1} of {len(message.view.records)}")
+        self._source = message.view
+        if self.query(AttentionView):
+            self.request_attention()
+
+    # -- attention -----------------------------------------------------------------------------------
+    def request_attention(self) -> None:
+        """Compute the attention of the selected token of the followed view, off the event loop."""
+        view = self.query_one(AttentionView)
+        source = self._source
+        record = source.selected_record if source is not None else None
+        self._attention_request += 1
+        if record is None or source is None:
+            view.show_note(NO_SELECTION)
+            return
+        # the sequence the model saw: the prompt's ids, then the tokens up to the selected one
+        # (a scored text has no prompt: it starts from <|endoftext|>, as scoring does)
+        ids = [r.id for r in source.records[: source.selected + 1]]
+        view.show_note(f"Computing the attention of token #{record.index}…")
+        self._attention_worker(self._attention_request, source.prompt, ids, record)
+
+    @work(thread=True, exclusive=True, group="attention")
+    def _attention_worker(self, request: int, prompt: str, ids: list[int], record: object) -> None:
+        engine = self.app.engine  # type: ignore[attr-defined]
+        try:
+            maps = engine.attention(engine.prompt_ids(prompt) + ids)
+        except TinyGPTError as err:
+            self.post_message(AttentionComputed(request, record, error=_text(err)))
+            return
+        except Exception as err:  # a bug must not kill the app silently: say what happened
+            self.post_message(AttentionComputed(request, record,
+                                                error=f"Attention failed: {type(err).__name__}: {err}"))
+            return
+        self.post_message(AttentionComputed(request, record, maps))
+
+    @on(AttentionComputed)
+    def _attention_computed(self, message: AttentionComputed) -> None:
+        if message.request != self._attention_request:
+            return  # the selection moved on while this was computed
+        view = self.query_one(AttentionView)
+        if message.error:
+            view.show_note(message.error)
+        else:
+            view.show_maps(message.maps, message.record)
+
+    @on(AttentionView.Step)
+    def _attention_step(self, message: AttentionView.Step) -> None:
+        if self._source is not None and self._source.records:
+            self._source.select(self._source.selected + message.delta)
 
     @on(TokenView.ModeCycled)
     def _mode_cycled(self, message: TokenView.ModeCycled) -> None:
@@ -336,9 +398,30 @@ class ExplorerScreen(Screen):
     def action_vocab(self) -> None:
         self.app.show_vocab()  # type: ignore[attr-defined]
 
+    async def action_attention(self) -> None:
+        """Open the Attention tab (adding it the first time); from it, go back to the tokens."""
+        tabs = self.query_one("#explorer-tabs", TabbedContent)
+        if tabs.active == "attention-pane":
+            scored = self._source is not None and self._source.id == "score-view"
+            tabs.active = "score-pane" if scored else "samples-pane"
+            if self._source is not None:
+                self._source.focus()
+            return
+        if not self.query(AttentionView):
+            # added on first use, so the explorer looks as before until attention is asked for
+            scroll = VerticalScroll(AttentionView(id="attention-view"), id="attention-scroll")
+            scroll.can_focus = False
+            await tabs.add_pane(TabPane("Attention", scroll, id="attention-pane"))
+            self._tune_focus_chain()
+        tabs.active = "attention-pane"
+        self.query_one(AttentionView).focus()
+        self.request_attention()
+
     def action_next_tab(self) -> None:
         tabs = self.query_one("#explorer-tabs", TabbedContent)
         panes = ["samples-pane", "prompt-pane", "score-pane"]
+        if self.query(AttentionView):
+            panes.append("attention-pane")
         tabs.active = panes[(panes.index(tabs.active) + 1) % len(panes)] if tabs.active in panes else panes[0]
 
     def action_clear(self) -> None:

@@ -31,7 +31,7 @@ HELP_KEYS = """\
 | explorer | `v` / `F3` | view: clean text → [boundaries] → raw pieces → byte hex |
 | explorer | `F2` | switch between generate and score mode |
 | explorer | `ctrl+l` | clear the samples |
-| explorer | `F4` | vocabulary explorer |
+| explorer | `F4` / `F5` | vocabulary / attention of the selected token (`[` `]` head) |
 | vocabulary | type | filter tokens by piece, text, hex or id |
 """
 
