@@ -38,8 +38,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = pid_temp_file(path.parent, path.name)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; these are ordinary readable files
     try:
         yield Path(tmp)

@@ -367,18 +367,6 @@ def acquire_lock(name: str) -> Path:
     raise TinyGPTError(f"Could not take the training lock of run '{name}'.", f"remove {path} if no training runs.")
 
 
-def remove_stale_temp_files(name: str) -> int:
-    """Delete temporary files that a killed writer left in the run folder (call with the lock held)."""
-    removed = 0
-    for p in run_dir(name).glob(".*.tmp"):
-        try:
-            p.unlink()
-            removed += 1
-        except OSError:
-            pass
-    return removed
-
-
 def release_lock(name: str) -> None:
     path = run_dir(name) / LOCK
     try:

@@ -45,7 +45,7 @@ import torch
 from torch.nn import functional as F
 
 from . import runs
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, remove_orphaned_temp_files
 from .config import RunConfig, TinyGPTError, TrainConfig, models_dir, valid_run_name
 from .model import GPT
 
@@ -823,7 +823,7 @@ def train_run(name: str, on_event: Callable[[Event], None] | None = None,
         emit({"event": "error", "message": err.message, "hint": err.hint})
         raise
     try:
-        runs.remove_stale_temp_files(name)  # left by a process killed mid-write; the run is ours now
+        remove_orphaned_temp_files(runs.run_dir(name))  # left by a process killed mid-write
         tok = load_tokenizer(d / runs.TOKENIZER) if (d / runs.TOKENIZER).exists() else None
         resume = _check_checkpoint(name, cfg, tok)
 
