@@ -161,3 +161,18 @@ def test_completion_of_commands_params_and_run_names(run):
     assert words("/load o") == ["other"]
     assert words("/params top") == ["top_k=", "top_p="]
     assert words("a prompt") == []
+
+
+def test_the_toolbar_shows_live_training_status(run):
+    _, repl = drive("/quit\r")
+    assert repl.training_status() is None  # nothing started here: no toolbar
+    starting = SimpleNamespace(run="a", latest={"stage": {"event": "stage", "message": "training a bpe tokenizer"}})
+    going = SimpleNamespace(run="b", latest={
+        "step": {"event": "step", "step": 1200, "loss": 1.23456, "tokens_per_s": 12345.0, "eta_s": 95.0},
+        "eval": {"event": "eval", "val_loss": 1.5, "val_bpb": 0.6}})
+    ended = SimpleNamespace(run="c", latest={"step": {}, "done": {"event": "done", "message": "trained 10 steps"}})
+    repl.engine.started_training = lambda: [starting, going, ended]
+    lines = repl.training_status().splitlines()
+    assert lines[0] == " a: training a bpe tokenizer"
+    assert lines[1].startswith(" b: step 1,200  loss 1.235  val 1.500 (0.600 bits/byte)  12.3k tok/s  ETA 1m35s")
+    assert lines[2] == " c: done: trained 10 steps"

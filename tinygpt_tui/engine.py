@@ -176,6 +176,7 @@ class TrainingProcess:
         self.started = time.time()
         self.stop_requested = False
         self.last_event: dict[str, Any] | None = None
+        self.latest: dict[str, dict[str, Any]] = {}  # the newest event of each kind (step, eval, ...)
         self._reader = threading.Thread(target=self._read_stdout, name=f"train-{run}-stdout", daemon=True)
         self._reader.start()
 
@@ -196,6 +197,7 @@ class TrainingProcess:
                 continue
             saw_end = saw_end or event["event"] in ("done", "error")
             self.last_event = event
+            self.latest[event["event"]] = event
             self._queue.put(event)
         code = self.proc.wait()
         if not saw_end:
@@ -615,6 +617,10 @@ class Engine:
             return False
         proc.stop(wait=wait)
         return True
+
+    def started_training(self) -> list[TrainingProcess]:
+        """Every training process this engine started, running or finished."""
+        return list(self.training.values())
 
     def active_training(self) -> list[TrainingProcess]:
         """Training processes this engine started that are still running."""

@@ -33,6 +33,7 @@ from . import commands
 from .commands import Command
 from .config import SamplingConfig, TinyGPTError, models_dir
 from .engine import Engine
+from .units import duration, human_count
 
 
 def history_path() -> Path:
@@ -120,11 +121,37 @@ class Repl:
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             prompt_continuation="... ",
+            # live status of runs started here with /train or /new, refreshed while you type
+            bottom_toolbar=self.training_status,
+            refresh_interval=1.0,
             input=input,
             output=output,
         )
         if run is not None:
             self.load(run, quiet=True)  # the banner describes it
+
+    def training_status(self) -> str | None:
+        """One line per training process started from this REPL: step, loss, validation, ETA; or how
+        it ended. None (no toolbar) when nothing was started here."""
+        lines = []
+        for proc in self.engine.started_training():
+            latest = proc.latest
+            end = latest.get("done") or latest.get("error")
+            if end is not None:
+                what = "failed" if end["event"] == "error" else "done"
+                lines.append(f" {proc.run}: {what}: {end.get('message', '')}")
+                continue
+            step, ev = latest.get("step"), latest.get("eval")
+            if step is None:
+                stage = latest.get("stage")
+                lines.append(f" {proc.run}: {stage['message'] if stage else 'starting'}")
+                continue
+            line = f" {proc.run}: step {step['step']:,}  loss {step['loss']:.3f}"
+            if ev is not None:
+                line += f"  val {ev['val_loss']:.3f} ({ev['val_bpb']:.3f} bits/byte)"
+            line += f"  {human_count(step['tokens_per_s'])} tok/s  ETA {duration(step.get('eta_s'))}  (/stop stops it)"
+            lines.append(line)
+        return "\n".join(lines) or None
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> int:
