@@ -169,3 +169,17 @@ def test_each_view_runs_alone(home, capsys, show):
     rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab", "--tokens", "3", "--seed", "2",
                            "--show", show)
     assert rc == 0, err and out
+
+
+def test_repeated_window_notes_are_said_once_with_a_count():
+    from types import SimpleNamespace
+
+    from tinygpt_tui.cli.render import summary_line
+
+    slid = "context full: window slid to the last 24 tokens"
+    recs = [SimpleNamespace(index=i, note=slid if i in (9, 18, 27) else "", finish=None,
+                            surprisal_bits=1.0) for i in range(30)]
+    recs[-1].finish = "length"
+    text = summary_line(recs).plain
+    assert text.count(slid) == 1 and f"note (3 times, first at token 9): {slid}" in text
+    assert text.startswith("30 tokens, reached the token limit, mean surprisal 1.00 bits")

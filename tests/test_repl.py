@@ -111,8 +111,12 @@ def test_new_train_and_stop(run):
             repl.engine.active_training = lambda: [proc]
             return proc
 
+        def stop_training(run, wait=None):
+            stopped.append(run)
+            repl.engine.active_training = lambda: []  # a stopped process is no longer active
+
         repl.engine.start_training = start_training
-        repl.engine.stop_training = lambda run, wait=None: stopped.append(run)
+        repl.engine.stop_training = stop_training
 
     out, _ = drive("/stop\r/train\r/new tiny\r/new fresh\r/stop other\r/stop\r/quit\r", patch=patch)
     assert "Nothing is training here." in out
@@ -161,6 +165,18 @@ def test_completion_of_commands_params_and_run_names(run):
     assert words("/load o") == ["other"]
     assert words("/params top") == ["top_k=", "top_p="]
     assert words("a prompt") == []
+
+
+def test_quitting_stops_what_this_session_started(run):
+    stopped = []
+
+    def patch(repl):
+        proc = SimpleNamespace(run="tiny")
+        repl.engine.active_training = lambda: [proc] if not stopped else []
+        repl.engine.stop_training = lambda run, wait=None: stopped.append(run)
+
+    out, _ = drive("/quit\r", patch=patch)
+    assert stopped == ["tiny"] and "Stopping the training of 'tiny'" in out and out.rstrip().endswith("bye")
 
 
 def test_the_toolbar_shows_live_training_status(run):

@@ -166,6 +166,12 @@ class Repl:
                 break
             if not self.handle(line):
                 break
+        # runs started here end with the session, as a shell's jobs do; each saves a checkpoint and
+        # resumes exactly with /train RUN (or tinygpt train --run RUN) later
+        for proc in self.engine.active_training():
+            self.info(f"Stopping the training of '{proc.run}' (a checkpoint is saved; /train {proc.run} "
+                      "resumes it)...", "dim")
+            self.engine.stop_training(proc.run, wait=60.0)
         self.console.print(Text("bye", style="dim"))
         return 0
 

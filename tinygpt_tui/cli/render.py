@@ -348,7 +348,12 @@ def summary_line(recs: Sequence[TokenRecord]) -> Text:
     if measured:
         parts.append(f"mean surprisal {sum(measured) / len(measured):.2f} bits")
     out = Text(", ".join(parts), style="dim")
+    # a long generation in a short context slides its window again and again: say each note once
+    seen: dict[str, list[int]] = {}
     for r in recs:
         if r.note:
-            out.append(f"\nnote (token {r.index}): {r.note}", style="yellow")
+            seen.setdefault(r.note, []).append(r.index)
+    for note, where in seen.items():
+        at = f"token {where[0]}" if len(where) == 1 else f"{len(where)} times, first at token {where[0]}"
+        out.append(f"\nnote ({at}): {note}", style="yellow")
     return out
