@@ -525,3 +525,114 @@ async def test_train_stop_resume_from_the_training_screen(home):
         await pilot.click("#choice-stop")
         await wait_for(pilot, lambda: not app.engine.active_training(), timeout=60)
     assert not runs.is_training("live")
+
+
+# -- review fixes: streaming cost, focus, display forms, --run, messages -------------------------------
+@pytest.mark.anyio
+async def test_streamed_tokens_are_drawn_incrementally_like_a_full_redraw(runs_home):
+    import dataclasses
+
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        pool = list(app.engine.generate("Once upon", SamplingConfig(seed=1, max_new_tokens=40, num_samples=3)))
+        records = [dataclasses.replace(r, sample=0, index=i, finish=None) for i, r in enumerate(pool)]
+        await command(pilot, "/params seed=1 max_new_tokens=1 num_samples=1")
+        await command(pilot, "Once upon")
+        await wait_for(pilot, lambda: not explorer.busy)
+        view = explorer.query_one("#sample-0")
+        view.set_records([], "Once upon")
+        await pilot.pause()
+        for start in range(0, len(records), 7):  # batches, as the generation worker posts them
+            view.add_records(records[start : start + 7])
+        view.flush()
+        await pilot.pause()
+        assert view._cache[1].plain == view.render_text().plain
+        assert str(view.render()) == view.render_text().plain
+        # a selection redraws everything; later batches append to that drawing
+        view.select(3)
+        view.add_records(records[:5])
+        view.flush()
+        assert view._cache[1].plain == view.render_text().plain
+        assert view._cache[1].spans == view.render_text().spans
+
+
+@pytest.mark.anyio
+async def test_explorer_focus_slash_f2_and_escape(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        bar = explorer.query_one("CommandBar")
+        seed = next(s for s in range(200) if len(list(app.engine.generate(
+            "The fox", SamplingConfig(seed=s, max_new_tokens=8)))) >= 3)
+        await command(pilot, f"/params seed={seed} max_new_tokens=8")
+        await command(pilot, "The fox")
+        await wait_for(pilot, lambda: not explorer.busy)
+        await pilot.press("tab")
+        assert app.focused is explorer.query_one("#sample-0")
+        await pilot.press("slash")
+        assert app.focused is bar.input and bar.input.value == "/"
+        bar.input.value = ""
+        await pilot.press("tab")
+        assert app.focused is explorer.query_one("#sample-0")
+        await pilot.press("f2")
+        assert explorer.score_mode and app.focused is bar.input
+        await pilot.press("f2")
+        await pilot.press("tab")
+        await pilot.press("escape")  # from the tokens: back to the prompt
+        assert screen_name(app) == "ExplorerScreen" and app.focused is bar.input
+        await pilot.press("escape")  # from the prompt: back to the runs
+        assert screen_name(app) == "RunsScreen"
+
+
+def test_prompt_breakdown_shows_partial_utf8_tokens_as_hex():
+    from tinygpt_tui.tui.widgets.breakdown_table import row_display, visualize
+
+    rows = [{"id": 1, "piece": "a", "hex": "61", "text": "a"},
+            {"id": 2, "piece": "x", "hex": "c3", "text": "\ufffd"},
+            {"id": 3, "piece": "y", "hex": "bc", "text": "\ufffd"}]
+    texts = [row_display(r) for r in rows]
+    assert texts == ["a", "<c3>", "<bc>"]
+    assert "\ufffd" not in visualize(texts, 1).plain
+    assert row_display({"id": 4, "piece": "ü", "hex": "c3 bc", "text": "ü"}) == "ü"
+
+
+def test_stop_message_names_the_tui_way_to_resume():
+    from tinygpt_tui.tui.screens.training import tui_message
+
+    assert tui_message("stopped at step 5; checkpoint saved in m. Run the same command again to resume.") == \
+        "stopped at step 5; checkpoint saved in m. Press s or /train to resume."
+
+
+@pytest.mark.anyio
+async def test_run_option_opens_the_training_screen_of_a_run_in_training(runs_home, monkeypatch):
+    app = new_app(run="fixture")
+    monkeypatch.setattr(app.engine, "is_training", lambda run: run == "fixture")
+    attached = []
+    monkeypatch.setattr(app, "attach", lambda run: attached.append(run))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        assert attached == ["fixture"]
+
+
+@pytest.mark.anyio
+async def test_scoring_clears_the_detail_of_a_generated_token(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        seed = next(s for s in range(200) if len(list(app.engine.generate(
+            "The fox", SamplingConfig(seed=s, max_new_tokens=8)))) >= 3)
+        await command(pilot, f"/params seed={seed} max_new_tokens=8")
+        await command(pilot, "The fox")
+        await wait_for(pilot, lambda: not explorer.busy)
+        await pilot.press("tab", "right")
+        detail = explorer.query_one("TokenDetail")
+        assert detail.record is not None
+        await pilot.press("f2")
+        await command(pilot, "The fox ran")
+        await wait_for(pilot, lambda: bool(explorer.query_one("#score-view").records))
+        assert detail.record is None
+        assert explorer.query_one("#detail-title").content == "token"

@@ -83,7 +83,12 @@ class TinyGPTApp(App[None]):
 
     def on_mount(self) -> None:
         if self.initial_run:
-            self.open_run(self.initial_run)
+            run = self.initial_run
+            if self.engine.run_exists(run) and self.engine.is_training(run):
+                # trained right now (by a process left running, or another one): watch it
+                self.show_training(run)
+            else:
+                self.open_run(run)
 
     def _go(self, screen: Screen) -> None:
         """Show ``screen`` right above the runs screen (the stack stays two deep)."""
@@ -161,6 +166,7 @@ class TinyGPTApp(App[None]):
             while self.screen is not screen:
                 self.pop_screen()
         if start:
+            screen.final = None  # the end of the previous session is old news now
             self.start_training(run)
         elif run not in self._watchers and self.engine.is_training(run):
             self.attach(run)
@@ -535,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tinygpt-tui", description="Train and inspect tiny GPT models in a terminal.")
     parser.add_argument("--models-dir", help="where runs live (default: ./models or $TINYGPT_MODELS)")
     parser.add_argument("--data-dir", help="where prepared datasets live (default: ./data or $TINYGPT_DATA)")
-    parser.add_argument("--run", help="open this run right away (explorer, or training when it has no weights)")
+    parser.add_argument("--run", help="open this run right away (its training screen while it trains or when it "
+                                      "has no weights, else the explorer)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app = TinyGPTApp(args.models_dir, args.data_dir, run=args.run)

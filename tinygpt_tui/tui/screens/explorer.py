@@ -41,6 +41,7 @@ class ExplorerScreen(Screen):
 
     BINDINGS = [
         Binding("escape", "back", "Runs"),
+        Binding("slash", "command", "Command", show=False),
         Binding("f2", "toggle_score", "Score mode"),
         Binding("f3", "cycle_view", "View"),
         Binding("f4", "vocab", "Vocabulary"),
@@ -61,6 +62,8 @@ class ExplorerScreen(Screen):
         self._cancel: threading.Event | None = None
         self._views: dict[int, TokenView] = {}
         self._labels: dict[int, Static] = {}
+        self._notes: dict[int, str] = {}
+        """The latest sampler note (prompt cropped, context slid) of each sample."""
         self._params_used: SamplingConfig | None = None
         self._prompt = ""
         self.last_prompt = ""
@@ -206,6 +209,7 @@ class ExplorerScreen(Screen):
         scroll.remove_children()
         self._views.clear()
         self._labels.clear()
+        self._notes.clear()
         self.query_one(TokenDetail).show(None)
         self._source = None
         self._attention_request += 1  # an answer still on its way is about the old samples
@@ -225,9 +229,9 @@ class ExplorerScreen(Screen):
                          style="dim")
         # the sampler's notes (prompt cropped, context window slid) concern the whole sample: show
         # the latest where it is seen without selecting the token that carries it
-        notes = [r.note for r in view.records if r.note] if view else []
-        if notes:
-            label.append(f" · {notes[-1]}", style="yellow")
+        note = self._notes.get(sample)
+        if note:
+            label.append(f" · {note}", style="yellow")
         return label
 
     @on(TokensGenerated)
@@ -246,6 +250,11 @@ class ExplorerScreen(Screen):
                 view.mode = self.view_mode
                 self._views[sample], self._labels[sample] = view, label
                 await scroll.mount(label, view)
+                if message.generation != self.generation or self._views.get(sample) is not view:
+                    return  # cleared or superseded while the view was mounted
+            for record in records:
+                if record.note:
+                    self._notes[sample] = record.note  # the latest, tracked as records arrive
             view.add_records(records)
             self._labels[sample].update(self._sample_label(sample))
         scroll.scroll_end(animate=False)
@@ -255,6 +264,8 @@ class ExplorerScreen(Screen):
         if message.generation != self.generation:
             return
         self.busy = False
+        for view in self._views.values():
+            view.flush()  # the tokens that arrived since the view's last refresh
         if message.error:
             self.app.say(message.error, error=True)  # type: ignore[attr-defined]
             return
@@ -310,6 +321,11 @@ class ExplorerScreen(Screen):
         res = message.result
         view = self.query_one("#score-view", TokenView)
         view.set_records(res.records)
+        # the detail panel showed a token of something else (a sample, or the previous text)
+        self.query_one(TokenDetail).show(None)
+        self.query_one("#detail-title", Static).update("token")
+        if self._source is view:
+            self._source = None
         view.mode = self.view_mode
         self.query_one("#score-summary", Static).update(
             f"{res.tokens} tokens, {res.bytes} bytes: {res.bits_per_byte:.3f} bits per byte, "
@@ -384,11 +400,22 @@ class ExplorerScreen(Screen):
         self._reset_samples()
 
     def action_back(self) -> None:
+        """Escape: from the tokens (or the attention maps) back to the prompt; from there to the runs."""
+        if isinstance(self.focused, TokenView | AttentionView):
+            self.query_one(CommandBar).focus_input()
+            return
         self.cancel_generation()
         self.app.show_runs()  # type: ignore[attr-defined]
 
+    def action_command(self) -> None:
+        bar = self.query_one(CommandBar)
+        bar.focus_input()
+        bar.input.value = "/"
+        bar.input.cursor_position = 1
+
     def action_toggle_score(self) -> None:
         self.score_mode = not self.score_mode
+        self.query_one(CommandBar).focus_input()  # the next thing to do is to type (or paste) a text
         self.app.say("Score mode: enter a text to see how surprising each token is." if self.score_mode  # type: ignore[attr-defined]
                      else "Generate mode: enter a prompt to sample a continuation.")
 

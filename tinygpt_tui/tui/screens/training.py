@@ -8,6 +8,7 @@ redrawn at most four times a second, so a fast training loop cannot flood the sc
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from rich.table import Table
@@ -30,6 +31,12 @@ def fmt(value: Any, spec: str = ".4f") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     return format(value, spec)
+
+
+def tui_message(message: str) -> str:
+    """The trainer's words, for this app: its "run the same command again" means the CLI command."""
+    return re.sub(r"[Rr]un the same command again to (resume|continue)",
+                  lambda m: ("P" if m.group(0)[0] == "R" else "p") + f"ress s or /train to {m.group(1)}", message)
 
 
 class TrainingScreen(Screen):
@@ -184,7 +191,7 @@ class TrainingScreen(Screen):
         line.append(f"  {shape}\n")
         line.append(words.get(self.status, self.status), style=colours.get(self.status, ""))
         if self.final is not None:
-            message = self.final.get("message", "")
+            message = tui_message(str(self.final.get("message", "")))
             if self.final.get("event") == "done":
                 line.append(f"  {self.final.get('reason', '')}: {message}", style="dim")
             else:

@@ -23,6 +23,22 @@ def visualize(texts: list[str], i: int, context: int = CONTEXT_CHARS) -> Text:
     return out
 
 
+def row_display(row: dict[str, Any]) -> str:
+    """A row's token as the token view shows it: its text, or ``<e2 80>`` when its bytes are not
+    valid UTF-8 by themselves (its ``text`` would be U+FFFD)."""
+    text = str(row.get("text", ""))
+    try:
+        data = bytes.fromhex(str(row.get("hex", "")))
+    except ValueError:
+        return text
+    if not data:
+        return text
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "<" + data.hex(" ") + ">"
+
+
 class BreakdownTable(DataTable):
     """Rows of ``breakdown(tok, text)``: one per token of the prompt."""
 
@@ -39,6 +55,6 @@ class BreakdownTable(DataTable):
     def set_breakdown(self, rows: list[dict[str, Any]]) -> None:
         self.clear()
         self.rows_data = list(rows)
-        texts = [str(r.get("text", "")) for r in rows]
+        texts = [row_display(r) for r in rows]
         for i, row in enumerate(rows):
             self.add_row(str(row["id"]), Text(repr(row["piece"])[1:-1]), row.get("hex", ""), visualize(texts, i))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from typing import Any
 
 from rich.cells import cell_len
@@ -18,7 +19,11 @@ from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Static
+
+STREAM_REFRESH_SECONDS = 0.1
+"""While tokens stream in, the view is refreshed at most this often (less often as the text grows)."""
 
 MODES = ("clean", "boundaries", "pieces", "hex")
 MODE_LABELS = {"clean": "clean text", "boundaries": "[boundaries]", "pieces": "raw pieces", "hex": "byte hex"}
@@ -107,11 +112,30 @@ class TokenView(Static, can_focus=True):
         self.records: list[Any] = []
         self.colour_by = colour_by
         """``prob``: the sampled token's probability; ``surprisal`` (scoring) shows the same scale."""
+        self._cache: tuple[tuple, Text, int] | None = None
+        """(draw key, text drawn so far, its last line's column): streamed tokens are appended to it."""
+        self._pending: Timer | None = None
+        self._last_update = 0.0
 
     # -- data ------------------------------------------------------------------------------------
     def add_records(self, records: list[Any]) -> None:
+        """Append streamed records: only the new tokens are drawn (onto the cached text), and the
+        widget is refreshed a few times a second at most (call :meth:`flush` at the end)."""
+        first = len(self.records)
         self.records.extend(records)
-        self._redraw()
+        cache = self._cache
+        if cache is None or cache[0] != self._draw_key():
+            self._redraw()
+            return
+        text, col = cache[1], cache[2]
+        self._cache = (cache[0], text, self._draw_records(text, col, first, self._width()))
+        # Textual renders the whole text on each refresh: a longer text is refreshed less often
+        interval = min(1.0, STREAM_REFRESH_SECONDS + len(self.records) * 0.0002)
+        now = time.monotonic()
+        if now - self._last_update >= interval:
+            self._show(text)
+        elif self._pending is None:
+            self._pending = self.set_timer(interval - (now - self._last_update), self.flush)
 
     def set_records(self, records: list[Any], prompt: str = "") -> None:
         self.prompt = prompt
@@ -134,6 +158,13 @@ class TokenView(Static, can_focus=True):
     def watch_selected(self) -> None:
         self._redraw()
 
+    def _width(self) -> int | None:
+        return (self.content_size.width or None) if self.is_mounted else None
+
+    def _draw_key(self) -> tuple:
+        """What a drawing depends on besides the records: a change means a full redraw."""
+        return (self._width(), self.mode, self.selected, self.prompt)
+
     def render_text(self, width: int | None = None) -> Text:
         """The whole view as Rich text; each token span carries its index in the style's meta.
 
@@ -141,51 +172,82 @@ class TokenView(Static, can_focus=True):
         otherwise wrap at a space token and split ``[ ]`` over two lines. ``width`` defaults to the
         widget's content width (unknown before layout: then Rich wraps).
         """
-        if width is None and self.is_mounted:
-            width = self.content_size.width or None
+        if width is None:
+            width = self._width()
         out = Text()
         col = 0
-
-        def put(parts: list[tuple[str, Style | str]], sep: str = "") -> None:
-            """Append one unbreakable unit (after ``sep`` unless it starts a line), breaking the line
-            first when it would not fit."""
-            nonlocal col
-            size = sum(cell_len(text) for text, _ in parts)
-            if width and self.mode != "clean" and col > 0 and col + len(sep) + size > width:
-                out.append("\n")
-                col = 0
-            if sep and col > 0:
-                parts = [(sep, ""), *parts]
-                size += len(sep)
-            for text, style in parts:
-                out.append(text, style=style)
-            joined = "".join(text for text, _ in parts)
-            col = cell_len(joined.rsplit("\n", 1)[-1]) if "\n" in joined else col + size
-
         if self.prompt:
             for word in re.findall(r"\S+\s*|\s+", self.prompt):
-                put([(word, "dim italic")])
+                col = self._put(out, col, width, [(word, "dim italic")])
+        self._draw_records(out, col, 0, width)
+        return out
+
+    def _put(self, out: Text, col: int, width: int | None, parts: list[tuple[str, Style | str]],
+             sep: str = "") -> int:
+        """Append one unbreakable unit (after ``sep`` unless it starts a line), breaking the line
+        first when it would not fit; returns the new column."""
+        size = sum(cell_len(text) for text, _ in parts)
+        if width and self.mode != "clean" and col > 0 and col + len(sep) + size > width:
+            out.append("\n")
+            col = 0
+        if sep and col > 0:
+            parts = [(sep, ""), *parts]
+            size += len(sep)
+        for text, style in parts:
+            out.append(text, style=style)
+        joined = "".join(text for text, _ in parts)
+        return cell_len(joined.rsplit("\n", 1)[-1]) if "\n" in joined else col + size
+
+    def _draw_records(self, out: Text, col: int, first: int, width: int | None) -> int:
+        """Append the records from index ``first`` on to ``out``; returns the final column."""
         # pieces and hex are not text: a space between tokens keeps them apart
         sep = " " if self.mode in ("pieces", "hex") else ""
-        for i, rec in enumerate(self.records):
+        for i in range(first, len(self.records)):
+            rec = self.records[i]
             label = token_label(rec, self.mode)
             style = Style(color=prob_colour(rec.prob), meta={"token": i})
             if i == self.selected:
                 style += Style(reverse=True, bold=True)
             if self.mode == "clean":
-                put([(label, style)])
+                col = self._put(out, col, width, [(label, style)])
                 continue
             bracket = Style(dim=True, meta={"token": i})
-            put([("[", bracket), (label, style), ("]", bracket)], sep)
+            col = self._put(out, col, width, [("[", bracket), (label, style), ("]", bracket)], sep)
             if self.mode == "boundaries" and "\n" in (rec.text or ""):
-                put([("\n", "")])
-        return out
+                col = self._put(out, col, width, [("\n", "")])
+        return col
 
     def on_resize(self) -> None:
-        self._redraw()
+        # a taller view (more lines streamed in) resizes it too: redraw only for a new width
+        if self._cache is None or self._cache[0] != self._draw_key():
+            self._redraw()
 
     def _redraw(self) -> None:
-        self.update(self.render_text())
+        """Draw everything again (selection, mode, width or prompt changed) and show it now."""
+        width = self._width()
+        out = Text()
+        col = 0
+        if self.prompt:
+            for word in re.findall(r"\S+\s*|\s+", self.prompt):
+                col = self._put(out, col, width, [(word, "dim italic")])
+        col = self._draw_records(out, col, 0, width)
+        self._cache = (self._draw_key(), out, col)
+        self._show(out)
+
+    def _show(self, text: Text) -> None:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        self._last_update = time.monotonic()
+        # a copy: the cached text keeps growing while the widget renders what it was given
+        self.update(text.copy())
+
+    def flush(self) -> None:
+        """Show the records added since the last refresh (the end of a stream)."""
+        if self._cache is not None and self._cache[0] == self._draw_key():
+            self._show(self._cache[1])
+        else:
+            self._redraw()
 
     # -- interaction -----------------------------------------------------------------------------
     def select(self, index: int) -> None:
