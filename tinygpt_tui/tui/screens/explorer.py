@@ -40,7 +40,7 @@ class ExplorerScreen(Screen):
     """Prompt in, samples out (stacked, one per sample), a detail panel for the selected token."""
 
     BINDINGS = [
-        Binding("escape", "back", "Runs"),
+        Binding("escape", "back", "Back"),
         Binding("slash", "command", "Command", show=False),
         Binding("f2", "toggle_score", "Score mode"),
         Binding("f3", "cycle_view", "View"),
