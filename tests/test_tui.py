@@ -58,6 +58,23 @@ async def command(pilot, line: str) -> None:
     await pilot.pause()
 
 
+async def generate_seeded(pilot, prompt: str, tokens: int, *, at_least: int = 3, samples: int = 1,
+                          accept=None) -> int:
+    """Generate ``prompt`` in the explorer with a seed whose first sample has at least ``at_least``
+    tokens (random fixture weights may end early) and passes ``accept(records)``; returns the seed."""
+    app = pilot.app
+
+    def fits(seed: int) -> bool:
+        records = list(app.engine.generate(prompt, SamplingConfig(seed=seed, max_new_tokens=tokens)))
+        return len(records) >= at_least and (accept is None or accept(records))
+
+    seed = next(s for s in range(200) if fits(s))
+    await command(pilot, f"/params seed={seed} max_new_tokens={tokens}" + (f" num_samples={samples}" if samples > 1 else ""))
+    await command(pilot, prompt)
+    await wait_for(pilot, lambda: not app.screen.busy)
+    return seed
+
+
 async def open_explorer(pilot) -> None:
     await wait_for(pilot, lambda: screen_name(pilot.app) == "ExplorerScreen")
     await pilot.pause()
@@ -306,12 +323,7 @@ async def test_generation_streams_seeded_tokens_and_selects_them(runs_home):
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         explorer = app.screen
-        # a seed whose first sample is long enough to walk through (random weights may end early)
-        seed = next(s for s in range(200) if len(list(app.engine.generate(
-            "Once upon", SamplingConfig(seed=s, max_new_tokens=25, num_samples=1)))) >= 5)
-        await command(pilot, f"/params seed={seed} max_new_tokens=25 num_samples=2")
-        await command(pilot, "Once upon")
-        await wait_for(pilot, lambda: not explorer.busy)
+        seed = await generate_seeded(pilot, "Once upon", 25, at_least=5, samples=2)
         views = list(explorer.query("TokenView.sample-view"))
         assert len(views) == 2
         expected = list(app.engine.generate("Once upon", SamplingConfig(seed=seed, max_new_tokens=25, num_samples=2)))
@@ -379,12 +391,8 @@ async def test_clicking_a_token_selects_it(runs_home):
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         explorer = app.screen
-        seed = next(s for s in range(200) if len(list(app.engine.generate(
-            "Once", SamplingConfig(seed=s, max_new_tokens=10)))) >= 3 and "\n" not in "".join(
-            r.text for r in list(app.engine.generate("Once", SamplingConfig(seed=s, max_new_tokens=3)))))
-        await command(pilot, f"/params seed={seed} max_new_tokens=10")
-        await command(pilot, "Once")
-        await wait_for(pilot, lambda: not explorer.busy)
+        # the first three tokens stay on the first line
+        await generate_seeded(pilot, "Once", 10, accept=lambda recs: "\n" not in "".join(r.text for r in recs[:3]))
         view = explorer.query_one("#sample-0")
         # "Once" (4 cells) then "[x]" per token: the 2nd token's text sits at x = 1 (padding) + 4 + 3 + 1
         await pilot.click(view, offset=(1 + 4 + 3 + 1, 0))
@@ -398,11 +406,7 @@ async def test_view_modes_cycle_through_clean_boundaries_pieces_hex(runs_home):
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         explorer = app.screen
-        seed = next(s for s in range(200) if len(list(app.engine.generate(
-            "The fox", SamplingConfig(seed=s, max_new_tokens=8)))) >= 3)
-        await command(pilot, f"/params seed={seed} max_new_tokens=8")
-        await command(pilot, "The fox")
-        await wait_for(pilot, lambda: not explorer.busy)
+        await generate_seeded(pilot, "The fox", 8)
         view = explorer.query_one("#sample-0")
         seen = {}
         for _ in range(4):
@@ -565,11 +569,7 @@ async def test_explorer_focus_slash_f2_and_escape(runs_home):
         await open_explorer(pilot)
         explorer = app.screen
         bar = explorer.query_one("CommandBar")
-        seed = next(s for s in range(200) if len(list(app.engine.generate(
-            "The fox", SamplingConfig(seed=s, max_new_tokens=8)))) >= 3)
-        await command(pilot, f"/params seed={seed} max_new_tokens=8")
-        await command(pilot, "The fox")
-        await wait_for(pilot, lambda: not explorer.busy)
+        await generate_seeded(pilot, "The fox", 8)
         await pilot.press("tab")
         assert app.focused is explorer.query_one("#sample-0")
         await pilot.press("slash")
@@ -623,11 +623,7 @@ async def test_scoring_clears_the_detail_of_a_generated_token(runs_home):
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         explorer = app.screen
-        seed = next(s for s in range(200) if len(list(app.engine.generate(
-            "The fox", SamplingConfig(seed=s, max_new_tokens=8)))) >= 3)
-        await command(pilot, f"/params seed={seed} max_new_tokens=8")
-        await command(pilot, "The fox")
-        await wait_for(pilot, lambda: not explorer.busy)
+        await generate_seeded(pilot, "The fox", 8)
         await pilot.press("tab", "right")
         detail = explorer.query_one("TokenDetail")
         assert detail.record is not None

@@ -172,15 +172,16 @@ class TokenView(Static, can_focus=True):
         otherwise wrap at a space token and split ``[ ]`` over two lines. ``width`` defaults to the
         widget's content width (unknown before layout: then Rich wraps).
         """
-        if width is None:
-            width = self._width()
+        return self._draw_all(self._width() if width is None else width)[0]
+
+    def _draw_all(self, width: int | None) -> tuple[Text, int]:
+        """The prompt and every record as one Text, and the column where its last line ends."""
         out = Text()
         col = 0
         if self.prompt:
             for word in re.findall(r"\S+\s*|\s+", self.prompt):
                 col = self._put(out, col, width, [(word, "dim italic")])
-        self._draw_records(out, col, 0, width)
-        return out
+        return out, self._draw_records(out, col, 0, width)
 
     def _put(self, out: Text, col: int, width: int | None, parts: list[tuple[str, Style | str]],
              sep: str = "") -> int:
@@ -224,13 +225,7 @@ class TokenView(Static, can_focus=True):
 
     def _redraw(self) -> None:
         """Draw everything again (selection, mode, width or prompt changed) and show it now."""
-        width = self._width()
-        out = Text()
-        col = 0
-        if self.prompt:
-            for word in re.findall(r"\S+\s*|\s+", self.prompt):
-                col = self._put(out, col, width, [(word, "dim italic")])
-        col = self._draw_records(out, col, 0, width)
+        out, col = self._draw_all(self._width())
         self._cache = (self._draw_key(), out, col)
         self._show(out)
 
