@@ -86,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     if args.run:
-        from tinygpt_tui import runs
+        from tinygpt_tui.checkpoint import load_model
 
-        model, tok, cfg = runs.load_model(args.run, device=args.device)
+        model, tok, cfg = load_model(args.run, device=args.device)
         label = f"run {args.run}"
     else:
         cfg = preset_config(args.preset)

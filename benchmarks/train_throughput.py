@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinygpt_tui import train  # noqa: E402
+from tinygpt_tui import device, train  # noqa: E402
 from tinygpt_tui.config import EOT, PRESETS, preset_config  # noqa: E402
 from tinygpt_tui.model import GPT  # noqa: E402
 from tinygpt_tui.shards import BatchSampler, ShardSet  # noqa: E402
@@ -94,8 +94,8 @@ def trainer_variant(cfg, shards, dtype: str, compile_: bool) -> Variant:
         trainer.step += 1
         return loss
 
-    name = f"trainer ({train.dtype_name(trainer.dtype)}{', compiled' if compile_ else ''})"
-    return Variant(name, train.dtype_name(trainer.dtype), trainer.tokens_per_step, step, torch.get_num_threads())
+    name = f"trainer ({device.dtype_name(trainer.dtype)}{', compiled' if compile_ else ''})"
+    return Variant(name, device.dtype_name(trainer.dtype), trainer.tokens_per_step, step, torch.get_num_threads())
 
 
 def eager_variant(cfg, shards) -> Variant:
@@ -118,7 +118,7 @@ def eager_variant(cfg, shards) -> Variant:
         opt.zero_grad(set_to_none=True)
         return total
 
-    return Variant("eager fp32 loop", "float32", tokens, step, train.available_cores())
+    return Variant("eager fp32 loop", "float32", tokens, step, device.available_cores())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,15 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     load_at_start = os.getloadavg()  # a shared machine's load skews every figure below: reported
-    threads = train.set_threads()  # every core; the trainer may probe and use fewer
+    threads = device.set_threads()  # every core; the trainer may probe and use fewer
     overrides = {"train": {"batch_size": args.batch_size, "grad_accum": 1}}
     cfg = preset_config(args.preset, "bench", overrides)
     cfg.model.vocab_size = {"gpt2": 50304}.get(cfg.tokenizer.kind, cfg.tokenizer.vocab_size)
     cfg.model.dropout = 0.0
     shards = random_shards(cfg.model.vocab_size)
     cpu = torch.device("cpu")
-    peaks = {"bfloat16": train.measure_peak_flops(cpu, torch.bfloat16, cache=False),
-             "float32": train.measure_peak_flops(cpu, torch.float32, cache=False)}
+    peaks = {"bfloat16": device.measure_peak_flops(cpu, torch.bfloat16, cache=False),
+             "float32": device.measure_peak_flops(cpu, torch.float32, cache=False)}
     flops_per_token = GPT(cfg.model).flops_per_token(cfg.model.block_size)
 
     variants = [eager_variant(cfg, shards), trainer_variant(cfg, shards, args.dtype, False)]
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {"preset": args.preset, "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(), "params": GPT(cfg.model).num_params(), "block_size": cfg.model.block_size,
               "batch_size": cfg.train.batch_size, "vocab_size": cfg.model.vocab_size, "threads": threads,
-              "torch": torch.__version__, "device": train.device_label(cpu),
+              "torch": torch.__version__, "device": device.device_label(cpu),
               "peak_flops": peaks, "flops_per_token": flops_per_token, "results": results}
     if args.json:
         print(json.dumps(report, indent=2))

@@ -58,7 +58,7 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
     """
     import torch
 
-    from tinygpt_tui import runs
+    from tinygpt_tui import checkpoint, runs
     from tinygpt_tui.model import GPT
     from tinygpt_tui.tokenizer import CharTokenizer
 
@@ -71,9 +71,9 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
         tok.save(d / runs.TOKENIZER)
         torch.manual_seed(seed)
         model = GPT(cfg.model)
-        runs.save_weights(d / runs.WEIGHTS, model, step=50, val_loss=1.67)
-        runs.save_weights(d / runs.BEST, model, step=50, val_loss=1.67)
-        runs.save_state(name, {"step_marker": torch.zeros(1)},
+        checkpoint.save_weights(d / runs.WEIGHTS, model, step=50, val_loss=1.67)
+        checkpoint.save_weights(d / runs.BEST, model, step=50, val_loss=1.67)
+        checkpoint.save_state(name, {"step_marker": torch.zeros(1)},
                         {"step": 50, "best_val_loss": 1.6701, "best_val_bpb": 2.4095, "elapsed": 10.0})
         with open(d / runs.METRICS, "w", encoding="utf-8") as f:
             for event in metric_events(cfg.train.max_steps):

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from tinygpt_tui import runs
+from tinygpt_tui import checkpoint, runs
 from tinygpt_tui.cli import main
 from tinygpt_tui.config import preset_config
 from tinygpt_tui.model import GPT
@@ -29,7 +29,7 @@ def make_run(name: str = "tiny", seed: int = 0, weights: bool = True):
     tok.save(d / runs.TOKENIZER)
     if weights:
         torch.manual_seed(seed)
-        runs.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
+        checkpoint.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
     return d
 
 

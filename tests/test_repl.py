@@ -14,7 +14,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
-from tinygpt_tui import runs
+from tinygpt_tui import checkpoint, runs
 from tinygpt_tui.config import preset_config
 from tinygpt_tui.engine import Engine
 from tinygpt_tui.model import GPT
@@ -32,7 +32,7 @@ def make_run(name: str = "tiny", seed: int = 0) -> None:
     d = runs.create_run(cfg)
     tok.save(d / runs.TOKENIZER)
     torch.manual_seed(seed)
-    runs.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
+    checkpoint.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
 
 
 def drive(keys: str, run: str | None = "tiny", history=None, patch=None) -> tuple[str, Repl]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import os
 import signal
 import subprocess
@@ -17,9 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinygpt_tui import runs, train
-from tinygpt_tui.config import EOT, ModelConfig, TinyGPTError, TokenizerConfig, TrainConfig, preset_config
-from tinygpt_tui.model import GPT
+from tinygpt_tui import checkpoint, runs, train
+from tinygpt_tui.config import TinyGPTError, TokenizerConfig, TrainConfig, preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,51 +74,6 @@ def test_time_schedule_follows_the_clock_not_the_step():
     assert train.learning_rate(tc, 7, 150.0) == pytest.approx(1e-4)
 
 
-def test_score_windows_score_every_target_once_with_context():
-    for n in (1, 2, 5, 17, 33, 100):
-        T = 16
-        scored = []
-        for start, end, first in train.score_windows(n, T):
-            assert 0 <= start < end <= n - 1 and end - start <= T
-            targets = list(range(start + 1, end + 1))[first:]
-            if start > 0:
-                assert targets[0] - start >= T // 2  # at least half a context before each new target
-            scored += targets
-        assert scored == list(range(1, n))
-
-
-def test_bits_per_byte_on_a_hand_checked_case(home):
-    """A model that predicts the uniform distribution over V tokens costs log2(V) bits per token;
-    here two documents make 5 targets worth 6 bytes, so bpb = 5 log2(V) / 6."""
-    from tinygpt_tui.tokenizer import train_tokenizer
-
-    corpus = home / "c.txt"
-    corpus.write_text(f"ab\n{EOT}\né\n{EOT}\n", encoding="utf-8")
-    tok = train_tokenizer(TokenizerConfig(kind="char"), corpus)
-    V = tok.vocab_size
-    model = GPT(ModelConfig(n_layer=1, n_head=1, n_embd=8, block_size=8, vocab_size=V))
-    torch.nn.init.zeros_(model.lm_head.weight)  # logits all zero: uniform
-    # "ab" -> targets a, b, EOT (3 tokens, 3 bytes); "é" -> targets é, EOT (2 tokens, 2 + 1 bytes)
-    result = train.evaluate_documents(model, tok, ["ab", "é"])
-    assert result["tokens"] == 5 and result["bytes"] == 6
-    assert result["loss"] == pytest.approx(math.log(V), rel=1e-6)
-    assert result["bpb"] == pytest.approx(5 * math.log2(V) / 6, rel=1e-6)
-    # a long document is scored in windows, each token once
-    long = train.evaluate_documents(model, tok, ["ab" * 20])
-    assert long["tokens"] == 41 and long["bytes"] == 41
-
-
-def test_peak_flops_is_measured_once_and_cached(home):
-    peak = train.measure_peak_flops(torch.device("cpu"), torch.float32)
-    assert peak > 1e8  # any CPU of this century does more than 0.1 GFLOP/s
-    table = json.loads((home / "models" / ".peak_flops.json").read_text())
-    key = next(iter(table))
-    assert "float32" in key and table[key] == peak
-    table[key] = 123.0
-    (home / "models" / ".peak_flops.json").write_text(json.dumps(table))
-    assert train.measure_peak_flops(torch.device("cpu"), torch.float32) == 123.0
-
-
 # --------------------------------------------------------------------------------------------------
 # the loop
 
@@ -154,7 +107,7 @@ def test_train_run_end_to_end(home, corpus):
     assert logged == events  # the log holds exactly what was emitted
     assert runs.load_run_config("e2e").model.vocab_size == 300  # set from the trained tokenizer
 
-    model, tok, cfg = runs.load_model("e2e", "latest")
+    model, tok, cfg = checkpoint.load_model("e2e", "latest")
     assert not model.training and tok.vocab_size == cfg.model.vocab_size
     info = runs.list_runs()[0]
     assert info.step == 30 and info.best_val_loss == pytest.approx(min(e["val_loss"] for e in evals))
@@ -233,7 +186,7 @@ def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(home, corpus):
     assert collect(events, "error") and collect(events, "error")[0]["hint"]
     assert snapshot(d) == before  # nothing was overwritten
     assert not (d / "train.lock").exists()
-    runs.load_model("nan", "latest")
+    checkpoint.load_model("nan", "latest")
 
 
 def _damage_truncate(d: Path) -> None:
@@ -305,7 +258,7 @@ def test_sigint_to_the_training_process_saves_and_exits_0(home, corpus):
     assert "checkpoint saved" in done["message"]
     assert runs.state_summary("sig")["step"] == done["step"] >= 3
     assert not (home / "models" / "sig" / "train.lock").exists()
-    model, _, _ = runs.load_model("sig", "latest")
+    model, _, _ = checkpoint.load_model("sig", "latest")
     logged, _ = runs.read_metrics("sig")
     assert logged == events  # stdout and metrics.jsonl carry the same events
 
@@ -346,11 +299,11 @@ def test_kill_9_at_any_moment_leaves_a_loadable_checkpoint(home, corpus):
         finally:
             proc.kill()
             proc.wait()
-        tensors, scalars = runs.load_state("k9")
+        tensors, scalars = checkpoint.load_state("k9")
         assert scalars["step"] >= checkpoints[-1]  # at least the last reported one, maybe the next
         assert scalars["step"] <= checkpoints[-1] + 1
-        runs.load_model("k9", "latest")
-        runs.load_model("k9", "best")
+        checkpoint.load_model("k9", "latest")
+        checkpoint.load_model("k9", "best")
         last_step = scalars["step"]
     assert not runs.is_training("k9")  # the lock of a killed process is stale
 

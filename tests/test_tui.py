@@ -602,8 +602,11 @@ def test_prompt_breakdown_shows_partial_utf8_tokens_as_hex():
 def test_stop_message_names_the_tui_way_to_resume():
     from tinygpt_tui.tui.screens.training import tui_message
 
-    assert tui_message("stopped at step 5; checkpoint saved in m. Run the same command again to resume.") == \
-        "stopped at step 5; checkpoint saved in m. Press s or /train to resume."
+    done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
+            "message": "stopped at step 5; checkpoint saved in m."}
+    assert tui_message(done) == "stopped at step 5; checkpoint saved in m. Press s or /train to resume."
+    early = {**done, "step": 0, "stage": "shards", "message": "stopped before training began."}
+    assert tui_message(early) == "stopped before training began; press s or /train to continue."
 
 
 @pytest.mark.anyio

@@ -419,14 +419,14 @@ class Engine:
     # -- the loaded run ----------------------------------------------------------------------------
     def load(self, run: str, which: str = "best") -> RunConfig:
         """Load ``run``'s weights (``best`` falls back to ``latest``), tokenizer and config."""
-        from . import runs
+        from .checkpoint import load_model
 
         if not self.run_exists(run):
             raise TinyGPTError(f"There is no run named '{run}' in {self.models_dir}.",
                                "list runs with /load (no name) or create one with /new.")
         if not self.has_weights(run):
             raise TinyGPTError(f"Run '{run}' has no trained weights yet.", "train it first with /train.")
-        model, tok, cfg = runs.load_model(run, which=which)
+        model, tok, cfg = load_model(run, which=which)
         model.eval()
         self._model, self._tokenizer, self._config = model, tok, cfg
         self.run_name, self._which = run, which

@@ -34,6 +34,7 @@ import torch
 from torch.nn import functional as F
 
 from .config import SamplingConfig, TinyGPTError
+from .evaluate import score_windows
 
 if TYPE_CHECKING:
     from .model import GPT
@@ -464,8 +465,9 @@ def score_text(
     """Per-token surprisal of ``text`` under teacher forcing, and its bits per byte.
 
     The first token is conditioned on ``<|endoftext|>`` (the text is read as a fresh document). Texts
-    longer than the context are scored in overlapping windows: each new window re-reads the previous
-    half window as context, so every token after the first window sees at least block_size/2 tokens.
+    longer than the context are scored in the windows of :func:`evaluate.score_windows` (the ones
+    ``tinygpt eval`` uses): each new window re-reads the previous half window as context, so every
+    token after the first window sees at least block_size/2 tokens.
     """
     if not text:
         raise TinyGPTError("There is no text to score.", "pass some text, or --file PATH.")
@@ -473,7 +475,6 @@ def score_text(
     seq = [tok.eot_id] + ids  # seq[j] predicts seq[j + 1]
     n = len(ids)
     block = model.config.block_size
-    stride = max(1, block // 2)
     vocab = _Vocab(tok)
     stream = _TextStream(vocab)
     device = model.lm_head.weight.device
@@ -481,18 +482,18 @@ def score_text(
     was_training = model.training
     model.eval()
     try:
-        done = 0  # targets scored so far
-        while done < n:
+        # the one window scheme, shared with evaluation: inputs seq[start:end], targets scored from
+        # seq[start + first + 1] on (the `first` before them were scored by the previous window)
+        for start, end, first in score_windows(len(seq), block):
             if cancel is not None and cancel.is_set():
                 break
-            end = min(n, block if done == 0 else done + stride)  # score targets done..end-1
-            start = max(0, end - block)  # window of inputs seq[start:end]
+            done = start + first  # targets scored so far
             with torch.inference_mode():
                 x = torch.tensor([seq[start:end]], dtype=torch.long, device=device)
-                logits = model(x).logits[0, done - start :].float()  # (end-done, V)
+                logits = model(x).logits[0, first:].float()  # (end-done, V)
                 targets = torch.tensor(seq[done + 1 : end + 1], dtype=torch.long, device=device)
                 lp, ent, rank, alt_ids, alt_p = _raw_stats(logits, targets, alternatives)
-            note = f"window slid: {done - start} tokens of context re-read" if done > 0 else ""
+            note = f"window slid: {first} tokens of context re-read" if done > 0 else ""
             for j in range(end - done):
                 tid = seq[done + 1 + j]
                 data, piece, hx, disp = vocab.info(tid)
@@ -520,7 +521,6 @@ def score_text(
                         note=note if j == 0 else "",
                     )
                 )
-            done = end
     finally:
         if was_training:
             model.train()

@@ -138,8 +138,10 @@ class Repl:
             latest = proc.latest
             end = latest.get("done") or latest.get("error")
             if end is not None:
+                from .cli.training import done_message
+
                 what = "failed" if end["event"] == "error" else "done"
-                lines.append(f" {proc.run}: {what}: {end.get('message', '')}")
+                lines.append(f" {proc.run}: {what}: {end.get('message', '') if what == 'failed' else done_message(end)}")
                 continue
             step, ev = latest.get("step"), latest.get("eval")
             if step is None:

@@ -18,8 +18,10 @@ fsyncing it and renaming it over the old one (atomic on POSIX). At any instant t
 state file is there, complete. The other files are written the same way, each self-contained, so a
 crash between two of them leaves at worst ``model.safetensors`` one checkpoint behind the state.
 
+Reading and writing the tensors (weights, optimizer, RNG) is :mod:`checkpoint`'s job; this module
+knows which runs exist, their folders, configs, metrics, lock and listing, and reads the resume
+point's header (no torch) to list a run's step and best validation figures.
 Nothing here unpickles: tensors go through safetensors, everything else through JSON.
-torch is imported inside the functions that need it so that listing runs stays fast.
 """
 
 from __future__ import annotations
@@ -27,19 +29,12 @@ from __future__ import annotations
 import json
 import os
 import time
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .atomic import atomic_path, atomic_write_text, pid_alive
+from .atomic import atomic_write_text, pid_alive
 from .config import ModelConfig, RunConfig, TinyGPTError, models_dir, valid_run_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
-    from .model import GPT
-    from .tokenizer import Tokenizer
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -110,94 +105,7 @@ def estimate_params(m: ModelConfig) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# atomic files
-
-
-def tensors_crc32(tensors: dict[str, torch.Tensor]) -> str:
-    """A CRC-32 over names and bytes of ``tensors``: safetensors checks its header and sizes but
-    not the bytes, so a flipped bit in the data would otherwise load silently."""
-    import torch
-
-    crc = 0
-    for key in sorted(tensors):
-        t = tensors[key].detach().to("cpu").contiguous()
-        crc = zlib.crc32(key.encode(), crc)
-        crc = zlib.crc32(t.reshape(-1).view(torch.uint8).numpy().tobytes(), crc)
-    return f"{crc:08x}"
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Save ``tensors`` with ``metadata`` (plus a CRC of the data) atomically."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    metadata = {**metadata, "crc32": tensors_crc32(tensors)}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-
-
-# --------------------------------------------------------------------------------------------------
-# weights
-
-
-def weights_state_dict(model: GPT) -> dict[str, torch.Tensor]:
-    """The model's tensors with the tied head left out (safetensors stores no shared tensors)."""
-    sd = dict(model.state_dict())
-    if model.config.tie_weights:
-        sd.pop("lm_head.weight", None)
-    return sd
-
-
-def load_weights_into(model: GPT, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Copy ``tensors`` into ``model``, refusing with one sentence when names or shapes differ."""
-    expected = weights_state_dict(model)
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        what = f"lacks {missing[0]}" if missing else f"has an unknown tensor {unexpected[0]}"
-        raise TinyGPTError(f"{path} does not match this run's model: it {what}.",
-                           "the file may belong to another model; train the run again or pick the right run.")
-    for key, ref in expected.items():
-        if tuple(tensors[key].shape) != tuple(ref.shape):
-            raise TinyGPTError(
-                f"{path} does not match this run's model: {key} is {tuple(tensors[key].shape)}, "
-                f"the configuration needs {tuple(ref.shape)}.",
-                "the weights were trained with another shape or vocabulary.")
-    model.load_state_dict(tensors, strict=False)  # the tied head follows the embedding
-
-
-def save_weights(path: Path, model: GPT, *, step: int, val_loss: float | None = None) -> None:
-    meta = {"format": WEIGHTS_FORMAT, "step": str(step),
-            "val_loss": "" if val_loss is None else repr(float(val_loss)),
-            "vocab_size": str(model.config.vocab_size)}
-    atomic_save_tensors(path, weights_state_dict(model), meta)
-
-
-def read_safetensors(path: Path, want_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read every tensor and the metadata of a safetensors file written by this project.
-
-    A missing, truncated, corrupt or foreign file raises one clear TinyGPTError.
-    """
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise TinyGPTError(f"{path} does not exist.")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = dict(f.metadata() or {})
-            if meta.get("format") != want_format:
-                raise TinyGPTError(f"{path} is not a {want_format} file written by tinygpt.",
-                                   "it may come from another program; remove it or pick another run.")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        if "crc32" in meta and tensors_crc32(tensors) != meta["crc32"]:
-            raise ValueError("the data does not match its checksum")
-    except TinyGPTError:
-        raise
-    except Exception as e:  # safetensors raises its own error types for bad headers and sizes
-        raise TinyGPTError(f"{path} is corrupt or truncated ({type(e).__name__}: {str(e)[:120]}).",
-                           "the file cannot be read; restore it or train the run again.") from None
-    return tensors, meta
+# the resume point's header (read without torch, for listing)
 
 
 def read_safetensors_metadata(path: Path) -> dict[str, str] | None:
@@ -209,75 +117,6 @@ def read_safetensors_metadata(path: Path) -> dict[str, str] | None:
             return dict(f.metadata() or {})
     except Exception:
         return None
-
-
-def load_model(name: str, which: str = "best", device: str = "cpu") -> tuple[GPT, Tokenizer, RunConfig]:
-    """Load a run's model (``best`` falls back to ``latest`` before the first evaluation),
-    its tokenizer and configuration. The model is in eval mode on ``device``."""
-    from .model import GPT
-    from .tokenizer import load_tokenizer
-
-    if which not in ("best", "latest"):
-        raise TinyGPTError(f"Unknown checkpoint '{which}'.", "choose best or latest.")
-    cfg = load_run_config(name)
-    d = run_dir(name)
-    path = d / (BEST if which == "best" else WEIGHTS)
-    if which == "best" and not path.is_file():
-        path = d / WEIGHTS
-    if not path.is_file():
-        raise TinyGPTError(f"Run '{name}' has no trained weights yet.",
-                           f"train it first: tinygpt train --run {name}")
-    tok = load_tokenizer(d / TOKENIZER)
-    check_vocab(cfg, tok, name)
-    tensors, _ = read_safetensors(path, WEIGHTS_FORMAT)
-    model = GPT(cfg.model)
-    load_weights_into(model, tensors, path)
-    from .train import resolve_device  # clear sentences for a device this machine lacks
-
-    return model.to(resolve_device(device)).eval(), tok, cfg
-
-
-def check_vocab(cfg: RunConfig, tok: Tokenizer, name: str) -> None:
-    if cfg.model.vocab_size != tok.vocab_size:
-        raise TinyGPTError(
-            f"Run '{name}' has a model vocabulary of {cfg.model.vocab_size} but its tokenizer has "
-            f"{tok.vocab_size} tokens.",
-            "tokenizer.json was replaced or belongs to another run; restore the original one.")
-
-
-# --------------------------------------------------------------------------------------------------
-# the resume point: state.safetensors (+ state.json, a readable copy)
-
-
-def save_state(name: str, tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> Path:
-    """Write the resume point atomically: ``tensors`` and, in the header, the JSON ``scalars``."""
-    d = run_dir(name)
-    scalars = {"format": STATE_FORMAT, "version": STATE_VERSION, **scalars}
-    text = json.dumps(scalars, separators=(",", ":"))
-    atomic_save_tensors(d / STATE, tensors, {"format": STATE_FORMAT, "step": str(scalars.get("step", 0)),
-                                             "state": text})
-    readable = {k: v for k, v in scalars.items() if k not in ("python_random", "numpy_random")}
-    atomic_write_text(d / STATE_JSON, json.dumps(readable, indent=2) + "\n")
-    return d / STATE
-
-
-def load_state(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]] | None:
-    """The resume point of a run, or None when it has none. Corrupt files raise TinyGPTError."""
-    path = run_dir(name) / STATE
-    if not path.exists():
-        return None
-    tensors, meta = read_safetensors(path, STATE_FORMAT)
-    try:
-        scalars = json.loads(meta["state"])
-        if not isinstance(scalars, dict) or int(scalars["step"]) != int(meta["step"]):
-            raise ValueError("inconsistent step")
-    except (KeyError, ValueError, TypeError):
-        raise TinyGPTError(f"{path} has an unreadable training state.",
-                           "restore the file or start a new run.") from None
-    if scalars.get("version") != STATE_VERSION:
-        raise TinyGPTError(f"{path} was written by another version of tinygpt (state version "
-                           f"{scalars.get('version')}).", "start a new run.")
-    return tensors, scalars
 
 
 def state_summary(name: str) -> dict[str, Any] | None:

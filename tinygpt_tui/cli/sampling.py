@@ -110,10 +110,10 @@ def default_run() -> str:
 
 
 def _load(args: argparse.Namespace):
-    from .. import runs
+    from ..checkpoint import load_model
 
     name = args.run or default_run()
-    model, tok, cfg = runs.load_model(name, which=args.checkpoint, device=getattr(args, "device", "cpu"))
+    model, tok, cfg = load_model(name, which=args.checkpoint, device=getattr(args, "device", "cpu"))
     return name, model, tok, cfg
 
 

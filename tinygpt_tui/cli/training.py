@@ -155,6 +155,17 @@ def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
 # train
 
 
+def done_message(event: dict[str, Any], how: str = "run the same command again") -> str:
+    """A ``done`` event's sentence and, when the run can go on (the core states ``resumable``), what to
+    do: ``how`` is this face's way of training the run again."""
+    message = str(event.get("message", ""))
+    if not event.get("resumable"):
+        return message
+    if event.get("stage", "training") == "training":
+        return f"{message} {how[:1].upper()}{how[1:]} to resume."
+    return f"{message.rstrip('.')}; {how} to continue."  # stopped while preparing: nothing to resume yet
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import train
 
@@ -243,7 +254,7 @@ def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threa
             text = ev["text"].strip().replace("\n", " ")
             console.print(f"         [italic cyan]{text[:300]}[/]", markup=True)
         elif kind == "done":
-            console.print(f"[bold green]done[/] ({ev['reason']}): {ev['message']}")
+            console.print(f"[bold green]done[/] ({ev['reason']}): {done_message(ev)}")
 
     with progress:
         return train.train_run(name, on_event=on_event, stop=stop)
@@ -256,15 +267,17 @@ def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threa
 def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from .. import runs, sources, train
+    from .. import sources
+    from ..checkpoint import load_model
+    from ..evaluate import evaluate_documents
 
     path = Path(args.data)
     if not path.exists():
         raise TinyGPTError(f"{path} does not exist.", "give a .txt, .jsonl or .parquet file, or a folder of them.")
-    model, tok, cfg = runs.load_model(args.run, which=args.which, device=args.device)
+    model, tok, cfg = load_model(args.run, which=args.which, device=args.device)
     source = sources.open_source(str(path))
-    result = train.evaluate_documents(model, tok, source.iter_documents(), device=args.device,
-                                      dtype=torch.float32, batch_size=args.batch_size)
+    result = evaluate_documents(model, tok, source.iter_documents(), device=args.device,
+                                dtype=torch.float32, batch_size=args.batch_size)
     result = {"run": args.run, "checkpoint": args.which, "data": str(path), **result,
               "perplexity": math.exp(min(result["loss"], 50.0))}
     if args.json:

@@ -8,7 +8,6 @@ redrawn at most four times a second, so a fast training loop cannot flood the sc
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from rich.table import Table
@@ -33,10 +32,14 @@ def fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
-def tui_message(message: str) -> str:
-    """The trainer's words, for this app: its "run the same command again" means the CLI command."""
-    return re.sub(r"[Rr]un the same command again to (resume|continue)",
-                  lambda m: ("P" if m.group(0)[0] == "R" else "p") + f"ress s or /train to {m.group(1)}", message)
+def tui_message(event: dict[str, Any]) -> str:
+    """A done or error event's sentence for this app: a resumable run is trained again with s or /train."""
+    message = str(event.get("message", ""))
+    if event.get("event") != "done" or not event.get("resumable"):
+        return message
+    if event.get("stage", "training") == "training":
+        return f"{message} Press s or /train to resume."
+    return f"{message.rstrip('.')}; press s or /train to continue."  # stopped while preparing
 
 
 class TrainingScreen(Screen):
@@ -191,7 +194,7 @@ class TrainingScreen(Screen):
         line.append(f"  {shape}\n")
         line.append(words.get(self.status, self.status), style=colours.get(self.status, ""))
         if self.final is not None:
-            message = tui_message(str(self.final.get("message", "")))
+            message = tui_message(self.final)
             if self.final.get("event") == "done":
                 line.append(f"  {self.final.get('reason', '')}: {message}", style="dim")
             else:
