@@ -2,7 +2,7 @@
 
 Measures, on one corpus file (default ``../shared/data/tinystories/sample.txt``):
 
-1. BPE training time at vocab 8192 through ``tinygpt_tui.tokenizer.train_tokenizer`` (reading the
+1. BPE training time at vocab 8192 through ``tinygpt_tui.tokenizer_training.train_tokenizer`` (reading the
    corpus, training, building the encoder, saving atomically) against calling HF ``tokenizers``
    directly with the same settings (read + split the file, train, save). Aim: overhead <= 10%.
 2. Shard encoding throughput (MB of corpus per second) of ``prepare_shards`` (read, split, encode,
@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinygpt_tui.config import EOT, TokenizerConfig  # noqa: E402
-from tinygpt_tui.shards import iter_documents, prepare_shards  # noqa: E402
-from tinygpt_tui.tokenizer import gpt2_tokenizer, train_tokenizer  # noqa: E402
+from tinygpt_tui.corpus import iter_documents  # noqa: E402
+from tinygpt_tui.shards import prepare_shards  # noqa: E402
+from tinygpt_tui.tokenizer import gpt2_tokenizer  # noqa: E402
+from tinygpt_tui.tokenizer_training import train_tokenizer  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "tinystories" / "sample.txt"
 DEFAULT_CACHE = ROOT.parent / "shared" / "data" / "tiktoken"

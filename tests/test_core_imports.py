@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 CORE = ["config", "model", "runs", "tokenizer", "shards", "sources", "storybook", "train", "generate",
-        "commands", "engine", "device", "evaluate", "checkpoint", "prepare", "events"]
+        "commands", "engine", "device", "evaluate", "checkpoint", "prepare", "events", "corpus", "corpora", "vocab",
+        "textfiles", "tokenizer_training"]
 FACE_LIBRARIES = ("textual", "rich", "prompt_toolkit")
 
 PROBE = """

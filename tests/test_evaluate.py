@@ -30,7 +30,7 @@ def test_score_windows_score_every_target_once_with_context():
 def test_bits_per_byte_on_a_hand_checked_case(home):
     """A model that predicts the uniform distribution over V tokens costs log2(V) bits per token;
     here two documents make 5 targets worth 6 bytes, so bpb = 5 log2(V) / 6."""
-    from tinygpt_tui.tokenizer import train_tokenizer
+    from tinygpt_tui.tokenizer_training import train_tokenizer
 
     corpus = home / "c.txt"
     corpus.write_text(f"ab\n{EOT}\né\n{EOT}\n", encoding="utf-8")
@@ -54,7 +54,7 @@ def test_bits_per_byte_converts_nats_per_byte():
 
 
 def _char_model(home, text: str, block_size: int):
-    from tinygpt_tui.tokenizer import train_tokenizer
+    from tinygpt_tui.tokenizer_training import train_tokenizer
 
     corpus = home / "c.txt"
     corpus.write_text(f"{text}\n{EOT}\n", encoding="utf-8")

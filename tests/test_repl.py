@@ -192,3 +192,14 @@ def test_the_toolbar_shows_live_training_status(run):
     assert lines[0] == " a: training a bpe tokenizer"
     assert lines[1].startswith(" b: step 1,200  loss 1.235  val 1.500 (0.600 bits/byte)  12.3k tok/s  ETA 1m35s")
     assert lines[2] == " c: done: trained 10 steps"
+
+
+def test_a_resumable_end_is_worded_as_before():
+    from tinygpt_tui.repl import end_message
+
+    done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
+            "message": "stopped at step 5; checkpoint saved in m."}
+    assert end_message(done) == "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
+    early = {**done, "stage": "corpus", "message": "stopped before training began."}
+    assert end_message(early) == "stopped before training began; run the same command again to continue."
+    assert end_message({"event": "error", "message": "boom", "resumable": True}) == "boom"

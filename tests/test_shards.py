@@ -11,16 +11,17 @@ from conftest import write_corpus
 
 from tinygpt_tui import shards as sh
 from tinygpt_tui.config import EOT, TinyGPTError, TokenizerConfig
+from tinygpt_tui.corpus import iter_documents
 from tinygpt_tui.shards import (
     BatchSampler,
     dtype_for,
-    iter_documents,
     open_shards,
     prepare_shards,
     shards_dir,
     val_mask,
 )
-from tinygpt_tui.tokenizer import CharTokenizer, train_tokenizer
+from tinygpt_tui.tokenizer import CharTokenizer
+from tinygpt_tui.tokenizer_training import train_tokenizer
 
 DOCS = [f"Story {i}: a {'small' if i % 3 else 'big'} cat met dog number {i * 7}.\nThe end." for i in range(300)]
 
@@ -45,34 +46,6 @@ def split_docs(tok, data: np.ndarray) -> list[str]:
     text = tok.decode(data.tolist())
     assert text.endswith(EOT)
     return text[: -len(EOT)].split(EOT)
-
-
-# ------------------------------------------------------------------------------------------------
-# reading corpus files
-
-
-def test_iter_documents_formats(tmp_path):
-    p = tmp_path / "c.txt"
-    p.write_bytes(
-        f"{EOT}\nfirst\nline two\n{EOT}\n\n{EOT}\n{EOT}\nwindows\r\n{EOT}\r\nsecond <|endoftext|> inline\n{EOT}\nlast".encode()
-    )
-    docs = [d for d, _, _ in iter_documents(p)]
-    assert docs == ["first\nline two", "windows", "second <|endoftext|> inline", "last"]
-    ends = [e for _, _, e in iter_documents(p)]
-    assert ends[-1] == p.stat().st_size and ends == sorted(ends)
-
-
-def test_iter_documents_chunking_does_not_matter(corpus):
-    whole = list(iter_documents(corpus))
-    assert [d for d, _, _ in whole] == DOCS
-    for chunk in (7, 64, 1000):
-        assert list(iter_documents(corpus, chunk_bytes=chunk)) == whole
-
-
-def test_iter_documents_from_offset(corpus):
-    size = corpus.stat().st_size
-    docs = [d for d, _, _ in iter_documents(corpus, start=size // 2)]
-    assert docs == DOCS[-len(docs):] and 100 < len(docs) < 200
 
 
 # ------------------------------------------------------------------------------------------------
@@ -116,7 +89,7 @@ def test_split_is_deterministic_and_seeded(corpus, tok, tmp_path):
 
 def test_small_chunks_give_same_shards(corpus, bpe, tmp_path, monkeypatch):
     prepare_shards(corpus, bpe, tmp_path / "big", val_fraction=0.1, seed=1)
-    monkeypatch.setattr(sh, "_CHUNK_BYTES", 500)
+    monkeypatch.setattr(sh, "CHUNK_BYTES", 500)
     prepare_shards(corpus, bpe, tmp_path / "small", val_fraction=0.1, seed=1)
     for split in ("train", "val"):
         assert (tmp_path / "big" / f"{split}.bin").read_bytes() == (tmp_path / "small" / f"{split}.bin").read_bytes()
@@ -146,7 +119,7 @@ def test_skips_when_up_to_date_and_rebuilds_on_change(corpus, tok, tmp_path):
 
 @pytest.mark.parametrize("exc", [RuntimeError("stop"), KeyboardInterrupt()])
 def test_interruption_never_leaves_complete_looking_shards(corpus, tok, tmp_path, monkeypatch, exc):
-    monkeypatch.setattr(sh, "_CHUNK_BYTES", 2000)
+    monkeypatch.setattr(sh, "CHUNK_BYTES", 2000)
     out = tmp_path / "s"
     prepare_shards(corpus, tok, out, val_fraction=0.1, seed=1)  # finished shards for seed 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +11,17 @@ from conftest import write_corpus
 
 from tinygpt_tui import tokenizer as tk
 from tinygpt_tui.config import EOT, TinyGPTError, TokenizerConfig
-from tinygpt_tui.shards import iter_documents, prepare_shards, val_mask
+from tinygpt_tui.corpus import iter_documents, sample_documents
 from tinygpt_tui.tokenizer import (
     BPETokenizer,
     CharTokenizer,
-    breakdown,
     bytes_to_piece,
     gpt2_tokenizer,
     load_tokenizer,
     piece_to_bytes,
-    train_tokenizer,
-    vocab_stats,
 )
+from tinygpt_tui.tokenizer_training import train_tokenizer
+from tinygpt_tui.vocab import vocab_stats
 
 DOCS = [
     "Once upon a time, a little cat sat on a soft mat.",
@@ -205,7 +203,7 @@ def test_train_bytes_cap_is_deterministic_sample(tmp_path):
     b = train_tokenizer(cfg, corpus)
     assert totals == {cap}
     assert a.fingerprint() == b.fingerprint()
-    sampled = list(tk.sample_documents(corpus, cap))
+    sampled = list(sample_documents(corpus, cap))
     fed = sum(n for _, n in sampled)
     assert 0.9 * cap <= fed <= 1.2 * cap
     texts = [d for d, _ in sampled]
@@ -301,45 +299,6 @@ def test_gpt2_without_network_or_cache(monkeypatch):
         assert "TIKTOKEN_CACHE_DIR" in e.value.hint
     finally:
         tk._gpt2_base.cache_clear()
-
-
-# ------------------------------------------------------------------------------------------------
-# inspection
-
-
-def test_breakdown_rows(bpe):
-    rows = breakdown(bpe, "The cat 🦜")  # a parrot never seen in training: split into bytes
-    assert "".join(r["text"] for r in rows).replace("\ufffd", "") == "The cat "
-    assert b"".join(bytes.fromhex(r["hex"].replace(" ", "")) for r in rows) == "The cat 🦜".encode()
-    assert all(set(r) == {"id", "piece", "hex", "text"} for r in rows)
-
-
-def test_vocab_stats_by_hand(tmp_path):
-    docs = ["aab", "ba", "éa", "bbb", "a"] * 4
-    corpus = write_corpus(tmp_path / "c.txt", docs)
-    tok = train_tokenizer(TokenizerConfig(kind="char", special_tokens=[EOT, "<|pad|>"]), corpus)
-    assert tok.chars == ["a", "b", "é"]
-    stats = vocab_stats(tok)
-    assert stats["vocab_size"] == 5
-    assert stats["length_histogram"] == {1: 2, 2: 1}  # a, b: one byte; é: two; specials excluded
-    assert stats["longest"][0]["text"] == "é"
-    assert stats["mean_token_bytes"] == pytest.approx(4 / 3)
-
-    meta = prepare_shards(corpus, tok, tmp_path / "shards", val_fraction=0.2, seed=3)
-    to_val = val_mask(3, 0, len(docs), 0.2)
-    train_docs = [d for d, v in zip(docs, to_val, strict=True) if not v]
-    assert meta["train_documents"] == len(train_docs)
-    expected = Counter("".join(train_docs))
-    stats = vocab_stats(tok, tmp_path / "shards")
-    total = sum(expected.values()) + len(train_docs)
-    assert stats["tokens"] == total
-    most = stats["most_frequent"]
-    assert [(r["text"], r["count"]) for r in most] == sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))
-    assert most[0]["share"] == pytest.approx(most[0]["count"] / total)
-    assert stats["special_counts"] == {EOT: len(train_docs), "<|pad|>": 0}
-    n_bytes = sum(len(d.encode()) for d in train_docs)
-    assert stats["bytes_per_token"] == pytest.approx(n_bytes / sum(expected.values()))
-    assert stats["never_seen"] == 0
 
 
 # ------------------------------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def _damage_foreign(d: Path) -> None:
 
 
 def _damage_vocab(d: Path) -> None:
-    from tinygpt_tui.tokenizer import train_tokenizer
+    from tinygpt_tui.tokenizer_training import train_tokenizer
 
     corpus = d.parent.parent / "stories.txt"
     train_tokenizer(TokenizerConfig(kind="char"), corpus).save(d / "tokenizer.json")

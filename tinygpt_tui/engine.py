@@ -470,16 +470,16 @@ class Engine:
     # -- tokens ------------------------------------------------------------------------------------
     def breakdown(self, text: str) -> list[dict[str, Any]]:
         """The tokenization of ``text``: one dict(id, piece, hex, text) per token."""
-        from .tokenizer import breakdown
+        from .vocab import breakdown
 
         return breakdown(self.tokenizer, text)
 
     def shards_path(self) -> Path | None:
         """The shard folder this run's tokenizer produced, when it exists."""
         try:
-            from . import shards, sources
+            from . import corpora, shards
 
-            dataset = self.data_dir / sources.dataset_name(self.config.data)
+            dataset = self.data_dir / corpora.dataset_name(self.config.data)
             path = shards.shards_dir(dataset, self.tokenizer)
         except TinyGPTError:
             return None
@@ -488,7 +488,7 @@ class Engine:
     def vocab_stats(self) -> dict[str, Any]:
         """Statistics of the vocabulary (as ``tinygpt vocab``), with shard frequencies when present."""
         if "stats" not in self._vocab_cache:
-            from .tokenizer import vocab_stats
+            from .vocab import vocab_stats
 
             self._vocab_cache["stats"] = vocab_stats(self.tokenizer, self.shards_path())
         return self._vocab_cache["stats"]

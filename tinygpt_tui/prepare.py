@@ -55,13 +55,13 @@ def prepare_data(name: str, cfg: RunConfig, tok: Tokenizer | None, *, resumed: b
     differs from its tokenizer's gets its ``config.json`` updated (``resumed`` runs keep theirs; the
     checkpoint was already checked against it).
     """
-    from . import shards, sources
+    from . import corpora, shards
     from .checkpoint import check_vocab
-    from .tokenizer import train_tokenizer
+    from .tokenizer_training import train_tokenizer
 
     d = runs.run_dir(name)
     emit(Stage(stage="corpus", message=f"preparing the corpus from {cfg.data.source}"))
-    dataset_dir = Path(sources.prepare_corpus(cfg.data, progress=progress_reporter("corpus", emit, stop)))
+    dataset_dir = Path(corpora.prepare_corpus(cfg.data, progress=progress_reporter("corpus", emit, stop)))
     corpus = dataset_dir / "corpus.txt"
 
     if tok is None:

@@ -87,6 +87,17 @@ def _key_bindings() -> KeyBindings:
     return kb
 
 
+def end_message(event: dict) -> str:
+    """How a training process ended, in this face's words: the core states ``resumable``, and a run
+    that can go on is trained again by running the same command (as the command line says)."""
+    message = str(event.get("message", ""))
+    if event.get("event") != "done" or not event.get("resumable"):
+        return message
+    if event.get("stage", "training") == "training":
+        return f"{message} Run the same command again to resume."
+    return f"{message.rstrip('.')}; run the same command again to continue."  # stopped while preparing
+
+
 class Repl:
     """The demo REPL over an :class:`~tinygpt_tui.engine.Engine`.
 
@@ -138,10 +149,8 @@ class Repl:
             latest = proc.latest
             end = latest.get("done") or latest.get("error")
             if end is not None:
-                from .cli.training import done_message
-
                 what = "failed" if end["event"] == "error" else "done"
-                lines.append(f" {proc.run}: {what}: {end.get('message', '') if what == 'failed' else done_message(end)}")
+                lines.append(f" {proc.run}: {what}: {end_message(end)}")
                 continue
             step, ev = latest.get("step"), latest.get("eval")
             if step is None:

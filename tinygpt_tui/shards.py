@@ -1,6 +1,6 @@
 """Corpus text -> token shards (``train.bin``, ``val.bin``, ``meta.json``) and training batches.
 
-A corpus file holds documents, each followed by a line ``<|endoftext|>``. Shards are flat arrays of
+A corpus file (corpus.py) holds documents, each followed by a line ``<|endoftext|>``. Shards are flat arrays of
 token ids (uint16 when the vocabulary fits, else uint32) in which every document is followed by the
 end-of-text id. Documents go to train or val by a hash of (seed, document index), so the split is
 deterministic, independent of chunking, and stable when a corpus grows at the end.
@@ -10,7 +10,8 @@ finished files into place and writes ``meta.json`` (with ``"complete": true``) l
 preparation first removes any old ``meta.json``, so an interrupted run can never leave shards that
 look complete; the next run simply starts over.
 
-torch is imported only where batches are built, to keep this module light.
+Which shard sets a dataset has is known here only (:func:`list_shard_sets`). torch is imported only
+where batches are built, to keep this module light.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .atomic import pid_temp_file, remove_orphaned_temp_files
-from .config import EOT, TinyGPTError
+from .config import TinyGPTError
+from .corpus import CHUNK_BYTES, iter_documents
 
 if TYPE_CHECKING:
     import torch
@@ -39,65 +40,6 @@ Progress = Callable[[int, "int | None"], None]
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val")
-_CHUNK_BYTES = 4 << 20
-"""Corpus bytes read and encoded per step: large enough to keep all cores busy, small enough for RAM."""
-
-# A separator is a whole line holding exactly <|endoftext|> (CRLF tolerated; the last line may lack \n).
-_SEPARATOR = re.compile(rb"(?m)^<\|endoftext\|>\r?(?:\n|\Z)")
-_EOT_LINE = EOT.encode()
-
-
-# --------------------------------------------------------------------------------------------------
-# Reading a corpus file
-
-
-def iter_documents(path: str | Path, start: int = 0, chunk_bytes: int = _CHUNK_BYTES,
-                   hasher: Any = None) -> Iterator[tuple[str, int, int]]:
-    """Yield ``(text, nbytes, end)`` for each non-empty document of a corpus file, streaming.
-
-    ``nbytes`` is the document's size in the file, ``end`` the file offset just past its separator.
-    With ``start > 0`` reading begins at the first document that starts after the first separator
-    at or after ``start`` (used to sample windows of a large corpus). ``hasher`` (e.g.
-    ``hashlib.sha256()``) is fed every byte read, which with ``start=0`` hashes the whole file.
-    """
-    with open(path, "rb") as f:
-        if start > 0:
-            f.seek(start - 1)
-            if f.read(1) != b"\n":
-                f.readline()  # finish the line we landed in
-            while True:  # skip to just past the next separator line
-                line = f.readline()
-                if not line:
-                    return
-                if line.rstrip(b"\r\n") == _EOT_LINE:
-                    break
-        base = f.tell()  # file offset of buf[0]
-        carry = b""
-        while True:
-            chunk = f.read(chunk_bytes)
-            if chunk and not chunk.endswith(b"\n"):
-                chunk += f.readline()  # end on a line boundary so a separator is never cut in two
-            if hasher is not None:
-                hasher.update(chunk)
-            buf = carry + chunk
-            last = 0
-            for m in _SEPARATOR.finditer(buf):
-                raw = buf[last:m.start()]
-                last = m.end()
-                yield from _document(raw, base + last)
-            if not chunk:  # end of file: what is left is a last document without a separator
-                yield from _document(buf[last:], base + len(buf))
-                return
-            carry = buf[last:]
-            base += last
-
-
-def _document(raw: bytes, end: int) -> Iterator[tuple[str, int, int]]:
-    # The line break before the separator line belongs to the separator, not the document.
-    if raw.endswith(b"\n"):
-        raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-    if raw.strip():
-        yield raw.decode("utf-8", errors="replace"), len(raw), end
 
 
 # --------------------------------------------------------------------------------------------------
@@ -107,6 +49,20 @@ def _document(raw: bytes, end: int) -> Iterator[tuple[str, int, int]]:
 def shards_dir(dataset_dir: str | Path, tok: Tokenizer) -> Path:
     """Where the shards of a dataset for a tokenizer live: ``<dataset>/shards/<fingerprint[:16]>``."""
     return Path(dataset_dir) / "shards" / tok.fingerprint()[:16]
+
+
+def list_shard_sets(dataset_dir: str | Path) -> list[dict[str, Any]]:
+    """The token shard sets of a dataset folder, by tokenizer fingerprint: ``fingerprint``,
+    ``complete`` (its meta.json is there), ``files`` ({name: bytes} of the .bin files) and ``meta``."""
+    root = Path(dataset_dir) / "shards"
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        meta = _read_meta(d)
+        files = {f.name: f.stat().st_size for f in d.iterdir() if f.suffix == ".bin"}
+        out.append({"fingerprint": d.name, "complete": meta is not None, "files": files, "meta": meta})
+    return out
 
 
 def dtype_for(vocab_size: int) -> np.dtype:
@@ -237,7 +193,7 @@ def prepare_shards(corpus_path: str | Path, tok: Tokenizer, out_dir: str | Path,
                 sizes.append(len(doc.encode("utf-8")) if "\ufffd" in doc else nbytes)
                 pending += nbytes
                 done = end
-                if pending >= _CHUNK_BYTES:
+                if pending >= CHUNK_BYTES:
                     flush()
                     if progress is not None:
                         progress(done, corpus["bytes"])
@@ -360,14 +316,6 @@ def open_shards(out_dir: str | Path, tok: Tokenizer | None = None) -> ShardSet:
     dtype = np.dtype(meta["dtype"])
     arrays = {s: _memmap(out_dir / f"{s}.bin", dtype, int(meta[f"{s}_tokens"])) for s in SPLITS}
     return ShardSet(out_dir, meta, arrays["train"], arrays["val"])
-
-
-def count_tokens(data: np.ndarray, vocab_size: int, chunk: int = 1 << 24) -> np.ndarray:
-    """How often each id occurs in ``data``, in chunks so a large memmap never loads at once."""
-    counts = np.zeros(vocab_size, dtype=np.int64)
-    for i in range(0, len(data), chunk):
-        counts += np.bincount(np.asarray(data[i:i + chunk]), minlength=vocab_size)[:vocab_size]
-    return counts
 
 
 class BatchSampler:

@@ -34,31 +34,32 @@ never ends (``storybook``, or a mixture of only such sources) is capped at 5 MB
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import math
-import mmap
 import os
 import random
 import re
-import shutil
 import socket
-import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .atomic import atomic_write_text, fsync_dir, pid_temp_file, remove_orphaned_temp_files
-from .config import EOT, DataConfig, TinyGPTError, data_dir
+from .config import TinyGPTError
+from .corpus import EOT_SUFFIX_BYTES
+from .textfiles import (
+    FILE_SUFFIXES,
+    choose_column,
+    clean_document,
+    folder_files,
+    read_jsonl,
+    read_parquet,
+    read_txt,
+)
 
 DEFAULT_INFINITE_BYTES = 5_000_000
 """Corpus size when no cap is given and the source never ends (e.g. ``storybook``)."""
 DEFAULT_SEED = 1337
-FILE_SUFFIXES = (".txt", ".jsonl", ".parquet")
-TEXT_COLUMNS = ("text", "content", "story", "document")
 TINYSTORIES_ID = "roneneldan/TinyStories"
 HUB_HINT = ("use --source storybook (built in, works offline) or a local .txt/.jsonl/.parquet file; "
             "for a dataset already in the Hugging Face cache, set HF_HUB_OFFLINE=1.")
@@ -67,8 +68,6 @@ SPEC_HINT = ("use storybook, tinystories, hf:DATASET_ID, a path to a .txt/.jsonl
 HUB_CHECK_TIMEOUT = 3.0  # seconds; datasets itself retries for ~20 s before giving up offline
 
 _COMMON_OPTIONS = ("sample", "max_stories", "seed")
-_EOT_SUFFIX = f"\n{EOT}\n"
-_EOT_SUFFIX_BYTES = len(_EOT_SUFFIX.encode())
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -118,7 +117,7 @@ class Source:
 
     def iter_documents(self) -> Iterator[str]:
         """Clean documents: normalised newlines, stripped, no ``<|endoftext|>`` inside, none empty."""
-        docs: Iterable[str] = (d for d in map(_clean, self._documents()) if d)
+        docs: Iterable[str] = (d for d in map(clean_document, self._documents()) if d)
         if self.sample < 1.0:
             rng = random.Random(f"sample:{self.seed}:{self.spec}")
             keep = self.sample
@@ -162,7 +161,7 @@ class LocalSource(Source):
         self.path = path
         self.column = options.get("column")
         if path.is_dir():
-            self.files = _folder_files(path)
+            self.files = folder_files(path)
             if not self.files:
                 raise TinyGPTError(f"The folder '{path}' has no .txt, .jsonl or .parquet files.",
                                    "put text files in it or point --source at a file.")
@@ -176,11 +175,11 @@ class LocalSource(Source):
         for f in self.files:
             suffix = f.suffix.lower()
             if suffix == ".txt":
-                yield from _read_txt(f)
+                yield from read_txt(f)
             elif suffix == ".jsonl":
-                yield from _read_jsonl(f, self.column)
+                yield from read_jsonl(f, self.column)
             else:
-                yield from _read_parquet(f, self.column)
+                yield from read_parquet(f, self.column)
 
     def input_files(self) -> list[Path]:
         return list(self.files)
@@ -296,7 +295,7 @@ class HFSource(Source):
                 raise TinyGPTError(f"The dataset '{self.dataset_id}' has no column '{self.column}'.",
                                    f"its columns are: {', '.join(names)}.")
             return self.column
-        column = _choose_column(string_names)
+        column = choose_column(string_names)
         if column is None:
             raise TinyGPTError(f"The dataset '{self.dataset_id}' has no text column.",
                                f"name one with column=NAME (its columns are: {', '.join(names) or 'unknown'}).")
@@ -337,14 +336,14 @@ class MixtureSource(Source):
             doc = next(iters[i], None)
             if doc is None:
                 return  # a finite part ran out: stop, so the shares stay as asked
-            taken[i] += len(doc.encode()) + _EOT_SUFFIX_BYTES
+            taken[i] += len(doc.encode()) + EOT_SUFFIX_BYTES
             yield i, doc
 
 
 # --------------------------------------------------------------------------------------------------
 # Spec parsing
 
-_TERM = re.compile(r"^\s*(?:(?P<w>[^*]*?)\s*\*\s*)?(?P<spec>\S.*?)\s*$")
+TERM = re.compile(r"^\s*(?:(?P<w>[^*]*?)\s*\*\s*)?(?P<spec>\S.*?)\s*$")
 
 
 def open_source(spec: str, seed: int = DEFAULT_SEED) -> Source:
@@ -352,13 +351,13 @@ def open_source(spec: str, seed: int = DEFAULT_SEED) -> Source:
     spec = (spec or "").strip()
     if not spec:
         raise TinyGPTError("The data source is empty.", SPEC_HINT)
-    terms = _split_terms(spec)
+    terms = split_terms(spec)
     if terms is not None:
         return _open_mixture(spec, terms, seed)
     return _open_single(spec, seed)
 
 
-def _split_terms(spec: str) -> list[str] | None:
+def split_terms(spec: str) -> list[str] | None:
     """The terms of a mixture (``w*spec + w*spec``), or None for a single source.
 
     A spec that names an existing path is never split, so a file called ``a+b.txt`` still works.
@@ -372,7 +371,7 @@ def _split_terms(spec: str) -> list[str] | None:
 def _open_mixture(spec: str, terms: list[str], seed: int) -> Source:
     parts: list[tuple[float, Source]] = []
     for i, term in enumerate(terms):
-        m = _TERM.match(term)
+        m = TERM.match(term)
         if not term.strip() or not m:
             raise TinyGPTError(f"The mixture '{spec}' has an empty term.", "write it like 0.7*storybook + 0.3*x.jsonl.")
         raw_w = m.group("w")
@@ -473,140 +472,6 @@ def _bool_option(options: dict[str, str], key: str, default: bool) -> bool:
     raise TinyGPTError(f"{key}={options[key]} is not yes or no.", f"write {key}=1 or {key}=0.")
 
 
-# --------------------------------------------------------------------------------------------------
-# Readers and helpers
-
-def _clean(doc: str) -> str:
-    if "\r" in doc:
-        doc = doc.replace("\r\n", "\n").replace("\r", "\n")
-    if EOT in doc:
-        doc = doc.replace(EOT, "")
-    return doc.strip()
-
-
-def _folder_files(root: Path) -> list[Path]:
-    files = []
-    for p in root.rglob("*"):
-        rel = p.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue  # hidden files and folders (.git, editor swap files) are not data
-        if p.is_file() and p.suffix.lower() in FILE_SUFFIXES:
-            files.append(p)
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _has_marker(path: Path) -> bool:
-    """Whether the file contains ``<|endoftext|>`` anywhere (a C-speed scan, no full read into Python)."""
-    if path.stat().st_size == 0:
-        return False
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        return m.find(EOT.encode()) != -1
-
-
-def _read_txt(path: Path) -> Iterator[str]:
-    """Documents separated by ``<|endoftext|>`` when the file has that marker, else by blank lines."""
-    marker = _has_marker(path)
-    buf: list[str] = []
-    try:
-        with open(path, encoding="utf-8", newline=None) as f:
-            for line in f:
-                if marker:
-                    if EOT in line:
-                        pieces = line.split(EOT)
-                        buf.append(pieces[0])
-                        yield "".join(buf)
-                        yield from pieces[1:-1]
-                        buf = [pieces[-1]]
-                    else:
-                        buf.append(line)
-                elif line.strip():
-                    buf.append(line)
-                elif buf:
-                    yield "".join(buf)
-                    buf = []
-    except UnicodeDecodeError as e:
-        raise TinyGPTError(f"'{path}' is not UTF-8 text (bad byte at position {e.start}).",
-                           "save it as UTF-8, or use a .jsonl/.parquet file.") from None
-    if buf:
-        yield "".join(buf)
-
-
-def _choose_column(string_names: list[str]) -> str | None:
-    for name in TEXT_COLUMNS:
-        if name in string_names:
-            return name
-    lowered = {n.lower(): n for n in string_names}
-    for name in TEXT_COLUMNS:
-        if name in lowered:
-            return lowered[name]
-    return string_names[0] if string_names else None
-
-
-def _read_jsonl(path: Path, column: str | None) -> Iterator[str]:
-    chosen = column
-    first = True
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise TinyGPTError(f"Line {lineno} of '{path}' is not valid JSON ({e.msg}).",
-                                       "each line of a .jsonl file must be one JSON object.") from None
-                if not isinstance(row, dict):
-                    raise TinyGPTError(f"Line {lineno} of '{path}' is not a JSON object.",
-                                       'each line should look like {"text": "..."}.')
-                if first:
-                    first = False
-                    if column is not None and column not in row:
-                        raise TinyGPTError(f"'{path}' has no field '{column}'.", f"its fields are: {', '.join(row)}.")
-                if chosen is None:
-                    chosen = _choose_column([k for k, v in row.items() if isinstance(v, str)])
-                    if chosen is None:
-                        raise TinyGPTError(f"'{path}' has no text field (line {lineno} has no string value).",
-                                           'each line should look like {"text": "..."}, or name the field '
-                                           "with ?column=NAME.")
-                value = row.get(chosen)
-                if isinstance(value, str):
-                    yield value
-    except UnicodeDecodeError as e:
-        raise TinyGPTError(f"'{path}' is not UTF-8 text (bad byte at position {e.start}).",
-                           "save it as UTF-8.") from None
-
-
-def _read_parquet(path: Path, column: str | None) -> Iterator[str]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as e:
-        raise TinyGPTError(f"'{path}' is not a readable Parquet file ({str(e).splitlines()[0][:120]}).",
-                           "check that the file is complete and really Parquet.") from None
-    schema = pf.schema_arrow
-    names = list(schema.names)
-    if column is not None:
-        if column not in names:
-            raise TinyGPTError(f"'{path}' has no column '{column}'.", f"its columns are: {', '.join(names)}.")
-        chosen = column
-    else:
-        strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        chosen = _choose_column(strings)
-        if chosen is None:
-            raise TinyGPTError(f"'{path}' has no text column.",
-                               f"name one with ?column=NAME (its columns are: {', '.join(names)}).")
-    try:
-        for batch in pf.iter_batches(batch_size=1024, columns=[chosen]):
-            for value in batch.column(0).to_pylist():
-                if isinstance(value, str):
-                    yield value
-    except (pa.ArrowException, OSError) as e:
-        raise TinyGPTError(f"'{path}' is damaged and could not be read to the end ({str(e).splitlines()[0][:120]}).",
-                           "download or export the file again.") from None
-
-
 def _dataset_columns(ds: Any) -> tuple[list[str], list[str]]:
     """(all column names, string column names) of a datasets Dataset/IterableDataset."""
     features = getattr(ds, "features", None)
@@ -638,309 +503,3 @@ def _check_hub_reachable(dataset_id: str) -> None:
     except OSError:
         raise TinyGPTError(f"The Hugging Face hub ({host}) could not be reached, so '{dataset_id}' could not "
                            "be downloaded.", HUB_HINT) from None
-
-
-# --------------------------------------------------------------------------------------------------
-# Prepared datasets on disk
-
-@dataclass
-class PrepareResult:
-    """What :func:`prepare` did: where the dataset lives, its source.json, and whether it was reused."""
-
-    path: Path
-    info: dict[str, Any]
-    reused: bool
-    seconds: float
-    counts: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
-def _size_tag(n: int) -> str:
-    for unit, mult in (("gb", 10**9), ("mb", 10**6), ("kb", 10**3)):
-        if n >= mult:
-            return f"{n / mult:g}{unit}".replace(".", "p")
-    return f"{n}b"
-
-
-def dataset_name(cfg: DataConfig) -> str:
-    """The folder under data/ for this config: ``cfg.dataset`` when set, else derived from the spec.
-
-    The derived name carries the seed (when it is not the default and the source uses it) and the
-    byte cap (when one is given), so runs with different settings never overwrite each other's corpus.
-    """
-    if cfg.dataset:
-        name = cfg.dataset.strip()
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name) or ".." in name:
-            raise TinyGPTError(f"'{name}' is not a valid dataset name.",
-                               "use letters, digits, '-', '_' or '.', starting with a letter or digit.")
-        return name
-    source = open_source(cfg.source, cfg.seed)
-    terms = _split_terms(cfg.source)
-    has_path = False
-    pieces = []
-    for term in terms if terms is not None else [cfg.source.strip()]:
-        weight, base = "", term.strip()
-        if terms is not None:
-            m = _TERM.match(term)
-            weight, base = (m.group("w") or ""), m.group("spec")  # validated by open_source above
-        head, _, query = base.partition("?")
-        low = head.lower()
-        if not (low in ("storybook", "tinystories") or low.startswith("hf:")):
-            has_path = True
-            head = Path(head).name or head  # the file or folder name, not the whole path
-        elif low.startswith("hf:"):
-            head = head[3:]
-        pieces.append(_slug(" ".join(x for x in (weight, head, query) if x)))
-    name = "-".join(p for p in pieces if p) or "dataset"
-    if source.uses_seed and cfg.seed != DEFAULT_SEED and "seed=" not in cfg.source:
-        name += f"-s{cfg.seed}"
-    if cfg.max_bytes is not None:
-        name += f"-{_size_tag(cfg.max_bytes)}"
-    if has_path or len(name) > 48:
-        # Paths are shortened to their last part; a short hash of the full spec keeps names apart.
-        full = cfg.source if not has_path else _abs_spec(cfg.source)
-        name = f"{name[:40].rstrip('-')}-{hashlib.sha1(full.encode()).hexdigest()[:6]}"
-    return name
-
-
-def _abs_spec(spec: str) -> str:
-    """The spec with local paths made absolute, so 'a.txt' here and 'a.txt' elsewhere differ."""
-    def fix(term: str) -> str:
-        weight, base = "", term.strip()
-        m = _TERM.match(term)
-        if m and m.group("w") is not None:
-            weight, base = m.group("w") + "*", m.group("spec")
-        head, q, query = base.partition("?")
-        low = head.strip().lower()
-        if low in ("storybook", "tinystories") or low.startswith("hf:"):
-            return term.strip()
-        return f"{weight}{Path(head.strip()).expanduser().resolve()}{q}{query}"
-    terms = _split_terms(spec)
-    return " + ".join(fix(t) for t in terms) if terms is not None else fix(spec)
-
-
-def corpus_path(name: str) -> Path:
-    return data_dir() / name / "corpus.txt"
-
-
-def _read_source_json(folder: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((folder / "source.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return info if isinstance(info, dict) else None
-
-
-def _is_complete(folder: Path, info: dict[str, Any] | None) -> bool:
-    if not info or info.get("complete") is not True:
-        return False
-    try:
-        return (folder / "corpus.txt").stat().st_size == info.get("bytes")
-    except OSError:
-        return False
-
-
-def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
-    """Write ``data/<dataset>/corpus.txt`` and ``source.json`` unless a matching complete corpus exists.
-
-    ``progress(done_bytes, total_bytes_or_None)`` is called as bytes are written; an exception raised
-    from it (or anywhere) aborts the preparation and leaves nothing that looks complete.
-    """
-    start = time.perf_counter()
-    name = dataset_name(cfg)
-    folder = data_dir() / name
-    source = open_source(cfg.source, cfg.seed)
-    cap = cfg.max_bytes if cfg.max_bytes is not None else (None if source.finite else DEFAULT_INFINITE_BYTES)
-    if cap == 0:
-        raise TinyGPTError("A corpus capped at 0 bytes holds no text.", "drop --max-bytes, or give a size like 5MB.")
-    seed = cfg.seed if source.uses_seed else None
-    resolved = _abs_spec(cfg.source)
-    inputs = _input_stamps(source)
-    old = _read_source_json(folder)
-    if (_is_complete(folder, old) and old is not None and old.get("resolved") == resolved
-            and old.get("max_bytes") == cap and old.get("seed") == seed and old.get("inputs") == inputs):
-        if progress:  # a reused corpus is complete at once: say so, so that progress bars end full
-            progress(old["bytes"], old["bytes"])
-        return PrepareResult(folder, old, True, time.perf_counter() - start, old.get("parts", []))
-
-    made_folder = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    # From here on nothing may look complete until the new source.json is written at the very end.
-    (folder / "source.json").unlink(missing_ok=True)
-    corpus = folder / "corpus.txt"
-    remove_orphaned_temp_files(folder)  # corpus-sized leftovers of a killed preparation
-    tmp = pid_temp_file(folder, "corpus.txt")
-    digest = hashlib.sha256()
-    documents = 0
-    size = 0
-    capped = False
-    tagged = source.iter_tagged() if isinstance(source, MixtureSource) else ((0, d) for d in source.iter_documents())
-    n_parts = len(source.parts) if isinstance(source, MixtureSource) else 1
-    part_docs = [0] * n_parts
-    part_bytes = [0] * n_parts
-    report_every = 1 << 18
-    next_report = report_every
-    try:
-        with open(tmp, "wb") as f:
-            pending: list[bytes] = []
-            pending_bytes = 0
-            if progress:
-                progress(0, cap)
-            for part, doc in tagged:
-                chunk = (doc + _EOT_SUFFIX).encode()
-                if cap is not None and size + len(chunk) > cap:
-                    capped = True
-                    if documents == 0:
-                        chunk = _truncated(doc, cap)  # a single huge first document: keep what fits
-                        if not chunk:
-                            break
-                    else:
-                        break
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                documents += 1
-                size += len(chunk)
-                part_docs[part] += 1
-                part_bytes[part] += len(chunk)
-                if pending_bytes >= 1 << 20:
-                    _flush(f, digest, pending)
-                    pending_bytes = 0
-                if progress and size >= next_report:
-                    progress(size, cap)
-                    next_report = size + report_every
-                if capped:
-                    break
-            _flush(f, digest, pending)
-            f.flush()
-            os.fsync(f.fileno())
-        if documents == 0 or size == 0:
-            raise TinyGPTError(f"The source '{cfg.source}' gave no documents, so the corpus would be empty.",
-                               "check that the file or dataset has text (and that sample= is not too small).")
-        if progress:
-            progress(size, cap)
-        os.replace(tmp, corpus)
-        fsync_dir(folder)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        if made_folder:  # leave no empty folder behind for a source that failed at once
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        raise
-    # Token shards made from an older corpus no longer match it.
-    shutil.rmtree(folder / "shards", ignore_errors=True)
-    parts: list[dict[str, Any]] = []
-    if isinstance(source, MixtureSource):
-        parts = [{"source": s.spec, "weight": round(w, 6), "documents": d, "bytes": b,
-                  "share": round(b / size, 4)}
-                 for (w, s), d, b in zip(source.parts, part_docs, part_bytes, strict=True)]
-    seconds = time.perf_counter() - start
-    info = {
-        "name": name,
-        "spec": cfg.source,
-        "resolved": resolved,
-        "description": source.describe(),
-        "inputs": inputs,
-        "seed": seed,
-        "max_bytes": cap,
-        "capped": capped,
-        "documents": documents,
-        "bytes": size,
-        "sha256": digest.hexdigest(),
-        "parts": parts,
-        "seconds": round(seconds, 3),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "complete": True,
-    }
-    atomic_write_text(folder / "source.json", json.dumps(info, indent=2) + "\n")
-    return PrepareResult(folder, info, False, seconds, parts)
-
-
-def _input_stamps(source: Source) -> list[list[Any]]:
-    """[path, size, mtime_ns] of each local input file: an edited file makes the old corpus stale."""
-    stamps = []
-    for f in source.input_files():
-        st = f.stat()
-        stamps.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
-    return stamps
-
-
-def _flush(f: Any, digest: Any, pending: list[bytes]) -> None:
-    if pending:
-        data = b"".join(pending)
-        digest.update(data)
-        f.write(data)
-        pending.clear()
-
-
-def _truncated(doc: str, cap: int) -> bytes:
-    room = cap - _EOT_SUFFIX_BYTES
-    if room <= 0:
-        return b""
-    text = doc.encode()[:room].decode("utf-8", errors="ignore").rstrip()
-    return (text + _EOT_SUFFIX).encode() if text else b""
-
-
-def prepare_corpus(cfg: DataConfig, progress: Progress | None = None) -> Path:
-    """Prepare (or reuse) the corpus for ``cfg`` and return its folder, ``data/<dataset>``.
-
-    The corpus itself is ``<folder>/corpus.txt``; its description is ``<folder>/source.json``.
-    """
-    return prepare(cfg, progress).path
-
-
-def list_datasets() -> list[dict[str, Any]]:
-    """Every folder under data/ that holds a corpus (complete or not), sorted by name."""
-    root = data_dir()
-    if not root.is_dir():
-        return []
-    out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        info = _read_source_json(folder)
-        if info is None and not (folder / "corpus.txt").exists():
-            continue
-        out.append({
-            "name": folder.name,
-            "spec": (info or {}).get("spec", "?"),
-            "documents": (info or {}).get("documents"),
-            "bytes": (info or {}).get("bytes"),
-            "complete": _is_complete(folder, info),
-            "created": (info or {}).get("created"),
-            "shards": [s["fingerprint"] for s in _shard_sets(folder)],
-        })
-    return out
-
-
-def _shard_sets(folder: Path) -> list[dict[str, Any]]:
-    shards = folder / "shards"
-    if not shards.is_dir():
-        return []
-    out = []
-    for d in sorted(p for p in shards.iterdir() if p.is_dir()):
-        meta: dict[str, Any] | None = None
-        try:
-            meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            meta = None
-        files = {f.name: f.stat().st_size for f in d.iterdir() if f.suffix == ".bin"}
-        out.append({"fingerprint": d.name, "complete": meta is not None, "files": files, "meta": meta})
-    return out
-
-
-def dataset_info(name: str) -> dict[str, Any]:
-    """The source.json of a prepared dataset plus its paths and token shard sets; TinyGPTError if absent."""
-    folder = data_dir() / name
-    info = _read_source_json(folder) if folder.is_dir() else None
-    if info is None and not (folder / "corpus.txt").exists():
-        known = [d["name"] for d in list_datasets()]
-        raise TinyGPTError(f"There is no prepared dataset named '{name}' in {data_dir()}.",
-                           f"prepared datasets: {', '.join(known)}." if known else
-                           "make one with: tinygpt data prepare --source storybook")
-    out = dict(info or {"name": name, "complete": False})
-    out.update(name=name, path=str(folder), corpus=str(folder / "corpus.txt"),
-               complete=_is_complete(folder, info), shards=_shard_sets(folder))
-    return out

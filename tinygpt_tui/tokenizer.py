@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .atomic import atomic_write_text
-from .config import EOT, TinyGPTError, TokenizerConfig
+from .config import EOT, TinyGPTError
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -39,10 +39,6 @@ Progress = Callable[[int, "int | None"], None]
 # expression, which is what makes the tiktoken encoder agree with the HF one on trained vocabularies.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
-_TRAIN_BATCH_DOCS = 1000
-"""Documents handed to the BPE trainer per batch."""
-_SAMPLE_WINDOWS = 32
-"""How many evenly spaced windows of a large corpus the capped BPE training sample is drawn from."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -522,191 +518,3 @@ def tokenizer_from_dict(data: Any, text: str | None = None, source: str = "the t
             raise TinyGPTError(f"{source} has an unknown tokenizer kind {kind!r}.",
                                "kinds are bpe, char and gpt2.")
     return BPETokenizer(text if text is not None else json.dumps(data))
-
-
-# --------------------------------------------------------------------------------------------------
-# Training
-
-
-def _corpus_check(corpus_path: Path) -> int:
-    corpus_path = Path(corpus_path)
-    if not corpus_path.is_file():
-        raise TinyGPTError(f"The corpus file {corpus_path} does not exist.",
-                           "prepare a dataset with `tinygpt data prepare`, or pass --corpus FILE.")
-    size = corpus_path.stat().st_size
-    if size == 0:
-        raise TinyGPTError(f"The corpus file {corpus_path} is empty.", "prepare it again with more text.")
-    return size
-
-
-def sample_documents(corpus_path: Path, max_bytes: int | None) -> Iterator[tuple[str, int]]:
-    """Documents of the corpus with the bytes each consumed; a deterministic sample when capped.
-
-    With a cap smaller than the file, the sample is taken from ``_SAMPLE_WINDOWS`` evenly spaced windows
-    of ``max_bytes / windows`` bytes each, so a large corpus is represented from start to end without
-    reading all of it. The same file and cap always give the same sample.
-    """
-    from .shards import iter_documents
-
-    size = Path(corpus_path).stat().st_size
-    if max_bytes is None or size <= max_bytes:
-        windows = [(0, None)]
-    else:
-        budget = max(1, max_bytes // _SAMPLE_WINDOWS)
-        windows = [(k * size // _SAMPLE_WINDOWS, budget) for k in range(_SAMPLE_WINDOWS)]
-    for start, budget in windows:
-        pos = start
-        for doc, _nbytes, end in iter_documents(corpus_path, start=start):
-            # the first document of a window may start after `start`: skipped bytes count as consumed
-            yield doc, end - pos
-            pos = end
-            if budget is not None and end - start >= budget:
-                break
-
-
-def train_tokenizer(cfg: TokenizerConfig, corpus_path: str | Path, progress: Progress | None = None,
-                    *, out: str | Path | None = None, batch_docs: int = _TRAIN_BATCH_DOCS) -> Tokenizer:
-    """Build the tokenizer ``cfg`` describes from the corpus; save it atomically to ``out`` if given.
-
-    ``progress(done_bytes, total_bytes)`` is called as text is fed. An exception raised there (or a
-    KeyboardInterrupt) stops training and writes nothing.
-    """
-    corpus_path = Path(corpus_path)
-    if cfg.kind == "gpt2":
-        tok: Tokenizer = gpt2_tokenizer(cfg.special_tokens)
-    else:
-        size = _corpus_check(corpus_path)
-        if cfg.kind == "char":
-            tok = _train_char(cfg, corpus_path, size, progress)
-        else:
-            tok = _train_bpe(cfg, corpus_path, size, progress, batch_docs)
-    if out is not None:
-        tok.save(out)
-    return tok
-
-
-def _train_char(cfg: TokenizerConfig, corpus_path: Path, size: int, progress: Progress | None) -> Tokenizer:
-    # Every character must be seen (an unseen one would make shard encoding fail), so no byte cap here.
-    from .shards import iter_documents
-
-    chars: set[str] = set()
-    docs = 0
-    for doc, _nbytes, end in iter_documents(corpus_path):
-        chars.update(doc)
-        docs += 1
-        if progress is not None and docs % 256 == 0:
-            progress(end, size)
-    if not chars:
-        raise TinyGPTError(f"The corpus file {corpus_path} has no text between its separators.",
-                           "prepare the dataset again.")
-    if progress is not None:
-        progress(size, size)
-    return CharTokenizer(sorted(chars), cfg.special_tokens)
-
-
-def _train_bpe(cfg: TokenizerConfig, corpus_path: Path, size: int, progress: Progress | None,
-               batch_docs: int) -> Tokenizer:
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import decoders, models, pre_tokenizers, trainers
-
-    total = size if cfg.train_bytes is None else min(size, cfg.train_bytes)
-    fed = {"bytes": 0, "docs": 0}
-
-    def batches() -> Iterator[list[str]]:
-        batch: list[str] = []
-        for doc, consumed in sample_documents(corpus_path, cfg.train_bytes):
-            batch.append(doc)
-            fed["bytes"] += consumed
-            if len(batch) >= batch_docs:
-                fed["docs"] += len(batch)
-                yield batch
-                batch = []
-                if progress is not None:
-                    progress(min(fed["bytes"], total), total)
-        if batch:  # the last, partial batch: dropping it would lose the end of the corpus
-            fed["docs"] += len(batch)
-            yield batch
-        if progress is not None:
-            progress(total, total)
-
-    hf = HFTokenizer(models.BPE())
-    hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    hf.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=cfg.vocab_size,
-        min_frequency=cfg.min_frequency,
-        special_tokens=list(cfg.special_tokens),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,  # the caller shows progress through `progress`
-    )
-    hf.train_from_iterator(batches(), trainer=trainer)
-    if fed["docs"] == 0:
-        raise TinyGPTError(f"The corpus file {corpus_path} has no text between its separators.",
-                           "prepare the dataset again.")
-    return BPETokenizer(hf.to_str())
-
-
-# --------------------------------------------------------------------------------------------------
-# Inspection
-
-
-def breakdown(tok: Tokenizer, text: str) -> list[dict[str, Any]]:
-    """One row per token of ``text``: id, piece ('Ġsoft'), hex ('20 73 ...'), text (' soft')."""
-    return [{"id": i, "piece": tok.piece(i), "hex": tok.hex(i), "text": tok.token_text(i)}
-            for i in tok.encode(text)]
-
-
-def vocab_stats(tok: Tokenizer, shards_dir: str | Path | None = None, top: int = 20) -> dict[str, Any]:
-    """Vocabulary statistics; with ``shards_dir`` also token frequencies on its training split.
-
-    Keys: kind, vocab_size, special_tokens, fingerprint, length_histogram ({bytes: count}, specials
-    excluded), mean_token_bytes, longest (top tokens by byte length); with shards: tokens (train
-    tokens counted), most_frequent / least_frequent (seen at least once; specials excluded),
-    never_seen (count) and never_seen_examples, bytes_per_token (corpus bytes per non-special token).
-    """
-    lengths = tok.byte_lengths()
-    special_ids = np.array(sorted(tok.special_tokens.values()), dtype=np.int64)
-    normal = np.ones(tok.vocab_size, dtype=bool)
-    normal[special_ids] = False
-    normal_ids = np.flatnonzero(normal)
-    hist_keys, hist_counts = np.unique(lengths[normal], return_counts=True)
-
-    def row(i: int, **extra: Any) -> dict[str, Any]:
-        return {"id": int(i), "piece": tok.piece(int(i)), "text": tok.token_text(int(i)),
-                "bytes": int(lengths[i]), **extra}
-
-    # longest first; ties by id so the output is stable
-    order = normal_ids[np.lexsort((normal_ids, -lengths[normal_ids]))]
-    stats: dict[str, Any] = {
-        "kind": tok.kind,
-        "vocab_size": tok.vocab_size,
-        "special_tokens": dict(tok.special_tokens),
-        "fingerprint": tok.fingerprint(),
-        "length_histogram": {int(k): int(c) for k, c in zip(hist_keys, hist_counts, strict=True)},
-        "mean_token_bytes": float(lengths[normal].mean()) if normal.any() else 0.0,
-        "longest": [row(i) for i in order[:top]],
-    }
-    if shards_dir is None:
-        return stats
-
-    from .shards import count_tokens, open_shards
-
-    shards = open_shards(shards_dir, tok)
-    counts = count_tokens(shards.train, tok.vocab_size)
-    total = int(counts.sum())
-    seen = normal_ids[counts[normal_ids] > 0]
-    by_count = seen[np.lexsort((seen, -counts[seen]))]
-    rare = seen[np.lexsort((seen, counts[seen]))]
-    never = normal_ids[counts[normal_ids] == 0]
-    n_normal = int(counts[normal_ids].sum())
-    stats.update({
-        "shards": str(shards.path),
-        "tokens": total,
-        "most_frequent": [row(i, count=int(counts[i]), share=float(counts[i] / total)) for i in by_count[:top]],
-        "least_frequent": [row(i, count=int(counts[i]), share=float(counts[i] / total)) for i in rare[:top]],
-        "never_seen": int(len(never)),
-        "never_seen_examples": [row(i) for i in never[:top]],
-        "special_counts": {s: int(counts[i]) for s, i in tok.special_tokens.items()},
-        "bytes_per_token": float((counts * lengths)[normal_ids].sum() / n_normal) if n_normal else 0.0,
-    })
-    return stats

@@ -71,11 +71,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         TransferSpeedColumn,
     )
 
-    from .. import sources
+    from .. import corpora
 
     cfg = DataConfig(source=args.source, dataset=args.name, max_bytes=parse_size(args.max_bytes),
                      val_fraction=args.val_fraction, seed=args.seed)
-    name = sources.dataset_name(cfg)
+    name = corpora.dataset_name(cfg)
     err = Console(stderr=True, highlight=False)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=args.json) as bar:
@@ -84,7 +84,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = sources.prepare(cfg, progress)
+        result = corpora.prepare(cfg, progress)
     info = result.info
     if args.json:
         print(json.dumps({"path": str(result.path), "corpus": str(result.path / "corpus.txt"),
@@ -108,11 +108,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from .. import sources
+    from .. import corpora
 
     out = Console(highlight=False)
     if args.name:
-        info = sources.dataset_info(args.name)
+        info = corpora.dataset_info(args.name)
         if args.json:
             print(json.dumps(info))
             return 0
@@ -139,7 +139,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             table.add_row(label, value)
         out.print(table)
         return 0
-    datasets = sources.list_datasets()
+    datasets = corpora.list_datasets()
     if args.json:
         print(json.dumps(datasets))
         return 0

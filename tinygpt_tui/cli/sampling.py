@@ -143,7 +143,7 @@ def _console(stderr: bool = False):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..generate import encode_prompt, generate_samples, resolve_seed
-    from ..tokenizer import breakdown
+    from ..vocab import breakdown
     from .render import GenerationView, parse_views
 
     views = parse_views(args.show)

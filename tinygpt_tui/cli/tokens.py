@@ -113,7 +113,7 @@ def _dataset_dir(name: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..tokenizer import train_tokenizer
+    from ..tokenizer_training import train_tokenizer
 
     # TokenizerConfig validates (vocab smaller than bytes + specials, bad sizes) with ConfigError,
     # a TinyGPTError, so the message reaches the user through cli.main.
@@ -192,7 +192,7 @@ def _print_info(info: dict[str, Any], title: str) -> None:
 
 
 def cmd_tokenize(args: argparse.Namespace) -> int:
-    from ..tokenizer import breakdown
+    from ..vocab import breakdown
 
     text = sys.stdin.read() if args.text == "-" else args.text
     tok = resolve_tokenizer(args)
@@ -227,7 +227,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 
 def cmd_vocab(args: argparse.Namespace) -> int:
     from ..shards import shards_dir
-    from ..tokenizer import vocab_stats
+    from ..vocab import vocab_stats
 
     tok = resolve_tokenizer(args)
     shards = None
@@ -258,9 +258,9 @@ def _run_shards(name: str, tok) -> Path | None:
         cfg = RunConfig.from_json((models_dir() / name / "config.json").read_text(encoding="utf-8"))
         dataset = cfg.data.dataset
         if not dataset:
-            from .. import sources
+            from .. import corpora
 
-            dataset = sources.dataset_name(cfg.data)
+            dataset = corpora.dataset_name(cfg.data)
         path = shards_dir(data_dir() / dataset, tok)
     except (OSError, ImportError, AttributeError, TinyGPTError):
         return None
