@@ -1,4 +1,4 @@
-"""Where training text comes from, and how it becomes ``data/<dataset>/corpus.txt``.
+"""Where training text comes from: source specs and the documents each kind of source yields.
 
 Source specs (a string, as typed after ``--source``)::
 
@@ -26,10 +26,9 @@ A mixture interleaves documents so that each source's share of the *bytes* follo
 (the source furthest behind its share goes next). It stops as soon as any finite source runs out,
 so the shares stay what was asked for; infinite sources (``storybook``) never run out.
 
-``prepare_corpus`` writes the corpus atomically and records ``source.json`` (with ``"complete": true``)
-last, so an interrupted preparation never looks finished. When no byte cap is given, a source that
-never ends (``storybook``, or a mixture of only such sources) is capped at 5 MB
-(:data:`DEFAULT_INFINITE_BYTES`).
+When no byte cap is given, a source that never ends (``storybook``, or a mixture of only such
+sources) is capped at 5 MB (:data:`DEFAULT_INFINITE_BYTES`) by corpora.py, which writes a source's
+documents into ``data/<dataset>/corpus.txt``. The file readers are in textfiles.py.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ Ids are laid out the same way for ``bpe`` and ``char``: special tokens first (``
 then the rest. For inspection every id has its bytes, a display *piece* in GPT-2's byte-to-unicode
 form (``'Ġsoft'``) and a hex string (``'20 73 6f 66 74'``).
 
-This module is part of the core: no textual/rich/prompt_toolkit, no torch.
+This module serves tokenizers (encode, decode, inspect, save, load); training one from a corpus is
+tokenizer_training.py's job and vocabulary statistics are vocab.py's. No textual/rich/prompt_toolkit,
+no torch.
 """
 
 from __future__ import annotations
