@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 CORE = ["config", "model", "runs", "tokenizer", "shards", "sources", "storybook", "train", "generate",
-        "commands", "engine"]
+        "commands", "engine", "present"]
 FACE_LIBRARIES = ("textual", "rich", "prompt_toolkit")
 
 PROBE = """
