@@ -189,7 +189,7 @@ class TinyGPTApp(App[None]):
             try:
                 self.engine.create_run(result.config)
             except TinyGPTError as err:
-                self.say(error_line(err), error=True)
+                self.say_error(err)
                 return
             self.refresh_runs()
             self.show_training(result.config.name, start=result.train)
@@ -203,7 +203,7 @@ class TinyGPTApp(App[None]):
             try:
                 self.engine.create_run(cfg)
             except TinyGPTError as err:
-                self.say(error_line(err), error=True)
+                self.say_error(err)
                 return
         self._explore_when_done.add(cfg.name)
         self.show_training(cfg.name, start=True)

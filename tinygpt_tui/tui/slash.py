@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import SamplingConfig, TinyGPTError
-from ..present import error_line, short_path
+from ..present import short_path
 
 if TYPE_CHECKING:
     from .app import TinyGPTApp
@@ -87,7 +87,7 @@ class SlashCommands:
         try:
             cmd = commands.parse(line)
         except TinyGPTError as err:
-            app.say(error_line(err), error=True)
+            app.say_error(err)
             return
         if cmd is None:
             app.say("That is a prompt, not a command: type it in the explorer.", error=False)
@@ -101,7 +101,7 @@ class SlashCommands:
         try:
             handler(args)
         except TinyGPTError as err:
-            app.say(error_line(err), error=True)
+            app.say_error(err)
 
     # -- the commands ------------------------------------------------------------------------------
     def _cmd_help(self, args: list[str]) -> None:

@@ -18,7 +18,6 @@ from textual.worker import get_current_worker
 
 from ..config import TinyGPTError
 from ..engine import MetricsFollower, TrainingProcess
-from ..present import error_line
 from .messages import TrainingEnded, TrainingEvent
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class TrainingWatch:
         try:
             proc = app.engine.start_training(run)
         except TinyGPTError as err:
-            app.say(error_line(err), error=True)
+            app.say_error(err)
             return
         if self._sources.get(run) is not proc:
             self.watch(run, proc)
