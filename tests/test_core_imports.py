@@ -8,7 +8,7 @@ import sys
 
 CORE = ["config", "model", "runs", "tokenizer", "shards", "sources", "storybook", "train", "generate",
         "commands", "engine", "device", "evaluate", "checkpoint", "prepare", "events", "corpus", "corpora", "vocab",
-        "textfiles", "tokenizer_training"]
+        "textfiles", "tokenizer_training", "present"]
 FACE_LIBRARIES = ("textual", "rich", "prompt_toolkit")
 
 PROBE = """

@@ -18,9 +18,9 @@ from tinygpt_tui.generate import (
     generate_samples,
     score_text,
     slide_keep,
-    token_display,
 )
 from tinygpt_tui.model import GPT, KVCache
+from tinygpt_tui.present import token_label
 
 torch.set_num_threads(1)
 
@@ -341,7 +341,7 @@ def test_a_character_split_over_tokens_is_held_back_and_never_shows_replacement(
     recs = list(generate(ScriptedModel([x, half1], tok.vocab_size), tok, "a",
                          SamplingConfig(temperature=0.0, max_new_tokens=2, seed=0)))
     assert collect_text(recs) == "x\ufffd"
-    assert token_display("é".encode()) == "é" and token_display(b"\xc3") == "<c3>"
+    assert token_label("é".encode()) == "é" and token_label(b"\xc3") == "<c3>"
 
 
 def test_window_slides_with_a_note_and_an_overlong_prompt_is_cropped():

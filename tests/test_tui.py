@@ -614,7 +614,7 @@ async def test_run_option_opens_the_training_screen_of_a_run_in_training(runs_ho
     app = new_app(run="fixture")
     monkeypatch.setattr(app.engine, "is_training", lambda run: run == "fixture")
     attached = []
-    monkeypatch.setattr(app, "attach", lambda run: attached.append(run))
+    monkeypatch.setattr(app.training, "attach", lambda run: attached.append(run))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
         assert attached == ["fixture"]
@@ -635,3 +635,49 @@ async def test_scoring_clears_the_detail_of_a_generated_token(runs_home):
         await wait_for(pilot, lambda: bool(explorer.query_one("#score-view").records))
         assert detail.record is None
         assert explorer.query_one("#detail-title").content == "token"
+
+
+class _FakeTraining:
+    """Stands in for a TrainingProcess: ``events`` yields what is queued, then waits ``timeout``."""
+
+    def __init__(self, events: list[dict], finished: bool) -> None:
+        self.queued = list(events)
+        self.finished = finished
+        self.returncode = 0 if finished else None
+        self.reads = 0
+
+    def events(self, timeout: float | None = None):
+        self.reads += 1
+        queued, self.queued = self.queued, []
+        yield from queued
+        if not self.finished:
+            time.sleep(timeout or 0)
+
+
+@pytest.mark.anyio
+async def test_training_pump_posts_events_then_the_end(runs_home):
+    app = new_app()
+    source = _FakeTraining([{"event": "step", "step": 51, "loss": 2.0}], finished=True)
+    async with app.run_test(size=SIZE) as pilot:
+        app.show_training("fixture")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        app.training.watch("fixture", source)
+        assert "fixture" in app.training
+        await wait_for(pilot, lambda: "fixture" not in app.training)
+        assert screen.last_step.get("step") == 51
+
+
+@pytest.mark.anyio
+async def test_training_pump_stops_reading_when_the_app_exits(runs_home):
+    """A run left training must not keep the app from exiting: its pump worker is cancelled."""
+    app = new_app()
+    source = _FakeTraining([], finished=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.training.watch("fixture", source)
+        await wait_for(pilot, lambda: source.reads > 1)
+        assert any(w.name == "watch-fixture" for w in app.workers)
+    time.sleep(0.6)
+    reads = source.reads
+    time.sleep(0.6)
+    assert source.reads == reads

@@ -239,6 +239,11 @@ class TrainingProcess:
     def returncode(self) -> int | None:
         return self.proc.poll()
 
+    @property
+    def finished(self) -> bool:
+        """Every event, the end included, is queued: :meth:`events` now ends without waiting."""
+        return not self._reader.is_alive()
+
     def stop(self, wait: float | None = None) -> None:
         """Ask the process to stop with SIGINT: it saves a checkpoint and exits 0.
 

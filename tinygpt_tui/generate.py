@@ -35,6 +35,7 @@ from torch.nn import functional as F
 
 from .config import SamplingConfig, TinyGPTError
 from .evaluate import score_windows
+from .present import token_label
 
 if TYPE_CHECKING:
     from .model import GPT
@@ -52,7 +53,6 @@ __all__ = [
     "encode_prompt",
     "filtered_distribution",
     "resolve_seed",
-    "token_display",
     "slide_keep",
     "collect_text",
 ]
@@ -159,14 +159,6 @@ class ScoreResult:
         }
 
 
-def token_display(data: bytes) -> str:
-    """A token's own text, or its bytes as ``<e2 80>`` when they are not valid UTF-8 by themselves."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "<" + data.hex(" ") + ">"
-
-
 class _Vocab:
     """Memo of what records need about an id (bytes, piece, hex, display): tokenizers are slow-ish
     per call and the same ids come back often (alternatives especially)."""
@@ -180,7 +172,7 @@ class _Vocab:
         got = self._info.get(i)
         if got is None:
             data = self.tok.token_bytes(i)
-            got = (data, self.tok.piece(i), self.tok.hex(i), token_display(data))
+            got = (data, self.tok.piece(i), self.tok.hex(i), token_label(data))
             self._info[i] = got
         return got
 

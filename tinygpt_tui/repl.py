@@ -214,9 +214,9 @@ class Repl:
             return True
 
     def error(self, err: TinyGPTError) -> None:
-        self.console.print(Text.assemble(("error: ", "bold red"), err.message))
-        if err.hint:
-            self.console.print(Text.assemble(("hint: ", "yellow"), err.hint))
+        from .cli.render import print_error
+
+        print_error(self.console, err)
 
     def info(self, message: str, style: str = "green") -> None:
         self.console.print(Text(message, style=style))

@@ -35,12 +35,12 @@ def size_arg(text: str) -> int | None:
 
 
 def print_error(err: TinyGPTError) -> None:
+    """The CLI's error, on stderr (see :func:`tinygpt_tui.cli.render.print_error`)."""
     from rich.console import Console
 
-    console = Console(stderr=True, highlight=False)
-    console.print(f"[bold red]error:[/] {err.message}", markup=True, soft_wrap=True)
-    if err.hint:
-        console.print(f"[yellow]hint:[/] {err.hint}", soft_wrap=True)
+    from .render import print_error as render_error
+
+    render_error(Console(stderr=True, highlight=False), err)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,25 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..generate import TokenRecord
+from ..present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
 
 VIEWS = ("text", "boundaries", "pieces", "hex", "probs", "all")
 """What ``--show`` accepts (comma-separated for several)."""
-
-# probability buckets, most likely first: (lower bound, style, legend label)
-PROB_STYLES: tuple[tuple[float, str, str], ...] = (
-    (0.5, "green", ">=50%"),
-    (0.2, "yellow", "20-50%"),
-    (0.05, "dark_orange", "5-20%"),
-    (0.0, "red", "<5%"),
-)
-# surprisal buckets in bits, least surprising first
-SURPRISAL_STYLES: tuple[tuple[float, str, str], ...] = (
-    (1.0, "green", "<1 bit"),
-    (3.0, "yellow", "1-3 bits"),
-    (6.0, "dark_orange", "3-6 bits"),
-    (float("inf"), "red", ">=6 bits"),
-)
-
 
 def parse_views(spec: str | Sequence[str] | None) -> set[str]:
     """``"boundaries,probs"`` -> {"boundaries", "probs"}; ``all`` expands to every view."""
@@ -53,29 +38,20 @@ def parse_views(spec: str | Sequence[str] | None) -> set[str]:
 
 
 def prob_style(p: float) -> str:
-    for bound, style, _ in PROB_STYLES:
-        if p >= bound:
-            return style
-    return PROB_STYLES[-1][1]
+    """The CLI's style for probability ``p``: its band's colour on the one scale (present.py)."""
+    return prob_band(p).colour
 
 
 def surprisal_style(bits: float) -> str:
-    for bound, style, _ in SURPRISAL_STYLES:
-        if bits < bound:
-            return style
-    return SURPRISAL_STYLES[-1][1]
-
-
-def visible(text: str) -> str:
-    """Whitespace a reader must see (newlines, tabs) written as escapes."""
-    return text.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    return surprisal_band(bits).colour
 
 
 def legend(kind: str = "prob") -> Text:
-    styles = PROB_STYLES if kind == "prob" else SURPRISAL_STYLES
+    """The colour key, the best news first."""
+    bands = PROB_BANDS if kind == "prob" else SURPRISAL_BANDS
     out = Text("colour: " if kind == "prob" else "surprisal: ", style="dim")
-    for _, style, label in styles:
-        out.append(f" {label} ", style=f"reverse {style}")
+    for band in reversed(bands):
+        out.append(f" {band.label} ", style=f"reverse {band.colour}")
         out.append(" ")
     return out
 
@@ -104,7 +80,7 @@ def boundaries_text(records: Iterable[TokenRecord], colour: bool = True) -> Text
     out = Text()
     for r in records:
         out.append("[", style="dim")
-        out.append(visible(r.display), style=prob_style(r.prob) if colour and r.prob == r.prob else "")
+        out.append(visible(r.display, ESCAPES), style=prob_style(r.prob) if colour and r.prob == r.prob else "")
         out.append("]", style="dim")
     return out
 
@@ -251,12 +227,12 @@ def vocab_stats_tables(stats: dict[str, Any]) -> list[Any]:
     return out
 
 
-def print_error(console: Console, err: Any) -> None:
-    """A user error as the CLI shows it: one sentence, then the hint."""
-    console.print(Text.assemble(("error: ", "bold red"), str(getattr(err, "message", err))))
-    hint = getattr(err, "hint", None)
+def print_error(console: Console, err: BaseException) -> None:
+    """A user error as the CLI and the REPL show it: one sentence, then the hint (never markup)."""
+    message, hint = error_sentence(err)
+    console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     if hint:
-        console.print(Text.assemble(("hint: ", "yellow"), hint))
+        console.print(Text.assemble(("hint: ", "yellow"), hint), soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,7 +295,7 @@ class GenerationView:
             c.print(Text("Token boundaries", style="bold underline"))
             prompt = Text()
             for row in self.prompt_rows:  # the prompt's own tokens, in bold, before the generated ones
-                prompt.append(f"[{visible(row['text'])}]", style="bold")
+                prompt.append(f"[{visible(row['text'], ESCAPES)}]", style="bold")
             c.print(Text.assemble(prompt, boundaries_text(recs)))
             c.print(legend("prob"))
         if "pieces" in self.views:

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .slash import command_help
+
+if TYPE_CHECKING:
+    from .app import TinyGPTApp
 
 # commands that need no argument and make sense from the palette
 _PLAIN = ("help", "params", "tokens", "train", "stop", "new", "clear", "quit")
@@ -13,15 +19,14 @@ _PLAIN = ("help", "params", "tokens", "train", "stop", "new", "clear", "quit")
 class SlashCommandProvider(Provider):
     """Offers the slash commands by name; choosing one runs it as if typed in the command bar."""
 
-    def _candidates(self) -> list[tuple[str, str]]:
-        from .. import commands
-        from .app import TUI_HELP, command_entries
+    @property
+    def tinygpt(self) -> TinyGPTApp:
+        return cast("TinyGPTApp", self.app)
 
-        helps = {usage.split()[0].lstrip("/"): text for usage, text in command_entries(commands)}
-        helps.update(TUI_HELP)
+    def _candidates(self) -> list[tuple[str, str]]:
+        helps = command_help()
         out = [(f"/{name}", helps.get(name, "")) for name in _PLAIN if name in helps]
-        engine = self.app.engine  # type: ignore[attr-defined]
-        for name in sorted(engine.run_names()):
+        for name in sorted(self.tinygpt.engine.run_names()):
             out.append((f"/load {name}", f"open run {name} in the explorer"))
             out.append((f"/train {name}", f"train (or resume, or watch) run {name}"))
         return out
@@ -38,4 +43,4 @@ class SlashCommandProvider(Provider):
                 yield Hit(score, matcher.highlight(line), partial(self._run, line), text=line, help=help_text)
 
     def _run(self, line: str) -> None:
-        self.app.handle_command(line)  # type: ignore[attr-defined]
+        self.tinygpt.handle_command(line)

@@ -21,22 +21,24 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
 
 from ...config import SamplingConfig, TinyGPTError
+from ...present import PROB_BANDS, error_line
 from ..messages import AttentionComputed, GenerationFinished, TextScored, TokensGenerated
+from ..slash import format_params
 from ..widgets.attention_view import AttentionView
 from ..widgets.breakdown_table import BreakdownTable
 from ..widgets.command_bar import CommandBar
 from ..widgets.token_detail import TokenDetail
-from ..widgets.token_view import MODE_LABELS, MODES, TokenView, prob_colour
+from ..widgets.token_view import MODE_LABELS, MODES, TokenView
+from .base import AppScreen
 
 COALESCE_SECONDS = 0.03
 NO_SELECTION = "Select a token in a sample (←/→ or a click), then F5, to see what it attended to."
 
 
-class ExplorerScreen(Screen):
+class ExplorerScreen(AppScreen):
     """Prompt in, samples out (stacked, one per sample), a detail panel for the selected token."""
 
     BINDINGS = [
@@ -111,10 +113,8 @@ class ExplorerScreen(Screen):
 
     # -- status --------------------------------------------------------------------------------------
     def refresh_status(self) -> None:
-        from ..app import format_params
-
-        app = self.app
-        engine = app.engine  # type: ignore[attr-defined]
+        app = self.tinygpt
+        engine = app.engine
         line = Text()
         line.append(f" {self.run} ", style="bold reverse")
         if engine.loaded and engine.run_name == self.run:
@@ -125,11 +125,12 @@ class ExplorerScreen(Screen):
         line.append(" SCORE " if self.score_mode else " GENERATE ",
                     style="bold black on yellow" if self.score_mode else "bold black on green")
         line.append(f"  view {MODE_LABELS[self.view_mode]}   p ", style="")
-        for p, label in ((0.02, "<5%"), (0.12, "<20%"), (0.35, "<50%"), (0.8, "≥50%")):
-            line.append("■", style=prob_colour(p))
+        for band in PROB_BANDS:
+            line.append("■", style=band.colour)
+            label = f"<{band.high:.0%}" if band.high < 1 else f"≥{band.low:.0%}"
             line.append(f"{label} ", style="dim")
         line.append("\n")
-        line.append(format_params(app.params), style="dim")  # type: ignore[attr-defined]
+        line.append(format_params(app.params), style="dim")
         self.query_one("#explorer-status", Static).update(line)
 
     def watch_view_mode(self, mode: str) -> None:
@@ -155,12 +156,12 @@ class ExplorerScreen(Screen):
 
     def generate(self, prompt: str) -> None:
         """Start sampling ``prompt`` (cancelling a generation still running)."""
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         if not engine.loaded:
-            self.app.say("No model is loaded. Hint: /load RUN.", error=True)  # type: ignore[attr-defined]
+            self.tinygpt.say("No model is loaded. Hint: /load RUN.", error=True)
             return
         self.show_breakdown(prompt)
-        params: SamplingConfig = self.app.params  # type: ignore[attr-defined]
+        params: SamplingConfig = self.tinygpt.params
         if params.seed is None:
             # draw the seed here so the status can show it and the user can repeat the call
             params = replace(params, seed=random.SystemRandom().randrange(2**31))
@@ -174,14 +175,14 @@ class ExplorerScreen(Screen):
         self.busy = True
         self._reset_samples()
         self.query_one("#explorer-tabs", TabbedContent).active = "samples-pane"
-        self.app.say(f"Sampling {params.num_samples} × up to {params.max_new_tokens} tokens "  # type: ignore[attr-defined]
+        self.tinygpt.say(f"Sampling {params.num_samples} × up to {params.max_new_tokens} tokens "
                      f"(seed {params.seed})…")
         self._generate_worker(self.generation, prompt, params, self._cancel)
 
     @work(thread=True, group="generate")
     def _generate_worker(self, generation: int, prompt: str, params: SamplingConfig,
                          cancel: threading.Event) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         start = time.monotonic()
         last_post = start
         batch: list = []
@@ -197,7 +198,7 @@ class ExplorerScreen(Screen):
             if batch:
                 self.post_message(TokensGenerated(generation, batch))
         except TinyGPTError as err:
-            self.post_message(GenerationFinished(generation, _text(err)))
+            self.post_message(GenerationFinished(generation, error_line(err)))
             return
         except Exception as err:  # a bug must not kill the app silently: say what happened
             self.post_message(GenerationFinished(generation, f"Generation failed: {type(err).__name__}: {err}"))
@@ -267,12 +268,12 @@ class ExplorerScreen(Screen):
         for view in self._views.values():
             view.flush()  # the tokens that arrived since the view's last refresh
         if message.error:
-            self.app.say(message.error, error=True)  # type: ignore[attr-defined]
+            self.tinygpt.say(message.error, error=True)
             return
         for sample in self._views:
             self._labels[sample].update(self._sample_label(sample))
         rate = message.tokens / message.seconds if message.seconds > 0 else 0.0
-        self.app.say(f"{message.tokens} tokens in {message.seconds:.2f}s ({rate:.0f} tokens/s). "  # type: ignore[attr-defined]
+        self.tinygpt.say(f"{message.tokens} tokens in {message.seconds:.2f}s ({rate:.0f} tokens/s). "
                      "Tab to the tokens, ←/→ to select one; F3 changes the view, F5 shows attention.")
 
     def cancel_generation(self) -> None:
@@ -281,11 +282,11 @@ class ExplorerScreen(Screen):
 
     # -- prompt breakdown ----------------------------------------------------------------------------
     def show_breakdown(self, text: str) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         try:
             rows = engine.breakdown(text) if text else []
         except TinyGPTError as err:
-            self.query_one("#breakdown-summary", Static).update(_text(err))
+            self.query_one("#breakdown-summary", Static).update(error_line(err))
             return
         n_bytes = len(text.encode("utf-8"))
         self.query_one("#breakdown-summary", Static).update(
@@ -295,28 +296,28 @@ class ExplorerScreen(Screen):
 
     # -- scoring -------------------------------------------------------------------------------------
     def score(self, text: str) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         if not engine.loaded:
-            self.app.say("No model is loaded. Hint: /load RUN.", error=True)  # type: ignore[attr-defined]
+            self.tinygpt.say("No model is loaded. Hint: /load RUN.", error=True)
             return
         self.show_breakdown(text)
-        self.app.say("Scoring…")  # type: ignore[attr-defined]
+        self.tinygpt.say("Scoring…")
         self.query_one("#explorer-tabs", TabbedContent).active = "score-pane"
         self._score_worker(text)
 
     @work(thread=True, exclusive=True, group="score")
     def _score_worker(self, text: str) -> None:
         try:
-            result = self.app.engine.score(text)  # type: ignore[attr-defined]
+            result = self.tinygpt.engine.score(text)
         except TinyGPTError as err:
-            self.post_message(TextScored(text, error=_text(err)))
+            self.post_message(TextScored(text, error=error_line(err)))
             return
         self.post_message(TextScored(text, result))
 
     @on(TextScored)
     def _scored(self, message: TextScored) -> None:
         if message.error:
-            self.app.say(message.error, error=True)  # type: ignore[attr-defined]
+            self.tinygpt.say(message.error, error=True)
             return
         res = message.result
         view = self.query_one("#score-view", TokenView)
@@ -331,7 +332,7 @@ class ExplorerScreen(Screen):
             f"{res.tokens} tokens, {res.bytes} bytes: {res.bits_per_byte:.3f} bits per byte, "
             f"mean surprisal {res.mean_surprisal_bits:.2f} bits, perplexity {res.perplexity:.1f}. "
             "Red tokens surprised the model, green ones it expected.")
-        self.app.say("Scored. Tab to the text and use ←/→ to inspect each token.")  # type: ignore[attr-defined]
+        self.tinygpt.say("Scored. Tab to the text and use ←/→ to inspect each token.")
 
     # -- selection -----------------------------------------------------------------------------------
     @on(TokenView.Selected)
@@ -362,11 +363,11 @@ class ExplorerScreen(Screen):
 
     @work(thread=True, exclusive=True, group="attention")
     def _attention_worker(self, request: int, prompt: str, ids: list[int], record: object) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         try:
             maps = engine.attention(engine.prompt_ids(prompt) + ids)
         except TinyGPTError as err:
-            self.post_message(AttentionComputed(request, record, error=_text(err)))
+            self.post_message(AttentionComputed(request, record, error=error_line(err)))
             return
         except Exception as err:  # a bug must not kill the app silently: say what happened
             self.post_message(AttentionComputed(request, record,
@@ -405,25 +406,19 @@ class ExplorerScreen(Screen):
             self.query_one(CommandBar).focus_input()
             return
         self.cancel_generation()
-        self.app.show_runs()  # type: ignore[attr-defined]
-
-    def action_command(self) -> None:
-        bar = self.query_one(CommandBar)
-        bar.focus_input()
-        bar.input.value = "/"
-        bar.input.cursor_position = 1
+        self.tinygpt.show_runs()
 
     def action_toggle_score(self) -> None:
         self.score_mode = not self.score_mode
         self.query_one(CommandBar).focus_input()  # the next thing to do is to type (or paste) a text
-        self.app.say("Score mode: enter a text to see how surprising each token is." if self.score_mode  # type: ignore[attr-defined]
+        self.tinygpt.say("Score mode: enter a text to see how surprising each token is." if self.score_mode
                      else "Generate mode: enter a prompt to sample a continuation.")
 
     def action_cycle_view(self) -> None:
         self.view_mode = MODES[(MODES.index(self.view_mode) + 1) % len(MODES)]
 
     def action_vocab(self) -> None:
-        self.app.show_vocab()  # type: ignore[attr-defined]
+        self.tinygpt.show_vocab()
 
     async def action_attention(self) -> None:
         """Open the Attention tab (adding it the first time); from it, go back to the tokens."""
@@ -453,7 +448,3 @@ class ExplorerScreen(Screen):
 
     def action_clear(self) -> None:
         self.clear_samples()
-
-
-def _text(err: TinyGPTError) -> str:
-    return err.message if not err.hint else f"{err.message} Hint: {err.hint}"

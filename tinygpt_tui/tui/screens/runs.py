@@ -6,12 +6,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Static
 
 from ...engine import quick_start_config
+from ...present import short_path
 from ..widgets.command_bar import CommandBar
 from ..widgets.run_table import RunTable
+from .base import AppScreen
 
 
 def quick_start_text(models: str) -> str:
@@ -32,7 +33,7 @@ def quick_start_text(models: str) -> str:
     )
 
 
-class RunsScreen(Screen):
+class RunsScreen(AppScreen):
     """Lists runs (RunTable); opens one in the explorer, its training, or the new-run form."""
 
     AUTO_FOCUS = None
@@ -73,20 +74,18 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="list-runs")
     def _list_worker(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         runs = engine.list_runs()
         self.app.call_from_thread(self.show_runs, runs)
 
     def show_runs(self, runs: list) -> None:
         """Show ``runs`` in the table, or the quick start when there are none."""
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         table = self.query_one(RunTable)
         table.set_runs(runs)
         empty = not runs
         table.display = not empty
         self.query_one("#quick-start").display = empty
-        from ..app import short_path
-
         where = short_path(engine.models_dir)
         if empty:
             self.query_one("#quick-start-text", Static).update(quick_start_text(where))
@@ -108,7 +107,7 @@ class RunsScreen(Screen):
             summary.update("")
             return
         try:
-            cfg = self.app.engine.run_config(name)  # type: ignore[attr-defined]
+            cfg = self.tinygpt.engine.run_config(name)
         except Exception as err:  # a broken config.json must not take the list down
             summary.update(f"{name}: {getattr(err, 'message', err)}")
             return
@@ -126,11 +125,11 @@ class RunsScreen(Screen):
 
     @on(RunTable.Chosen)
     def _chosen(self, event: RunTable.Chosen) -> None:
-        self.app.open_run(event.run)  # type: ignore[attr-defined]
+        self.tinygpt.open_run(event.run)
 
     @on(Button.Pressed, "#quick-start-button")
     def _quick(self) -> None:
-        self.app.quick_start()  # type: ignore[attr-defined]
+        self.tinygpt.quick_start()
 
     @on(Button.Pressed, "#new-run-button")
     def _new(self) -> None:
@@ -139,21 +138,15 @@ class RunsScreen(Screen):
     def action_open_selected(self) -> None:
         name = self.query_one(RunTable).selected_run
         if name:
-            self.app.open_run(name)  # type: ignore[attr-defined]
+            self.tinygpt.open_run(name)
 
     def action_train_selected(self) -> None:
         name = self.query_one(RunTable).selected_run
         if name:
-            self.app.show_training(name)  # type: ignore[attr-defined]
+            self.tinygpt.show_training(name)
 
     def action_new_run(self) -> None:
-        self.app.new_run()  # type: ignore[attr-defined]
-
-    def action_command(self) -> None:
-        bar = self.query_one(CommandBar)
-        bar.focus_input()
-        bar.input.value = "/"
-        bar.input.cursor_position = 1
+        self.tinygpt.new_run()
 
     def action_refresh(self) -> None:
         self.refresh_runs()

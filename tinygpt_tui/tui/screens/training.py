@@ -15,12 +15,13 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from ...present import error_line
 from ...units import duration, human_count
 from ..widgets.command_bar import CommandBar
 from ..widgets.loss_chart import LossChart
+from .base import AppScreen
 
 STAGES = ("corpus", "tokenizer", "shards", "model", "training")
 MAX_SAMPLES = 5
@@ -42,7 +43,7 @@ def tui_message(event: dict[str, Any]) -> str:
     return f"{message.rstrip('.')}; press s or /train to continue."  # stopped while preparing
 
 
-class TrainingScreen(Screen):
+class TrainingScreen(AppScreen):
     """Watch, start, stop and resume the training of one run."""
 
     # keys like s and x are commands here, so nothing takes focus on its own ("/" opens the bar)
@@ -97,7 +98,7 @@ class TrainingScreen(Screen):
         self._flush()
 
     def _replay_history(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         events, _ = engine.read_metrics(self.run)
         for event in events:
             self.handle_event(event, live=False)
@@ -107,7 +108,7 @@ class TrainingScreen(Screen):
         self._sync_status()
 
     def _sync_status(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         ours = engine.training.get(self.run)
         if ours is not None and ours.alive:
             self.status = "stopping" if ours.stop_requested else "training"
@@ -177,7 +178,7 @@ class TrainingScreen(Screen):
             self.query_one(LossChart).set_series(self.train_loss, self.val_loss)
 
     def _draw_header(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         try:
             cfg = engine.run_config(self.run)
             shape = (f"preset {cfg.preset} · {cfg.tokenizer.kind} tokenizer · data {cfg.data.source} · "
@@ -199,7 +200,7 @@ class TrainingScreen(Screen):
                 line.append(f"  {self.final.get('reason', '')}: {message}", style="dim")
             else:
                 hint = self.final.get("hint")
-                line.append(f"  {message}" + (f" Hint: {hint}" if hint else ""), style="red")
+                line.append(f"  {error_line(message, hint)}", style="red")
         self.query_one("#train-header", Static).update(line)
 
     def _draw_progress(self) -> None:
@@ -226,7 +227,7 @@ class TrainingScreen(Screen):
         max_time = self.start_event.get("max_time")
         if max_steps is None:
             try:
-                train_cfg = self.app.engine.run_config(self.run).train  # type: ignore[attr-defined]
+                train_cfg = self.tinygpt.engine.run_config(self.run).train
                 max_steps, max_time = train_cfg.max_steps, train_cfg.max_time
             except Exception:
                 max_steps = None
@@ -276,28 +277,22 @@ class TrainingScreen(Screen):
 
     # -- actions -----------------------------------------------------------------------------------
     def action_back(self) -> None:
-        self.app.show_runs()  # type: ignore[attr-defined]
+        self.tinygpt.show_runs()
 
     def action_start(self) -> None:
         self.final = None
-        self.app.start_training(self.run)  # type: ignore[attr-defined]
+        self.tinygpt.training.start(self.run)
         self._sync_status()
         self._flush()
 
     def action_stop(self) -> None:
-        self.app.stop_training(self.run)  # type: ignore[attr-defined]
+        self.tinygpt.training.stop(self.run)
         self._sync_status()
         self._flush()
 
     def action_explore(self) -> None:
-        if not self.app.engine.has_weights(self.run):  # type: ignore[attr-defined]
-            self.app.say(f"{self.run} has no weights yet: the first checkpoint comes at the first "  # type: ignore[attr-defined]
+        if not self.tinygpt.engine.has_weights(self.run):
+            self.tinygpt.say(f"{self.run} has no weights yet: the first checkpoint comes at the first "
                          "evaluation.", error=True)
             return
-        self.app.load_run(self.run)  # type: ignore[attr-defined]
-
-    def action_command(self) -> None:
-        bar = self.query_one(CommandBar)
-        bar.focus_input()
-        bar.input.value = "/"
-        bar.input.cursor_position = 1
+        self.tinygpt.load_run(self.run)

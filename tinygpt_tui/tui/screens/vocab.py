@@ -11,10 +11,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...config import TinyGPTError
+from .base import AppScreen
 
 Row = tuple[int, str, str, int, "int | None"]
 
@@ -70,7 +70,7 @@ def _short(v: Any) -> str:
     return str(v)
 
 
-class VocabScreen(Screen):
+class VocabScreen(AppScreen):
     """Statistics on the left; on the right a search box over a table of id, piece, hex, length, count."""
 
     BINDINGS = [
@@ -106,7 +106,7 @@ class VocabScreen(Screen):
 
     @work(thread=True, exclusive=True, group="vocab")
     def _load(self) -> None:
-        engine = self.app.engine  # type: ignore[attr-defined]
+        engine = self.tinygpt.engine
         try:
             stats = engine.vocab_stats()
             rows = engine.vocab_rows()

@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from ...present import prob_band, visible
 from .token_detail import bar
-from .token_view import prob_colour, visible
 
 TOP_KEYS = 3
 """Keys listed under each layer's heat strip, the heaviest first."""
@@ -107,7 +107,7 @@ class AttentionView(Static, can_focus=True):
         label = getattr(rec, "display", "") or getattr(rec, "text", "") or maps.labels[-1]
         out.append("token ", style="bold")
         out.append(f"#{rec.index if rec is not None else n - 1} ", style="bold")
-        out.append(f"[{visible(label)}]", style=prob_colour(getattr(rec, "prob", 1.0)) + " bold")
+        out.append(f"[{visible(label)}]", style=prob_band(getattr(rec, "prob", 1.0)).colour + " bold")
         out.append(f"  attends over {n} token{'s' if n != 1 else ''} of context", style="dim")
         if maps.cropped:
             out.append(f" ({maps.cropped} earlier out of the window)", style="yellow")
@@ -126,14 +126,14 @@ class AttentionView(Static, can_focus=True):
             for w in shown:
                 # scaled to the row's peak so a spread-out head still shows its shape
                 level = round(w / peak * (len(STRIP_LEVELS) - 1))
-                out.append(STRIP_LEVELS[level] if level else "·", style=prob_colour(w) if level else "dim")
+                out.append(STRIP_LEVELS[level] if level else "·", style=prob_band(w).colour if level else "dim")
             top = sorted(range(n), key=lambda k: (-weights[k], -k))[:TOP_KEYS]
             for k in top:
                 back = n - 1 - k
                 where = "itself" if back == 0 else f"{back} back"
                 out.append(f"\n  {where:>8} ", style="dim")
                 out.append(_fit(maps.labels[k]), style="bold" if back == 0 else "")
-                out.append(" " + bar(weights[k]), style=prob_colour(weights[k]))
+                out.append(" " + bar(weights[k]), style=prob_band(weights[k]).colour)
                 out.append(f" {weights[k]:.3f}")
         return out
 

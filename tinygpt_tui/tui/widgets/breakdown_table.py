@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from .token_view import visible
+from ...present import hex_label, visible
 
 CONTEXT_CHARS = 14
 
@@ -26,17 +26,7 @@ def visualize(texts: list[str], i: int, context: int = CONTEXT_CHARS) -> Text:
 def row_display(row: dict[str, Any]) -> str:
     """A row's token as the token view shows it: its text, or ``<e2 80>`` when its bytes are not
     valid UTF-8 by themselves (its ``text`` would be U+FFFD)."""
-    text = str(row.get("text", ""))
-    try:
-        data = bytes.fromhex(str(row.get("hex", "")))
-    except ValueError:
-        return text
-    if not data:
-        return text
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return "<" + data.hex(" ") + ">"
+    return hex_label(str(row.get("hex", "")), str(row.get("text", "")))
 
 
 class BreakdownTable(DataTable):

@@ -57,17 +57,6 @@ class CommandBar(Vertical):
         yield Input(placeholder=self._placeholder, id="command-input")
         yield Static("", id="command-message", markup=False)
 
-    def on_mount(self) -> None:
-        # after the first refresh the message label is surely mounted too
-        self.call_after_refresh(self._show_pending)
-
-    def _show_pending(self) -> None:
-        """Show a message said while the screen was still being built (it waited on the screen)."""
-        pending = getattr(self.screen, "pending_message", None)
-        if pending:
-            self.show_message(*pending)
-            self.screen.pending_message = None  # type: ignore[attr-defined]
-
     @property
     def input(self) -> Input:
         return self.query_one("#command-input", Input)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from .token_view import prob_colour, visible
+from ...present import prob_band, visible
 
 BAR_WIDTH = 18
 
@@ -50,9 +50,9 @@ class TokenDetail(Static):
         facts.add_row("token", Text(f"#{rec.index}" + (f"  sample {rec.sample + 1}" if rec.sample else "")))
         facts.add_row("id", str(rec.id))
         facts.add_row("piece", Text(repr(rec.piece)))
-        facts.add_row("text", Text(f"[{visible(text)}]", style=prob_colour(rec.prob)))
+        facts.add_row("text", Text(f"[{visible(text)}]", style=prob_band(rec.prob).colour))
         facts.add_row("bytes", Text(f"{rec.hex}  ({len(rec.bytes)} byte{'s' if len(rec.bytes) != 1 else ''})"))
-        facts.add_row("probability", Text(f"{rec.prob:.4f}", style=prob_colour(rec.prob)))
+        facts.add_row("probability", Text(f"{rec.prob:.4f}", style=prob_band(rec.prob).colour))
         facts.add_row("log prob", f"{rec.logprob:.3f} nats")
         facts.add_row("surprisal", f"{rec.surprisal_bits:.2f} bits")
         entropy = getattr(rec, "entropy_bits", float("nan"))
@@ -79,6 +79,6 @@ class TokenDetail(Static):
             chosen = alt.id == rec.id
             alt_text = alt.text if alt.text else alt.piece
             label = Text(f"[{visible(alt_text)}]", style="bold" if chosen else "")
-            alts.add_row(str(alt.id), label, Text(bar(alt.prob), style=prob_colour(alt.prob)),
+            alts.add_row(str(alt.id), label, Text(bar(alt.prob), style=prob_band(alt.prob).colour),
                          Text(f"{alt.prob:.3f}" + (" ◀" if chosen else "  ")))
         return Group(facts, Text(""), alts)

@@ -7,7 +7,6 @@ as clean text, bracketed text, raw pieces (``Ġsoft``) or byte hex.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from typing import Any
@@ -22,32 +21,13 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
 
+from ...present import prob_band, visible
+
 STREAM_REFRESH_SECONDS = 0.1
 """While tokens stream in, the view is refreshed at most this often (less often as the text grows)."""
 
 MODES = ("clean", "boundaries", "pieces", "hex")
 MODE_LABELS = {"clean": "clean text", "boundaries": "[boundaries]", "pieces": "raw pieces", "hex": "byte hex"}
-
-# probability -> colour, from "the model did not see this coming" (red) to "obvious" (green)
-_STOPS = ((0.0, (220, 50, 47)), (0.05, (230, 120, 40)), (0.2, (220, 190, 40)), (0.5, (150, 200, 60)),
-          (1.0, (60, 180, 90)))
-
-
-def prob_colour(p: float) -> str:
-    """An RGB colour for probability ``p``, interpolated on a log-ish scale of stops."""
-    p = min(1.0, max(0.0, float(p) if math.isfinite(p) else 0.0))
-    for (p0, c0), (p1, c1) in zip(_STOPS, _STOPS[1:], strict=False):
-        if p <= p1:
-            t = 0.0 if p1 == p0 else (p - p0) / (p1 - p0)
-            r, g, b = (round(a + (b_ - a) * t) for a, b_ in zip(c0, c1, strict=True))
-            return f"rgb({r},{g},{b})"
-    return "rgb(60,180,90)"
-
-
-def visible(text: str) -> str:
-    """Make whitespace inside a bracketed token visible: newline as ↵, tab as →."""
-    return text.replace("\n", "↵").replace("\t", "→")
-
 
 def token_label(record: Any, mode: str) -> str:
     """The text one token shows in ``mode`` (without brackets)."""
@@ -206,7 +186,7 @@ class TokenView(Static, can_focus=True):
         for i in range(first, len(self.records)):
             rec = self.records[i]
             label = token_label(rec, self.mode)
-            style = Style(color=prob_colour(rec.prob), meta={"token": i})
+            style = Style(color=prob_band(rec.prob).colour, meta={"token": i})
             if i == self.selected:
                 style += Style(reverse=True, bold=True)
             if self.mode == "clean":

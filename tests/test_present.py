@@ -1,0 +1,100 @@
+"""present.py: token labels, the one probability scale, the surprisal scale and error sentences."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tinygpt_tui.config import ConfigError, TinyGPTError
+from tinygpt_tui.present import (
+    ESCAPES,
+    PROB_BANDS,
+    SURPRISAL_BANDS,
+    error_line,
+    error_sentence,
+    hex_label,
+    prob_band,
+    short_path,
+    surprisal_band,
+    token_label,
+    visible,
+)
+
+
+def test_token_label_is_the_text_or_the_hex_of_a_partial_character():
+    assert token_label("é".encode()) == "é"
+    assert token_label(b" soft") == " soft"
+    assert token_label(b"\xc3") == "<c3>"
+    assert token_label(b"\xe2\x80") == "<e2 80>"
+    assert token_label(b"") == ""
+
+
+def test_hex_label_reads_hex_and_falls_back_to_the_text():
+    assert hex_label("c3 a9", "?") == "é"
+    assert hex_label("e2 80", "\ufffd") == "<e2 80>"
+    assert hex_label("", "<|endoftext|>") == "<|endoftext|>"  # a special token has no bytes
+    assert hex_label("not hex", "fox") == "fox"
+
+
+def test_visible_draws_arrows_for_the_app_and_escapes_for_the_text_faces():
+    assert visible("a\nb\tc") == "a↵b→c"
+    assert visible("a\nb\tc\rd", ESCAPES) == "a\\nb\\tc\\rd"
+    assert visible("plain") == "plain"
+
+
+@pytest.mark.parametrize(("p", "name"), [
+    (0.0, "unlikely"), (0.0499, "unlikely"), (0.05, "possible"), (0.1999, "possible"), (0.2, "likely"),
+    (0.4999, "likely"), (0.5, "expected"), (1.0, "expected"),
+    (float("nan"), "unlikely"), (float("inf"), "unlikely"), (-0.1, "unlikely"),
+])
+def test_prob_band_boundaries(p, name):
+    assert prob_band(p).name == name
+
+
+@pytest.mark.parametrize(("bits", "name"), [
+    (0.0, "expected"), (0.999, "expected"), (1.0, "plausible"), (2.999, "plausible"), (3.0, "unexpected"),
+    (5.999, "unexpected"), (6.0, "surprising"), (40.0, "surprising"), (math.inf, "surprising"),
+    (float("nan"), "surprising"),
+])
+def test_surprisal_band_boundaries(bits, name):
+    assert surprisal_band(bits).name == name
+
+
+def test_scales_go_from_bad_to_good_news_with_the_same_colours():
+    for bands in (PROB_BANDS, SURPRISAL_BANDS):
+        assert [b.index for b in bands] == [0, 1, 2, 3]
+        assert [b.colour for b in bands] == ["red", "dark_orange", "yellow", "green"]
+    # the probability bands tile [0, inf) without a gap
+    for lower, upper in zip(PROB_BANDS, PROB_BANDS[1:], strict=False):
+        assert lower.high == upper.low
+
+
+def test_error_sentence_and_line():
+    err = ConfigError("The run 'x' does not exist.", "/load lists the runs.")
+    assert error_sentence(err) == ("The run 'x' does not exist.", "/load lists the runs.")
+    assert error_line(err) == "The run 'x' does not exist. Hint: /load lists the runs."
+    assert error_line(err) == str(err)  # the same words as TinyGPTError's own str()
+    assert error_sentence(TinyGPTError("No hint.")) == ("No hint.", None)
+    assert error_line(TinyGPTError("No hint.")) == "No hint."
+    assert error_line("Training failed.", "its last words: boom") == "Training failed. Hint: its last words: boom"
+    assert error_line("Training failed.", None) == "Training failed."
+    assert error_sentence(ValueError("bad value")) == ("bad value", None)
+
+
+def test_short_path_is_relative_inside_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    assert short_path(tmp_path / "models") == "models"
+    assert short_path(tmp_path) == "."
+    assert short_path("/elsewhere/models") == "/elsewhere/models"
+
+
+def test_present_imports_no_ui_library_and_no_torch():
+    code = ("import sys, tinygpt_tui.present; "
+            "print(sorted(m for m in ('textual', 'rich', 'prompt_toolkit', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,147 @@
+"""What every face shows, decided once: a token's label, its colour band, an error's sentence.
+
+Ground layer: no Textual, Rich, prompt-toolkit or torch here. The faces (the CLI, the Textual app,
+the REPL) turn these facts into their own styles; because they all ask this module, a token that is
+red in the CLI is red in the app, and an error reads the same everywhere.
+
+- :func:`token_label`, :func:`hex_label`, :func:`visible`: the visible form of a token's bytes.
+- :data:`PROB_BANDS` and :func:`prob_band`: THE probability colour scale (four bands, split at 5%,
+  20% and 50%), also used for attention weights.
+- :data:`SURPRISAL_BANDS` and :func:`surprisal_band`: the scale of scored text, in bits.
+- :func:`error_sentence` and :func:`error_line`: a user error as a sentence and its hint.
+- :func:`short_path`: a path as a face prints it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+# --------------------------------------------------------------------------------------------------
+# Token labels
+
+
+def token_label(data: bytes) -> str:
+    """A token's own text, or its bytes as ``<e2 80>`` when they are not valid UTF-8 by themselves.
+
+    A byte-level BPE token can hold part of a character; decoding it alone would show U+FFFD, which
+    hides what the token is. The hex form says exactly which bytes it carries.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "<" + data.hex(" ") + ">"
+
+
+def hex_label(hex_bytes: str, text: str = "") -> str:
+    """:func:`token_label` of bytes written as hex (``"e2 80"``); ``text`` when they cannot be read
+    (or there are none, as for a special token)."""
+    try:
+        data = bytes.fromhex(hex_bytes)
+    except ValueError:
+        return text
+    return token_label(data) if data else text
+
+
+# how whitespace inside a token is written where it must be seen: the app draws arrows, the text
+# faces (CLI and REPL, which are copied and pasted) write escapes
+ARROWS = {"\n": "↵", "\t": "→"}
+ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def visible(text: str, marks: dict[str, str] = ARROWS) -> str:
+    """``text`` with its newlines and tabs (and, with :data:`ESCAPES`, carriage returns) made visible."""
+    for char, mark in marks.items():
+        text = text.replace(char, mark)
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Colour bands
+
+
+@dataclass(frozen=True)
+class Band:
+    """One step of a colour scale: values in ``[low, high)`` (in the scale's unit).
+
+    ``index`` 0 is the worst news for the model (unlikely, surprising), the last the best.
+    ``colour`` is a colour name both Rich and Textual understand; a face may map ``name`` to its own.
+    """
+
+    index: int
+    name: str
+    low: float
+    high: float
+    colour: str
+    label: str
+
+
+PROB_BANDS: tuple[Band, ...] = (
+    Band(0, "unlikely", 0.0, 0.05, "red", "<5%"),
+    Band(1, "possible", 0.05, 0.2, "dark_orange", "5-20%"),
+    Band(2, "likely", 0.2, 0.5, "yellow", "20-50%"),
+    Band(3, "expected", 0.5, math.inf, "green", ">=50%"),
+)
+"""The probability scale of every face, least likely first. ``p`` falls in the band whose ``low``
+it reaches: 0.05 is "possible", 0.5 "expected"."""
+
+SURPRISAL_BANDS: tuple[Band, ...] = (
+    Band(0, "surprising", 6.0, math.inf, "red", ">=6 bits"),
+    Band(1, "unexpected", 3.0, 6.0, "dark_orange", "3-6 bits"),
+    Band(2, "plausible", 1.0, 3.0, "yellow", "1-3 bits"),
+    Band(3, "expected", 0.0, 1.0, "green", "<1 bit"),
+)
+"""The surprisal scale of scored text, in bits, most surprising first (same colours, same order of
+bad to good news as :data:`PROB_BANDS`). 1 bit is "plausible", 6 bits "surprising"."""
+
+
+def prob_band(p: float) -> Band:
+    """The band of probability ``p``; a non-finite ``p`` counts as unlikely."""
+    if not isinstance(p, (int, float)) or not math.isfinite(p):
+        return PROB_BANDS[0]
+    for band in reversed(PROB_BANDS):
+        if p >= band.low:
+            return band
+    return PROB_BANDS[0]
+
+
+def surprisal_band(bits: float) -> Band:
+    """The band of a surprisal of ``bits``; an infinite (or unknown) surprisal is surprising."""
+    if not isinstance(bits, (int, float)) or math.isnan(bits):
+        return SURPRISAL_BANDS[0]
+    for band in reversed(SURPRISAL_BANDS):
+        if bits < band.high:
+            return band
+    return SURPRISAL_BANDS[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+def error_sentence(err: BaseException) -> tuple[str, str | None]:
+    """A user error (``TinyGPTError`` or anything with ``message``/``hint``) as (sentence, hint)."""
+    message = getattr(err, "message", None)
+    hint = getattr(err, "hint", None)
+    return (str(message) if message is not None else str(err)), (str(hint) if hint else None)
+
+
+def error_line(message: str | BaseException, hint: str | None = None) -> str:
+    """One line for a status bar: ``sentence Hint: hint``. Takes an error, or its two parts (as a
+    training ``error`` event carries them)."""
+    if isinstance(message, BaseException):
+        message, hint = error_sentence(message)
+    return message if not hint else f"{message} Hint: {hint}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Paths
+
+
+def short_path(path: str | Path) -> str:
+    """``path`` relative to the current folder when it is inside it (shorter, and stable in tests)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
