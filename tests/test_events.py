@@ -178,3 +178,37 @@ def test_events_import_neither_torch_nor_a_ui_library():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_state_keeps_the_session_facts_every_face_shows():
+    stream = realistic_stream()
+    training = fold(stream[:8])
+    assert (training.params, training.tokens_per_step, training.device, training.dtype) == (1000, 256, "cpu", "float32")
+    assert (training.threads, training.peak_flops, training.grad_norm) == (2, 1e10, 1.0)
+    assert training.ended_in is None
+
+    stopped = fold(stream)
+    assert stopped.ended_in == "training"
+    early = fold([stream[0], {"event": "done", "step": 0, "reason": "interrupted", "resumable": True,
+                              "stage": "corpus", "message": "stopped before training began."}])
+    assert early.ended_in == "corpus" and early.resumable and early.stage == "corpus"
+    assert fold([{"event": "done", "step": 3, "reason": "finished", "message": "m"}]).ended_in == "training"
+    # a new session forgets where the last one ended
+    assert fold(stream[5:7], stopped).ended_in is None
+
+
+def test_read_returns_an_unreadable_event_and_the_reducer_records_it():
+    assert isinstance(ev.read('{"event": "sample", "step": 1, "text": "hi"}'), ev.Sample)
+    assert ev.read({"event": "log", "message": "not a training event"}) is None
+    broken = ev.read({"event": "step", "step": 1})
+    assert isinstance(broken, EventError) and "lacks its 'loss' field" in broken.message
+    assert isinstance(ev.read("{not json"), EventError)
+
+    going = fold(realistic_stream()[:8])
+    damaged = reduce(going, broken)
+    assert damaged.problem == broken.message and damaged.problem_hint == broken.hint and damaged.unreadable == 1
+    # nothing else changes: training goes on, and the next readable event is folded as ever
+    assert (damaged.status, damaged.step, damaged.loss) == (going.status, going.step, going.loss)
+    assert reduce(damaged, ev.read("[]")).unreadable == 2
+    with pytest.raises(EventError):
+        fold([{"event": "step", "step": 1}])  # fold itself stays strict: read() first to be lenient

@@ -18,8 +18,12 @@ must be:
 - anything malformed (not an object, no kind, a missing field, a value of the wrong type, a newer
   ``v``) raises :class:`EventError`, a :class:`TinyGPTError` with a hint.
 
+:func:`read` is the lenient entry for a stream: the event, or the EventError it raised, never a raise.
+
 :class:`TrainingState` and :func:`reduce` are the training state every face renders: pure, they state
-facts (``resumable``, ``reason``), and each face words them. No torch, no UI imports here.
+facts (``resumable``, ``reason``, where it ended), and each face words them. An unreadable event is
+folded too (``problem``): training goes on, the faces say so in one sentence. No torch, no UI imports
+here.
 """
 
 from __future__ import annotations
@@ -263,6 +267,16 @@ def from_json(line: str) -> Event | None:
     return decode(data)
 
 
+def read(data: dict[str, Any] | str) -> Event | EventError | None:
+    """:func:`decode` (a wire dict) or :func:`from_json` (a line) where a stream enters a face or the
+    supervisor: a malformed event comes back as its EventError, to be shown as one sentence (and folded
+    by :func:`reduce`), instead of being raised. None for a kind this version does not know."""
+    try:
+        return from_json(data) if isinstance(data, str) else decode(data)
+    except EventError as err:
+        return err
+
+
 # --------------------------------------------------------------------------------------------------
 # the one reducer
 
@@ -283,6 +297,13 @@ class TrainingState:
     max_steps: int | None = None
     max_time: float | None = None
     resumed: bool = False
+    params: int | None = None
+    tokens_per_step: int | None = None
+    device: str = ""
+    dtype: str = ""
+    threads: int | None = None
+    peak_flops: float | None = None
+    """The session's model size and hardware, from its start event."""
     session_step: int = 0
     session_elapsed: float = 0.0
     """Step and elapsed seconds when this training session started (the ETA's baseline)."""
@@ -292,6 +313,7 @@ class TrainingState:
     tokens_per_s: float | None = None
     mfu: float | None = None
     tokens: int = 0
+    grad_norm: float | None = None
     eta_s: float | None = None
     """Seconds left, from facts: the time budget left, or steps left at this session's mean pace."""
     train_loss: float | None = None
@@ -307,10 +329,17 @@ class TrainingState:
     reason: str | None = None
     """How it ended: finished, time, interrupted (None while going, or after an error)."""
     resumable: bool = False
+    ended_in: str | None = None
+    """Where a done run ended: ``training``, or the preparation stage it stopped in (None while going)."""
     message: str | None = None
     """The done or error event's sentence."""
     error: str | None = None
     hint: str | None = None
+    problem: str | None = None
+    problem_hint: str | None = None
+    """The latest event that could not be read (an EventError's sentence and hint); training goes on."""
+    unreadable: int = 0
+    """How many events could not be read."""
 
 
 def _eta(s: TrainingState) -> float | None:
@@ -322,10 +351,16 @@ def _eta(s: TrainingState) -> float | None:
     return max(0, s.max_steps - s.step) * seconds / steps
 
 
-def reduce(state: TrainingState, event: Event) -> TrainingState:
-    """The state after ``event``: pure, ``state`` is left as it was."""
+def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
+    """The state after ``event``: pure, ``state`` is left as it was.
+
+    An EventError (an event :func:`read` could not decode) is recorded as ``problem`` and counted in
+    ``unreadable``; nothing else changes.
+    """
     r = dataclasses.replace
-    ended = dict(reason=None, resumable=False, message=None, error=None, hint=None)
+    if isinstance(event, EventError):
+        return r(state, problem=event.message, problem_hint=event.hint, unreadable=state.unreadable + 1)
+    ended = dict(reason=None, resumable=False, ended_in=None, message=None, error=None, hint=None)
     if isinstance(event, Stage):
         status = "training" if event.stage == "training" else "preparing"
         return r(state, status=status, stage=event.stage, stage_message=event.message, progress_done=None,
@@ -335,11 +370,13 @@ def reduce(state: TrainingState, event: Event) -> TrainingState:
     if isinstance(event, Start):
         s = r(state, status="training", stage="training", progress_done=None, progress_total=None,
               step=event.step, max_steps=event.max_steps, max_time=event.max_time, resumed=event.resumed,
+              params=event.params, tokens_per_step=event.tokens_per_step, device=event.device,
+              dtype=event.dtype, threads=event.threads, peak_flops=event.peak_flops,
               session_step=event.step, session_elapsed=event.elapsed_s, elapsed_s=event.elapsed_s, **ended)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Step):
         s = r(state, step=event.step, loss=event.loss, lr=event.lr, tokens_per_s=event.tokens_per_s,
-              mfu=event.mfu, elapsed_s=event.elapsed_s, tokens=event.tokens)
+              mfu=event.mfu, elapsed_s=event.elapsed_s, tokens=event.tokens, grad_norm=event.grad_norm)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Eval):
         s = r(state, step=event.step, train_loss=event.train_loss, val_loss=event.val_loss, val_bpb=event.val_bpb)
@@ -352,16 +389,19 @@ def reduce(state: TrainingState, event: Event) -> TrainingState:
         return r(state, checkpoint_step=event.step, checkpoint_path=event.path)
     if isinstance(event, Done):
         return r(state, status="done", step=max(state.step, event.step), reason=event.reason,
-                 resumable=event.resumable, message=event.message, error=None, hint=None,
+                 resumable=event.resumable, ended_in=event.stage, message=event.message, error=None, hint=None,
                  eta_s=0.0 if event.reason in ("finished", "time") else state.eta_s)
     if isinstance(event, Error):
-        return r(state, status="error", reason=None, resumable=False, message=event.message,
+        return r(state, status="error", reason=None, resumable=False, ended_in=None, message=event.message,
                  error=event.message, hint=event.hint)
     return state
 
 
-def fold(events: Iterable[Event | dict[str, Any]], state: TrainingState | None = None) -> TrainingState:
-    """:func:`reduce` over ``events`` (typed, or wire dicts that are decoded; unknown kinds skipped)."""
+def fold(events: Iterable[Event | EventError | dict[str, Any]], state: TrainingState | None = None) -> TrainingState:
+    """:func:`reduce` over ``events`` (typed, or wire dicts that are decoded; unknown kinds skipped).
+
+    A malformed wire dict raises EventError; :func:`read` it first to fold it as a ``problem``.
+    """
     state = state if state is not None else TrainingState()
     for event in events:
         typed = decode(event) if isinstance(event, dict) else event
