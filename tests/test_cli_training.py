@@ -122,10 +122,12 @@ def test_eval_scores_a_text_file(home, corpus, capsys):
 
 def test_done_message_words_the_resumable_fact():
     from tinygpt_tui.cli.training import done_message
+    from tinygpt_tui.events import fold
 
     done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
             "message": "stopped at step 5; checkpoint saved in m."}
-    assert done_message(done) == "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
+    assert done_message(fold([done])) == \
+        "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
     early = {**done, "step": 0, "stage": "shards", "message": "stopped before training began."}
-    assert done_message(early) == "stopped before training began; run the same command again to continue."
-    assert done_message({**done, "resumable": False}) == "stopped at step 5; checkpoint saved in m."
+    assert done_message(fold([early])) == "stopped before training began; run the same command again to continue."
+    assert done_message(fold([{**done, "resumable": False}])) == "stopped at step 5; checkpoint saved in m."

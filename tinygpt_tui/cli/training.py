@@ -17,7 +17,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .. import events
 from ..config import PRESETS, RunConfig, TinyGPTError, preset_config
+from ..events import EventError, TrainingState
+from ..present import error_line
 from ..units import duration, human_count
 from . import size_arg
 
@@ -155,13 +158,13 @@ def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
 # train
 
 
-def done_message(event: dict[str, Any], how: str = "run the same command again") -> str:
-    """A ``done`` event's sentence and, when the run can go on (the core states ``resumable``), what to
-    do: ``how`` is this face's way of training the run again."""
-    message = str(event.get("message", ""))
-    if not event.get("resumable"):
+def done_message(state: TrainingState, how: str = "run the same command again") -> str:
+    """How training ended (the state's sentence) and, when the run can go on (the core states
+    ``resumable``), what to do: ``how`` is this face's way of training the run again."""
+    message = state.message or ""
+    if state.status != "done" or not state.resumable:
         return message
-    if event.get("stage", "training") == "training":
+    if (state.ended_in or "training") == "training":
         return f"{message} {how[:1].upper()}{how[1:]} to resume."
     return f"{message.rstrip('.')}; {how} to continue."  # stopped while preparing: nothing to resume yet
 
@@ -197,6 +200,98 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0 if done.get("reason") in ("finished", "time", "interrupted") else 1
 
 
+def _num(value: float | None, spec: str, missing: str = "nan") -> str:
+    return missing if value is None else format(value, spec)
+
+
+class TrainingDisplay:
+    """Draws one run's training on a rich console: a bar per preparation stage, a training bar with
+    the latest numbers, and evaluation lines and samples above it.
+
+    Each event is read once (:func:`events.read`) and folded into :attr:`state`; what is drawn comes
+    from that state. The event's kind only says which part to redraw.
+    """
+
+    def __init__(self, name: str, console: Any, progress: Any) -> None:
+        self.name, self.console, self.progress = name, console, progress
+        self.state = TrainingState(run=name)
+        self.task: Any = None
+        self.stage_task: Any = None
+
+    def on_event(self, wire: dict[str, Any]) -> None:
+        """``train_run``'s callback: fold the wire event, then redraw what it changed."""
+        event = events.read(wire)
+        if event is None:
+            return
+        self.state = events.reduce(self.state, event)
+        if isinstance(event, EventError):
+            self.console.print(error_line(event), style="red", markup=False)
+        elif isinstance(event, events.Stage):
+            self._stage()
+        elif isinstance(event, events.Progress) and self.stage_task is not None:
+            self._stage_progress()
+        elif isinstance(event, events.Start):
+            self._start()
+        elif isinstance(event, events.Step) and self.task is not None:
+            self._step()
+        elif isinstance(event, events.Eval):
+            self._eval()
+        elif isinstance(event, events.Sample) and self.state.samples:
+            self._sample()
+        elif isinstance(event, events.Done):
+            self.console.print(f"[bold green]done[/] ({self.state.reason}): {done_message(self.state)}")
+
+    def _stage(self) -> None:
+        progress, s = self.progress, self.state
+        if self.stage_task is not None:
+            total = progress.tasks[self.stage_task].total or 1
+            progress.update(self.stage_task, completed=total, total=total)
+            progress.stop_task(self.stage_task)
+            self.stage_task = None
+        if s.stage in ("corpus", "tokenizer", "shards"):
+            self.stage_task = progress.add_task(s.stage_message, total=None, info="")
+        else:
+            self.console.print(f"[dim]{s.stage_message}[/]")
+
+    def _stage_progress(self) -> None:
+        s = self.state
+        done, total = s.progress_done or 0, s.progress_total
+        info = f"{human_count(done)}B" + (f" / {human_count(total)}B" if total else "")
+        self.progress.update(self.stage_task, completed=done, total=total, info=info)
+
+    def _start(self) -> None:
+        s = self.state
+        res = f"resumed at step {s.step}" if s.resumed else "new"
+        self.console.print(f"[bold]{self.name}[/]: {(s.params or 0) / 1e6:.2f}M parameters, {s.tokens_per_step} "
+                           f"tokens/step, {s.device} {s.dtype}, {s.threads} threads, peak "
+                           f"{(s.peak_flops or 0) / 1e9:.0f} GFLOP/s (measured), {res}")
+        if s.max_time:
+            self.task = self.progress.add_task("training", total=s.max_time, completed=s.elapsed_s, info="")
+        else:
+            self.task = self.progress.add_task("training", total=s.max_steps, completed=s.step, info="")
+
+    def _step(self) -> None:
+        s = self.state
+        mfu = "-" if s.mfu is None else f"{100 * s.mfu:.1f}%"
+        info = (f"step {s.step}  loss {_num(s.loss, '.4f')}  lr {_num(s.lr, '.2e')}  "
+                f"{human_count(s.tokens_per_s)} tok/s  MFU {mfu}  |g| {_num(s.grad_norm, '.2f', '-')}  "
+                f"ETA {duration(s.eta_s)}")
+        self.progress.update(self.task, completed=s.elapsed_s if s.max_time else s.step, info=info)
+
+    def _sample(self) -> None:
+        from rich.text import Text
+
+        text = self.state.samples[-1][1].strip().replace("\n", " ")
+        # a sample is foreign text: shown as it is, never read as markup
+        self.console.print(Text.assemble("         ", (text[:300], "italic cyan")))
+
+    def _eval(self) -> None:
+        s = self.state
+        star = " [green]best[/]" if s.best_step == s.step else ""
+        self.console.print(f"step {s.step:>6}: train loss {_num(s.train_loss, '.4f')}  val loss "
+                           f"{_num(s.val_loss, '.4f')}  val {_num(s.val_bpb, '.3f')} bits/byte{star}")
+
+
 def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threading.Event) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -208,56 +303,9 @@ def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threa
         console.print(f"[dim]{note}[/]")
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=30),
                         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
-    state: dict[str, Any] = {"task": None, "stage_task": None, "start": None}
-
-    def on_event(ev: dict[str, Any]) -> None:
-        kind = ev["event"]
-        if kind == "stage":
-            if state["stage_task"] is not None:
-                progress.update(state["stage_task"], completed=progress.tasks[state["stage_task"]].total or 1,
-                                total=progress.tasks[state["stage_task"]].total or 1)
-                progress.stop_task(state["stage_task"])
-                state["stage_task"] = None
-            if ev["stage"] in ("corpus", "tokenizer", "shards"):
-                state["stage_task"] = progress.add_task(ev["message"], total=None, info="")
-            else:
-                console.print(f"[dim]{ev['message']}[/]")
-        elif kind == "progress" and state["stage_task"] is not None:
-            total = ev.get("total")
-            info = f"{human_count(ev['done'])}B" + (f" / {human_count(total)}B" if total else "")
-            progress.update(state["stage_task"], completed=ev["done"], total=total, info=info)
-        elif kind == "start":
-            state["start"] = ev
-            res = "resumed at step {}".format(ev["step"]) if ev["resumed"] else "new"
-            console.print(f"[bold]{name}[/]: {ev['params'] / 1e6:.2f}M parameters, {ev['tokens_per_step']} tokens"
-                          f"/step, {ev['device']} {ev['dtype']}, {ev['threads']} threads, peak "
-                          f"{ev['peak_flops'] / 1e9:.0f} GFLOP/s (measured), {res}")
-            if ev["max_time"]:
-                state["task"] = progress.add_task("training", total=ev["max_time"], completed=ev["elapsed_s"],
-                                                  info="")
-            else:
-                state["task"] = progress.add_task("training", total=ev["max_steps"], completed=ev["step"], info="")
-        elif kind == "step" and state["task"] is not None:
-            start = state["start"]
-            done = ev["elapsed_s"] if start["max_time"] else ev["step"]
-            mfu = f"{100 * ev['mfu']:.1f}%" if ev.get("mfu") is not None else "-"
-            loss = f"{ev['loss']:.4f}" if ev.get("loss") is not None else "nan"
-            grad = f"{ev['grad_norm']:.2f}" if ev.get("grad_norm") is not None else "-"
-            info = (f"step {ev['step']}  loss {loss}  lr {ev['lr']:.2e}  {human_count(ev['tokens_per_s'])} tok/s  "
-                    f"MFU {mfu}  |g| {grad}  ETA {duration(ev['eta_s'])}")
-            progress.update(state["task"], completed=done, info=info)
-        elif kind == "eval":
-            star = " [green]best[/]" if ev["best"] else ""
-            console.print(f"step {ev['step']:>6}: train loss {ev['train_loss']:.4f}  val loss {ev['val_loss']:.4f}"
-                          f"  val {ev['val_bpb']:.3f} bits/byte{star}")
-        elif kind == "sample":
-            text = ev["text"].strip().replace("\n", " ")
-            console.print(f"         [italic cyan]{text[:300]}[/]", markup=True)
-        elif kind == "done":
-            console.print(f"[bold green]done[/] ({ev['reason']}): {done_message(ev)}")
-
+    display = TrainingDisplay(name, console, progress)
     with progress:
-        return train.train_run(name, on_event=on_event, stop=stop)
+        return train.train_run(name, on_event=display.on_event, stop=stop)
 
 
 # --------------------------------------------------------------------------------------------------
