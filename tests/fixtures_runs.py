@@ -30,13 +30,15 @@ def metric_events(max_steps: int = 50) -> list[dict]:
         {"event": "stage", "stage": "model", "message": "building the model", "time": t + 3},
         {"event": "stage", "stage": "training", "message": "training on cpu in float32", "time": t + 3},
         {"event": "start", "step": 0, "max_steps": max_steps, "max_time": None, "params": 27_000,
-         "tokens_per_step": 256, "device": "cpu", "dtype": "float32", "resumed": False, "time": t + 4},
+         "tokens_per_step": 256, "device": "cpu", "dtype": "float32", "resumed": False, "compile": False,
+         "threads": 2, "peak_flops": 1e10, "elapsed_s": 0.0, "time": t + 4},
     ]
     for step in range(5, max_steps + 1, 5):
         loss = 3.6 * (0.97 ** step) + 0.9
         events.append({"event": "step", "step": step, "loss": round(loss, 4), "lr": 3e-3 * (1 - step / 60),
                        "tokens_per_s": 41_000.0, "mfu": 0.0123, "elapsed_s": step * 0.2,
-                       "eta_s": (max_steps - step) * 0.2, "grad_norm": 0.8, "time": t + 4 + step * 0.2})
+                       "eta_s": (max_steps - step) * 0.2, "grad_norm": 0.8, "tokens": 256 * step, "threads": 2,
+                       "time": t + 4 + step * 0.2})
         if step % 25 == 0:
             val = loss + 0.05
             events.append({"event": "eval", "step": step, "train_loss": round(loss, 4), "val_loss": round(val, 4),

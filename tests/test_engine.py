@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tinygpt_tui import events as ev
 from tinygpt_tui.config import SamplingConfig, TinyGPTError, preset_config
 from tinygpt_tui.engine import Engine, MetricsFollower, RunForm, run_config_from_form, validate_run_form
 
@@ -125,7 +126,7 @@ def test_unencodable_prompt_is_a_clear_error(engine):
 def test_follower_reads_history_then_new_lines_until_done(engine, home):
     follower = MetricsFollower("fixture", poll=0.02)
     history = list(follower.events(follow=False))
-    assert history[0]["event"] == "stage" and history[-1]["event"] == "done"
+    assert isinstance(history[0], ev.Stage) and isinstance(history[-1], ev.Done)
 
     path = home / "models" / "fixture" / "metrics.jsonl"
     follower = engine.attach("fixture", since_offset=path.stat().st_size)
@@ -136,13 +137,15 @@ def test_follower_reads_history_then_new_lines_until_done(engine, home):
         with open(path, "a") as f:
             for step in (60, 70):
                 time.sleep(0.05)
-                f.write(json.dumps({"event": "step", "step": step, "loss": 1.0, "time": 0}) + "\n")
+                f.write(ev.Step(step=step, loss=1.0, lr=1e-3, tokens_per_s=1.0, mfu=None, elapsed_s=1.0, eta_s=None,
+                                grad_norm=None, tokens=step, threads=1).to_json() + "\n")
                 f.flush()
-            f.write(json.dumps({"event": "done", "step": 70, "reason": "finished", "time": 0}) + "\n")
+            f.write(json.dumps({"event": "step", "step": 71}) + "\n")  # damaged: read, said, not fatal
+            f.write(ev.Done(step=70, reason="finished", message="trained 70 steps").to_json() + "\n")
 
     threading.Thread(target=writer).start()
-    got = [e["event"] for e in follower.events()]
-    assert got == ["step", "step", "done"]
+    got = [type(e).__name__ for e in follower.events()]
+    assert got == ["Step", "Step", "EventError", "Done"]
 
 
 def test_follower_ends_when_the_trainer_vanished(engine):
@@ -170,21 +173,22 @@ def test_training_process_runs_stops_with_a_checkpoint_and_resumes(engine):
     assert engine.start_training("proc") is proc
     kinds = []
     for event in proc.events(timeout=120):
-        kinds.append(event["event"])
-        if event["event"] == "step" and event["step"] >= 6:
+        kinds.append(event.kind)
+        if isinstance(event, ev.Step) and event.step >= 6:
             proc.stop()
     assert proc.wait(timeout=60) == 0
     assert "stage" in kinds and "start" in kinds and "checkpoint" in kinds
     assert kinds[-1] == "done"
-    assert proc.last_event["reason"] == "interrupted"
-    step = proc.last_event["step"]
+    # the process folds what it read: the state every face renders
+    assert proc.state.status == "done" and proc.state.reason == "interrupted" and proc.state.resumable
+    step = proc.state.step
     assert engine.has_weights("proc") and not engine.is_training("proc")
 
     # resume: the new process starts where the first stopped
     proc2 = engine.start_training("proc")
     for event in proc2.events(timeout=120):
-        if event["event"] == "start":
-            assert event["resumed"] is True and event["step"] == step
+        if isinstance(event, ev.Start):
+            assert event.resumed is True and event.step == step
             proc2.stop()
     assert proc2.wait(timeout=60) == 0
 
@@ -192,9 +196,10 @@ def test_training_process_runs_stops_with_a_checkpoint_and_resumes(engine):
 def test_a_process_that_dies_silently_yields_an_error_event(engine):
     proc = engine.start_training("fresh", extra_args=["--no-such-option"])
     events = list(proc.events(timeout=60))
-    assert events[-1]["event"] == "error"
-    assert "exited with code 2" in events[-1]["message"]
-    assert "no-such-option" in events[-1]["hint"]
+    assert isinstance(events[-1], ev.Error)
+    assert "exited with code 2" in events[-1].message
+    assert "no-such-option" in events[-1].hint
+    assert proc.state.status == "error" and proc.state.error == events[-1].message
 
 
 def test_start_training_unknown_run(engine):

@@ -212,3 +212,14 @@ def test_read_returns_an_unreadable_event_and_the_reducer_records_it():
     assert reduce(damaged, ev.read("[]")).unreadable == 2
     with pytest.raises(EventError):
         fold([{"event": "step", "step": 1}])  # fold itself stays strict: read() first to be lenient
+
+
+def test_the_fixture_history_reads_without_a_problem():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fixtures_runs import metric_events
+
+    state = fold(ev.read(e) for e in metric_events(50))
+    assert state.unreadable == 0 and state.status == "done" and state.step == 50 and state.params == 27_000

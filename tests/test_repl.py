@@ -180,26 +180,35 @@ def test_quitting_stops_what_this_session_started(run):
 
 
 def test_the_toolbar_shows_live_training_status(run):
+    from tinygpt_tui.events import EventError, TrainingState, reduce
+
     _, repl = drive("/quit\r")
     assert repl.training_status() is None  # nothing started here: no toolbar
-    starting = SimpleNamespace(run="a", latest={"stage": {"event": "stage", "message": "training a bpe tokenizer"}})
-    going = SimpleNamespace(run="b", latest={
-        "step": {"event": "step", "step": 1200, "loss": 1.23456, "tokens_per_s": 12345.0, "eta_s": 95.0},
-        "eval": {"event": "eval", "val_loss": 1.5, "val_bpb": 0.6}})
-    ended = SimpleNamespace(run="c", latest={"step": {}, "done": {"event": "done", "message": "trained 10 steps"}})
-    repl.engine.started_training = lambda: [starting, going, ended]
+    starting = SimpleNamespace(run="a", state=TrainingState(status="preparing", stage="tokenizer",
+                                                            stage_message="training a bpe tokenizer"))
+    going = TrainingState(status="training", step=1200, loss=1.23456, tokens_per_s=12345.0, eta_s=95.0,
+                          val_loss=1.5, val_bpb=0.6)
+    ended = TrainingState(status="done", step=10, reason="finished", message="trained 10 steps")
+    damaged = reduce(going, EventError("A training event has no 'event' name.", "the stream is damaged."))
+    repl.engine.started_training = lambda: [starting, SimpleNamespace(run="b", state=going),
+                                            SimpleNamespace(run="c", state=ended),
+                                            SimpleNamespace(run="d", state=damaged)]
     lines = repl.training_status().splitlines()
     assert lines[0] == " a: training a bpe tokenizer"
     assert lines[1].startswith(" b: step 1,200  loss 1.235  val 1.500 (0.600 bits/byte)  12.3k tok/s  ETA 1m35s")
     assert lines[2] == " c: done: trained 10 steps"
+    assert lines[3].startswith(" d: step 1,200") and lines[3].endswith(
+        "(A training event has no 'event' name. Hint: the stream is damaged.)")
 
 
 def test_a_resumable_end_is_worded_as_before():
+    from tinygpt_tui.events import TrainingState, fold
     from tinygpt_tui.repl import end_message
 
     done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
             "message": "stopped at step 5; checkpoint saved in m."}
-    assert end_message(done) == "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
+    assert end_message(fold([done])) == \
+        "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
     early = {**done, "stage": "corpus", "message": "stopped before training began."}
-    assert end_message(early) == "stopped before training began; run the same command again to continue."
-    assert end_message({"event": "error", "message": "boom", "resumable": True}) == "boom"
+    assert end_message(fold([early])) == "stopped before training began; run the same command again to continue."
+    assert end_message(TrainingState(status="error", message="boom", resumable=True)) == "boom"

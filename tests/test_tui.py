@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tinygpt_tui.config import SamplingConfig, preset_config
+from tinygpt_tui.events import Stage, Step, fold
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import TEXT, new_app  # noqa: E402
@@ -154,8 +155,8 @@ async def test_quick_start_walks_through_every_stage_then_opens_the_explorer(hom
         original = training.handle_event
 
         def spy(event, live=True):
-            if event.get("event") == "stage":
-                seen_stages.append(event["stage"])
+            if isinstance(event, Stage):
+                seen_stages.append(event.stage)
             original(event, live)
 
         training.handle_event = spy
@@ -490,8 +491,8 @@ async def test_training_screen_shows_history_of_a_finished_run(runs_home):
         await pilot.pause(0.3)
         assert sorted(screen.train_loss) == list(range(5, 51, 5))
         assert sorted(screen.val_loss) == [25, 50]
-        assert screen.best_val == min(screen.val_loss.values())
-        assert 50 in screen.samples
+        assert screen.state.best_val_loss == min(screen.val_loss.values())
+        assert 50 in dict(screen.state.samples)
         chart = screen.query_one("LossChart")
         assert chart.train == screen.train_loss and chart.val == screen.val_loss
 
@@ -516,13 +517,13 @@ async def test_train_stop_resume_from_the_training_screen(home):
         await wait_for(pilot, lambda: screen.query_one("#train-progress").progress >= 1)  # next redraw tick
         await pilot.press("x")
         await wait_for(pilot, lambda: screen.status == "done", timeout=60)
-        assert screen.final["reason"] == "interrupted"
-        stopped_at = screen.final["step"]
+        assert screen.state.reason == "interrupted"
+        stopped_at = screen.state.step
         first_pid = app.engine.training["live"].proc.pid
         await pilot.press("s")
         await wait_for(pilot, lambda: app.engine.training["live"].proc.pid != first_pid)
-        await wait_for(pilot, lambda: screen.start_event.get("resumed") is True, timeout=60)
-        assert screen.start_event["step"] == stopped_at
+        await wait_for(pilot, lambda: screen.state.resumed is True, timeout=60)
+        assert screen.state.session_step == stopped_at  # the step the new session started from
         # quitting while training asks first; "stop" stops gracefully, then the app exits
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: screen_name(app) == "ChoiceScreen")
@@ -604,9 +605,9 @@ def test_stop_message_names_the_tui_way_to_resume():
 
     done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
             "message": "stopped at step 5; checkpoint saved in m."}
-    assert tui_message(done) == "stopped at step 5; checkpoint saved in m. Press s or /train to resume."
+    assert tui_message(fold([done])) == "stopped at step 5; checkpoint saved in m. Press s or /train to resume."
     early = {**done, "step": 0, "stage": "shards", "message": "stopped before training began."}
-    assert tui_message(early) == "stopped before training began; press s or /train to continue."
+    assert tui_message(fold([early])) == "stopped before training began; press s or /train to continue."
 
 
 @pytest.mark.anyio
@@ -640,7 +641,7 @@ async def test_scoring_clears_the_detail_of_a_generated_token(runs_home):
 class _FakeTraining:
     """Stands in for a TrainingProcess: ``events`` yields what is queued, then waits ``timeout``."""
 
-    def __init__(self, events: list[dict], finished: bool) -> None:
+    def __init__(self, events: list, finished: bool) -> None:
         self.queued = list(events)
         self.finished = finished
         self.returncode = 0 if finished else None
@@ -657,7 +658,8 @@ class _FakeTraining:
 @pytest.mark.anyio
 async def test_training_pump_posts_events_then_the_end(runs_home):
     app = new_app()
-    source = _FakeTraining([{"event": "step", "step": 51, "loss": 2.0}], finished=True)
+    source = _FakeTraining([Step(step=51, loss=2.0, lr=1e-3, tokens_per_s=1.0, mfu=None, elapsed_s=1.0, eta_s=None,
+                                 grad_norm=None, tokens=51, threads=1)], finished=True)
     async with app.run_test(size=SIZE) as pilot:
         app.show_training("fixture")
         await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
@@ -665,7 +667,23 @@ async def test_training_pump_posts_events_then_the_end(runs_home):
         app.training.watch("fixture", source)
         assert "fixture" in app.training
         await wait_for(pilot, lambda: "fixture" not in app.training)
-        assert screen.last_step.get("step") == 51
+        assert screen.state.step == 51 and screen.train_loss[51] == 2.0
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_training_event_is_one_sentence_not_a_crash(runs_home):
+    from tinygpt_tui.events import read
+
+    app = new_app()
+    source = _FakeTraining([read({"event": "step", "step": 52})], finished=True)
+    async with app.run_test(size=SIZE) as pilot:
+        app.show_training("fixture")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        app.training.watch("fixture", source)
+        await wait_for(pilot, lambda: "fixture" not in app.training)
+        await wait_for(pilot, lambda: "lacks its 'loss' field" in bar_text(app))
+        assert screen.state.unreadable == 1 and screen.state.step == 50  # the rest of the state stands
 
 
 @pytest.mark.anyio

@@ -7,12 +7,14 @@ paint its first frame before torch is in memory.
 Training never runs inside the caller's process: :meth:`Engine.start_training` spawns
 ``python -m tinygpt_tui.train`` in its own session and reads its JSON event lines from a pipe
 (:class:`TrainingProcess`); :meth:`Engine.attach` follows ``metrics.jsonl`` of a run that another
-process (say, ``tinygpt train`` in a second terminal) is training (:class:`MetricsFollower`).
+process (say, ``tinygpt train`` in a second terminal) is training (:class:`MetricsFollower`). Both
+read each event once (:func:`events.read`) and yield it typed; an event that cannot be read comes
+as its :class:`~tinygpt_tui.events.EventError`, for the face to say in one sentence. A process also
+folds what it reads into its :class:`~tinygpt_tui.events.TrainingState` (``state``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config as cfgmod
+from . import events as ev
 from .config import (
     PRESETS,
     ConfigError,
@@ -153,7 +156,7 @@ class TrainingProcess:
         # training, a warning printed later cannot hit a closed pipe (stdout's BrokenPipeError is
         # handled by train.py itself; events also go to metrics.jsonl)
         self._stderr_file = tempfile.TemporaryFile(mode="w+b")
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[ev.Event | ev.EventError | None] = queue.Queue()
         env = dict(os.environ)
         env["TINYGPT_MODELS"] = str(models_dir)
         env["TINYGPT_DATA"] = str(data_dir)
@@ -175,8 +178,8 @@ class TrainingProcess:
         )
         self.started = time.time()
         self.stop_requested = False
-        self.last_event: dict[str, Any] | None = None
-        self.latest: dict[str, dict[str, Any]] = {}  # the newest event of each kind (step, eval, ...)
+        self.state = ev.TrainingState(run=run)
+        """Everything read so far, folded (replaced whole by the reader thread, so always consistent)."""
         self._reader = threading.Thread(target=self._read_stdout, name=f"train-{run}-stdout", daemon=True)
         self._reader.start()
 
@@ -186,27 +189,24 @@ class TrainingProcess:
         saw_end = False
         for line in self.proc.stdout:
             line = line.strip()
-            if not line:
-                continue
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                # anything else on stdout (a stray print) is shown as a log line, not lost
-                event = {"event": "log", "message": line, "time": time.time()}
-            if not isinstance(event, dict) or "event" not in event:
-                continue
-            saw_end = saw_end or event["event"] in ("done", "error")
-            self.last_event = event
-            self.latest[event["event"]] = event
-            self._queue.put(event)
+            if not line.startswith("{"):
+                continue  # not an event: a stray print (a library's) on stdout
+            event = ev.read(line)
+            if event is None:
+                continue  # a kind this version does not know
+            saw_end = saw_end or isinstance(event, (ev.Done, ev.Error))
+            self._put(event)
         code = self.proc.wait()
         if not saw_end:
             # the process died without saying why (killed, crashed before its first event)
             tail = " | ".join(self.stderr_tail(3)) or "no output"
-            self._queue.put({"event": "error", "time": time.time(),
-                             "message": f"The training process exited with code {code}.",
-                             "hint": f"its last words: {tail}"})
+            self._put(ev.Error(message=f"The training process exited with code {code}.",
+                               hint=f"its last words: {tail}"))
         self._queue.put(None)
+
+    def _put(self, event: ev.Event | ev.EventError) -> None:
+        self.state = ev.reduce(self.state, event)
+        self._queue.put(event)
 
     def stderr_tail(self, lines: int = 10) -> list[str]:
         """The last non-empty lines the process wrote to stderr (warnings, a traceback)."""
@@ -217,7 +217,7 @@ class TrainingProcess:
             return []
         return [line for line in text.splitlines() if line.strip()][-lines:]
 
-    def events(self, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def events(self, timeout: float | None = None) -> Iterator[ev.Event | ev.EventError]:
         """Yield events as the process emits them until it exits (ends after ``timeout`` idle seconds)."""
         while True:
             try:
@@ -300,15 +300,18 @@ class MetricsFollower:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def events(self, follow: bool = True) -> Iterator[dict[str, Any]]:
+    def events(self, follow: bool = True) -> Iterator[ev.Event | ev.EventError]:
         from . import runs
 
         idle_since = time.monotonic()
         while not self._stop.is_set():
             events, self.offset = runs.read_metrics(self.run, since_offset=self.offset)
-            for event in events:
+            for wire in events:
+                event = ev.read(wire)
+                if event is None:
+                    continue
                 yield event
-                if follow and event.get("event") in ("done", "error"):
+                if follow and isinstance(event, (ev.Done, ev.Error)):
                     return
             if not follow:
                 return
@@ -411,6 +414,12 @@ class Engine:
         from . import runs
 
         return runs.read_metrics(name, since_offset=since_offset)
+
+    def read_events(self, name: str, since_offset: int = 0) -> tuple[list[ev.Event | ev.EventError], int]:
+        """:meth:`read_metrics`, each event read once (:func:`events.read`): typed, or the EventError
+        of one that cannot be read; kinds this version does not know are left out."""
+        wires, offset = self.read_metrics(name, since_offset)
+        return [e for e in map(ev.read, wires) if e is not None], offset
 
     def is_training(self, name: str) -> bool:
         """True while any process (this app's or another) holds the run's training lock."""
@@ -599,7 +608,7 @@ class Engine:
             raise TinyGPTError(f"There is no run named '{name}'.", "create it first with /new.")
         current = self.training.get(name)
         if current is not None and current.alive:
-            finishing = current.stop_requested or (current.last_event or {}).get("event") in ("done", "error")
+            finishing = current.stop_requested or current.state.status in ("done", "error")
             if not finishing:
                 return current
             # it said its last word and is exiting: let it release the run's lock first

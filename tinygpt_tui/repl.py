@@ -33,6 +33,8 @@ from . import commands
 from .commands import Command
 from .config import SamplingConfig, TinyGPTError, models_dir
 from .engine import Engine
+from .events import TrainingState
+from .present import error_line
 from .units import duration, human_count
 
 
@@ -87,15 +89,34 @@ def _key_bindings() -> KeyBindings:
     return kb
 
 
-def end_message(event: dict) -> str:
+def end_message(state: TrainingState) -> str:
     """How a training process ended, in this face's words: the core states ``resumable``, and a run
     that can go on is trained again by running the same command (as the command line says)."""
-    message = str(event.get("message", ""))
-    if event.get("event") != "done" or not event.get("resumable"):
+    message = state.message or ""
+    if state.status != "done" or not state.resumable:
         return message
-    if event.get("stage", "training") == "training":
+    if (state.ended_in or "training") == "training":
         return f"{message} Run the same command again to resume."
     return f"{message.rstrip('.')}; run the same command again to continue."  # stopped while preparing
+
+
+def status_line(run: str, state: TrainingState) -> str:
+    """One toolbar line for a training process: step, loss, validation, ETA; or how it ended. An event
+    that could not be read is said after it, in one sentence."""
+    if state.status in ("done", "error"):
+        what = "failed" if state.status == "error" else "done"
+        return f" {run}: {what}: {end_message(state)}"
+    if state.tokens_per_s is None:  # no step measured yet: what it is preparing
+        line = f" {run}: {state.stage_message or 'starting'}"
+    else:
+        loss = "nan" if state.loss is None else f"{state.loss:.3f}"
+        line = f" {run}: step {state.step:,}  loss {loss}"
+        if state.val_loss is not None and state.val_bpb is not None:
+            line += f"  val {state.val_loss:.3f} ({state.val_bpb:.3f} bits/byte)"
+        line += f"  {human_count(state.tokens_per_s)} tok/s  ETA {duration(state.eta_s)}  (/stop stops it)"
+    if state.problem:
+        line += f"  ({error_line(state.problem, state.problem_hint)})"
+    return line
 
 
 class Repl:
@@ -142,26 +163,9 @@ class Repl:
             self.load(run, quiet=True)  # the banner describes it
 
     def training_status(self) -> str | None:
-        """One line per training process started from this REPL: step, loss, validation, ETA; or how
-        it ended. None (no toolbar) when nothing was started here."""
-        lines = []
-        for proc in self.engine.started_training():
-            latest = proc.latest
-            end = latest.get("done") or latest.get("error")
-            if end is not None:
-                what = "failed" if end["event"] == "error" else "done"
-                lines.append(f" {proc.run}: {what}: {end_message(end)}")
-                continue
-            step, ev = latest.get("step"), latest.get("eval")
-            if step is None:
-                stage = latest.get("stage")
-                lines.append(f" {proc.run}: {stage['message'] if stage else 'starting'}")
-                continue
-            line = f" {proc.run}: step {step['step']:,}  loss {step['loss']:.3f}"
-            if ev is not None:
-                line += f"  val {ev['val_loss']:.3f} ({ev['val_bpb']:.3f} bits/byte)"
-            line += f"  {human_count(step['tokens_per_s'])} tok/s  ETA {duration(step.get('eta_s'))}  (/stop stops it)"
-            lines.append(line)
+        """One line per training process started from this REPL (:func:`status_line` of the state its
+        supervisor folds). None (no toolbar) when nothing was started here."""
+        lines = [status_line(proc.run, proc.state) for proc in self.engine.started_training()]
         return "\n".join(lines) or None
 
     # -- the loop ----------------------------------------------------------------------------------

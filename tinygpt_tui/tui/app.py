@@ -27,6 +27,7 @@ from textual.screen import ModalScreen, Screen
 
 from ..config import SamplingConfig, TinyGPTError
 from ..engine import Engine, quick_start_config
+from ..events import Checkpoint, Done, Error
 from ..present import error_line, short_path
 from .messages import RunLoaded, TrainingEnded, TrainingEvent
 from .palette import SlashCommandProvider
@@ -167,7 +168,7 @@ class TinyGPTApp(App[None]):
             while self.screen is not screen:
                 self.pop_screen()
         if start:
-            screen.final = None  # the end of the previous session is old news now
+            screen.show_end = False  # the end of the previous session is old news now
             self.training.start(run)
         elif run not in self.training and self.engine.is_training(run):
             self.training.attach(run)
@@ -227,16 +228,15 @@ class TinyGPTApp(App[None]):
     def _training_event(self, message: TrainingEvent) -> None:
         from .screens.training import TrainingScreen
 
+        event = message.event
         for screen in self.screen_stack:
             if isinstance(screen, TrainingScreen) and screen.run == message.run:
-                screen.handle_event(message.event)
-        kind = message.event.get("event")
-        if kind == "error":
-            self.notify(message.event.get("message", "training failed"), title=f"{message.run}: error",
-                        severity="error", timeout=10)
-        if kind in ("done", "checkpoint", "error"):
+                screen.handle_event(event)
+        if isinstance(event, Error):
+            self.notify(event.message, title=f"{message.run}: error", severity="error", timeout=10)
+        if isinstance(event, (Done, Checkpoint, Error)):
             self.refresh_runs()
-        if kind == "done" and message.event.get("reason") != "interrupted" and message.run in self._explore_when_done:
+        if isinstance(event, Done) and event.reason != "interrupted" and message.run in self._explore_when_done:
             # the quick start ends in the explorer
             self._explore_when_done.discard(message.run)
             self.load_run(message.run)

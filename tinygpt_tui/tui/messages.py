@@ -10,11 +10,14 @@ from typing import Any
 
 from textual.message import Message
 
+from ..events import Event, EventError
+
 
 class TrainingEvent(Message):
-    """One event of a training run (see the event list in train.py), from a process or metrics.jsonl."""
+    """One event of a training run, read once by its source (a process or metrics.jsonl): a typed
+    :class:`~tinygpt_tui.events.Event`, or the EventError of one that could not be read."""
 
-    def __init__(self, run: str, event: dict[str, Any], live: bool = True) -> None:
+    def __init__(self, run: str, event: Event | EventError, live: bool = True) -> None:
         super().__init__()
         self.run = run
         self.event = event

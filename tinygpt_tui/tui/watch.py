@@ -1,10 +1,11 @@
 """Training supervision for the app: start, stop and watch runs; their events become messages.
 
 Each watched run has a source of events: a :class:`~tinygpt_tui.engine.TrainingProcess` this app
-started, or a :class:`~tinygpt_tui.engine.MetricsFollower` of a run another process trains. A Textual
-thread worker per run (the pump) turns the source's events into
-:class:`~tinygpt_tui.tui.messages.TrainingEvent` messages for the app, then posts
-:class:`~tinygpt_tui.tui.messages.TrainingEnded`. The pump never touches a widget.
+started, or a :class:`~tinygpt_tui.engine.MetricsFollower` of a run another process trains. Each
+source reads every event once and yields it typed (or as the EventError of one it cannot read). A
+Textual thread worker per run (the pump) posts them as :class:`~tinygpt_tui.tui.messages.TrainingEvent`
+messages for the app, then posts :class:`~tinygpt_tui.tui.messages.TrainingEnded`; the training screen
+folds them into its :class:`~tinygpt_tui.events.TrainingState`. The pump never touches a widget.
 
 When the app exits its workers are cancelled: a pump stops reading (the training itself goes on if
 the user chose to leave it running) so that quitting never waits on a run.

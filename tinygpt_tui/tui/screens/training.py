@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from ...events import Done, Error, Eval, Event, EventError, Start, Step, TrainingState, reduce
 from ...present import error_line
 from ...units import duration, human_count
 from ..widgets.command_bar import CommandBar
@@ -33,12 +34,13 @@ def fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
-def tui_message(event: dict[str, Any]) -> str:
-    """A done or error event's sentence for this app: a resumable run is trained again with s or /train."""
-    message = str(event.get("message", ""))
-    if event.get("event") != "done" or not event.get("resumable"):
+def tui_message(state: TrainingState) -> str:
+    """How training ended (the state's sentence) for this app: a resumable run is trained again with
+    s or /train."""
+    message = state.message or ""
+    if state.status != "done" or not state.resumable:
         return message
-    if event.get("stage", "training") == "training":
+    if (state.ended_in or "training") == "training":
         return f"{message} Press s or /train to resume."
     return f"{message.rstrip('.')}; press s or /train to continue."  # stopped while preparing
 
@@ -59,19 +61,15 @@ class TrainingScreen(AppScreen):
     def __init__(self, run: str) -> None:
         super().__init__()
         self.run = run
+        self.state = TrainingState(run=run)
+        """The run's training as the one reducer folds it: history, then live events."""
         self.train_loss: dict[int, float] = {}
         self.val_loss: dict[int, float] = {}
-        self.last_step: dict[str, Any] = {}
-        self.start_event: dict[str, Any] = {}
-        self.last_eval: dict[str, Any] = {}
-        self.best_val: float | None = None
-        self.best_bpb: float | None = None
-        self.samples: dict[int, str] = {}
-        self.stage: str = ""
-        self.stage_message: str = ""
-        self.progress: tuple[int, int | None] | None = None
+        """The loss chart's series, by step (the state keeps only the latest figures)."""
         self.status: str = "idle"
-        self.final: dict[str, Any] | None = None
+        """This app's relation to the run: training, watching, stopping, done, error, stopped or idle."""
+        self.show_end = False
+        """Whether the header says how the last session ended (not once a new one was asked for)."""
         self._dirty = True
         self._chart_dirty = True
 
@@ -98,10 +96,11 @@ class TrainingScreen(AppScreen):
         self._flush()
 
     def _replay_history(self) -> None:
-        engine = self.tinygpt.engine
-        events, _ = engine.read_metrics(self.run)
+        events, _ = self.tinygpt.engine.read_events(self.run)
         for event in events:
             self.handle_event(event, live=False)
+        if self.state.problem:  # metrics.jsonl has lines it cannot read: said once, the rest is shown
+            self.tinygpt.say(error_line(self.state.problem, self.state.problem_hint), error=True)
         # history ends with a past session: what matters now is whether something trains it
         if self.status in ("training", "watching"):
             self.status = "idle"
@@ -117,44 +116,23 @@ class TrainingScreen(AppScreen):
         self._dirty = True
 
     # -- events ------------------------------------------------------------------------------------
-    def handle_event(self, event: dict[str, Any], live: bool = True) -> None:
+    def handle_event(self, event: Event | EventError, live: bool = True) -> None:
         """Fold one training event into the screen's state (redrawn on the next tick)."""
-        kind = event.get("event")
-        if kind == "stage":
-            self.stage = str(event.get("stage", ""))
-            self.stage_message = str(event.get("message", ""))
-            self.progress = None
-        elif kind == "progress":
-            self.stage = str(event.get("stage", self.stage))
-            self.progress = (int(event.get("done", 0)), event.get("total"))
-        elif kind == "start":
-            self.start_event = event
-            self.stage, self.stage_message, self.progress = "training", "training", None
-            self.final = None
-            if live:
-                self.status = "training"
-        elif kind == "step":
-            self.last_step = event
-            if event.get("loss") is not None:
-                self.train_loss[int(event["step"])] = float(event["loss"])
-                self._chart_dirty = True
-        elif kind == "eval":
-            self.last_eval = event
-            if event.get("val_loss") is not None:
-                self.val_loss[int(event["step"])] = float(event["val_loss"])
-                self._chart_dirty = True
-                if self.best_val is None or float(event["val_loss"]) <= self.best_val or event.get("best"):
-                    self.best_val = float(event["val_loss"])
-                    self.best_bpb = event.get("val_bpb")
-        elif kind == "sample":
-            self.samples[int(event.get("step", 0))] = str(event.get("text", ""))
-        elif kind == "done":
-            self.final = event
-            self.status = "done"
-        elif kind == "error":
-            self.final = event
-            self.status = "error"
-        if live and kind not in ("done", "error"):
+        self.state = reduce(self.state, event)
+        state = self.state
+        if isinstance(event, Step) and state.loss is not None:
+            self.train_loss[state.step] = state.loss
+            self._chart_dirty = True
+        elif isinstance(event, Eval) and state.val_loss is not None:
+            self.val_loss[state.step] = state.val_loss
+            self._chart_dirty = True
+        if isinstance(event, (Done, Error)):
+            self.status, self.show_end = state.status, True
+        elif live:
+            if isinstance(event, EventError):
+                self.tinygpt.say_error(event)
+            elif isinstance(event, Start):
+                self.status, self.show_end = "training", False
             self._sync_status()
         self._dirty = True
 
@@ -184,7 +162,7 @@ class TrainingScreen(AppScreen):
             shape = (f"preset {cfg.preset} · {cfg.tokenizer.kind} tokenizer · data {cfg.data.source} · "
                      f"{cfg.model.n_layer}×{cfg.model.n_embd}, context {cfg.model.block_size}")
         except Exception as err:  # a broken config.json is shown, not raised
-            shape = str(getattr(err, "message", err))
+            shape = error_line(err)
         colours = {"training": "bold green", "watching": "bold cyan", "stopping": "bold yellow",
                    "done": "bold", "error": "bold red", "stopped": "yellow", "idle": "dim"}
         words = {"training": "training in this app", "watching": "trained by another process (watching)",
@@ -194,38 +172,36 @@ class TrainingScreen(AppScreen):
         line.append(f" {self.run} ", style="bold reverse")
         line.append(f"  {shape}\n")
         line.append(words.get(self.status, self.status), style=colours.get(self.status, ""))
-        if self.final is not None:
-            message = tui_message(self.final)
-            if self.final.get("event") == "done":
-                line.append(f"  {self.final.get('reason', '')}: {message}", style="dim")
-            else:
-                hint = self.final.get("hint")
-                line.append(f"  {error_line(message, hint)}", style="red")
+        state = self.state
+        if self.show_end and state.status == "done":
+            line.append(f"  {state.reason or ''}: {tui_message(state)}", style="dim")
+        elif self.show_end and state.status == "error":
+            line.append(f"  {error_line(state.message or '', state.hint)}", style="red")
         self.query_one("#train-header", Static).update(line)
 
     def _draw_progress(self) -> None:
+        state = self.state
         stage_line = Text()
         for name in STAGES:
-            if name == self.stage:
+            if name == state.stage:
                 stage_line.append(f"▶{name} ", style="bold yellow")
-            elif self.stage in STAGES and STAGES.index(name) < STAGES.index(self.stage):
+            elif state.stage in STAGES and STAGES.index(name) < STAGES.index(state.stage):
                 stage_line.append(f"✓{name} ", style="green")
             else:
                 stage_line.append(f"·{name} ", style="dim")
-        if self.stage_message and self.stage != "training":
-            stage_line.append(f"\n{self.stage_message}", style="dim")
+        if state.stage_message and state.stage != "training":
+            stage_line.append(f"\n{state.stage_message}", style="dim")
         self.query_one("#train-stage", Static).update(stage_line)
         stage_bar = self.query_one("#stage-progress", ProgressBar)
-        if self.progress is not None:
-            done, total = self.progress
-            stage_bar.display = True
-            stage_bar.update(total=total, progress=done)
-        else:
-            stage_bar.display = False
-        step = int(self.last_step.get("step", self.start_event.get("step", 0)) or 0)
-        max_steps = self.start_event.get("max_steps")
-        max_time = self.start_event.get("max_time")
-        if max_steps is None:
+        stage_bar.display = state.progress_done is not None
+        if state.progress_done is not None:
+            stage_bar.update(total=state.progress_total, progress=state.progress_done)
+        self._draw_steps()
+
+    def _draw_steps(self) -> None:
+        state = self.state
+        step, max_steps, max_time = state.step, state.max_steps, state.max_time
+        if max_steps is None:  # no session started yet: the run's own budget
             try:
                 train_cfg = self.tinygpt.engine.run_config(self.run).train
                 max_steps, max_time = train_cfg.max_steps, train_cfg.max_time
@@ -235,7 +211,7 @@ class TrainingScreen(AppScreen):
         label = f"step {step:,} of {max_steps:,}" if max_steps else f"step {step:,}"
         if max_time:
             # a time budget ends the run first: measure progress in seconds
-            elapsed = float(self.last_step.get("elapsed_s") or 0.0)
+            elapsed = state.elapsed_s
             bar.update(total=float(max_time), progress=min(elapsed, float(max_time)))
             label = f"step {step:,} · {duration(elapsed)} of a {duration(max_time)} budget"
         else:
@@ -243,24 +219,24 @@ class TrainingScreen(AppScreen):
         self.query_one("#train-progress-label", Static).update(label)
 
     def _draw_numbers(self) -> None:
-        s, e, st = self.last_step, self.last_eval, self.start_event
+        s = self.state
+        measured = s.tokens_per_s is not None  # a step was measured: its figures are shown
         grid = Table.grid(padding=(0, 2))
         grid.add_column(style="bold", justify="right")
         grid.add_column()
-        mfu = s.get("mfu")
         rows = [
-            ("train loss", fmt(s.get("loss"))),
-            ("val loss", fmt(e.get("val_loss"))),
-            ("best val loss", fmt(self.best_val)),
-            ("val bits/byte", fmt(e.get("val_bpb"))),
-            ("learning rate", fmt(s.get("lr"), ".2e")),
-            ("tokens/s", fmt(s.get("tokens_per_s"), ",.0f")),
-            ("MFU", "-" if mfu is None else f"{100 * float(mfu):.2f}%"),
-            ("grad norm", fmt(s.get("grad_norm"), ".3f")),
-            ("elapsed", duration(s.get("elapsed_s"))),
-            ("ETA", duration(s.get("eta_s")) if self.status in ("training", "watching") else "-"),
-            ("parameters", human_count(st.get("params"))),
-            ("device", f"{st.get('device', '-')} {st.get('dtype', '')}".strip()),
+            ("train loss", fmt(s.loss)),
+            ("val loss", fmt(s.val_loss)),
+            ("best val loss", fmt(s.best_val_loss)),
+            ("val bits/byte", fmt(s.val_bpb)),
+            ("learning rate", fmt(s.lr, ".2e")),
+            ("tokens/s", fmt(s.tokens_per_s, ",.0f")),
+            ("MFU", "-" if s.mfu is None else f"{100 * s.mfu:.2f}%"),
+            ("grad norm", fmt(s.grad_norm, ".3f")),
+            ("elapsed", duration(s.elapsed_s) if measured else "-"),
+            ("ETA", duration(s.eta_s) if self.status in ("training", "watching") else "-"),
+            ("parameters", human_count(s.params)),
+            ("device", f"{s.device or '-'} {s.dtype}".strip()),
         ]
         for label, value in rows:
             grid.add_row(label, value)
@@ -268,10 +244,11 @@ class TrainingScreen(AppScreen):
 
     def _draw_samples(self) -> None:
         out = Text()
-        for step in sorted(self.samples)[-MAX_SAMPLES:][::-1]:
+        samples = dict(self.state.samples)  # by step: a step sampled twice shows its latest text
+        for step in sorted(samples)[-MAX_SAMPLES:][::-1]:
             out.append(f"step {step}: ", style="bold")
-            out.append(self.samples[step].strip().replace("\n", " ↵ ") + "\n")
-        if not self.samples:
+            out.append(samples[step].strip().replace("\n", " ↵ ") + "\n")
+        if not samples:
             out.append("Samples appear at each evaluation.", style="dim")
         self.query_one("#train-samples", Static).update(out)
 
@@ -280,7 +257,7 @@ class TrainingScreen(AppScreen):
         self.tinygpt.show_runs()
 
     def action_start(self) -> None:
-        self.final = None
+        self.show_end = False  # the end of the previous session is old news now
         self.tinygpt.training.start(self.run)
         self._sync_status()
         self._flush()
