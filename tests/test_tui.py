@@ -476,6 +476,24 @@ async def test_tokens_screen_shows_stats_and_filters(runs_home):
         assert screen_name(app) == "ExplorerScreen"
 
 
+@pytest.mark.anyio
+async def test_tokens_screen_says_an_error_with_its_hint(runs_home, monkeypatch):
+    from tinygpt_tui.config import TinyGPTError
+
+    app = new_app(run="fixture")
+
+    def broken():
+        raise TinyGPTError("The shards cannot be read.", "prepare the data again.")
+
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        monkeypatch.setattr(app.engine, "vocab_stats", broken)
+        await command(pilot, "/tokens")
+        stats = app.screen.query_one("#vocab-stats")
+        await wait_for(pilot, lambda: "cannot be read" in str(stats.content))
+        assert "The shards cannot be read. Hint: prepare the data again." in str(stats.content)
+
+
 # -- training screen ---------------------------------------------------------------------------------
 @pytest.mark.anyio
 async def test_training_screen_shows_history_of_a_finished_run(runs_home):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, Static
 
 from ...engine import quick_start_config
-from ...present import short_path
+from ...present import error_line, short_path
 from ..widgets.command_bar import CommandBar
 from ..widgets.run_table import RunTable
 from .base import AppScreen
@@ -109,7 +110,7 @@ class RunsScreen(AppScreen):
         try:
             cfg = self.tinygpt.engine.run_config(name)
         except Exception as err:  # a broken config.json must not take the list down
-            summary.update(f"{name}: {getattr(err, 'message', err)}")
+            summary.update(Text(f"{name}: {error_line(err)}"))  # the sentence is text, never markup
             return
         m, t, d = cfg.model, cfg.train, cfg.data
         summary.update(

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...config import TinyGPTError
+from ...present import error_line
 from .base import AppScreen
 
 Row = tuple[int, str, str, int, "int | None"]
@@ -111,7 +112,7 @@ class VocabScreen(AppScreen):
             stats = engine.vocab_stats()
             rows = engine.vocab_rows()
         except TinyGPTError as err:
-            self.app.call_from_thread(self._show_error, err.message)
+            self.app.call_from_thread(self._show_error, error_line(err))
             return
         self.app.call_from_thread(self._loaded, stats, rows)
 
