@@ -131,3 +131,32 @@ def test_done_message_words_the_resumable_fact():
     early = {**done, "step": 0, "stage": "shards", "message": "stopped before training began."}
     assert done_message(fold([early])) == "stopped before training began; run the same command again to continue."
     assert done_message(fold([{**done, "resumable": False}])) == "stopped at step 5; checkpoint saved in m."
+
+
+def test_the_display_draws_the_folded_state_and_says_an_unreadable_event():
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress, TextColumn
+
+    from tinygpt_tui import events as ev
+    from tinygpt_tui.cli.training import TrainingDisplay
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False, color_system=None)
+    display = TrainingDisplay("r", console, Progress(TextColumn("{task.fields[info]}"), console=console))
+    display.on_event(ev.Start(step=0, max_steps=10, max_time=None, params=2_500_000, tokens_per_step=256,
+                              device="cpu", dtype="float32", resumed=False, compile=False, threads=2,
+                              peak_flops=5e10, elapsed_s=0.0).to_dict())
+    display.on_event({"event": "step", "step": 1})  # damaged: said in one sentence, training goes on
+    display.on_event(ev.Eval(step=5, train_loss=2.0, val_loss=None, val_bpb=None, best=False).to_dict())
+    display.on_event(ev.Sample(step=5, text="a [bold]fox[/bold]").to_dict())
+    display.on_event({"event": "log", "message": "a kind this version does not know"})
+    display.on_event(ev.Done(step=10, reason="finished", message="trained 10 steps.").to_dict())
+    text = out.getvalue()
+    assert "r: 2.50M parameters, 256 tokens/step, cpu float32, 2 threads, peak 50 GFLOP/s (measured), new" in text
+    assert "The 'step' event lacks its 'loss' field. Hint:" in text
+    assert "step      5: train loss 2.0000  val loss nan  val nan bits/byte" in text
+    assert "a [bold]fox[/bold]" in text  # a sample is text, not markup
+    assert "done (finished): trained 10 steps." in text
+    assert display.state.status == "done" and display.state.unreadable == 1
