@@ -87,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.run:
         from tinygpt_tui.checkpoint import load_model
+        from tinygpt_tui.runs import run_dir
+        from tinygpt_tui.workspace import Workspace
 
-        model, tok, cfg = load_model(args.run, device=args.device)
+        model, tok, cfg = load_model(run_dir(Workspace.from_env().models, args.run), device=args.device)
         label = f"run {args.run}"
     else:
         cfg = preset_config(args.preset)

@@ -18,6 +18,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -86,7 +87,8 @@ class Variant:
 def trainer_variant(cfg, shards, dtype: str, compile_: bool) -> Variant:
     cfg = copy.deepcopy(cfg)
     cfg.train.dtype, cfg.train.compile, cfg.train.device = dtype, compile_, "cpu"
-    trainer = train.Trainer("bench", cfg, RandomTokens(cfg.model.vocab_size), shards, lambda e: None,
+    # a run folder that is never written to (the benchmark checkpoints nothing; peaks are kept beside it)
+    trainer = train.Trainer(Path(tempfile.gettempdir()) / "tinygpt-bench" / "bench", cfg, RandomTokens(cfg.model.vocab_size), shards, lambda e: None,
                             threading.Event(), None)
 
     def step(i: int) -> float:

@@ -9,19 +9,28 @@ from pathlib import Path
 import pytest
 
 from tinygpt_tui.config import EOT
+from tinygpt_tui.workspace import Workspace
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    """A temporary working folder with its own models/ and data/, used as the current directory."""
+    """A temporary working folder with its own models/ and data/, used as the current directory (so
+    the entry points' default folders, ./models and ./data, are these). Folder variables a developer
+    has set are cleared: the entry points would read them."""
     (tmp_path / "models").mkdir()
     (tmp_path / "data").mkdir()
-    monkeypatch.setenv("TINYGPT_MODELS", str(tmp_path / "models"))
-    monkeypatch.setenv("TINYGPT_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("TINYGPT_MODELS", raising=False)
+    monkeypatch.delenv("TINYGPT_DATA", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def workspace(home) -> Workspace:
+    """The workspace of ``home``: its models/ and data/ folders, as absolute paths."""
+    return Workspace(home / "models", home / "data")
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,7 @@ def metric_events(max_steps: int = 50) -> list[dict]:
 
 def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: bool = True,
              mtime: float = FIXED_TIME) -> Path:
-    """Write run ``name`` under ``models`` (which must be $TINYGPT_MODELS); returns its folder.
+    """Write run ``name`` under the models folder ``models``; returns its folder.
 
     ``trained=False`` writes only the config (a run that has not been trained yet).
     """
@@ -64,18 +64,17 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
     from tinygpt_tui.model import GPT
     from tinygpt_tui.tokenizer import CharTokenizer
 
-    assert Path(os.environ["TINYGPT_MODELS"]).resolve() == Path(models).resolve(), "set TINYGPT_MODELS first"
     tok = CharTokenizer(sorted(set(TEXT)))
     cfg = preset_config("micro", name, {"tokenizer": {"kind": "char"}})
     cfg.model.vocab_size = tok.vocab_size
-    d = runs.create_run(cfg)
+    d = runs.create_run(models, cfg)
     if trained:
         tok.save(d / runs.TOKENIZER)
         torch.manual_seed(seed)
         model = GPT(cfg.model)
         checkpoint.save_weights(d / runs.WEIGHTS, model, step=50, val_loss=1.67)
         checkpoint.save_weights(d / runs.BEST, model, step=50, val_loss=1.67)
-        checkpoint.save_state(name, {"step_marker": torch.zeros(1)},
+        checkpoint.save_state(d, {"step_marker": torch.zeros(1)},
                         {"step": 50, "best_val_loss": 1.6701, "best_val_bpb": 2.4095, "elapsed": 10.0})
         with open(d / runs.METRICS, "w", encoding="utf-8") as f:
             for event in metric_events(cfg.train.max_steps):
@@ -88,5 +87,8 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
 def new_app(**kwargs):
     """A TinyGPTApp for pilot and snapshot tests (imported late: Textual stays out of core tests)."""
     from tinygpt_tui.tui.app import TinyGPTApp
+    from tinygpt_tui.workspace import Workspace
 
+    # the current folder's models/ and data/ (tests run in ``home``), as an entry point's defaults
+    kwargs.setdefault("workspace", Workspace.from_env(environ={}).resolved())
     return TinyGPTApp(**kwargs)

@@ -64,13 +64,13 @@ def test_a_device_this_machine_lacks_is_one_sentence(home, monkeypatch):
 
     make_run(home / "models", "m")
     with pytest.raises(TinyGPTError, match="is not a device"):
-        checkpoint.load_model("m", device="toaster")
+        checkpoint.load_model(home / "models" / "m", device="toaster")
 
 
 def test_load_model_without_weights_says_so(home):
-    runs.create_run(preset_config("micro", "empty"))
+    runs.create_run(home / "models", preset_config("micro", "empty"))
     with pytest.raises(TinyGPTError, match="no trained weights yet"):
-        checkpoint.load_model("empty")
+        checkpoint.load_model(home / "models" / "empty")
 
 
 def _trained_pair() -> tuple[GPT, torch.optim.AdamW]:
@@ -83,16 +83,16 @@ def _trained_pair() -> tuple[GPT, torch.optim.AdamW]:
 
 
 def test_resume_point_restores_weights_moments_and_every_rng(home):
-    runs.create_run(preset_config("micro", "r"))
+    runs.create_run(home / "models", preset_config("micro", "r"))
     model, opt = _trained_pair()
     torch.manual_seed(5)
     random.seed(6)
     np.random.seed(7)
     tensors, scalars = checkpoint.pack_training_state(model, opt, None, torch.device("cpu"), {"step": 3})
-    checkpoint.save_state("r", tensors, scalars)
+    checkpoint.save_state(home / "models" / "r", tensors, scalars)
     expected = (torch.rand(3), random.random(), np.random.rand())  # what the RNGs draw next
 
-    loaded_tensors, loaded = checkpoint.load_state("r")
+    loaded_tensors, loaded = checkpoint.load_state(home / "models" / "r")
     assert loaded["step"] == 3 and loaded["format"] == checkpoint.STATE_FORMAT
     fresh = _model(n_layer=1)
     torch.nn.init.zeros_(fresh.transformer.wte.weight)
@@ -109,7 +109,7 @@ def test_resume_point_restores_weights_moments_and_every_rng(home):
     again = (torch.rand(3), random.random(), np.random.rand())
     assert torch.equal(expected[0], again[0]) and expected[1:] == again[1:]
     # the readable copy has the scalars but not the RNG's long state
-    summary = runs.state_summary("r")
+    summary = runs.state_summary(home / "models" / "r")
     assert summary["step"] == 3 and "python_random" not in summary
 
 
@@ -125,14 +125,14 @@ def test_optimizer_state_of_another_model_is_refused(home):
 
 
 def test_save_checkpoint_writes_best_only_when_improved(home):
-    runs.create_run(preset_config("micro", "c"))
+    runs.create_run(home / "models", preset_config("micro", "c"))
     model, opt = _trained_pair()
-    d = runs.run_dir("c")
+    d = runs.run_dir(home / "models", "c")
     tensors, scalars = checkpoint.pack_training_state(model, opt, None, torch.device("cpu"),
                                                       {"step": 4, "val_loss": 2.5, "best_val_loss": 2.0})
-    checkpoint.save_checkpoint("c", model, tensors, scalars, best=False)
+    checkpoint.save_checkpoint(home / "models" / "c", model, tensors, scalars, best=False)
     assert (d / runs.WEIGHTS).is_file() and (d / runs.STATE).is_file() and not (d / runs.BEST).exists()
-    checkpoint.save_checkpoint("c", model, tensors, scalars, best=True)
+    checkpoint.save_checkpoint(home / "models" / "c", model, tensors, scalars, best=True)
     _, meta = checkpoint.read_safetensors(d / runs.BEST, checkpoint.WEIGHTS_FORMAT)
     assert meta["step"] == "4" and float(meta["val_loss"]) == 2.0
     _, meta = checkpoint.read_safetensors(d / runs.WEIGHTS, checkpoint.WEIGHTS_FORMAT)
@@ -140,8 +140,8 @@ def test_save_checkpoint_writes_best_only_when_improved(home):
 
 
 def test_a_state_file_of_another_version_is_refused(home):
-    runs.create_run(preset_config("micro", "v"))
-    checkpoint.save_state("v", {"x": torch.zeros(1)}, {"step": 1, "version": 99})
+    runs.create_run(home / "models", preset_config("micro", "v"))
+    checkpoint.save_state(home / "models" / "v", {"x": torch.zeros(1)}, {"step": 1, "version": 99})
     with pytest.raises(TinyGPTError, match="another version"):
-        checkpoint.load_state("v")
-    assert checkpoint.load_state("absent") is None
+        checkpoint.load_state(home / "models" / "v")
+    assert checkpoint.load_state(home / "models" / "absent") is None

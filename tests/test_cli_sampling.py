@@ -6,6 +6,7 @@ import json
 import math
 import os
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,13 +20,15 @@ from tinygpt_tui.tokenizer import CharTokenizer
 torch.set_num_threads(1)
 CHARS = "abcdefghijklmnopqrstuvwxyz .,\n"
 
+MODELS = Path("models")  # tests run in ``home`` (conftest): its models/ folder
+
 
 def make_run(name: str = "tiny", seed: int = 0, weights: bool = True):
     """A run in the on-disk layout: config.json, a char tokenizer and random micro-GPT weights."""
     tok = CharTokenizer(list(CHARS))
     cfg = preset_config("micro", name=name, overrides={"tokenizer": {"kind": "char"},
                                                       "model": {"vocab_size": tok.vocab_size}})
-    d = runs.create_run(cfg)
+    d = runs.create_run(MODELS, cfg)
     tok.save(d / runs.TOKENIZER)
     if weights:
         torch.manual_seed(seed)
@@ -147,7 +150,7 @@ def test_demo_and_the_default_run_pick_the_most_recently_updated(home, capsys, m
     started = {}
 
     class FakeRepl:
-        def __init__(self, run=None, which="best"):
+        def __init__(self, run=None, which="best", engine=None):
             started.update(run=run, which=which)
 
         def run(self):

@@ -54,7 +54,7 @@ def test_train_from_dataset_then_info_tokenize_vocab(dataset, capsys):
     assert rc == 0, err
     info = json.loads(out)
     path = dataset / "tokenizer-bpe-300.json"
-    assert info["path"] == str(path) and path.is_file()
+    assert Path(info["path"]).resolve() == path and path.is_file()
     assert info["special_tokens"] == {EOT: 0, "<|im_start|>": 1}
 
     rc, out, _ = run(capsys, "tokenizer", "info", str(path), "--json")

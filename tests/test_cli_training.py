@@ -32,7 +32,7 @@ def test_train_creates_trains_and_resumes(home, corpus, capsys):
     events = json_lines(capsys.readouterr().out)
     assert events[-1]["event"] == "done" and events[-1]["reason"] == "finished" and events[-1]["step"] == 12
     assert [e["step"] for e in events if e["event"] == "eval"] == [6, 12]
-    cfg = runs.load_run_config("c")
+    cfg = runs.load_run_config(home / "models" / "c")
     assert cfg.preset == "micro" and cfg.train.max_steps == 12 and cfg.model.vocab_size == 300
 
     # again with a longer budget: resumes where it stopped, preset flags are ignored with a note
@@ -41,7 +41,7 @@ def test_train_creates_trains_and_resumes(home, corpus, capsys):
     events = json_lines(out.out)
     start = next(e for e in events if e["event"] == "start")
     assert start["resumed"] and start["step"] == 12 and events[-1]["step"] == 16
-    assert runs.load_run_config("c").preset == "micro"
+    assert runs.load_run_config(home / "models" / "c").preset == "micro"
 
 
 def test_train_shows_progress_evals_and_samples(home, corpus, capsys):
@@ -64,14 +64,14 @@ def test_changing_the_shape_of_an_existing_run_is_refused(home, corpus, capsys):
     assert (home / "models" / "c" / "config.json").read_text() == before
     # training settings may change
     assert cli.main(["train", "--run", "c", "--lr", "0.002", "--max-steps", "6", "--json"]) == 0
-    assert runs.load_run_config("c").train.lr == 0.002
+    assert runs.load_run_config(home / "models" / "c").train.lr == 0.002
 
 
 def test_time_budget_flag(home, corpus, capsys):
     assert cli.main(train_args(corpus, "--max-time", "1.5", "--json")) == 0
     events = json_lines(capsys.readouterr().out)
     assert events[-1]["reason"] == "time"
-    assert runs.load_run_config("c").train.max_time == 1.5
+    assert runs.load_run_config(home / "models" / "c").train.max_time == 1.5
     with pytest.raises(SystemExit):
         cli.main(train_args(corpus, "--max-time", "5", "--max-steps", "5"))
 

@@ -12,14 +12,17 @@ from tinygpt_tui.config import TinyGPTError
 
 
 def test_peak_flops_is_measured_once_and_cached(home):
-    peak = device.measure_peak_flops(torch.device("cpu"), torch.float32)
+    table_path = device.peak_table_path(home / "models")
+    assert device.measure_peak_flops(torch.device("cpu"), torch.float32, table=None) > 1e8
+    assert not table_path.exists()  # no table given: nothing kept
+    peak = device.measure_peak_flops(torch.device("cpu"), torch.float32, table=table_path)
     assert peak > 1e8  # any CPU of this century does more than 0.1 GFLOP/s
     table = json.loads((home / "models" / ".peak_flops.json").read_text())
     key = next(iter(table))
     assert "float32" in key and table[key] == peak
     table[key] = 123.0
     (home / "models" / ".peak_flops.json").write_text(json.dumps(table))
-    assert device.measure_peak_flops(torch.device("cpu"), torch.float32) == 123.0
+    assert device.measure_peak_flops(torch.device("cpu"), torch.float32, table=table_path) == 123.0
 
 
 def test_devices_and_dtypes_resolve_or_refuse_in_one_sentence():

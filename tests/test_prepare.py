@@ -27,17 +27,17 @@ def test_progress_is_throttled_ends_full_and_stops_when_asked():
 def test_prepare_data_builds_then_reuses_tokenizer_and_shards(home, write_stories):
     corpus = write_stories(3, 200)
     cfg = preset_config("micro", "p", {"data": {"source": str(corpus)}, "tokenizer": {"kind": "char"}})
-    runs.create_run(cfg)
+    runs.create_run(home / "models", cfg)
     out: list[events.Event] = []
-    tok, shard_set = prepare_data("p", cfg, None, resumed=False, emit=out.append, stop=threading.Event())
+    tok, shard_set = prepare_data(home / "models" / "p", home / "data", cfg, None, resumed=False, emit=out.append, stop=threading.Event())
     stages = [e.stage for e in out if isinstance(e, events.Stage)]
     assert stages == ["corpus", "tokenizer", "shards"]
-    assert (runs.run_dir("p") / runs.TOKENIZER).is_file()
-    assert runs.load_run_config("p").model.vocab_size == tok.vocab_size  # the config follows the tokenizer
+    assert (runs.run_dir(home / "models", "p") / runs.TOKENIZER).is_file()
+    assert runs.load_run_config(home / "models" / "p").model.vocab_size == tok.vocab_size  # the config follows the tokenizer
     assert len(shard_set.train) > 0 and len(shard_set.val) > 0
 
     again: list[events.Event] = []
-    tok2, shards2 = prepare_data("p", cfg, tok, resumed=True, emit=again.append, stop=threading.Event())
+    tok2, shards2 = prepare_data(home / "models" / "p", home / "data", cfg, tok, resumed=True, emit=again.append, stop=threading.Event())
     assert tok2 is tok and [e.stage for e in again if isinstance(e, events.Stage)] == ["corpus", "shards"]
     assert shards2.path == shard_set.path and len(shards2.train) == len(shard_set.train)
 
@@ -45,9 +45,9 @@ def test_prepare_data_builds_then_reuses_tokenizer_and_shards(home, write_storie
 def test_a_stop_during_preparation_interrupts_it(home, write_stories):
     corpus = write_stories(4, 200)
     cfg = preset_config("micro", "s", {"data": {"source": str(corpus)}, "tokenizer": {"kind": "char"}})
-    runs.create_run(cfg)
+    runs.create_run(home / "models", cfg)
     stop = threading.Event()
     stop.set()
     with pytest.raises(Interrupted):
-        prepare_data("s", cfg, None, resumed=False, emit=lambda e: None, stop=stop)
-    assert not (runs.run_dir("s") / runs.TOKENIZER).exists()
+        prepare_data(home / "models" / "s", home / "data", cfg, None, resumed=False, emit=lambda e: None, stop=stop)
+    assert not (runs.run_dir(home / "models", "s") / runs.TOKENIZER).exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,12 +17,15 @@ from rich.console import Console
 
 from tinygpt_tui import checkpoint, runs
 from tinygpt_tui.config import preset_config
-from tinygpt_tui.engine import Engine
 from tinygpt_tui.model import GPT
 from tinygpt_tui.repl import Repl, SlashCompleter, history_path
 from tinygpt_tui.tokenizer import CharTokenizer
+from tinygpt_tui.workbench import Workbench
+from tinygpt_tui.workspace import Workspace
 
 torch.set_num_threads(1)
+
+MODELS = Path("models")  # tests run in ``home`` (conftest): its models/ folder
 
 
 def make_run(name: str = "tiny", seed: int = 0) -> None:
@@ -29,7 +33,7 @@ def make_run(name: str = "tiny", seed: int = 0) -> None:
     tok = CharTokenizer(list("abcdefghijklmnopqrstuvwxyz .,\n"))
     cfg = preset_config("micro", name=name, overrides={"tokenizer": {"kind": "char"},
                                                       "model": {"vocab_size": tok.vocab_size}})
-    d = runs.create_run(cfg)
+    d = runs.create_run(MODELS, cfg)
     tok.save(d / runs.TOKENIZER)
     torch.manual_seed(seed)
     checkpoint.save_weights(d / runs.WEIGHTS, GPT(cfg.model), step=0)
@@ -40,7 +44,7 @@ def drive(keys: str, run: str | None = "tiny", history=None, patch=None) -> tupl
     buf = io.StringIO()
     console = Console(file=buf, width=120, color_system=None, force_terminal=False, highlight=False)
     with create_pipe_input() as inp:
-        repl = Repl(run, console=console, input=inp, output=DummyOutput(), history=history, engine=Engine())
+        repl = Repl(run, console=console, input=inp, output=DummyOutput(), history=history, engine=Workbench(Workspace(MODELS, Path("data"))))
         if patch:
             patch(repl)
         inp.send_text(keys)

@@ -17,26 +17,26 @@ from tinygpt_tui.model import GPT
 
 
 def test_run_dir_refuses_bad_names(home):
-    assert runs.run_dir("ok-1") == home / "models" / "ok-1"
+    assert runs.run_dir(home / "models", "ok-1") == home / "models" / "ok-1"
     for bad in ("", "../x", "a/b", ".hidden", "x" * 80):
         with pytest.raises(TinyGPTError):
-            runs.run_dir(bad)
+            runs.run_dir(home / "models", bad)
 
 
 def test_create_and_load_config_round_trip(home):
     cfg = preset_config("micro", "r1", {"train": {"lr": 0.002}})
-    d = runs.create_run(cfg)
+    d = runs.create_run(home / "models", cfg)
     assert (d / "config.json").is_file()
-    back = runs.load_run_config("r1")
+    back = runs.load_run_config(home / "models" / "r1")
     assert back == cfg and back.train.lr == 0.002
     with pytest.raises(TinyGPTError, match="already exists"):
-        runs.create_run(cfg)
-    runs.save_run_config(cfg)  # rewriting on purpose is fine
+        runs.create_run(home / "models", cfg)
+    runs.save_run_config(home / "models" / cfg.name, cfg)  # rewriting on purpose is fine
 
 
 def test_missing_run_is_one_clear_sentence(home):
     with pytest.raises(TinyGPTError, match="no run named 'nope'") as e:
-        runs.load_run_config("nope")
+        runs.load_run_config(home / "models" / "nope")
     assert "tinygpt train --run nope" in e.value.hint
 
 
@@ -58,56 +58,56 @@ def test_atomic_write_keeps_the_old_file_on_failure(home):
 
 
 def test_read_metrics_follows_whole_lines(home):
-    runs.create_run(preset_config("micro", "m"))
-    runs.append_metric("m", {"event": "step", "step": 1})
-    events, off = runs.read_metrics("m")
+    runs.create_run(home / "models", preset_config("micro", "m"))
+    runs.append_metric(home / "models" / "m", {"event": "step", "step": 1})
+    events, off = runs.read_metrics(home / "models" / "m")
     assert events == [{"event": "step", "step": 1}]
     with open(home / "models" / "m" / "metrics.jsonl", "a") as f:
         f.write('{"event": "step", "st')  # a writer mid-line
-    events, off2 = runs.read_metrics("m", off)
+    events, off2 = runs.read_metrics(home / "models" / "m", off)
     assert events == [] and off2 == off
     with open(home / "models" / "m" / "metrics.jsonl", "a") as f:
         f.write('ep": 2}\nnot json\n')
-    events, off3 = runs.read_metrics("m", off2)
+    events, off3 = runs.read_metrics(home / "models" / "m", off2)
     assert events == [{"event": "step", "step": 2}] and off3 > off2
-    assert runs.read_metrics("absent-run-without-file") == ([], 0)
+    assert runs.read_metrics(home / "models" / "absent-run-without-file") == ([], 0)
 
 
 def test_lock_is_exclusive_and_a_stale_one_is_ignored(home):
-    runs.create_run(preset_config("micro", "l"))
+    runs.create_run(home / "models", preset_config("micro", "l"))
     lock = home / "models" / "l" / "train.lock"
     # a lock held by another live process refuses a second trainer
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         lock.write_text(json.dumps({"pid": proc.pid, "started": 0}))
-        assert runs.is_training("l")
+        assert runs.is_training(home / "models" / "l")
         with pytest.raises(TinyGPTError, match=f"already being trained by process {proc.pid}"):
-            runs.acquire_lock("l")
+            runs.acquire_lock(home / "models" / "l")
     finally:
         proc.kill()
         proc.wait()
     # the same lock once its process is gone: stale, taken over
-    assert not runs.is_training("l")
-    runs.acquire_lock("l")
+    assert not runs.is_training(home / "models" / "l")
+    runs.acquire_lock(home / "models" / "l")
     assert json.loads(lock.read_text())["pid"] == os.getpid()
-    runs.release_lock("l")
+    runs.release_lock(home / "models" / "l")
     assert not lock.exists()
 
 
 def test_list_runs_reports_each_run(home):
-    runs.create_run(preset_config("micro", "a"))
-    runs.create_run(preset_config("tiny", "b"))
+    runs.create_run(home / "models", preset_config("micro", "a"))
+    runs.create_run(home / "models", preset_config("tiny", "b"))
     (home / "models" / "not-a-run").mkdir()
     (home / "models" / "broken").mkdir()
     (home / "models" / "broken" / "config.json").write_text("{not json")
-    infos = {r.name: r for r in runs.list_runs()}
+    infos = {r.name: r for r in runs.list_runs(home / "models")}
     assert set(infos) == {"a", "b"}
     assert infos["b"].preset == "tiny" and infos["b"].step == 0 and not infos["b"].training
-    assert infos["a"].params == runs.estimate_params(runs.load_run_config("a").model)
+    assert infos["a"].params == runs.estimate_params(runs.load_run_config(home / "models" / "a").model)
 
 
 def test_listing_ignores_temp_files_and_files_that_vanish(home, monkeypatch):
-    runs.create_run(preset_config("micro", "a"))
+    runs.create_run(home / "models", preset_config("micro", "a"))
     d = home / "models" / "a"
     (d / ".model.safetensors.x.tmp").write_bytes(b"")  # a checkpoint being written right now
     real_stat = Path.stat
@@ -119,4 +119,4 @@ def test_listing_ignores_temp_files_and_files_that_vanish(home, monkeypatch):
 
     (d / "metrics.jsonl").write_text("")
     monkeypatch.setattr(Path, "stat", flaky_stat)
-    assert [r.name for r in runs.list_runs()] == ["a"]
+    assert [r.name for r in runs.list_runs(home / "models")] == ["a"]

@@ -27,11 +27,13 @@ def corpus(write_stories) -> Path:
     """About 150 kB of stories as a local text file, documents separated by <|endoftext|> lines."""
     return write_stories(7, 1500)
 
+MODELS = Path("models")  # tests run in ``home`` (conftest): its models/ folder
+
 
 def make_run(name: str, corpus: Path, **train_kw) -> str:
     overrides = {"data": {"source": str(corpus)}, "tokenizer": {"vocab_size": 300},
                  "train": {"dtype": "float32", "device": "cpu", **train_kw}}
-    runs.create_run(preset_config("micro", name, overrides))
+    runs.create_run(MODELS, preset_config("micro", name, overrides))
     return name
 
 
@@ -78,10 +80,10 @@ def test_time_schedule_follows_the_clock_not_the_step():
 # the loop
 
 
-def test_train_run_end_to_end(home, corpus):
+def test_train_run_end_to_end(home, workspace, corpus):
     make_run("e2e", corpus, max_steps=30, eval_interval=15, log_interval=5)
     events: list[dict] = []
-    done = train.train_run("e2e", on_event=events.append)
+    done = train.train_run(workspace, "e2e", on_event=events.append)
     assert done["reason"] == "finished" and done["step"] == 30
 
     stages = [e["stage"] for e in collect(events, "stage")]
@@ -103,21 +105,21 @@ def test_train_run_end_to_end(home, corpus):
                  "state.json", "metrics.jsonl"):
         assert (d / name).is_file(), name
     assert not (d / "train.lock").exists()
-    logged, _ = runs.read_metrics("e2e")
+    logged, _ = runs.read_metrics(home / "models" / "e2e")
     assert logged == events  # the log holds exactly what was emitted
-    assert runs.load_run_config("e2e").model.vocab_size == 300  # set from the trained tokenizer
+    assert runs.load_run_config(home / "models" / "e2e").model.vocab_size == 300  # set from the trained tokenizer
 
-    model, tok, cfg = checkpoint.load_model("e2e", "latest")
+    model, tok, cfg = checkpoint.load_model(home / "models" / "e2e", "latest")
     assert not model.training and tok.vocab_size == cfg.model.vocab_size
-    info = runs.list_runs()[0]
+    info = runs.list_runs(home / "models")[0]
     assert info.step == 30 and info.best_val_loss == pytest.approx(min(e["val_loss"] for e in evals))
 
     # training a finished run again does nothing and says how to go on
-    again = train.train_run("e2e")
+    again = train.train_run(workspace, "e2e")
     assert again["step"] == 30 and "--max-steps" in again["message"]
 
 
-def test_resume_repeats_the_uninterrupted_run_exactly(home, corpus, monkeypatch):
+def test_resume_repeats_the_uninterrupted_run_exactly(home, workspace, corpus, monkeypatch):
     """Train 24 steps straight; train another run 9 steps, stop, resume to 24: same losses (fp32, CPU),
     with dropout on so that the RNG state matters, and evaluations in between."""
     # two separate runs must sum in the same order: give both the same thread count (a resume keeps
@@ -127,12 +129,12 @@ def test_resume_repeats_the_uninterrupted_run_exactly(home, corpus, monkeypatch)
     kw = dict(max_steps=24, eval_interval=8, log_interval=1)
     for name in ("straight", "resumed"):
         make_run(name, corpus, **kw)
-        cfg = runs.load_run_config(name)
+        cfg = runs.load_run_config(home / "models" / name)
         cfg.model.dropout = 0.1
-        runs.save_run_config(cfg)
+        runs.save_run_config(home / "models" / cfg.name, cfg)
 
     straight: dict[int, float] = {}
-    train.train_run("straight", on_event=lambda e: e["event"] == "step" and straight.__setitem__(e["step"], e["loss"]))
+    train.train_run(workspace, "straight", on_event=lambda e: e["event"] == "step" and straight.__setitem__(e["step"], e["loss"]))
 
     resumed: dict[int, float] = {}
     stop = threading.Event()
@@ -143,11 +145,11 @@ def test_resume_repeats_the_uninterrupted_run_exactly(home, corpus, monkeypatch)
             if e["step"] == 9:
                 stop.set()
 
-    first = train.train_run("resumed", on_event=on_event, stop=stop)
+    first = train.train_run(workspace, "resumed", on_event=on_event, stop=stop)
     assert first["reason"] == "interrupted" and first["step"] == 9
-    assert runs.state_summary("resumed")["step"] == 9
+    assert runs.state_summary(home / "models" / "resumed")["step"] == 9
     events: list[dict] = []
-    second = train.train_run("resumed", on_event=lambda e: (events.append(e), on_event(e)))
+    second = train.train_run(workspace, "resumed", on_event=lambda e: (events.append(e), on_event(e)))
     assert second["reason"] == "finished"
     start = collect(events, "start")[0]
     assert start["resumed"] and start["step"] == 9
@@ -157,36 +159,36 @@ def test_resume_repeats_the_uninterrupted_run_exactly(home, corpus, monkeypatch)
         assert abs(straight[step] - resumed[step]) <= 1e-6, f"step {step}: {straight[step]} != {resumed[step]}"
 
 
-def test_time_budget_ends_the_run_and_shapes_the_schedule(home, corpus):
+def test_time_budget_ends_the_run_and_shapes_the_schedule(home, workspace, corpus):
     make_run("timed", corpus, max_time=2.0, max_steps=100, warmup_steps=10, eval_interval=10_000,
              log_interval=1)
     events: list[dict] = []
-    done = train.train_run("timed", on_event=events.append)
+    done = train.train_run(workspace, "timed", on_event=events.append)
     assert done["reason"] == "time"
     steps = collect(events, "step")
     assert steps[-1]["elapsed_s"] >= 2.0
-    tc = runs.load_run_config("timed").train
+    tc = runs.load_run_config(home / "models" / "timed").train
     assert steps[-1]["lr"] < tc.lr  # the cosine came down within the budget
     assert len(collect(events, "eval")) == 1  # the final evaluation
 
 
-def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(home, corpus):
+def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(home, workspace, corpus):
     make_run("nan", corpus, max_steps=10, eval_interval=5)
-    train.train_run("nan")
+    train.train_run(workspace, "nan")
     d = home / "models" / "nan"
     before = snapshot(d)
-    cfg = runs.load_run_config("nan")
+    cfg = runs.load_run_config(home / "models" / "nan")
     cfg.train.max_steps, cfg.train.lr, cfg.train.grad_clip = 40, 1e30, 0.0  # sure to blow up
-    runs.save_run_config(cfg)
+    runs.save_run_config(home / "models" / cfg.name, cfg)
     before = snapshot(d)
     events: list[dict] = []
     with pytest.raises(TinyGPTError, match="became") as err:
-        train.train_run("nan", on_event=events.append)
+        train.train_run(workspace, "nan", on_event=events.append)
     assert "step 10 is kept" in err.value.message
     assert collect(events, "error") and collect(events, "error")[0]["hint"]
     assert snapshot(d) == before  # nothing was overwritten
     assert not (d / "train.lock").exists()
-    checkpoint.load_model("nan", "latest")
+    checkpoint.load_model(home / "models" / "nan", "latest")
 
 
 def _damage_truncate(d: Path) -> None:
@@ -217,17 +219,17 @@ def _damage_vocab(d: Path) -> None:
     (_damage_foreign, "not a tinygpt-state file"),
     (_damage_vocab, "vocabulary"),
 ])
-def test_a_damaged_checkpoint_is_refused_and_left_alone(home, corpus, damage, message):
+def test_a_damaged_checkpoint_is_refused_and_left_alone(home, workspace, corpus, damage, message):
     make_run("dmg", corpus, max_steps=6, eval_interval=3)
-    train.train_run("dmg")
-    cfg = runs.load_run_config("dmg")
+    train.train_run(workspace, "dmg")
+    cfg = runs.load_run_config(home / "models" / "dmg")
     cfg.train.max_steps = 12
-    runs.save_run_config(cfg)
+    runs.save_run_config(home / "models" / cfg.name, cfg)
     d = home / "models" / "dmg"
     damage(d)
     before = snapshot(d)
     with pytest.raises(TinyGPTError, match=message) as err:
-        train.train_run("dmg")
+        train.train_run(workspace, "dmg")
     assert err.value.hint
     assert "\n" not in err.value.message
     assert snapshot(d) == before
@@ -256,20 +258,20 @@ def test_sigint_to_the_training_process_saves_and_exits_0(home, corpus):
     done = events[-1]
     assert done["event"] == "done" and done["reason"] == "interrupted"
     assert "checkpoint saved" in done["message"]
-    assert runs.state_summary("sig")["step"] == done["step"] >= 3
+    assert runs.state_summary(home / "models" / "sig")["step"] == done["step"] >= 3
     assert not (home / "models" / "sig" / "train.lock").exists()
-    model, _, _ = checkpoint.load_model("sig", "latest")
-    logged, _ = runs.read_metrics("sig")
+    model, _, _ = checkpoint.load_model(home / "models" / "sig", "latest")
+    logged, _ = runs.read_metrics(home / "models" / "sig")
     assert logged == events  # stdout and metrics.jsonl carry the same events
 
 
-def test_a_run_being_trained_elsewhere_is_refused(home, corpus):
+def test_a_run_being_trained_elsewhere_is_refused(home, workspace, corpus):
     make_run("busy", corpus)
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (home / "models" / "busy" / "train.lock").write_text(json.dumps({"pid": proc.pid, "started": 0}))
         with pytest.raises(TinyGPTError, match="already being trained"):
-            train.train_run("busy")
+            train.train_run(workspace, "busy")
     finally:
         proc.kill()
         proc.wait()
@@ -299,16 +301,22 @@ def test_kill_9_at_any_moment_leaves_a_loadable_checkpoint(home, corpus):
         finally:
             proc.kill()
             proc.wait()
-        tensors, scalars = checkpoint.load_state("k9")
+        # on a busy machine the trainer runs ahead of this reader: what it said before it died is
+        # still in the pipe
+        for line in proc.stdout.read().splitlines():
+            event = json.loads(line) if line.startswith("{") else {}
+            if event.get("event") == "checkpoint":
+                checkpoints.append(event["step"])
+        tensors, scalars = checkpoint.load_state(home / "models" / "k9")
         assert scalars["step"] >= checkpoints[-1]  # at least the last reported one, maybe the next
         assert scalars["step"] <= checkpoints[-1] + 1
-        checkpoint.load_model("k9", "latest")
-        checkpoint.load_model("k9", "best")
+        checkpoint.load_model(home / "models" / "k9", "latest")
+        checkpoint.load_model(home / "models" / "k9", "best")
         last_step = scalars["step"]
-    assert not runs.is_training("k9")  # the lock of a killed process is stale
+    assert not runs.is_training(home / "models" / "k9")  # the lock of a killed process is stale
 
 
-def test_a_failing_torch_compile_falls_back_to_eager_training(home, corpus, monkeypatch):
+def test_a_failing_torch_compile_falls_back_to_eager_training(home, workspace, corpus, monkeypatch):
     class BrokenCompiled(torch.nn.Module):  # what torch.compile gives where the toolchain is missing
         def forward(self, *a, **k):
             raise RuntimeError("no C++ compiler")
@@ -319,7 +327,7 @@ def test_a_failing_torch_compile_falls_back_to_eager_training(home, corpus, monk
     monkeypatch.setattr(torch, "compile", broken_compile)
     make_run("nocc", corpus, max_steps=6, eval_interval=6, log_interval=2, compile=True)
     events: list[dict] = []
-    done = train.train_run("nocc", on_event=events.append)
+    done = train.train_run(workspace, "nocc", on_event=events.append)
     assert done["reason"] == "finished" and done["step"] == 6
     notes = [e["message"] for e in collect(events, "stage") if "torch.compile failed" in e["message"]]
     assert len(notes) == 1 and "RuntimeError" in notes[0]

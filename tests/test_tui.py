@@ -522,7 +522,7 @@ async def test_train_stop_resume_from_the_training_screen(home):
     corpus.write_text((TEXT + "<|endoftext|>\n") * 40, encoding="utf-8")
     from tinygpt_tui import runs
 
-    runs.create_run(preset_config("micro", "live", {
+    runs.create_run(home / "models", preset_config("micro", "live", {
         "data": {"source": str(corpus)}, "tokenizer": {"kind": "char"},
         "train": {"max_steps": 2000, "eval_interval": 4, "log_interval": 1, "warmup_steps": 1, "eval_iters": 1}}))
     app = new_app()
@@ -547,7 +547,7 @@ async def test_train_stop_resume_from_the_training_screen(home):
         await wait_for(pilot, lambda: screen_name(app) == "ChoiceScreen")
         await pilot.click("#choice-stop")
         await wait_for(pilot, lambda: not app.engine.active_training(), timeout=60)
-    assert not runs.is_training("live")
+    assert not runs.is_training(home / "models" / "live")
 
 
 # -- review fixes: streaming cost, focus, display forms, --run, messages -------------------------------

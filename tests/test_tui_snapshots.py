@@ -174,8 +174,8 @@ def test_help_screen(runs_home, snap_compare):
 
 
 # -- README screenshots of a real run ------------------------------------------------------------------
-def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)) -> list[Path]:
-    """Photograph every screen of ``run`` (under $TINYGPT_MODELS) into ``out``; returns the files."""
+def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None) -> list[Path]:
+    """Photograph every screen of ``run`` (in ``workspace``, default ./models) into ``out``; returns the files."""
     import asyncio
 
     out.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,7 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
         saved.append(Path(app.save_screenshot(f"{name}.svg", path=str(out))))
 
     async def main() -> None:
-        app = new_app()
+        app = new_app(**({"workspace": workspace} if workspace else {}))
         async with app.run_test(size=size) as pilot:
             await runs_listed(pilot)
             shot(app, "runs")
@@ -225,7 +225,6 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
 
 if __name__ == "__main__":
     import argparse
-    import os
 
     parser = argparse.ArgumentParser(description="Write the README screenshots of a trained run.")
     parser.add_argument("--run", required=True)
@@ -233,7 +232,8 @@ if __name__ == "__main__":
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="docs/screenshots")
     args = parser.parse_args()
-    os.environ["TINYGPT_MODELS"] = args.models_dir
-    os.environ["TINYGPT_DATA"] = args.data_dir
-    for path in save_docs_screenshots(args.run, Path(args.out)):
+    from tinygpt_tui.workspace import Workspace
+
+    workspace = Workspace.from_env(args.models_dir, args.data_dir).resolved()
+    for path in save_docs_screenshots(args.run, Path(args.out), workspace=workspace):
         print(path)

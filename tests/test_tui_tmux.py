@@ -60,9 +60,10 @@ def test_typed_prompt_streams_tokens_onto_a_real_terminal(home):
     make_run(home / "models")
 
     # what the fixture model writes for this seed, computed in-process: the screen must show the same
-    from tinygpt_tui.engine import Engine
+    from tinygpt_tui.workbench import Workbench
+    from tinygpt_tui.workspace import Workspace
 
-    engine = Engine()
+    engine = Workbench(Workspace(home / "models", home / "data"))
     engine.load("fixture")
     seed = next(s for s in range(500) if _first_line_tokens(engine, s))
     tokens = _first_line_tokens(engine, seed)

@@ -142,17 +142,18 @@ def check_vocab(cfg: RunConfig, tok: Tokenizer, name: str) -> None:
             "tokenizer.json was replaced or belongs to another run; restore the original one.")
 
 
-def load_model(name: str, which: str = "best", device: str = "cpu") -> tuple[GPT, Tokenizer, RunConfig]:
-    """Load a run's model (``best`` falls back to ``latest`` before the first evaluation),
-    its tokenizer and configuration. The model is in eval mode on ``device``."""
+def load_model(run: Path, which: str = "best", device: str = "cpu") -> tuple[GPT, Tokenizer, RunConfig]:
+    """Load the model of the run in folder ``run`` (``best`` falls back to ``latest`` before the first
+    evaluation), its tokenizer and configuration. The model is in eval mode on ``device``."""
     from .device import resolve_device
     from .model import GPT
     from .tokenizer import load_tokenizer
 
     if which not in ("best", "latest"):
         raise TinyGPTError(f"Unknown checkpoint '{which}'.", "choose best or latest.")
-    cfg = runs.load_run_config(name)
-    d = runs.run_dir(name)
+    name = run.name
+    cfg = runs.load_run_config(run)
+    d = run
     path = d / (runs.BEST if which == "best" else runs.WEIGHTS)
     if which == "best" and not path.is_file():
         path = d / runs.WEIGHTS
@@ -171,9 +172,10 @@ def load_model(name: str, which: str = "best", device: str = "cpu") -> tuple[GPT
 # the resume point: state.safetensors (+ state.json, a readable copy)
 
 
-def save_state(name: str, tensors: Tensors, scalars: dict[str, Any]) -> Path:
-    """Write the resume point atomically: ``tensors`` and, in the header, the JSON ``scalars``."""
-    d = runs.run_dir(name)
+def save_state(run: Path, tensors: Tensors, scalars: dict[str, Any]) -> Path:
+    """Write the resume point of the run in folder ``run`` atomically: ``tensors`` and, in the header,
+    the JSON ``scalars``."""
+    d = run
     scalars = {"format": STATE_FORMAT, "version": STATE_VERSION, **scalars}
     text = json.dumps(scalars, separators=(",", ":"))
     atomic_save_tensors(d / runs.STATE, tensors, {"format": STATE_FORMAT, "step": str(scalars.get("step", 0)),
@@ -183,9 +185,10 @@ def save_state(name: str, tensors: Tensors, scalars: dict[str, Any]) -> Path:
     return d / runs.STATE
 
 
-def load_state(name: str) -> tuple[Tensors, dict[str, Any]] | None:
-    """The resume point of a run, or None when it has none. Corrupt files raise TinyGPTError."""
-    path = runs.run_dir(name) / runs.STATE
+def load_state(run: Path) -> tuple[Tensors, dict[str, Any]] | None:
+    """The resume point of the run in folder ``run``, or None when it has none. Corrupt files raise
+    TinyGPTError."""
+    path = run / runs.STATE
     if not path.exists():
         return None
     tensors, meta = read_safetensors(path, STATE_FORMAT)
@@ -202,10 +205,10 @@ def load_state(name: str) -> tuple[Tensors, dict[str, Any]] | None:
     return tensors, scalars
 
 
-def check_resume_point(name: str, cfg: RunConfig, tok: Tokenizer | None) -> tuple[Tensors, dict[str, Any]] | None:
+def check_resume_point(run: Path, cfg: RunConfig, tok: Tokenizer | None) -> tuple[Tensors, dict[str, Any]] | None:
     """Validate an existing resume point before anything is written; returns it (or None)."""
-    d = runs.run_dir(name)
-    resume = load_state(name)
+    d, name = run, run.name
+    resume = load_state(run)
     if resume is None:
         if (d / runs.WEIGHTS).exists():
             raise TinyGPTError(f"Run '{name}' has weights but no training state (state.safetensors), so it "
@@ -302,16 +305,16 @@ def restore_rng(tensors: Tensors, scalars: dict[str, Any], device: torch.device)
                              float(npr[4])))
 
 
-def save_checkpoint(name: str, model: GPT, tensors: Tensors, scalars: dict[str, Any], *, best: bool) -> Path:
+def save_checkpoint(run: Path, model: GPT, tensors: Tensors, scalars: dict[str, Any], *, best: bool) -> Path:
     """Checkpoint a run: best weights (when improved), then the resume point, then the latest weights.
 
     Each file is self-contained and replaced atomically, so a crash between two writes leaves at worst
     ``model.safetensors`` one checkpoint behind the resume point.
     """
-    d = runs.run_dir(name)
+    d = run
     step = int(scalars["step"])
     if best:
         save_weights(d / runs.BEST, model, step=step, val_loss=scalars.get("best_val_loss"))
-    save_state(name, tensors, scalars)
+    save_state(run, tensors, scalars)
     save_weights(d / runs.WEIGHTS, model, step=step, val_loss=scalars.get("val_loss"))
     return d

@@ -267,3 +267,12 @@ def completions(text: str, run_names: Iterable[str] = ()) -> list[str]:
     if spec.arg == "int" and "random".startswith(word.lower()) and word:
         return ["random"]
     return []
+
+
+def format_params(params: SamplingConfig) -> str:
+    """``temperature=0.8 top_k=50 …`` for the status line and /params."""
+    seed = "fresh" if params.seed is None else params.seed
+    stop = f" stop={','.join(params.stop)}" if params.stop else ""
+    return (f"temperature={params.temperature:g} top_k={params.top_k} top_p={params.top_p:g} "
+            f"max_new_tokens={params.max_new_tokens} num_samples={params.num_samples} seed={seed}"
+            f" alternatives={params.alternatives}{stop}")

@@ -10,9 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 
@@ -36,16 +34,6 @@ EOT = "<|endoftext|>"
 TOKENIZER_KINDS = ("bpe", "char", "gpt2")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def models_dir() -> Path:
-    """Where runs live: ``$TINYGPT_MODELS`` or ``./models``."""
-    return Path(os.environ.get("TINYGPT_MODELS", "models"))
-
-
-def data_dir() -> Path:
-    """Where prepared datasets live: ``$TINYGPT_DATA`` or ``./data``."""
-    return Path(os.environ.get("TINYGPT_DATA", "data"))
 
 
 def parse_size(text: str | int | None) -> int | None:

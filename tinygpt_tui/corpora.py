@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text, fsync_dir, pid_temp_file, remove_orphaned_temp_files
-from .config import DataConfig, TinyGPTError, data_dir
+from .config import DataConfig, TinyGPTError
 from .corpus import document_bytes, truncated_document
 from .shards import list_shard_sets
 from .sources import (
@@ -115,8 +115,9 @@ def _abs_spec(spec: str) -> str:
     return " + ".join(fix(t) for t in terms) if terms is not None else fix(spec)
 
 
-def corpus_path(name: str) -> Path:
-    return data_dir() / name / "corpus.txt"
+def corpus_path(data: Path, name: str) -> Path:
+    """The corpus file of dataset ``name`` in the data folder ``data``."""
+    return Path(data) / name / "corpus.txt"
 
 
 def _read_source_json(folder: Path) -> dict[str, Any] | None:
@@ -136,15 +137,15 @@ def _is_complete(folder: Path, info: dict[str, Any] | None) -> bool:
         return False
 
 
-def prepare(cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
-    """Write ``data/<dataset>/corpus.txt`` and ``source.json`` unless a matching complete corpus exists.
+def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
+    """Write ``<data>/<dataset>/corpus.txt`` and ``source.json`` unless a matching complete corpus exists.
 
     ``progress(done_bytes, total_bytes_or_None)`` is called as bytes are written; an exception raised
     from it (or anywhere) aborts the preparation and leaves nothing that looks complete.
     """
     start = time.perf_counter()
     name = dataset_name(cfg)
-    folder = data_dir() / name
+    folder = Path(data) / name
     source = open_source(cfg.source, cfg.seed)
     cap = cfg.max_bytes if cfg.max_bytes is not None else (None if source.finite else DEFAULT_INFINITE_BYTES)
     if cap == 0:
@@ -270,17 +271,17 @@ def _flush(f: Any, digest: Any, pending: list[bytes]) -> None:
         pending.clear()
 
 
-def prepare_corpus(cfg: DataConfig, progress: Progress | None = None) -> Path:
-    """Prepare (or reuse) the corpus for ``cfg`` and return its folder, ``data/<dataset>``.
+def prepare_corpus(data: Path, cfg: DataConfig, progress: Progress | None = None) -> Path:
+    """Prepare (or reuse) the corpus for ``cfg`` and return its folder, ``<data>/<dataset>``.
 
     The corpus itself is ``<folder>/corpus.txt``; its description is ``<folder>/source.json``.
     """
-    return prepare(cfg, progress).path
+    return prepare(data, cfg, progress).path
 
 
-def list_datasets() -> list[dict[str, Any]]:
-    """Every folder under data/ that holds a corpus (complete or not), sorted by name."""
-    root = data_dir()
+def list_datasets(data: Path) -> list[dict[str, Any]]:
+    """Every folder under the data folder ``data`` that holds a corpus (complete or not), by name."""
+    root = Path(data)
     if not root.is_dir():
         return []
     out = []
@@ -300,13 +301,13 @@ def list_datasets() -> list[dict[str, Any]]:
     return out
 
 
-def dataset_info(name: str) -> dict[str, Any]:
+def dataset_info(data: Path, name: str) -> dict[str, Any]:
     """The source.json of a prepared dataset plus its paths and token shard sets; TinyGPTError if absent."""
-    folder = data_dir() / name
+    folder = Path(data) / name
     info = _read_source_json(folder) if folder.is_dir() else None
     if info is None and not (folder / "corpus.txt").exists():
-        known = [d["name"] for d in list_datasets()]
-        raise TinyGPTError(f"There is no prepared dataset named '{name}' in {data_dir()}.",
+        known = [d["name"] for d in list_datasets(data)]
+        raise TinyGPTError(f"There is no prepared dataset named '{name}' in {data}.",
                            f"prepared datasets: {', '.join(known)}." if known else
                            "make one with: tinygpt data prepare --source storybook")
     out = dict(info or {"name": name, "complete": False})

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write_text
-from .config import TinyGPTError, models_dir
+from .config import TinyGPTError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,9 +45,10 @@ def resolve_device(name: str) -> torch.device:
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
+def resolve_dtype(name: str, device: torch.device, peak_table: Path | None = None) -> torch.dtype:
     """The autocast dtype (float32 means no autocast). ``auto``: bf16 where the GPU has it, else fp16
-    with a GradScaler; on CPU bf16 only when this machine's measured bf16 matmul is clearly faster."""
+    with a GradScaler; on CPU bf16 only when this machine's measured bf16 matmul is clearly faster
+    (figures kept in ``peak_table``, see :func:`measure_peak_flops`)."""
     if name != "auto":
         dtype = _DTYPES[name]
         if dtype == torch.float16 and device.type == "cpu":
@@ -57,7 +58,8 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
         try:
-            fast = measure_peak_flops(device, torch.bfloat16) > 1.2 * measure_peak_flops(device, torch.float32)
+            fast = (measure_peak_flops(device, torch.bfloat16, table=peak_table)
+                    > 1.2 * measure_peak_flops(device, torch.float32, table=peak_table))
         except RuntimeError:  # no bf16 kernels at all
             fast = False
         return torch.bfloat16 if fast else torch.float32
@@ -93,27 +95,40 @@ def sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _peak_table() -> tuple[Path, dict[str, float]]:
-    path = models_dir() / ".peak_flops.json"
+PEAK_TABLE = ".peak_flops.json"
+"""The file, in the models folder, that keeps the measured peaks (see :func:`peak_table_path`)."""
+
+
+def peak_table_path(models: Path) -> Path:
+    """Where the measured matmul peaks of this machine are kept: ``<models>/.peak_flops.json``."""
+    return Path(models) / PEAK_TABLE
+
+
+def _peak_table(path: Path | None) -> dict[str, float]:
+    if path is None:
+        return {}
     try:
         table = json.loads(path.read_text())
         if not isinstance(table, dict):
             table = {}
     except (OSError, ValueError):
         table = {}
-    return path, table
+    return table
 
 
-def measure_peak_flops(device: torch.device, dtype: torch.dtype, *, cache: bool = True) -> float:
+def measure_peak_flops(device: torch.device, dtype: torch.dtype, *, cache: bool = True,
+                       table: Path | None = None) -> float:
     """Matmul FLOP/s this machine reaches in ``dtype``; MFU is measured against this figure.
 
-    With ``cache`` a figure already in ``models/.peak_flops.json`` (keyed by hardware, threads and
-    dtype) is returned without timing anything; otherwise products are timed and the file keeps the
-    best figure ever measured (a busy machine measures low; the hardware's peak is the best seen).
+    ``table`` is the file that keeps the figures (:func:`peak_table_path`; None keeps nothing). With
+    ``cache`` a figure already there (keyed by hardware, threads and dtype) is returned without timing
+    anything; otherwise products are timed and the file keeps the best figure ever measured (a busy
+    machine measures low; the hardware's peak is the best seen).
     """
     key = f"{device_label(device)}|{dtype_name(dtype)}"
-    path, table = _peak_table()
-    known = table.get(key)
+    path = table
+    figures = _peak_table(path)
+    known = figures.get(key)
     if cache and isinstance(known, (int, float)) and known > 0:
         return float(known)
     n = 4096 if device.type == "cuda" else 1024
@@ -148,11 +163,11 @@ def measure_peak_flops(device: torch.device, dtype: torch.dtype, *, cache: bool 
         peak = max(peak, cores * 2 * n**3 / fastest_product(1))
     torch.set_num_threads(before)
     best_known = max(peak, float(known) if isinstance(known, (int, float)) else 0.0)
-    if best_known != known:
-        table[key] = best_known
+    if best_known != known and path is not None:
+        figures[key] = best_known
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, json.dumps(table, indent=2) + "\n")
+            atomic_write_text(path, json.dumps(figures, indent=2) + "\n")
         except OSError:
             pass
     return best_known if cache else peak

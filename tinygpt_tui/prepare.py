@@ -47,9 +47,10 @@ def progress_reporter(stage: str, emit: Callable[[Event], None],
     return report
 
 
-def prepare_data(name: str, cfg: RunConfig, tok: Tokenizer | None, *, resumed: bool,
+def prepare_data(run: Path, data: Path, cfg: RunConfig, tok: Tokenizer | None, *, resumed: bool,
                  emit: Callable[[Event], None], stop: threading.Event) -> tuple[Tokenizer, ShardSet]:
-    """The run's tokenizer and its token shards, building whatever is missing.
+    """The tokenizer and token shards of the run in folder ``run``, building whatever is missing; the
+    corpus and its shards live in the data folder ``data``.
 
     ``tok`` is the run's saved tokenizer, or None to train one. A new run whose configured vocabulary
     differs from its tokenizer's gets its ``config.json`` updated (``resumed`` runs keep theirs; the
@@ -59,9 +60,9 @@ def prepare_data(name: str, cfg: RunConfig, tok: Tokenizer | None, *, resumed: b
     from .checkpoint import check_vocab
     from .tokenizer_training import train_tokenizer
 
-    d = runs.run_dir(name)
+    d = run
     emit(Stage(stage="corpus", message=f"preparing the corpus from {cfg.data.source}"))
-    dataset_dir = Path(corpora.prepare_corpus(cfg.data, progress=progress_reporter("corpus", emit, stop)))
+    dataset_dir = Path(corpora.prepare_corpus(data, cfg.data, progress=progress_reporter("corpus", emit, stop)))
     corpus = dataset_dir / "corpus.txt"
 
     if tok is None:
@@ -72,8 +73,8 @@ def prepare_data(name: str, cfg: RunConfig, tok: Tokenizer | None, *, resumed: b
         tok.save(d / runs.TOKENIZER)
     if not resumed and cfg.model.vocab_size != tok.vocab_size:
         cfg.model.vocab_size = tok.vocab_size
-        runs.save_run_config(cfg)
-    check_vocab(cfg, tok, name)
+        runs.save_run_config(run, cfg)
+    check_vocab(cfg, tok, run.name)
 
     emit(Stage(stage="shards", message="tokenizing the corpus into shards"))
     sdir = shards.shards_dir(dataset_dir, tok)

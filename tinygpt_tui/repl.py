@@ -31,11 +31,12 @@ from rich.text import Text
 
 from . import commands
 from .commands import Command
-from .config import SamplingConfig, TinyGPTError, models_dir
-from .engine import Engine
+from .config import SamplingConfig, TinyGPTError
 from .events import TrainingState
+from .forms import quick_start_config
 from .present import error_line
 from .units import duration, human_count
+from .workbench import Workbench
 
 
 def history_path() -> Path:
@@ -120,7 +121,7 @@ def status_line(run: str, state: TrainingState) -> str:
 
 
 class Repl:
-    """The demo REPL over an :class:`~tinygpt_tui.engine.Engine`.
+    """The demo REPL over a :class:`~tinygpt_tui.workbench.Workbench` (``engine``).
 
     ``input``/``output`` are prompt-toolkit Input/Output objects (None: the terminal); ``console`` a
     rich Console for everything the REPL prints; ``history`` a prompt-toolkit History (None: a file
@@ -132,13 +133,13 @@ class Repl:
         run: str | None = None,
         *,
         which: str = "best",
-        engine: Engine | None = None,
+        engine: Workbench,
         console: Console | None = None,
         input: Any = None,
         output: Any = None,
         history: History | None = None,
     ):
-        self.engine = engine or Engine()
+        self.engine = engine
         self.console = console or Console(highlight=False)
         self.which = which
         self.params = SamplingConfig()
@@ -277,7 +278,7 @@ class Repl:
 
             infos = self.engine.list_runs()
             if not infos:
-                raise TinyGPTError(f"There are no runs in {models_dir()}.",
+                raise TinyGPTError(f"There are no runs in {self.engine.workspace.models}.",
                                    "train one first: tinygpt train --run quick --preset tiny")
             self.console.print(runs_table(infos))
             self.info("Load one with /load RUN.", "dim")
@@ -285,13 +286,11 @@ class Repl:
         self.load(args[0])
 
     def cmd_new(self, args: list[str]) -> None:
-        from .config import preset_config
-
         name = args[0] if args else "quick"
         if self.engine.run_exists(name):
             raise TinyGPTError(f"A run named '{name}' already exists.",
                                f"/train {name} resumes it, or pick another name: /new NAME.")
-        cfg = preset_config("tiny", name, {"data": {"source": "storybook"}})
+        cfg = quick_start_config(name)
         proc = self.engine.start_training(cfg)
         self.info(f"Created run '{name}' (preset tiny, storybook data) and started training it in the "
                   f"background (pid {proc.proc.pid}); /load {name} once it has weights, /stop stops it.")

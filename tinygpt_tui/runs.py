@@ -21,6 +21,9 @@ crash between two of them leaves at worst ``model.safetensors`` one checkpoint b
 Reading and writing the tensors (weights, optimizer, RNG) is :mod:`checkpoint`'s job; this module
 knows which runs exist, their folders, configs, metrics, lock and listing, and reads the resume
 point's header (no torch) to list a run's step and best validation figures.
+
+Every function is given where to look: the models folder (``models``, a :class:`Workspace`'s
+``models``) to name or list runs, or one run's folder (``run``, from :func:`run_dir`) for the rest.
 Nothing here unpickles: tensors go through safetensors, everything else through JSON.
 """
 
@@ -34,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text, pid_alive
-from .config import ModelConfig, RunConfig, TinyGPTError, models_dir, valid_run_name
+from .config import ModelConfig, RunConfig, TinyGPTError, valid_run_name
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -54,22 +57,23 @@ STATE_VERSION = 1
 # names and configs
 
 
-def run_dir(name: str) -> Path:
-    """The folder of run ``name`` (which need not exist yet)."""
+def run_dir(models: Path, name: str) -> Path:
+    """The folder of run ``name`` under ``models`` (which need not exist yet); checks the name."""
     if not valid_run_name(name):
         raise TinyGPTError(f"'{name}' is not a valid run name.",
                            "use letters, digits, '-', '_' or '.', starting with a letter or digit.")
-    return models_dir() / name
+    return Path(models) / name
 
 
-def run_exists(name: str) -> bool:
-    return (run_dir(name) / CONFIG).is_file()
+def run_exists(run: Path) -> bool:
+    """True when the folder ``run`` holds a run (its ``config.json``)."""
+    return (run / CONFIG).is_file()
 
 
-def create_run(cfg: RunConfig, *, overwrite: bool = False) -> Path:
-    """Create ``models/<cfg.name>/`` with its ``config.json``; refuses to replace an existing run's
+def create_run(models: Path, cfg: RunConfig, *, overwrite: bool = False) -> Path:
+    """Create ``<models>/<cfg.name>/`` with its ``config.json``; refuses to replace an existing run's
     configuration unless ``overwrite`` (used when a run's non-shape settings change)."""
-    d = run_dir(cfg.name)
+    d = run_dir(models, cfg.name)
     if (d / CONFIG).exists() and not overwrite:
         raise TinyGPTError(f"A run named '{cfg.name}' already exists.",
                            "pick another --run name, or train it again to resume it.")
@@ -78,15 +82,19 @@ def create_run(cfg: RunConfig, *, overwrite: bool = False) -> Path:
     return d
 
 
-def save_run_config(cfg: RunConfig) -> Path:
-    """Write (or rewrite) a run's ``config.json``."""
-    return create_run(cfg, overwrite=True)
+def save_run_config(run: Path, cfg: RunConfig) -> Path:
+    """Write (or rewrite) the ``config.json`` of the run in folder ``run``."""
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / CONFIG, cfg.to_json() + "\n")
+    return run
 
 
-def load_run_config(name: str) -> RunConfig:
-    path = run_dir(name) / CONFIG
+def load_run_config(run: Path) -> RunConfig:
+    """The configuration of the run in folder ``run`` (TinyGPTError when there is none)."""
+    name = run.name
+    path = run / CONFIG
     if not path.is_file():
-        raise TinyGPTError(f"There is no run named '{name}' in {models_dir()}.",
+        raise TinyGPTError(f"There is no run named '{name}' in {run.parent}.",
                            f"start it with: tinygpt train --run {name}")
     try:
         text = path.read_text(encoding="utf-8")
@@ -119,9 +127,9 @@ def read_safetensors_metadata(path: Path) -> dict[str, str] | None:
         return None
 
 
-def state_summary(name: str) -> dict[str, Any] | None:
+def state_summary(run: Path) -> dict[str, Any] | None:
     """Step, best validation figures etc. of the resume point, read from its header only."""
-    meta = read_safetensors_metadata(run_dir(name) / STATE)
+    meta = read_safetensors_metadata(run / STATE)
     if not meta or meta.get("format") != STATE_FORMAT:
         return None
     try:
@@ -135,20 +143,20 @@ def state_summary(name: str) -> dict[str, Any] | None:
 # metrics and the training lock
 
 
-def append_metric(name: str, event: dict[str, Any]) -> None:
+def append_metric(run: Path, event: dict[str, Any]) -> None:
     """Append one event as a JSON line and flush it, so a follower sees whole lines."""
-    path = run_dir(name) / METRICS
+    path = run / METRICS
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(event, allow_nan=True) + "\n")
         f.flush()
 
 
-def read_metrics(name: str, since_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def read_metrics(run: Path, since_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Events appended to ``metrics.jsonl`` after byte ``since_offset``, and the offset to ask from
     next time. A line still being written (no newline yet) waits for the next call; a line that is
     not JSON is skipped."""
-    path = run_dir(name) / METRICS
+    path = run / METRICS
     if not path.is_file():
         return [], since_offset
     with open(path, "rb") as f:
@@ -166,30 +174,31 @@ def read_metrics(name: str, since_offset: int = 0) -> tuple[list[dict[str, Any]]
     return events, since_offset + end
 
 
-def lock_owner(name: str) -> int | None:
+def lock_owner(run: Path) -> int | None:
     """The pid training this run, or None (no lock, an unreadable one, or a stale one)."""
     try:
-        info = json.loads((run_dir(name) / LOCK).read_text(encoding="utf-8"))
+        info = json.loads((run / LOCK).read_text(encoding="utf-8"))
         pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return pid if pid_alive(pid) else None
 
 
-def is_training(name: str) -> bool:
-    return lock_owner(name) is not None
+def is_training(run: Path) -> bool:
+    return lock_owner(run) is not None
 
 
-def acquire_lock(name: str) -> Path:
+def acquire_lock(run: Path) -> Path:
     """Take ``train.lock`` for this process; a lock whose pid is dead is ignored and replaced."""
-    path = run_dir(name) / LOCK
+    name = run.name
+    path = run / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
     body = json.dumps({"pid": os.getpid(), "started": time.time()}).encode()
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            owner = lock_owner(name)
+            owner = lock_owner(run)
             if owner is not None and owner != os.getpid():
                 raise TinyGPTError(f"Run '{name}' is already being trained by process {owner}.",
                                    "wait for it to finish, or stop it (Ctrl-C in its window).") from None
@@ -206,8 +215,8 @@ def acquire_lock(name: str) -> Path:
     raise TinyGPTError(f"Could not take the training lock of run '{name}'.", f"remove {path} if no training runs.")
 
 
-def release_lock(name: str) -> None:
-    path = run_dir(name) / LOCK
+def release_lock(run: Path) -> None:
+    path = run / LOCK
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
         if int(info.get("pid", -1)) == os.getpid():
@@ -238,10 +247,11 @@ class RunInfo:
     has_weights: bool
 
 
-def run_info(name: str) -> RunInfo:
-    cfg = load_run_config(name)
-    d = run_dir(name)
-    summary = state_summary(name) or {}
+def run_info(run: Path) -> RunInfo:
+    cfg = load_run_config(run)
+    d = run
+    name = run.name
+    summary = state_summary(run) or {}
     mtimes = []
     for p in d.iterdir():
         if p.name.startswith("."):
@@ -255,20 +265,20 @@ def run_info(name: str) -> RunInfo:
         params=estimate_params(cfg.model), preset=cfg.preset, step=int(summary.get("step", 0)),
         max_steps=cfg.train.max_steps, max_time=cfg.train.max_time,
         best_val_loss=summary.get("best_val_loss"), best_val_bpb=summary.get("best_val_bpb"),
-        training=is_training(name), updated=max(mtimes, default=0.0), has_weights=(d / WEIGHTS).is_file(),
+        training=is_training(run), updated=max(mtimes, default=0.0), has_weights=(d / WEIGHTS).is_file(),
     )
 
 
-def list_runs() -> list[RunInfo]:
-    """Every run under ``models/`` with a readable config, newest first."""
-    root = models_dir()
+def list_runs(models: Path) -> list[RunInfo]:
+    """Every run under ``models`` with a readable config, newest first."""
+    root = Path(models)
     if not root.is_dir():
         return []
     infos = []
     for d in root.iterdir():
         if d.is_dir() and (d / CONFIG).is_file() and valid_run_name(d.name):
             try:
-                infos.append(run_info(d.name))
+                infos.append(run_info(d))
             except (TinyGPTError, OSError):
                 continue  # a broken (or vanishing) run shows up when it is opened, not here
     return sorted(infos, key=lambda r: r.updated, reverse=True)

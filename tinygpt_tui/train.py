@@ -1,6 +1,6 @@
 """The training loop: train or resume a run, reporting every step as a typed event.
 
-``train_run(name)`` takes a run created by :func:`tinygpt_tui.runs.create_run` and
+``train_run(workspace, name)`` takes a run created by :func:`tinygpt_tui.runs.create_run` and
 
 1. checks its resume point, if any (checkpoint.py), and builds what is missing: corpus, tokenizer,
    token shards (prepare.py);
@@ -49,6 +49,7 @@ from .device import (
     available_cores,
     dtype_name,
     measure_peak_flops,
+    peak_table_path,
     probe_threads,
     resolve_device,
     resolve_dtype,
@@ -58,6 +59,7 @@ from .evaluate import byte_lengths_tensor, estimate_loss
 from .events import Checkpoint, Done, Error, Eval, Event, Sample, Stage, Start, Step
 from .model import GPT
 from .prepare import Interrupted, prepare_data
+from .workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shards import ShardSet
@@ -112,17 +114,19 @@ def make_optimizer(model: GPT, tc: TrainConfig, device: torch.device) -> torch.o
 class Trainer:
     """One run's training: model, optimizer, data and the loop. Built by :func:`train_run`."""
 
-    def __init__(self, name: str, cfg: RunConfig, tok: Tokenizer, shard_set: ShardSet,
+    def __init__(self, run: Path, cfg: RunConfig, tok: Tokenizer, shard_set: ShardSet,
                  emit: Callable[[Event], None], stop: threading.Event,
                  resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None):
         from .shards import BatchSampler
 
-        self.name, self.cfg, self.tok, self.emit, self.stop = name, cfg, tok, emit, stop
+        self.name, self.cfg, self.tok, self.emit, self.stop = run.name, cfg, tok, emit, stop
+        self.dir = run
+        self.peak_table = peak_table_path(run.parent)  # kept beside the runs
         tc = cfg.train
         self.tc = tc
         set_threads()
         self.device = resolve_device(tc.device)
-        self.dtype = resolve_dtype(tc.dtype, self.device)
+        self.dtype = resolve_dtype(tc.dtype, self.device, self.peak_table)
         # threads: all cores, or one when the machine is busy enough that one is faster (probed).
         # A resumed step-based run keeps the count it started with: a different count sums in a
         # different order, and the resume would no longer repeat the uninterrupted run exactly.
@@ -163,7 +167,7 @@ class Trainer:
             self.train_model = torch.compile(self.model)
         self.tokens_per_step = tc.batch_size * tc.grad_accum * cfg.model.block_size
         self.flops_per_token = self.model.flops_per_token(cfg.model.block_size)
-        self.peak_flops = measure_peak_flops(self.device, self.dtype)
+        self.peak_flops = measure_peak_flops(self.device, self.dtype, table=self.peak_table)
         # the RNG that dropout draws from starts from a known state, whatever setup consumed
         if resume is not None:
             checkpoint.restore_rng(resume[0], resume[1], self.device)
@@ -174,7 +178,7 @@ class Trainer:
     # resume point
 
     def _restore(self, tensors: dict[str, torch.Tensor], s: dict[str, Any]) -> None:
-        path = runs.run_dir(self.name) / runs.STATE
+        path = self.dir / runs.STATE
         checkpoint.restore_training_state(self.model, self.optimizer, self.scaler, tensors, s, path)
         self.step = int(s["step"])
         self.elapsed = float(s.get("elapsed", 0.0))
@@ -200,7 +204,7 @@ class Trainer:
         """Checkpoint: best weights (when improved), then the resume point, then the latest weights."""
         tensors, scalars = checkpoint.pack_training_state(self.model, self.optimizer, self.scaler, self.device,
                                                           self._scalars())
-        d = checkpoint.save_checkpoint(self.name, self.model, tensors, scalars, best=best)
+        d = checkpoint.save_checkpoint(self.dir, self.model, tensors, scalars, best=best)
         self.emit(Checkpoint(step=self.step, path=str(d), best=best))
         return d
 
@@ -341,7 +345,7 @@ class Trainer:
                 if saved_step != self.step:
                     self.save()
                 return Done(step=self.step, reason="interrupted", resumable=True,
-                            message=f"stopped at step {self.step}; checkpoint saved in {runs.run_dir(self.name)}.")
+                            message=f"stopped at step {self.step}; checkpoint saved in {self.dir}.")
 
     def _account(self, dt: float, loss: float, lr: float, grad_norm: float, *, log: bool) -> None:
         """Fold one step's time into the throughput window and the ETA's average; emit a ``step``
@@ -370,10 +374,10 @@ class Trainer:
             if self.best_val_loss is not None else ""
         return Done(step=self.step, reason=reason,
                     message=f"trained {self.step} steps in {self.elapsed:.0f} s{best}; weights in "
-                            f"{runs.run_dir(self.name)}.")
+                            f"{self.dir}.")
 
     def _diverged(self, loss: float) -> None:
-        kept = runs.state_summary(self.name)
+        kept = runs.state_summary(self.dir)
         where = f"the checkpoint of step {kept['step']} is kept" if kept else "no checkpoint was written"
         raise TinyGPTError(f"The loss became {loss} at step {self.step + 1}, so training stopped; {where}.",
                            "lower the learning rate (--lr) or train in float32 (--dtype float32), then resume.")
@@ -383,9 +387,9 @@ class Trainer:
 # orchestration
 
 
-def train_run(name: str, on_event: Callable[[dict[str, Any]], None] | None = None,
+def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any]], None] | None = None,
               stop: threading.Event | None = None) -> dict[str, Any]:
-    """Prepare whatever is missing for run ``name`` and train it (or resume it). Returns the final
+    """Prepare whatever is missing for run ``name`` of ``workspace`` and train it (or resume it). Returns the final
     ``done`` event as a dict (with the best and last validation figures and the elapsed time added).
     Raises TinyGPTError (after emitting an ``error`` event) on a user-fixable problem."""
     from .tokenizer import load_tokenizer
@@ -397,31 +401,32 @@ def train_run(name: str, on_event: Callable[[dict[str, Any]], None] | None = Non
         if isinstance(event, Stage):
             stage[0] = event.stage
         wire = event.to_dict()
-        if valid_run_name(name) and runs.run_exists(name):
-            runs.append_metric(name, wire)
+        if valid_run_name(name) and runs.run_exists(workspace.models / name):
+            runs.append_metric(workspace.models / name, wire)
         if on_event:
             on_event(wire)
 
     try:
-        cfg = runs.load_run_config(name)
+        run = runs.run_dir(workspace.models, name)
+        cfg = runs.load_run_config(run)
         # a device or dtype this machine lacks fails now, not after minutes of data preparation
         device = resolve_device(cfg.train.device)
         if cfg.train.dtype != "auto":
-            resolve_dtype(cfg.train.dtype, device)
-        runs.acquire_lock(name)
+            resolve_dtype(cfg.train.dtype, device, peak_table_path(workspace.models))
+        runs.acquire_lock(run)
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))
         raise
     try:
-        d = runs.run_dir(name)
+        d = run
         remove_orphaned_temp_files(d)  # left by a process killed mid-write
         tok = load_tokenizer(d / runs.TOKENIZER) if (d / runs.TOKENIZER).exists() else None
-        resume = checkpoint.check_resume_point(name, cfg, tok)
-        tok, shard_set = prepare_data(name, cfg, tok, resumed=resume is not None, emit=emit, stop=stop)
+        resume = checkpoint.check_resume_point(run, cfg, tok)
+        tok, shard_set = prepare_data(run, workspace.data, cfg, tok, resumed=resume is not None, emit=emit, stop=stop)
         if stop.is_set():
             raise Interrupted
         emit(Stage(stage="model", message="building the model" + (" and restoring the checkpoint" if resume else "")))
-        trainer = Trainer(name, cfg, tok, shard_set, emit, stop, resume)
+        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume)
         del resume  # the trainer holds what it needs
         emit(Stage(stage="training", message=f"training on {trainer.device.type} in {dtype_name(trainer.dtype)}"
                                              + (" with torch.compile" if cfg.train.compile else "")))
@@ -438,7 +443,7 @@ def train_run(name: str, on_event: Callable[[dict[str, Any]], None] | None = Non
         emit(Error(message=err.message, hint=err.hint))
         raise
     finally:
-        runs.release_lock(name)
+        runs.release_lock(run)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -452,10 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", help="where runs live (default ./models or $TINYGPT_MODELS)")
     parser.add_argument("--data-dir", help="where datasets live (default ./data or $TINYGPT_DATA)")
     args = parser.parse_args(argv)
-    if args.models_dir:
-        os.environ["TINYGPT_MODELS"] = args.models_dir
-    if args.data_dir:
-        os.environ["TINYGPT_DATA"] = args.data_dir
+    workspace = Workspace.from_env(args.models_dir, args.data_dir)
 
     stop = threading.Event()
 
@@ -473,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
 
     try:
-        train_run(args.run, on_event=print_event, stop=stop)
+        train_run(workspace, args.run, on_event=print_event, stop=stop)
     except TinyGPTError:
         return 2  # train_run printed the error event
     return 0

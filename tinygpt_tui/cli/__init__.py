@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from .. import __version__
-from ..config import TinyGPTError, parse_size
+from ..config import TinyGPTError
+from ..workspace import Workspace
+from .common import print_error, size_arg
+
+__all__ = ["build_parser", "main", "print_error", "size_arg"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,30 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def size_arg(text: str) -> int | None:
-    """An argparse ``type`` for byte counts (``5MB``): a bad value becomes a usage error, not a traceback."""
-    try:
-        return parse_size(text)
-    except TinyGPTError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def print_error(err: TinyGPTError) -> None:
-    """The CLI's error, on stderr (see :func:`tinygpt_tui.cli.render.print_error`)."""
-    from rich.console import Console
-
-    from .render import print_error as render_error
-
-    render_error(Console(stderr=True, highlight=False), err)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.models_dir:
-        os.environ["TINYGPT_MODELS"] = args.models_dir
-    if args.data_dir:
-        os.environ["TINYGPT_DATA"] = args.data_dir
+    # the entry point: flags, else $TINYGPT_MODELS/$TINYGPT_DATA, else ./models and ./data
+    args.workspace = Workspace.from_env(args.models_dir, args.data_dir)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

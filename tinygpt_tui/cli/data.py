@@ -13,7 +13,8 @@ import itertools
 import json
 from typing import Any
 
-from ..config import DataConfig, TinyGPTError, data_dir, parse_size
+from ..config import DataConfig, TinyGPTError, parse_size
+from .common import workspace
 
 
 def register(sub: Any) -> None:
@@ -84,7 +85,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = corpora.prepare(cfg, progress)
+        result = corpora.prepare(workspace(args).data, cfg, progress)
     info = result.info
     if args.json:
         print(json.dumps({"path": str(result.path), "corpus": str(result.path / "corpus.txt"),
@@ -112,7 +113,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     out = Console(highlight=False)
     if args.name:
-        info = corpora.dataset_info(args.name)
+        info = corpora.dataset_info(workspace(args).data, args.name)
         if args.json:
             print(json.dumps(info))
             return 0
@@ -139,14 +140,14 @@ def cmd_info(args: argparse.Namespace) -> int:
             table.add_row(label, value)
         out.print(table)
         return 0
-    datasets = corpora.list_datasets()
+    datasets = corpora.list_datasets(workspace(args).data)
     if args.json:
         print(json.dumps(datasets))
         return 0
     if not datasets:
-        out.print(f"No prepared datasets in {data_dir()}. Make one with: tinygpt data prepare --source storybook")
+        out.print(f"No prepared datasets in {workspace(args).data}. Make one with: tinygpt data prepare --source storybook")
         return 0
-    table = Table(title=f"datasets in {data_dir()}")
+    table = Table(title=f"datasets in {workspace(args).data}")
     for col, justify in (("name", "left"), ("spec", "left"), ("documents", "right"), ("MB", "right"),
                          ("shards", "right"), ("complete", "left")):
         table.add_column(col, justify=justify, no_wrap=col == "name",  # type: ignore[arg-type]

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import SamplingConfig, TinyGPTError, models_dir
+from ..config import SamplingConfig, TinyGPTError
+from .common import workbench
 
 GENERATE_EPILOG = """\
 views (--show, comma-separated): text (the prompt and its continuation, streamed on a terminal),
@@ -94,26 +95,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 # helpers
 
 
-def default_run() -> str:
-    """The most recently updated run with weights; TinyGPTError pointing at training when none."""
-    from .. import runs
-
-    infos = runs.list_runs()  # newest first
-    with_weights = [r for r in infos if getattr(r, "has_weights", True)]
-    if with_weights:
-        return with_weights[0].name
-    if infos:
-        raise TinyGPTError(f"No run in {models_dir()} has trained weights yet.",
-                           f"train one first: tinygpt train --run {infos[0].name}")
-    raise TinyGPTError(f"There are no runs in {models_dir()}.",
-                       "train one first: tinygpt train --run quick --preset tiny")
-
-
 def _load(args: argparse.Namespace):
-    from ..checkpoint import load_model
-
-    name = args.run or default_run()
-    model, tok, cfg = load_model(name, which=args.checkpoint, device=getattr(args, "device", "cpu"))
+    bench = workbench(args)
+    name = args.run or bench.default_run()
+    model, tok, cfg = bench.read_model(name, which=args.checkpoint, device=getattr(args, "device", "cpu"))
     return name, model, tok, cfg
 
 
@@ -241,6 +226,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..repl import Repl
 
-    name = args.run or default_run()
-    repl = Repl(run=name, which=args.checkpoint)
+    bench = workbench(args)
+    name = args.run or bench.default_run()
+    repl = Repl(run=name, which=args.checkpoint, engine=bench)
     return repl.run()

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import EOT, TinyGPTError, TokenizerConfig, data_dir, models_dir
+from ..config import EOT, TinyGPTError, TokenizerConfig
+from .common import workbench
 
 
 def register(sub: Any) -> None:
@@ -77,35 +78,14 @@ def _tokenizer_options(p: argparse.ArgumentParser, allow_gpt2: bool) -> None:
 # Resolving inputs
 
 
-def run_tokenizer_path(name: str) -> Path:
-    """``models/<name>/tokenizer.json``, with clear errors when the run or its tokenizer is missing."""
-    run = models_dir() / name
-    if not run.is_dir():
-        raise TinyGPTError(f"There is no run named '{name}' in {models_dir()}.",
-                           "check the name (runs are the folders there) or pass --models-dir.")
-    path = run / "tokenizer.json"
-    if not path.is_file():
-        raise TinyGPTError(f"The run '{name}' has no tokenizer yet.",
-                           "its training creates one; or pass --tokenizer PATH.")
-    return path
-
-
 def resolve_tokenizer(args: argparse.Namespace):  # -> Tokenizer
     from ..tokenizer import gpt2_tokenizer, load_tokenizer
 
     if getattr(args, "tokenizer", None):
         return load_tokenizer(args.tokenizer)
     if getattr(args, "run", None):
-        return load_tokenizer(run_tokenizer_path(args.run))
+        return load_tokenizer(workbench(args).run_tokenizer_path(args.run))
     return gpt2_tokenizer()
-
-
-def _dataset_dir(name: str) -> Path:
-    d = data_dir() / name
-    if not d.is_dir():
-        raise TinyGPTError(f"There is no dataset named '{name}' in {data_dir()}.",
-                           "prepare it with `tinygpt data prepare`, or check --data-dir.")
-    return d
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,7 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TokenizerConfig(kind=args.kind, vocab_size=args.vocab_size, min_frequency=args.min_frequency,
                           special_tokens=[EOT, *args.special], train_bytes=args.train_bytes)
     if args.data:
-        corpus = _dataset_dir(args.data) / "corpus.txt"
+        corpus = workbench(args).dataset_dir(args.data) / "corpus.txt"
         if not corpus.is_file():
             raise TinyGPTError(f"The dataset '{args.data}' has no corpus.txt.",
                                "prepare it with `tinygpt data prepare`.")
@@ -161,7 +141,7 @@ def _default_name(cfg: TokenizerConfig) -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     from ..tokenizer import load_tokenizer
 
-    path = args.path if args.path else run_tokenizer_path(args.run)
+    path = args.path if args.path else workbench(args).run_tokenizer_path(args.run)
     tok = load_tokenizer(path)
     info = {**tok.describe(), "path": str(path)}
     if args.json:
@@ -232,9 +212,9 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     tok = resolve_tokenizer(args)
     shards = None
     if args.run and not args.data:
-        shards = _run_shards(args.run, tok)  # the run's own training shards, when they exist
+        shards = workbench(args).run_shards(args.run, tok)  # the run's own training shards, when they exist
     if args.data:
-        shards = shards_dir(_dataset_dir(args.data), tok)
+        shards = shards_dir(workbench(args).dataset_dir(args.data), tok)
         if not (shards / "meta.json").is_file():
             raise TinyGPTError(f"The dataset '{args.data}' has no token shards for this tokenizer "
                                f"({tok.kind}, fingerprint {tok.fingerprint()[:16]}).",
@@ -247,24 +227,6 @@ def cmd_vocab(args: argparse.Namespace) -> int:
         return 0
     _print_vocab(stats)
     return 0
-
-
-def _run_shards(name: str, tok) -> Path | None:
-    """The shard folder a run trained on, found through its config; None when it cannot be found."""
-    from ..config import RunConfig
-    from ..shards import shards_dir
-
-    try:
-        cfg = RunConfig.from_json((models_dir() / name / "config.json").read_text(encoding="utf-8"))
-        dataset = cfg.data.dataset
-        if not dataset:
-            from .. import corpora
-
-            dataset = corpora.dataset_name(cfg.data)
-        path = shards_dir(data_dir() / dataset, tok)
-    except (OSError, ImportError, AttributeError, TinyGPTError):
-        return None
-    return path if (path / "meta.json").is_file() else None
 
 
 def _print_vocab(stats: dict[str, Any]) -> None:

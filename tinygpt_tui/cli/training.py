@@ -18,18 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import events
-from ..config import PRESETS, RunConfig, TinyGPTError, preset_config
+from ..config import PRESETS, RunConfig, TinyGPTError
 from ..events import EventError, TrainingState
 from ..present import error_line
 from ..units import duration, human_count
-from . import size_arg
-
-# flags that decide the model's shape or its vocabulary: fixed once a run has a tokenizer or weights
-SHAPE_KEYS = {
-    ("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("model", "block_size"),
-    ("model", "bias"), ("model", "tie_weights"), ("tokenizer", "kind"), ("tokenizer", "vocab_size"),
-    ("data", "source"), ("data", "dataset"), ("data", "max_bytes"), ("data", "val_fraction"), ("data", "seed"),
-}
+from ..workspace import Workspace
+from .common import size_arg, workbench, workspace
 
 # (flag, section, field, type, help)
 OVERRIDES: list[tuple[str, str, str, Any, str]] = [
@@ -113,45 +107,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
-    """The run's configuration after the command line's changes, and notes for the user.
+    """The run's configuration after the command line's changes, and notes for the user
+    (see :func:`tinygpt_tui.forms.configure_run`)."""
+    from ..forms import configure_run
 
-    A new run: preset + overrides, written to ``config.json``. An existing run: its own configuration;
-    training settings may change, the shape may not once it has a tokenizer or weights.
-    """
-    from .. import runs
-
-    notes: list[str] = []
-    overrides = _overrides(args)
-    if not runs.run_exists(args.run):
-        runs.run_dir(args.run)  # validates the name
-        cfg = preset_config(args.preset or "tiny", args.run, overrides)
-        runs.create_run(cfg)
-        return cfg, [f"created run '{args.run}' from preset {cfg.preset}"]
-
-    cfg = runs.load_run_config(args.run)
-    d = runs.run_dir(args.run)
-    started = (d / runs.TOKENIZER).exists() or (d / runs.STATE).exists() or (d / runs.WEIGHTS).exists()
-    if args.preset and args.preset != cfg.preset:
-        notes.append(f"run '{args.run}' exists (preset {cfg.preset}): --preset {args.preset} is ignored")
-    current = cfg.to_dict()
-    changed = []
-    for section, values in overrides.items():
-        for key, value in values.items():
-            if current[section].get(key) == value:
-                continue
-            if started and (section, key) in SHAPE_KEYS:
-                flag = "--" + {"kind": "tokenizer"}.get(key, key).replace("_", "-")
-                raise TinyGPTError(
-                    f"Run '{args.run}' already has {key} = {current[section].get(key)!r}; {flag} {value} "
-                    f"would change the model or its data.",
-                    "drop the flag to resume the run, or start a new run under another --run name.")
-            current[section][key] = value
-            changed.append(f"{key}={value}")
-    if changed:
-        cfg = RunConfig.from_dict(current)
-        runs.save_run_config(cfg)
-        notes.append("changed " + ", ".join(changed))
-    return cfg, notes
+    return configure_run(workspace(args).models, args.run, args.preset, _overrides(args))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,9 +151,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 sys.stdout.write(json.dumps(event) + "\n")
                 sys.stdout.flush()
 
-            done = train.train_run(args.run, on_event=print_event, stop=stop)
+            done = train.train_run(workspace(args), args.run, on_event=print_event, stop=stop)
         else:
-            done = _train_with_display(args.run, cfg, notes, stop)
+            done = _train_with_display(workspace(args), args.run, cfg, notes, stop)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -292,7 +252,7 @@ class TrainingDisplay:
                            f"{_num(s.val_loss, '.4f')}  val {_num(s.val_bpb, '.3f')} bits/byte{star}")
 
 
-def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threading.Event) -> dict[str, Any]:
+def _train_with_display(ws: Workspace, name: str, cfg: RunConfig, notes: list[str], stop: threading.Event) -> dict[str, Any]:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -305,7 +265,7 @@ def _train_with_display(name: str, cfg: RunConfig, notes: list[str], stop: threa
                         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
     display = TrainingDisplay(name, console, progress)
     with progress:
-        return train.train_run(name, on_event=display.on_event, stop=stop)
+        return train.train_run(ws, name, on_event=display.on_event, stop=stop)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -316,13 +276,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import torch
 
     from .. import sources
-    from ..checkpoint import load_model
     from ..evaluate import evaluate_documents
 
     path = Path(args.data)
     if not path.exists():
         raise TinyGPTError(f"{path} does not exist.", "give a .txt, .jsonl or .parquet file, or a folder of them.")
-    model, tok, cfg = load_model(args.run, which=args.which, device=args.device)
+    model, tok, cfg = workbench(args).read_model(args.run, which=args.which, device=args.device)
     source = sources.open_source(str(path))
     result = evaluate_documents(model, tok, source.iter_documents(), device=args.device,
                                 dtype=torch.float32, batch_size=args.batch_size)

@@ -1,6 +1,6 @@
 """``tinygpt-tui``: the Textual app. It mounts the screens, routes between them and quits.
 
-The app owns the :class:`~tinygpt_tui.engine.Engine` and the sampling parameters; the slash
+The app owns the :class:`~tinygpt_tui.workbench.Workbench` and the sampling parameters; the slash
 commands are :mod:`~tinygpt_tui.tui.slash`'s, the watching of training runs
 :mod:`~tinygpt_tui.tui.watch`'s. Screens do the rest, reaching the app through their typed
 ``tinygpt`` property (:class:`~tinygpt_tui.tui.screens.base.AppScreen`).
@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TypeVar
 
 from textual import on, work
@@ -26,9 +25,11 @@ from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 
 from ..config import SamplingConfig, TinyGPTError
-from ..engine import Engine, quick_start_config
 from ..events import Checkpoint, Done, Error
+from ..forms import quick_start_config
 from ..present import error_line, short_path
+from ..workbench import Workbench
+from ..workspace import Workspace
 from .messages import RunLoaded, TrainingEnded, TrainingEvent
 from .palette import SlashCommandProvider
 from .screens.base import AppScreen
@@ -43,7 +44,7 @@ from .widgets.command_bar import CommandBar
 S = TypeVar("S", bound=Screen)
 
 class TinyGPTApp(App[None]):
-    """The workbench. ``TinyGPTApp(models_dir=..., data_dir=..., run=...)`` is also the test factory."""
+    """The workbench. ``TinyGPTApp(workspace, run=...)`` is also the test factory."""
 
     CSS_PATH = "app.tcss"
     TITLE = "tinygpt"
@@ -56,14 +57,18 @@ class TinyGPTApp(App[None]):
 
     def __init__(
         self,
-        models_dir: str | Path | None = None,
-        data_dir: str | Path | None = None,
+        workspace: Workspace | None = None,
         *,
         run: str | None = None,
-        engine: Engine | None = None,
+        engine: Workbench | None = None,
     ) -> None:
         super().__init__()
-        self.engine = engine or Engine(models_dir, data_dir)
+        if engine is None:
+            if workspace is None:
+                raise TypeError("TinyGPTApp needs a workspace (or a workbench)")
+            engine = Workbench(workspace)
+        self.engine = engine
+        """The facade (a :class:`~tinygpt_tui.workbench.Workbench`) over this app's workspace."""
         self.params: SamplingConfig = SamplingConfig()
         self.initial_run = run
         self.current_run: str | None = None
@@ -347,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                                       "has no weights, else the explorer)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    app = TinyGPTApp(args.models_dir, args.data_dir, run=args.run)
+    # the entry point: flags, else $TINYGPT_MODELS/$TINYGPT_DATA, else ./models and ./data
+    app = TinyGPTApp(Workspace.from_env(args.models_dir, args.data_dir), run=args.run)
     app.run()
     return 0
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..config import SamplingConfig, TinyGPTError
+from ..commands import format_params
+from ..config import TinyGPTError
 from ..present import short_path
 
 if TYPE_CHECKING:
@@ -25,15 +26,6 @@ TUI_HELP = {
     "load": "Open a trained run in the generation explorer (/load alone lists the runs).",
     "tokens": "Open the vocabulary explorer of the loaded run.",
 }
-
-
-def format_params(params: SamplingConfig) -> str:
-    """``temperature=0.8 top_k=50 …`` for the status line and /params."""
-    seed = "fresh" if params.seed is None else params.seed
-    stop = f" stop={','.join(params.stop)}" if params.stop else ""
-    return (f"temperature={params.temperature:g} top_k={params.top_k} top_p={params.top_p:g} "
-            f"max_new_tokens={params.max_new_tokens} num_samples={params.num_samples} seed={seed}"
-            f" alternatives={params.alternatives}{stop}")
 
 
 def command_entries(commands_module: Any) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 """Training supervision for the app: start, stop and watch runs; their events become messages.
 
-Each watched run has a source of events: a :class:`~tinygpt_tui.engine.TrainingProcess` this app
-started, or a :class:`~tinygpt_tui.engine.MetricsFollower` of a run another process trains. Each
+Each watched run has a source of events: a :class:`~tinygpt_tui.supervise.TrainingProcess` this app
+started, or a :class:`~tinygpt_tui.supervise.MetricsFollower` of a run another process trains. Each
 source reads every event once and yields it typed (or as the EventError of one it cannot read). A
 Textual thread worker per run (the pump) posts them as :class:`~tinygpt_tui.tui.messages.TrainingEvent`
 messages for the app, then posts :class:`~tinygpt_tui.tui.messages.TrainingEnded`; the training screen
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from textual.worker import get_current_worker
 
 from ..config import TinyGPTError
-from ..engine import MetricsFollower, TrainingProcess
+from ..supervise import MetricsFollower, TrainingProcess
 from .messages import TrainingEnded, TrainingEvent
 
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
 
+from ...commands import format_params
 from ...config import SamplingConfig, TinyGPTError
 from ...present import PROB_BANDS, error_line
 from ..messages import AttentionComputed, GenerationFinished, TextScored, TokensGenerated
-from ..slash import format_params
 from ..widgets.attention_view import AttentionView
 from ..widgets.breakdown_table import BreakdownTable
 from ..widgets.command_bar import CommandBar

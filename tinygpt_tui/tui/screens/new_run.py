@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ...config import PRESETS, TOKENIZER_KINDS, RunConfig
-from ...engine import RunForm, run_config_from_form, validate_run_form
+from ...forms import RunForm, run_config_from_form, validate_run_form
 
 
 @dataclass

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Header, Static
 
-from ...engine import quick_start_config
+from ...forms import quick_start_config
 from ...present import error_line, short_path
 from ..widgets.command_bar import CommandBar
 from ..widgets.run_table import RunTable

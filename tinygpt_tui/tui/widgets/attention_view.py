@@ -1,6 +1,6 @@
 """What the selected token attended to: per layer, a heat strip over the context and the top keys.
 
-The view only draws an :class:`~tinygpt_tui.engine.AttentionMaps` it is given (the screen computes
+The view only draws an :class:`~tinygpt_tui.attention.AttentionMaps` it is given (the screen computes
 it in a worker thread). It shows the last query position of the maps, which is the selected token:
 the sequence handed to the engine ends there. Heads are shown averaged, or one at a time (``[``/``]``).
 """

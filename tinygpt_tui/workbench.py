@@ -1,0 +1,328 @@
+"""The facade every face uses: which runs exist and what they hold; load, tokenize, generate, score,
+look at attention and the vocabulary; start, stop and attach to training.
+
+The TUI, the CLI and the REPL talk to the core through one :class:`Workbench`, which holds the
+:class:`~tinygpt_tui.workspace.Workspace` an entry point gave it. It imports nothing from Textual,
+Rich or prompt-toolkit, and it imports torch only when a model is loaded, so a face can paint its
+first frame before torch is in memory. Training runs in its own process (:mod:`supervise`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import events as ev
+from . import runs
+from .config import RunConfig, SamplingConfig, TinyGPTError
+from .supervise import MetricsFollower, TrainingProcess
+from .workspace import Workspace
+
+if TYPE_CHECKING:  # pragma: no cover - only for type checkers
+    from .attention import AttentionMaps
+    from .generate import ScoreResult, TokenRecord
+    from .model import GPT
+    from .runs import RunInfo
+    from .tokenizer import Tokenizer
+
+
+class Workbench:
+    """One loaded run at a time (its model, tokenizer and config); plus the runs, datasets and training
+    of one workspace."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self.models_dir = workspace.models.resolve()
+        self.data_dir = workspace.data.resolve()
+        self.run_name: str | None = None
+        self._model: GPT | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._config: RunConfig | None = None
+        self._which = "best"
+        self._vocab_cache: dict[str, Any] = {}
+        self.training: dict[str, TrainingProcess] = {}
+
+    # -- runs --------------------------------------------------------------------------------------
+    def run_folder(self, name: str) -> Path:
+        """The folder of run ``name`` (TinyGPTError for a name that cannot be a run)."""
+        return runs.run_dir(self.models_dir, name)
+
+    def list_runs(self) -> list[RunInfo]:
+        """Every run under the models folder, newest first."""
+        return runs.list_runs(self.models_dir)
+
+    def run_names(self) -> set[str]:
+        return {info.name for info in self.list_runs()}
+
+    def run_exists(self, name: str) -> bool:
+        return (self.models_dir / name / runs.CONFIG).is_file()
+
+    def create_run(self, cfg: RunConfig) -> Path:
+        """Write a new run folder with ``cfg`` (TinyGPTError if the name is taken)."""
+        return runs.create_run(self.models_dir, cfg)
+
+    def run_config(self, name: str) -> RunConfig:
+        return runs.load_run_config(self.run_folder(name))
+
+    def has_weights(self, name: str) -> bool:
+        d = self.models_dir / name
+        return (d / runs.WEIGHTS).is_file() or (d / runs.BEST).is_file()
+
+    def default_run(self) -> str:
+        """The most recently updated run with weights; TinyGPTError pointing at training when none."""
+        infos = self.list_runs()  # newest first
+        with_weights = [r for r in infos if r.has_weights]
+        if with_weights:
+            return with_weights[0].name
+        if infos:
+            raise TinyGPTError(f"No run in {self.workspace.models} has trained weights yet.",
+                               f"train one first: tinygpt train --run {infos[0].name}")
+        raise TinyGPTError(f"There are no runs in {self.workspace.models}.",
+                           "train one first: tinygpt train --run quick --preset tiny")
+
+    def read_metrics(self, name: str, since_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        return runs.read_metrics(self.run_folder(name), since_offset=since_offset)
+
+    def read_events(self, name: str, since_offset: int = 0) -> tuple[list[ev.Event | ev.EventError], int]:
+        """:meth:`read_metrics`, each event read once (:func:`events.read`): typed, or the EventError
+        of one that cannot be read; kinds this version does not know are left out."""
+        wires, offset = self.read_metrics(name, since_offset)
+        return [e for e in map(ev.read, wires) if e is not None], offset
+
+    def is_training(self, name: str) -> bool:
+        """True while any process (this one's or another) holds the run's training lock."""
+        proc = self.training.get(name)
+        if proc is not None and proc.alive:
+            return True
+        return runs.is_training(self.run_folder(name))
+
+    # -- datasets and shards -----------------------------------------------------------------------
+    def dataset_dir(self, name: str) -> Path:
+        """The folder of prepared dataset ``name`` (TinyGPTError when it does not exist)."""
+        d = self.workspace.data / name
+        if not d.is_dir():
+            raise TinyGPTError(f"There is no dataset named '{name}' in {self.workspace.data}.",
+                               "prepare it with `tinygpt data prepare`, or check --data-dir.")
+        return d
+
+    def run_tokenizer_path(self, name: str) -> Path:
+        """``<models>/<name>/tokenizer.json``, with clear errors when the run or its tokenizer is missing."""
+        run = self.workspace.models / name
+        if not run.is_dir():
+            raise TinyGPTError(f"There is no run named '{name}' in {self.workspace.models}.",
+                               "check the name (runs are the folders there) or pass --models-dir.")
+        path = run / runs.TOKENIZER
+        if not path.is_file():
+            raise TinyGPTError(f"The run '{name}' has no tokenizer yet.",
+                               "its training creates one; or pass --tokenizer PATH.")
+        return path
+
+    def run_shards(self, name: str, tok: Tokenizer) -> Path | None:
+        """The shard folder run ``name`` trained on with ``tok`` (found through its config), or None
+        when it has none yet."""
+        from . import corpora, shards
+
+        try:
+            cfg = self.run_config(name)
+            path = shards.shards_dir(self.data_dir / corpora.dataset_name(cfg.data), tok)
+        except (OSError, TinyGPTError):
+            return None
+        return path if (path / "meta.json").is_file() else None
+
+    # -- the loaded run ----------------------------------------------------------------------------
+    def read_model(self, name: str, which: str = "best", device: str = "cpu") -> tuple[GPT, Tokenizer, RunConfig]:
+        """A run's model, tokenizer and config, without making it the loaded run."""
+        from .checkpoint import load_model
+
+        return load_model(self.run_folder(name), which=which, device=device)
+
+    def load(self, run: str, which: str = "best") -> RunConfig:
+        """Load ``run``'s weights (``best`` falls back to ``latest``), tokenizer and config."""
+        if not self.run_exists(run):
+            raise TinyGPTError(f"There is no run named '{run}' in {self.models_dir}.",
+                               "list runs with /load (no name) or create one with /new.")
+        if not self.has_weights(run):
+            raise TinyGPTError(f"Run '{run}' has no trained weights yet.", "train it first with /train.")
+        model, tok, cfg = self.read_model(run, which=which)
+        self._model, self._tokenizer, self._config = model, tok, cfg
+        self.run_name, self._which = run, which
+        self._vocab_cache = {}
+        return cfg
+
+    def unload(self) -> None:
+        self._model = self._tokenizer = self._config = None
+        self.run_name = None
+        self._vocab_cache = {}
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _need(self) -> None:
+        if self._model is None:
+            raise TinyGPTError("No model is loaded.", "pick a run on the runs screen or type /load RUN.")
+
+    @property
+    def model(self) -> GPT:
+        self._need()
+        assert self._model is not None
+        return self._model
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        self._need()
+        assert self._tokenizer is not None
+        return self._tokenizer
+
+    @property
+    def config(self) -> RunConfig:
+        self._need()
+        assert self._config is not None
+        return self._config
+
+    def num_params(self) -> int:
+        return self.model.num_params()
+
+    # -- tokens ------------------------------------------------------------------------------------
+    def breakdown(self, text: str) -> list[dict[str, Any]]:
+        """The tokenization of ``text``: one dict(id, piece, hex, text) per token."""
+        from .vocab import breakdown
+
+        return breakdown(self.tokenizer, text)
+
+    def shards_path(self) -> Path | None:
+        """The shard folder the loaded run's tokenizer produced, when it exists."""
+        if self.run_name is None:
+            return None
+        return self.run_shards(self.run_name, self.tokenizer)
+
+    def vocab_stats(self) -> dict[str, Any]:
+        """Statistics of the vocabulary (as ``tinygpt vocab``), with shard frequencies when present."""
+        if "stats" not in self._vocab_cache:
+            from .vocab import vocab_stats
+
+            self._vocab_cache["stats"] = vocab_stats(self.tokenizer, self.shards_path())
+        return self._vocab_cache["stats"]
+
+    def token_frequencies(self) -> Any | None:
+        """Counts of each id in the training shard (numpy array [vocab]) or None without shards."""
+        if "freq" not in self._vocab_cache:
+            import numpy as np
+
+            counts = None
+            path = self.shards_path()
+            if path is not None:
+                from .shards import open_shards
+
+                try:
+                    shard_set = open_shards(path, self.tokenizer)
+                    counts = np.bincount(np.asarray(shard_set.train), minlength=self.tokenizer.vocab_size)
+                except TinyGPTError:
+                    counts = None
+            self._vocab_cache["freq"] = counts
+        return self._vocab_cache["freq"]
+
+    def vocab_rows(self) -> list[tuple[int, str, str, int, int | None]]:
+        """One row per token: (id, piece, hex, byte length, frequency in the training shard or None)."""
+        tok = self.tokenizer
+        lengths = tok.byte_lengths()
+        freq = self.token_frequencies()
+        return [(i, tok.piece(i), tok.hex(i), int(lengths[i]),
+                 None if freq is None or i >= len(freq) else int(freq[i])) for i in range(tok.vocab_size)]
+
+    # -- sampling ----------------------------------------------------------------------------------
+    def default_params(self) -> SamplingConfig:
+        """The loaded run's sampling settings, or the defaults."""
+        if self._config is not None:
+            return replace(self._config.sampling)
+        return SamplingConfig()
+
+    def generate(self, prompt: str, params: SamplingConfig,
+                 cancel: threading.Event | None = None) -> Iterator[TokenRecord]:
+        """Stream token records for ``params.num_samples`` samples, one sample after the other.
+
+        An unset seed is drawn once, so sample ``s`` uses ``seed + s`` and the call can be repeated.
+        """
+        from . import generate as gen
+
+        return gen.generate_samples(self.model, self.tokenizer, prompt, params, cancel=cancel)
+
+    def score(self, text: str) -> ScoreResult:
+        """Per-token probabilities of ``text`` under the model (surprisal colouring, bits per byte)."""
+        from . import generate as gen
+
+        return gen.score_text(self.model, self.tokenizer, text)
+
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The ids a generation from ``prompt`` starts with (``<|endoftext|>`` for an empty prompt)."""
+        from .generate import encode_prompt
+
+        return encode_prompt(self.tokenizer, prompt)
+
+    def attention(self, ids: list[int]) -> AttentionMaps:
+        """Attention maps of one forward pass over ``ids`` (its last ``block_size`` tokens)."""
+        from .attention import attention_maps
+
+        return attention_maps(self.model, self.tokenizer, ids)
+
+    # -- training ----------------------------------------------------------------------------------
+    def start_training(self, run: str | RunConfig, extra_args: list[str] | None = None) -> TrainingProcess:
+        """Start (or resume) training ``run`` in a new process; a RunConfig is created first."""
+        if isinstance(run, RunConfig):
+            if not self.run_exists(run.name):
+                self.create_run(run)
+            name = run.name
+        else:
+            name = run
+        if not self.run_exists(name):
+            raise TinyGPTError(f"There is no run named '{name}'.", "create it first with /new.")
+        current = self.training.get(name)
+        if current is not None and current.alive:
+            finishing = current.stop_requested or current.state.status in ("done", "error")
+            if not finishing:
+                return current
+            # it said its last word and is exiting: let it release the run's lock first
+            try:
+                current.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                raise TinyGPTError(f"Run '{name}' is still saving its checkpoint.",
+                                   "try again in a moment.") from None
+        if self.is_training(name):
+            raise TinyGPTError(f"Run '{name}' is already training in another process.",
+                               "watch it with /train (it attaches) or stop that process first.")
+        proc = TrainingProcess(name, Workspace(self.models_dir, self.data_dir), extra_args)
+        self.training[name] = proc
+        return proc
+
+    def stop_training(self, run: str, wait: float | None = None) -> bool:
+        """Stop this workbench's training of ``run`` gracefully; False when it is not ours or not running."""
+        proc = self.training.get(run)
+        if proc is None or not proc.alive:
+            return False
+        proc.stop(wait=wait)
+        return True
+
+    def started_training(self) -> list[TrainingProcess]:
+        """Every training process this workbench started, running or finished."""
+        return list(self.training.values())
+
+    def active_training(self) -> list[TrainingProcess]:
+        """Training processes this workbench started that are still running."""
+        return [p for p in self.training.values() if p.alive]
+
+    def attach(self, run: str, since_offset: int = 0) -> MetricsFollower:
+        """Follow a run being trained elsewhere (metrics.jsonl), from ``since_offset``."""
+        if not self.run_exists(run):
+            raise TinyGPTError(f"There is no run named '{run}'.", "check the name on the runs screen.")
+        return MetricsFollower(self.run_folder(run), since_offset=since_offset)
+
+    def shutdown(self, stop_training: bool = True, wait: float = 30.0) -> None:
+        """Stop this workbench's training processes gracefully (each saves a checkpoint)."""
+        if not stop_training:
+            return
+        for proc in self.active_training():
+            proc.stop(wait=wait)
