@@ -151,3 +151,109 @@ def test_micro_model_overfits_one_batch():
         opt.step()
     assert first > 3.5
     assert loss.item() < 0.1, f"a 2-layer model should memorise 64 tokens, loss is {loss.item():.3f}"
+
+
+# --------------------------------------------------------------------------------------------------
+# the modern options, each on its own and all together
+
+MODERN = dict(position="rotary", norm="rmsnorm", qk_norm=True, activation="relu2", zero_init=True,
+              logit_softcap=15.0, tie_weights=False)
+OPTIONS = [dict(position="rotary"), dict(norm="rmsnorm"), dict(qk_norm=True), dict(activation="relu2"),
+           dict(zero_init=True), dict(zero_init=True, tie_weights=False), dict(logit_softcap=5.0), MODERN]
+
+
+def _overfit(model: GPT, steps: int = 150) -> tuple[float, float]:
+    model.train()
+    torch.manual_seed(1)
+    x = torch.randint(0, 64, (4, 16))
+    y = torch.roll(x, -1, dims=1)
+    opt = torch.optim.AdamW(model.optimizer_groups(0.0), lr=1e-2)
+    first = loss = None
+    for _ in range(steps):
+        loss = model(x, y).loss
+        first = first if first is not None else loss.item()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return first, loss.item()
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: "+".join(f"{k}={v}" for k, v in o.items()))
+def test_each_architecture_option_overfits_one_batch(options):
+    first, last = _overfit(make(**options))
+    assert first > 3.0
+    assert last < 0.15, f"{options}: a 2-layer model should memorise 64 tokens, loss is {last:.3f}"
+
+
+@pytest.mark.parametrize("options", [dict(position="rotary"), MODERN], ids=["rotary", "modern"])
+def test_rotary_kv_cache_decoding_equals_a_full_forward_at_every_step(options):
+    model = make(**options)
+    # zero-initialised projections would make every position's output the same: give them weights
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.abs().sum():
+                p.normal_(0.0, 0.05)
+    x = torch.randint(0, 64, (2, 16))
+    with torch.no_grad():
+        full = model(x).logits
+        cache = model.new_kv_cache(batch_size=2)
+        steps = [model(x[:, :3], kv_cache=cache).logits]  # a prefill, then one token at a time
+        steps += [model(x[:, t : t + 1], kv_cache=cache).logits for t in range(3, 16)]
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+    # and the positions matter: the same tokens shifted give other logits
+    with torch.no_grad():
+        shifted = model(torch.cat([x[:, :1], x], dim=1)[:, :16]).logits
+    assert not torch.allclose(shifted[:, 1:], full[:, :-1], atol=1e-3)
+
+
+def test_modern_attention_maps_match_the_fused_kernel():
+    model = make(**MODERN)
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.abs().sum():
+                p.normal_(0.0, 0.05)
+        x = torch.randint(0, 64, (2, 10))
+        out = model(x, return_attention=True)
+        plain = model(x).logits
+    assert torch.allclose(out.logits, plain, atol=1e-5)
+    assert all(torch.all(att.triu(diagonal=1) == 0) for att in out.attentions)
+
+
+def test_modern_shape_has_no_position_table_and_starts_uniform():
+    model = make(**MODERN)
+    assert "wpe" not in model.transformer
+    assert not any("wpe" in k for k in model.state_dict())  # rotary tables are not saved
+    assert model.num_params() == model.num_params(non_embedding=False)
+    x = torch.randint(0, 64, (2, 8))
+    with torch.no_grad():  # a zero head predicts uniformly: loss is exactly ln(vocab)
+        assert model(x, x).loss.item() == pytest.approx(torch.log(torch.tensor(64.0)).item(), abs=1e-4)
+
+
+def test_softcap_bounds_the_logits():
+    model = make(logit_softcap=2.0)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(1000.0)
+        logits = model(torch.randint(0, 64, (1, 8))).logits
+    assert logits.abs().max() <= 2.0
+    assert logits.abs().max() > 1.5
+
+
+def test_hidden_matrices_are_the_blocks_two_dimensional_weights():
+    model = make(**MODERN)
+    hidden = {id(p) for p in model.hidden_matrices()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert len(hidden) == 2 * 4  # per block: qkv, attention projection, MLP in and out
+    assert all(names[i].startswith("transformer.h.") for i in hidden)
+    groups = model.optimizer_groups(0.1, exclude=model.hidden_matrices())
+    rest = {id(p) for g in groups for p in g["params"]}
+    assert not rest & hidden
+    assert len(rest) + len(hidden) == len(list(model.parameters()))
+
+
+def test_unknown_architecture_options_are_refused():
+    from tinygpt_tui.config import ConfigError
+
+    with pytest.raises(ConfigError, match="position"):
+        micro(position="alibi")
+    with pytest.raises(ConfigError, match="even head size"):
+        micro(position="rotary", n_embd=30, n_head=2)

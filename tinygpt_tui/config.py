@@ -34,6 +34,11 @@ EOT = "<|endoftext|>"
 TOKENIZER_KINDS = ("bpe", "char", "gpt2")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+POSITIONS = ("learned", "rotary")
+NORMS = ("layernorm", "rmsnorm")
+ACTIVATIONS = ("gelu", "relu2")
+OPTIMIZERS = ("adamw", "muon")
+SCHEDULES = ("cosine", "wsd")
 
 
 def parse_size(text: str | int | None) -> int | None:
@@ -137,8 +142,31 @@ class ModelConfig:
     """Biases in Linear and LayerNorm layers."""
     tie_weights: bool = True
     """Share the token embedding with the output head."""
+    # The options below default to GPT-2 as nanoGPT writes it (the "classic" shape); a run written
+    # before they existed has none of them in its config.json and loads as that shape.
+    position: str = "learned"
+    """``learned`` position embeddings (GPT-2) or ``rotary`` (RoPE: positions rotate queries and keys)."""
+    norm: str = "layernorm"
+    """``layernorm`` (with a learned scale) or ``rmsnorm`` (no weights: one thing less to learn)."""
+    qk_norm: bool = False
+    """RMS-normalise queries and keys per head before attention (keeps attention logits bounded)."""
+    activation: str = "gelu"
+    """MLP non-linearity: ``gelu`` or ``relu2`` (ReLU squared)."""
+    zero_init: bool = False
+    """Start every residual projection (and an untied head) at zero, so each block begins as identity."""
+    logit_softcap: float = 0.0
+    """Squash logits smoothly into (-cap, cap) with ``cap * tanh(logits / cap)``; 0 turns it off."""
+    rope_base: float = 10000.0
+    """Base of the rotary frequencies."""
 
     def __post_init__(self) -> None:
+        _check(self.position in POSITIONS, f"Unknown position scheme '{self.position}'.",
+               f"choose one of {', '.join(POSITIONS)}.")
+        _check(self.norm in NORMS, f"Unknown norm '{self.norm}'.", f"choose one of {', '.join(NORMS)}.")
+        _check(self.activation in ACTIVATIONS, f"Unknown activation '{self.activation}'.",
+               f"choose one of {', '.join(ACTIVATIONS)}.")
+        _check(isinstance(self.logit_softcap, (int, float)) and self.logit_softcap >= 0,
+               "logit_softcap must be zero (off) or a positive number.")
         for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, not {value!r}.")
@@ -146,6 +174,9 @@ class ModelConfig:
                f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}.",
                "pick a width that is a multiple of the number of heads.")
         _check(0.0 <= self.dropout < 1.0, f"dropout {self.dropout} must be in [0, 1).")
+        _check(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
+               f"Rotary positions need an even head size, not {self.n_embd // self.n_head}.",
+               "change n_embd or n_head so that n_embd / n_head is even.")
 
 
 @dataclass
@@ -158,10 +189,20 @@ class TrainConfig:
     """Optimizer steps to train for (the schedule's length unless max_time is set)."""
     max_time: float | None = None
     """Wall-clock budget in seconds; when set, training stops then and the schedule fits itself to it."""
+    optimizer: str = "adamw"
+    """``adamw`` for every parameter, or ``muon``: Muon for the blocks' matrices and AdamW for the
+    embeddings, head, norms and biases."""
     lr: float = 1e-3
-    """Peak learning rate."""
+    """Peak learning rate of AdamW."""
     min_lr: float = 1e-4
-    """Floor of the cosine decay."""
+    """Where the decay ends (the same fraction of ``muon_lr`` for Muon)."""
+    muon_lr: float = 0.02
+    """Peak learning rate of Muon (with ``optimizer: muon``)."""
+    schedule: str = "cosine"
+    """After warmup: ``cosine`` decay, or ``wsd`` (warmup-stable-decay: hold the peak, then decay
+    linearly over the last ``cooldown`` share of the run)."""
+    cooldown: float = 0.4
+    """Share of the run spent decaying with the ``wsd`` schedule."""
     warmup_steps: int = 100
     """Linear warmup steps (or, with max_time, this share of the budget: warmup_steps/max_steps)."""
     weight_decay: float = 0.1
@@ -195,6 +236,13 @@ class TrainConfig:
         _check(self.device in DEVICES, f"Unknown device '{self.device}'.", f"choose one of {', '.join(DEVICES)}.")
         _check(self.dtype in DTYPES, f"Unknown dtype '{self.dtype}'.", f"choose one of {', '.join(DTYPES)}.")
         _check(self.grad_clip >= 0, "grad_clip must be zero or more.")
+        _check(self.optimizer in OPTIMIZERS, f"Unknown optimizer '{self.optimizer}'.",
+               f"choose one of {', '.join(OPTIMIZERS)}.")
+        _check(self.schedule in SCHEDULES, f"Unknown schedule '{self.schedule}'.",
+               f"choose one of {', '.join(SCHEDULES)}.")
+        _check(self.muon_lr > 0, "muon_lr must be positive.")
+        _check(0.0 < self.cooldown <= 1.0, f"cooldown {self.cooldown} must be in (0, 1].",
+               "0.2-0.5 is typical.")
 
 
 @dataclass
