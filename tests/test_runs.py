@@ -40,7 +40,9 @@ def test_missing_run_is_one_clear_sentence(home):
     assert "tinygpt train --run nope" in e.value.hint
 
 
-@pytest.mark.parametrize("kw", [{}, {"bias": True}, {"tie_weights": False}, {"n_layer": 3, "n_embd": 48, "n_head": 3}])
+@pytest.mark.parametrize("kw", [{}, {"bias": True}, {"tie_weights": False}, {"n_layer": 3, "n_embd": 48, "n_head": 3},
+                                {"norm": "rmsnorm"}, {"norm": "rmsnorm", "bias": True, "position": "rotary"},
+                                {"position": "rotary", "norm": "rmsnorm", "qk_norm": True, "tie_weights": False}])
 def test_estimate_params_matches_the_model(kw):
     m = ModelConfig(**{"n_layer": 2, "n_head": 2, "n_embd": 32, "block_size": 16, "vocab_size": 100, **kw})
     assert runs.estimate_params(m) == GPT(m).num_params()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import signal
@@ -17,7 +16,7 @@ import pytest
 import torch
 
 from tinygpt_tui import checkpoint, runs, train
-from tinygpt_tui.config import TinyGPTError, TokenizerConfig, TrainConfig, preset_config
+from tinygpt_tui.config import TinyGPTError, TokenizerConfig, preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,35 +44,6 @@ def snapshot(d: Path) -> dict[str, str]:
     """Hashes of a run's files (the metrics log, which only grows, left out)."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.iterdir())
             if p.is_file() and p.name != "metrics.jsonl"}
-
-
-# --------------------------------------------------------------------------------------------------
-# pure pieces
-
-
-def test_step_schedule_warms_up_peaks_decays_and_floors():
-    tc = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=110)
-    assert train.learning_rate(tc, 0) == pytest.approx(1e-4)  # 1/10 of the peak
-    assert train.learning_rate(tc, 4) == pytest.approx(5e-4)
-    assert train.learning_rate(tc, 9) == pytest.approx(1e-3)  # end of warmup: the peak
-    assert train.learning_rate(tc, 10) == pytest.approx(1e-3)
-    assert train.learning_rate(tc, 60) == pytest.approx(5.5e-4)  # halfway down the cosine
-    assert train.learning_rate(tc, 110) == pytest.approx(1e-4)
-    assert train.learning_rate(tc, 500) == pytest.approx(1e-4)  # past the end: the floor
-    lrs = [train.learning_rate(tc, s) for s in range(10, 111)]
-    assert all(a >= b for a, b in itertools.pairwise(lrs))
-
-
-def test_time_schedule_follows_the_clock_not_the_step():
-    tc = TrainConfig(lr=1e-3, min_lr=1e-4, warmup_steps=10, max_steps=100, max_time=100.0)
-    # warmup is the share 10/100 of the budget, i.e. the first 10 seconds
-    assert train.learning_rate(tc, 0, 0.0) == pytest.approx(1e-5)  # floor of 1% so step 0 learns
-    assert train.learning_rate(tc, 3, 5.0) == pytest.approx(5e-4)
-    assert train.learning_rate(tc, 999, 5.0) == pytest.approx(5e-4)  # the step number does not matter
-    assert train.learning_rate(tc, 7, 10.0) == pytest.approx(1e-3)
-    assert train.learning_rate(tc, 7, 55.0) == pytest.approx(5.5e-4)
-    assert train.learning_rate(tc, 7, 100.0) == pytest.approx(1e-4)
-    assert train.learning_rate(tc, 7, 150.0) == pytest.approx(1e-4)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,9 +89,15 @@ def test_train_run_end_to_end(home, workspace, corpus):
     assert again["step"] == 30 and "--max-steps" in again["message"]
 
 
-def test_resume_repeats_the_uninterrupted_run_exactly(home, workspace, corpus, monkeypatch):
+MODERN_MODEL = dict(position="rotary", norm="rmsnorm", qk_norm=True, activation="relu2", zero_init=True,
+                    logit_softcap=15.0, tie_weights=False)
+
+
+@pytest.mark.parametrize("recipe", ["classic", "modern"])
+def test_resume_repeats_the_uninterrupted_run_exactly(home, workspace, corpus, monkeypatch, recipe):
     """Train 24 steps straight; train another run 9 steps, stop, resume to 24: same losses (fp32, CPU),
-    with dropout on so that the RNG state matters, and evaluations in between."""
+    with dropout on so that the RNG state matters, and evaluations in between. The modern recipe
+    resumes Muon's momentum and AdamW's moments from one state file."""
     # two separate runs must sum in the same order: give both the same thread count (a resume keeps
     # its run's count by itself, which the second session below relies on)
     probes = iter([2, 2, 1])  # the resumed session would probe 1 if it probed at all
@@ -131,6 +107,9 @@ def test_resume_repeats_the_uninterrupted_run_exactly(home, workspace, corpus, m
         make_run(name, corpus, **kw)
         cfg = runs.load_run_config(home / "models" / name)
         cfg.model.dropout = 0.1
+        if recipe == "modern":
+            cfg.model = type(cfg.model)(**{**vars(cfg.model), **MODERN_MODEL})
+            cfg.train = type(cfg.train)(**{**vars(cfg.train), "optimizer": "muon", "schedule": "wsd"})
         runs.save_run_config(home / "models" / cfg.name, cfg)
 
     straight: dict[int, float] = {}

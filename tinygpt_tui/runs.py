@@ -107,9 +107,11 @@ def estimate_params(m: ModelConfig) -> int:
     """Parameters of a GPT with this shape, counted like ``GPT.num_params()`` (position embedding
     left out, tied matrices once), without building it."""
     C = m.n_embd
-    per_block = 12 * C * C + 2 * C + (11 * C if m.bias else 0)
+    # a LayerNorm has a weight (and a bias); an RMSNorm here has no parameters
+    norm = (C + (C if m.bias else 0)) if m.norm == "layernorm" else 0
+    per_block = 12 * C * C + 2 * norm + (9 * C if m.bias else 0)
     head = 0 if m.tie_weights else m.vocab_size * C
-    return m.vocab_size * C + m.n_layer * per_block + C + (C if m.bias else 0) + head
+    return m.vocab_size * C + m.n_layer * per_block + norm + head
 
 
 # --------------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ import torch
 
 from . import checkpoint, runs
 from .atomic import remove_orphaned_temp_files
-from .config import RunConfig, SamplingConfig, TinyGPTError, TrainConfig, valid_run_name
+from .config import RunConfig, SamplingConfig, TinyGPTError, valid_run_name
 from .device import (
     autocast,
     available_cores,
@@ -58,6 +58,7 @@ from .device import (
 from .evaluate import byte_lengths_tensor, estimate_loss
 from .events import Checkpoint, Done, Error, Eval, Event, Sample, Stage, Start, Step
 from .model import GPT
+from .optim import learning_rate, lr_factor, make_optimizer, set_lr_factor
 from .prepare import Interrupted, prepare_data
 from .workspace import Workspace
 
@@ -67,44 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PROBE_EVERY = 30.0
 """Seconds of a time-budget run between two probes of the fastest thread count."""
-
-
-# --------------------------------------------------------------------------------------------------
-# learning-rate schedule and optimizer
-
-
-def learning_rate(tc: TrainConfig, step: int, elapsed: float = 0.0) -> float:
-    """Learning rate for optimizer step ``step`` (0-based) after ``elapsed`` seconds of training.
-
-    Step-based runs warm up linearly over ``warmup_steps``, then follow a cosine from ``lr`` down to
-    ``min_lr`` at ``max_steps``. With ``max_time`` the same curve is laid over the wall-clock budget:
-    progress is ``elapsed / max_time`` and warmup takes the share ``warmup_steps / max_steps`` of it.
-    """
-    if tc.max_time:
-        progress = elapsed / tc.max_time
-        warm = min(tc.warmup_steps / tc.max_steps, 0.5)
-        if progress < warm:
-            return tc.lr * max(progress / warm, 0.01)  # a floor so the very first step still learns
-    else:
-        if step < tc.warmup_steps:
-            return tc.lr * (step + 1) / tc.warmup_steps
-        warm = tc.warmup_steps / tc.max_steps
-        progress = step / tc.max_steps
-    if progress >= 1.0:
-        return tc.min_lr
-    ratio = (progress - warm) / max(1.0 - warm, 1e-9)
-    coeff = 0.5 * (1.0 + math.cos(math.pi * min(max(ratio, 0.0), 1.0)))  # 1 -> 0
-    return tc.min_lr + coeff * (tc.lr - tc.min_lr)
-
-
-def make_optimizer(model: GPT, tc: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW over the model's two groups; the fused kernel where this build has it for the device."""
-    groups = model.optimizer_groups(tc.weight_decay)
-    kwargs: dict[str, Any] = dict(lr=tc.lr, betas=(tc.beta1, tc.beta2), eps=1e-8)
-    try:
-        return torch.optim.AdamW(groups, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.AdamW(groups, foreach=True, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,7 +107,7 @@ class Trainer:
 
         torch.manual_seed(tc.seed)
         self.model = GPT(cfg.model).to(self.device)
-        self.optimizer = make_optimizer(self.model, tc, self.device)
+        self.optimizer, self.optimizer_note = make_optimizer(self.model, tc)
         self.sampler = BatchSampler(shard_set, cfg.model.block_size, tc.batch_size, tc.seed)
         self.byte_lengths = byte_lengths_tensor(tok, self.device)
 
@@ -222,8 +185,7 @@ class Trainer:
         """One optimizer step over ``grad_accum`` micro-batches; returns (loss, lr, grad norm)."""
         tc = self.tc
         lr = learning_rate(tc, self.step, self.elapsed)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr_factor(self.optimizer, lr_factor(tc, self.step, self.elapsed))
         self.train_model.train()
         total = 0.0
         for micro in range(tc.grad_accum):
@@ -430,6 +392,8 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         del resume  # the trainer holds what it needs
         emit(Stage(stage="training", message=f"training on {trainer.device.type} in {dtype_name(trainer.dtype)}"
                                              + (" with torch.compile" if cfg.train.compile else "")))
+        if trainer.optimizer_note:
+            emit(Stage(stage="training", message=trainer.optimizer_note))
         done = trainer.run()
         emit(done)
         return done.to_dict() | {"best_val_loss": trainer.best_val_loss, "best_val_bpb": trainer.best_val_bpb,
