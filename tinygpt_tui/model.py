@@ -203,14 +203,13 @@ class GPT(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        parts = dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=make_norm(config),
-        )
+        # built in GPT-2's order, so that a seed gives a classic model the same weights as ever
+        parts: dict[str, nn.Module] = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
         if config.position == "learned":
             parts["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        parts["drop"] = nn.Dropout(config.dropout)
+        parts["h"] = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        parts["ln_f"] = make_norm(config)
         self.transformer = nn.ModuleDict(parts)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_weights:
