@@ -1,4 +1,4 @@
-"""Deterministic runs on disk for the TUI and engine tests: a micro GPT with seeded random weights,
+"""Deterministic runs on disk for the TUI and workbench tests: a micro GPT with seeded random weights,
 a character tokenizer and a fixed ``metrics.jsonl``, written in the layout runs.py defines.
 
 Nothing here depends on the clock: the metric events carry fixed times and the files get fixed

@@ -9,18 +9,18 @@ from tinygpt_tui.workbench import Workbench
 
 
 @pytest.fixture
-def engine(runs_home, workspace) -> Workbench:
+def workbench(runs_home, workspace) -> Workbench:
     bench = Workbench(workspace)
     bench.load("fixture")
     return bench
 
 
-def test_attention_rows_are_causal_distributions(engine):
+def test_attention_rows_are_causal_distributions(workbench):
     import numpy as np
 
-    ids = engine.prompt_ids("Once upon a time")
-    maps = engine.attention(ids)
-    cfg = engine.config.model
+    ids = workbench.prompt_ids("Once upon a time")
+    maps = workbench.attention(ids)
+    cfg = workbench.config.model
     n = len(ids)
     assert maps.weights.shape == (cfg.n_layer, cfg.n_head, n, n)
     assert maps.ids == ids and maps.cropped == 0
@@ -32,14 +32,14 @@ def test_attention_rows_are_causal_distributions(engine):
     np.testing.assert_allclose(maps.weights[:, :, 0, 0], 1.0, atol=1e-6)
 
 
-def test_attention_crops_to_the_context_window(engine):
-    block = engine.config.model.block_size
-    ids = engine.prompt_ids("Once upon a time " * 4)[: block + 5]
-    maps = engine.attention(ids)
+def test_attention_crops_to_the_context_window(workbench):
+    block = workbench.config.model.block_size
+    ids = workbench.prompt_ids("Once upon a time " * 4)[: block + 5]
+    maps = workbench.attention(ids)
     assert maps.cropped == 5 and maps.ids == ids[5:]
     assert maps.weights.shape[-1] == block
     with pytest.raises(TinyGPTError):
-        engine.attention([])
+        workbench.attention([])
 
 
 def test_token_labels_show_partial_utf8_as_hex():

@@ -150,7 +150,7 @@ def test_demo_and_the_default_run_pick_the_most_recently_updated(home, capsys, m
     started = {}
 
     class FakeRepl:
-        def __init__(self, run=None, which="best", engine=None):
+        def __init__(self, run=None, which="best", workbench=None):
             started.update(run=run, which=which)
 
         def run(self):

@@ -44,7 +44,7 @@ def drive(keys: str, run: str | None = "tiny", history=None, patch=None) -> tupl
     buf = io.StringIO()
     console = Console(file=buf, width=120, color_system=None, force_terminal=False, highlight=False)
     with create_pipe_input() as inp:
-        repl = Repl(run, console=console, input=inp, output=DummyOutput(), history=history, engine=Workbench(Workspace(MODELS, Path("data"))))
+        repl = Repl(run, console=console, input=inp, output=DummyOutput(), history=history, workbench=Workbench(Workspace(MODELS, Path("data"))))
         if patch:
             patch(repl)
         inp.send_text(keys)
@@ -102,7 +102,7 @@ def test_tokens_load_new_clear_and_unknown_commands(run):
     assert "error: There is no run named 'nosuch'" in out
     assert "error: Unknown command '/parms'." in out and "did you mean /params?" in out
     assert "error: /quit takes no arguments." in out
-    assert repl.engine.run_name == "other" and out.rstrip().endswith("bye")
+    assert repl.workbench.run_name == "other" and out.rstrip().endswith("bye")
 
 
 def test_new_train_and_stop(run):
@@ -112,15 +112,15 @@ def test_new_train_and_stop(run):
         def start_training(name, extra_args=None):
             started.append(name)
             proc = SimpleNamespace(proc=SimpleNamespace(pid=4242), run=getattr(name, "name", name))
-            repl.engine.active_training = lambda: [proc]
+            repl.workbench.active_training = lambda: [proc]
             return proc
 
         def stop_training(run, wait=None):
             stopped.append(run)
-            repl.engine.active_training = lambda: []  # a stopped process is no longer active
+            repl.workbench.active_training = lambda: []  # a stopped process is no longer active
 
-        repl.engine.start_training = start_training
-        repl.engine.stop_training = stop_training
+        repl.workbench.start_training = start_training
+        repl.workbench.stop_training = stop_training
 
     out, _ = drive("/stop\r/train\r/new tiny\r/new fresh\r/stop other\r/stop\r/quit\r", patch=patch)
     assert "Nothing is training here." in out
@@ -129,7 +129,7 @@ def test_new_train_and_stop(run):
     assert started[1].name == "fresh" and started[1].preset == "tiny" and started[1].data.source == "storybook"
     assert "Created run 'fresh'" in out
     assert stopped == ["fresh"] and "Stopped training 'fresh'" in out
-    out, _ = drive("/train nosuch\r/quit\r")  # the real engine refuses a run that does not exist
+    out, _ = drive("/train nosuch\r/quit\r")  # the real workbench refuses a run that does not exist
     assert "error: There is no run named 'nosuch'." in out
 
 
@@ -176,8 +176,8 @@ def test_quitting_stops_what_this_session_started(run):
 
     def patch(repl):
         proc = SimpleNamespace(run="tiny")
-        repl.engine.active_training = lambda: [proc] if not stopped else []
-        repl.engine.stop_training = lambda run, wait=None: stopped.append(run)
+        repl.workbench.active_training = lambda: [proc] if not stopped else []
+        repl.workbench.stop_training = lambda run, wait=None: stopped.append(run)
 
     out, _ = drive("/quit\r", patch=patch)
     assert stopped == ["tiny"] and "Stopping the training of 'tiny'" in out and out.rstrip().endswith("bye")
@@ -194,7 +194,7 @@ def test_the_toolbar_shows_live_training_status(run):
                           val_loss=1.5, val_bpb=0.6)
     ended = TrainingState(status="done", step=10, reason="finished", message="trained 10 steps")
     damaged = reduce(going, EventError("A training event has no 'event' name.", "the stream is damaged."))
-    repl.engine.started_training = lambda: [starting, SimpleNamespace(run="b", state=going),
+    repl.workbench.started_training = lambda: [starting, SimpleNamespace(run="b", state=going),
                                             SimpleNamespace(run="c", state=ended),
                                             SimpleNamespace(run="d", state=damaged)]
     lines = repl.training_status().splitlines()

@@ -66,7 +66,7 @@ async def generate_seeded(pilot, prompt: str, tokens: int, *, at_least: int = 3,
     app = pilot.app
 
     def fits(seed: int) -> bool:
-        records = list(app.engine.generate(prompt, SamplingConfig(seed=seed, max_new_tokens=tokens)))
+        records = list(app.workbench.generate(prompt, SamplingConfig(seed=seed, max_new_tokens=tokens)))
         return len(records) >= at_least and (accept is None or accept(records))
 
     seed = next(s for s in range(200) if fits(s))
@@ -116,7 +116,7 @@ async def test_runs_screen_lists_runs_with_their_numbers(runs_home):
         # enter on a run with weights opens the explorer
         await pilot.press("enter")
         await open_explorer(pilot)
-        assert app.engine.run_name == "fixture"
+        assert app.workbench.run_name == "fixture"
         await pilot.press("escape")
         assert screen_name(app) == "RunsScreen"
         # a run without weights opens its training screen
@@ -164,7 +164,7 @@ async def test_quick_start_walks_through_every_stage_then_opens_the_explorer(hom
         await open_explorer(pilot)
         assert seen_stages == ["corpus", "tokenizer", "shards", "model", "training"]
         assert training.val_loss and training.status == "done"
-        assert app.engine.run_name == "quick"
+        assert app.workbench.run_name == "quick"
 
 
 # -- commands ------------------------------------------------------------------------------------------
@@ -238,7 +238,7 @@ async def test_command_palette_runs_slash_commands(runs_home):
         await pilot.pause(0.5)
         await pilot.press("enter")
         await open_explorer(pilot)
-        assert app.engine.run_name == "fixture"
+        assert app.workbench.run_name == "fixture"
 
 
 @pytest.mark.anyio
@@ -284,7 +284,7 @@ async def test_new_run_form_validates_as_you_type_and_creates(runs_home):
         await pilot.click("#create")
         await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
         assert app.screen.run == "mine" and app.screen.status == "idle"
-        cfg = app.engine.run_config("mine")
+        cfg = app.workbench.run_config("mine")
         assert cfg.tokenizer.vocab_size == 300 and cfg.train.max_steps == 20
 
 
@@ -297,7 +297,7 @@ async def test_new_run_form_cancel(runs_home):
         assert screen_name(app) == "NewRunScreen"
         await pilot.press("escape")
         assert screen_name(app) == "RunsScreen"
-        assert app.engine.run_names() == {"fixture", "fresh"}
+        assert app.workbench.run_names() == {"fixture", "fresh"}
 
 
 # -- generation explorer -----------------------------------------------------------------------------
@@ -307,7 +307,7 @@ async def test_a_cropped_prompt_is_told_in_the_sample_header(runs_home):
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         explorer = app.screen
-        block = app.engine.config.model.block_size
+        block = app.workbench.config.model.block_size
         prompt = ("Once upon a time " * 10)[: block + 8]  # char tokenizer: one token per character
         await command(pilot, "/params seed=1 max_new_tokens=3 num_samples=1")
         await command(pilot, prompt)
@@ -327,7 +327,7 @@ async def test_generation_streams_seeded_tokens_and_selects_them(runs_home):
         seed = await generate_seeded(pilot, "Once upon", 25, at_least=5, samples=2)
         views = list(explorer.query("TokenView.sample-view"))
         assert len(views) == 2
-        expected = list(app.engine.generate("Once upon", SamplingConfig(seed=seed, max_new_tokens=25, num_samples=2)))
+        expected = list(app.workbench.generate("Once upon", SamplingConfig(seed=seed, max_new_tokens=25, num_samples=2)))
         assert [r.id for r in views[0].records] == [r.id for r in expected if r.sample == 0]
         assert [r.id for r in views[1].records] == [r.id for r in expected if r.sample == 1]
         assert "tokens/s" in bar_text(app)
@@ -365,7 +365,7 @@ async def test_attention_tab_follows_the_selected_token(runs_home):
         view = explorer.query_one("AttentionView")
         await wait_for(pilot, lambda: view.maps is not None)
         assert tabs.active == "attention-pane" and app.focused is view
-        cfg = app.engine.config.model
+        cfg = app.workbench.config.model
         # the sequence ends at the selected token: prompt, then the first three generated tokens
         assert len(view.maps.ids) == len("Once upon") + 3 and view.token is record
         shown = str(view.render())
@@ -430,7 +430,7 @@ async def test_score_mode_colours_a_text_by_surprisal(runs_home):
         assert explorer.score_mode
         await command(pilot, "The fox ran.")
         await wait_for(pilot, lambda: explorer.query_one("#score-view").records)
-        score = app.engine.score("The fox ran.")
+        score = app.workbench.score("The fox ran.")
         records = explorer.query_one("#score-view").records
         assert [r.id for r in records] == [r.id for r in score.records]
         assert f"{score.bits_per_byte:.3f} bits per byte" in str(explorer.query_one("#score-summary").content)
@@ -464,8 +464,8 @@ async def test_tokens_screen_shows_stats_and_filters(runs_home):
         assert screen_name(app) == "VocabScreen"
         vocab = app.screen
         table = vocab.query_one("#vocab-table")
-        await wait_for(pilot, lambda: table.row_count == app.engine.tokenizer.vocab_size)
-        assert len(vocab.rows) == app.engine.tokenizer.vocab_size
+        await wait_for(pilot, lambda: table.row_count == app.workbench.tokenizer.vocab_size)
+        assert len(vocab.rows) == app.workbench.tokenizer.vocab_size
         await pilot.press(*"Ġ")
         await pilot.pause()
         assert table.row_count == 1 and vocab.shown[0][1] == "Ġ"
@@ -487,7 +487,7 @@ async def test_tokens_screen_says_an_error_with_its_hint(runs_home, monkeypatch)
 
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
-        monkeypatch.setattr(app.engine, "vocab_stats", broken)
+        monkeypatch.setattr(app.workbench, "vocab_stats", broken)
         await command(pilot, "/tokens")
         stats = app.screen.query_one("#vocab-stats")
         await wait_for(pilot, lambda: "cannot be read" in str(stats.content))
@@ -503,7 +503,7 @@ async def test_training_screen_shows_history_of_a_finished_run(runs_home):
         await pilot.press("t")  # the training screen of the selected run, without starting it
         await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
         screen = app.screen
-        assert screen.status == "done" and not app.engine.active_training()  # as its history ends
+        assert screen.status == "done" and not app.workbench.active_training()  # as its history ends
         await pilot.press("x")  # stop: nothing to stop, says so
         assert "not training" in bar_text(app)
         await pilot.pause(0.3)
@@ -537,16 +537,16 @@ async def test_train_stop_resume_from_the_training_screen(home):
         await wait_for(pilot, lambda: screen.status == "done", timeout=60)
         assert screen.state.reason == "interrupted"
         stopped_at = screen.state.step
-        first_pid = app.engine.training["live"].proc.pid
+        first_pid = app.workbench.training["live"].proc.pid
         await pilot.press("s")
-        await wait_for(pilot, lambda: app.engine.training["live"].proc.pid != first_pid)
+        await wait_for(pilot, lambda: app.workbench.training["live"].proc.pid != first_pid)
         await wait_for(pilot, lambda: screen.state.resumed is True, timeout=60)
         assert screen.state.session_step == stopped_at  # the step the new session started from
         # quitting while training asks first; "stop" stops gracefully, then the app exits
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: screen_name(app) == "ChoiceScreen")
         await pilot.click("#choice-stop")
-        await wait_for(pilot, lambda: not app.engine.active_training(), timeout=60)
+        await wait_for(pilot, lambda: not app.workbench.active_training(), timeout=60)
     assert not runs.is_training(home / "models" / "live")
 
 
@@ -559,7 +559,7 @@ async def test_streamed_tokens_are_drawn_incrementally_like_a_full_redraw(runs_h
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         explorer = app.screen
-        pool = list(app.engine.generate("Once upon", SamplingConfig(seed=1, max_new_tokens=40, num_samples=3)))
+        pool = list(app.workbench.generate("Once upon", SamplingConfig(seed=1, max_new_tokens=40, num_samples=3)))
         records = [dataclasses.replace(r, sample=0, index=i, finish=None) for i, r in enumerate(pool)]
         await command(pilot, "/params seed=1 max_new_tokens=1 num_samples=1")
         await command(pilot, "Once upon")
@@ -631,7 +631,7 @@ def test_stop_message_names_the_tui_way_to_resume():
 @pytest.mark.anyio
 async def test_run_option_opens_the_training_screen_of_a_run_in_training(runs_home, monkeypatch):
     app = new_app(run="fixture")
-    monkeypatch.setattr(app.engine, "is_training", lambda run: run == "fixture")
+    monkeypatch.setattr(app.workbench, "is_training", lambda run: run == "fixture")
     attached = []
     monkeypatch.setattr(app.training, "attach", lambda run: attached.append(run))
     async with app.run_test(size=SIZE) as pilot:

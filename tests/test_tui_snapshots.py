@@ -60,7 +60,7 @@ async def runs_listed(pilot) -> None:
 async def explorer_with_tokens(pilot, *, select: int = 3, params: str = "seed=4 max_new_tokens=48 num_samples=2") -> None:
     """Generate from PROMPT with fixed params, select a token, and leave a timing-free message."""
     app = pilot.app
-    await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.engine.loaded)
+    await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
     await run_command(pilot, f"/params {params}")
     await run_command(pilot, PROMPT)
     await settle(pilot, lambda: not app.screen.busy)
@@ -130,7 +130,7 @@ def test_explorer_prompt_tokens(runs_home, snap_compare):
 def test_explorer_score_mode(runs_home, snap_compare):
     async def scored(pilot):
         app = pilot.app
-        await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.engine.loaded)
+        await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
         await pilot.press("f2")
         await run_command(pilot, "The fox met a kind bear.")
         await settle(pilot, lambda: bool(app.screen.query_one("#score-view").records))
@@ -162,7 +162,7 @@ def test_training_screen(runs_home, snap_compare):
 def test_vocabulary_screen(runs_home, snap_compare):
     async def vocab(pilot):
         app = pilot.app
-        await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.engine.loaded)
+        await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
 

@@ -63,10 +63,10 @@ def test_typed_prompt_streams_tokens_onto_a_real_terminal(home):
     from tinygpt_tui.workbench import Workbench
     from tinygpt_tui.workspace import Workspace
 
-    engine = Workbench(Workspace(home / "models", home / "data"))
-    engine.load("fixture")
-    seed = next(s for s in range(500) if _first_line_tokens(engine, s))
-    tokens = _first_line_tokens(engine, seed)
+    workbench = Workbench(Workspace(home / "models", home / "data"))
+    workbench.load("fixture")
+    seed = next(s for s in range(500) if _first_line_tokens(workbench, s))
+    tokens = _first_line_tokens(workbench, seed)
     expected = PROMPT + "".join(f"[{t}]" for t in tokens)
 
     session = f"tinygpt-{uuid.uuid4().hex[:8]}"
@@ -106,10 +106,10 @@ def _alive(session: str) -> bool:
     return subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0
 
 
-def _first_line_tokens(engine, seed: int) -> list[str]:
+def _first_line_tokens(workbench, seed: int) -> list[str]:
     """At least four tokens for ``seed`` that print on one line as plain visible characters, or []."""
     out = []
-    for record in engine.generate(PROMPT, SamplingConfig(seed=seed, max_new_tokens=8)):
+    for record in workbench.generate(PROMPT, SamplingConfig(seed=seed, max_new_tokens=8)):
         if not record.text.isprintable() or not record.text.strip() or record.text == "<|endoftext|>":
             break
         out.append(record.text)

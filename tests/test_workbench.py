@@ -13,64 +13,64 @@ from tinygpt_tui.workspace import Workspace
 
 
 @pytest.fixture
-def engine(runs_home, workspace) -> Workbench:
+def workbench(runs_home, workspace) -> Workbench:
     """A workbench over ``home`` with the runs 'fixture' (trained) and 'fresh' (config only)."""
     return Workbench(workspace)
 
 
-def test_list_and_load(engine):
-    names = [r.name for r in engine.list_runs()]
+def test_list_and_load(workbench):
+    names = [r.name for r in workbench.list_runs()]
     assert names == ["fixture", "fresh"]
-    fixture = engine.list_runs()[0]
+    fixture = workbench.list_runs()[0]
     assert fixture.step == 50 and fixture.best_val_loss == pytest.approx(1.6701)
-    assert engine.has_weights("fixture") and not engine.has_weights("fresh")
+    assert workbench.has_weights("fixture") and not workbench.has_weights("fresh")
     with pytest.raises(TinyGPTError, match="no trained weights"):
-        engine.load("fresh")
+        workbench.load("fresh")
     with pytest.raises(TinyGPTError, match="no run named 'nope'"):
-        engine.load("nope")
+        workbench.load("nope")
     with pytest.raises(TinyGPTError, match="No model is loaded"):
-        _ = engine.model
-    engine.load("fixture")
-    assert engine.loaded and engine.run_name == "fixture" and engine.tokenizer.kind == "char"
+        _ = workbench.model
+    workbench.load("fixture")
+    assert workbench.loaded and workbench.run_name == "fixture" and workbench.tokenizer.kind == "char"
 
 
-def test_generate_is_seeded_and_streams_every_sample(engine):
-    engine.load("fixture")
+def test_generate_is_seeded_and_streams_every_sample(workbench):
+    workbench.load("fixture")
     params = SamplingConfig(seed=5, max_new_tokens=12, num_samples=2)
-    first = list(engine.generate("Once upon", params))
-    again = list(engine.generate("Once upon", params))
+    first = list(workbench.generate("Once upon", params))
+    again = list(workbench.generate("Once upon", params))
     assert [(r.sample, r.id) for r in first] == [(r.sample, r.id) for r in again]
     assert {r.sample for r in first} == {0, 1}
     assert all(0 < r.prob <= 1 and len(r.alternatives) == params.alternatives for r in first)
 
 
-def test_generate_stops_when_cancelled(engine):
-    engine.load("fixture")
+def test_generate_stops_when_cancelled(workbench):
+    workbench.load("fixture")
     cancel = threading.Event()
     out = []
-    for record in engine.generate("Once", SamplingConfig(seed=1, max_new_tokens=200, stop=[]), cancel):
+    for record in workbench.generate("Once", SamplingConfig(seed=1, max_new_tokens=200, stop=[]), cancel):
         out.append(record)
         if len(out) == 3:
             cancel.set()
     assert len(out) == 3
 
 
-def test_score_breakdown_and_vocab(engine):
-    engine.load("fixture")
-    result = engine.score("The fox ran.")
+def test_score_breakdown_and_vocab(workbench):
+    workbench.load("fixture")
+    result = workbench.score("The fox ran.")
     assert result.tokens == len("The fox ran.") and result.bits_per_byte > 0
-    rows = engine.breakdown("fox")
+    rows = workbench.breakdown("fox")
     assert [r["text"] for r in rows] == ["f", "o", "x"]
-    vocab = engine.vocab_rows()
-    assert len(vocab) == engine.tokenizer.vocab_size
+    vocab = workbench.vocab_rows()
+    assert len(vocab) == workbench.tokenizer.vocab_size
     assert vocab[0][1] == "<|endoftext|>"
-    assert engine.vocab_stats()["vocab_size"] == engine.tokenizer.vocab_size
+    assert workbench.vocab_stats()["vocab_size"] == workbench.tokenizer.vocab_size
 
 
-def test_unencodable_prompt_is_a_clear_error(engine):
-    engine.load("fixture")
+def test_unencodable_prompt_is_a_clear_error(workbench):
+    workbench.load("fixture")
     with pytest.raises(TinyGPTError, match="cannot represent"):
-        list(engine.generate("zebra ☃", SamplingConfig(seed=1, max_new_tokens=3)))
+        list(workbench.generate("zebra ☃", SamplingConfig(seed=1, max_new_tokens=3)))
 
 
 def test_the_workbench_holds_its_workspace_and_writes_no_environment(runs_home, tmp_path, monkeypatch):
@@ -83,36 +83,36 @@ def test_the_workbench_holds_its_workspace_and_writes_no_environment(runs_home, 
     assert Workbench(Workspace(runs_home / "models", runs_home / "data")).run_names() == {"fixture", "fresh"}
 
 
-def test_default_run_is_the_newest_with_weights(engine, workspace):
-    assert engine.default_run() == "fixture"
+def test_default_run_is_the_newest_with_weights(workbench, workspace):
+    assert workbench.default_run() == "fixture"
     empty = Workbench(Workspace(workspace.models / "none", workspace.data))
     with pytest.raises(TinyGPTError, match="There are no runs") as e:
         empty.default_run()
     assert "tinygpt train --run quick --preset tiny" in e.value.hint
 
 
-def test_dataset_and_tokenizer_paths_say_what_is_missing(engine, workspace):
-    assert engine.run_tokenizer_path("fixture") == workspace.models / "fixture" / "tokenizer.json"
+def test_dataset_and_tokenizer_paths_say_what_is_missing(workbench, workspace):
+    assert workbench.run_tokenizer_path("fixture") == workspace.models / "fixture" / "tokenizer.json"
     with pytest.raises(TinyGPTError, match="no tokenizer yet"):
-        engine.run_tokenizer_path("fresh")
+        workbench.run_tokenizer_path("fresh")
     with pytest.raises(TinyGPTError, match="no run named 'nope'"):
-        engine.run_tokenizer_path("nope")
+        workbench.run_tokenizer_path("nope")
     with pytest.raises(TinyGPTError, match="no dataset named 'nope'"):
-        engine.dataset_dir("nope")
+        workbench.dataset_dir("nope")
     (workspace.data / "mine").mkdir()
-    assert engine.dataset_dir("mine") == workspace.data / "mine"
-    engine.load("fixture")
-    assert engine.run_shards("fixture", engine.tokenizer) is None  # never trained on shards here
-    assert engine.shards_path() is None
+    assert workbench.dataset_dir("mine") == workspace.data / "mine"
+    workbench.load("fixture")
+    assert workbench.run_shards("fixture", workbench.tokenizer) is None  # never trained on shards here
+    assert workbench.shards_path() is None
 
 
-def test_start_training_unknown_run(engine):
+def test_start_training_unknown_run(workbench):
     with pytest.raises(TinyGPTError, match="no run named"):
-        engine.start_training("ghost")
+        workbench.start_training("ghost")
 
 
-def test_attention_goes_through_the_loaded_model(engine):
-    engine.load("fixture")
-    ids = engine.prompt_ids("Once upon")
-    maps = engine.attention(ids)
-    assert maps.ids == ids and maps.n_layer == engine.config.model.n_layer
+def test_attention_goes_through_the_loaded_model(workbench):
+    workbench.load("fixture")
+    ids = workbench.prompt_ids("Once upon")
+    maps = workbench.attention(ids)
+    assert maps.ids == ids and maps.n_layer == workbench.config.model.n_layer

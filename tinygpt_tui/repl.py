@@ -121,7 +121,7 @@ def status_line(run: str, state: TrainingState) -> str:
 
 
 class Repl:
-    """The demo REPL over a :class:`~tinygpt_tui.workbench.Workbench` (``engine``).
+    """The demo REPL over a :class:`~tinygpt_tui.workbench.Workbench` (``workbench``).
 
     ``input``/``output`` are prompt-toolkit Input/Output objects (None: the terminal); ``console`` a
     rich Console for everything the REPL prints; ``history`` a prompt-toolkit History (None: a file
@@ -133,13 +133,13 @@ class Repl:
         run: str | None = None,
         *,
         which: str = "best",
-        engine: Workbench,
+        workbench: Workbench,
         console: Console | None = None,
         input: Any = None,
         output: Any = None,
         history: History | None = None,
     ):
-        self.engine = engine
+        self.workbench = workbench
         self.console = console or Console(highlight=False)
         self.which = which
         self.params = SamplingConfig()
@@ -150,7 +150,7 @@ class Repl:
                 history = InMemoryHistory()
         self.session: PromptSession = PromptSession(
             history=history,
-            completer=SlashCompleter(self.engine.run_names),
+            completer=SlashCompleter(self.workbench.run_names),
             complete_while_typing=True,
             key_bindings=_key_bindings(),
             prompt_continuation="... ",
@@ -166,7 +166,7 @@ class Repl:
     def training_status(self) -> str | None:
         """One line per training process started from this REPL (:func:`status_line` of the state its
         supervisor folds). None (no toolbar) when nothing was started here."""
-        lines = [status_line(proc.run, proc.state) for proc in self.engine.started_training()]
+        lines = [status_line(proc.run, proc.state) for proc in self.workbench.started_training()]
         return "\n".join(lines) or None
 
     # -- the loop ----------------------------------------------------------------------------------
@@ -184,15 +184,15 @@ class Repl:
                 break
         # runs started here end with the session, as a shell's jobs do; each saves a checkpoint and
         # resumes exactly with /train RUN (or tinygpt train --run RUN) later
-        for proc in self.engine.active_training():
+        for proc in self.workbench.active_training():
             self.info(f"Stopping the training of '{proc.run}' (a checkpoint is saved; /train {proc.run} "
                       "resumes it)...", "dim")
-            self.engine.stop_training(proc.run, wait=60.0)
+            self.workbench.stop_training(proc.run, wait=60.0)
         self.console.print(Text("bye", style="dim"))
         return 0
 
     def _prompt_message(self) -> str:
-        return f"{self.engine.run_name or 'no run'}> "
+        return f"{self.workbench.run_name or 'no run'}> "
 
     def banner(self) -> None:
         c = self.console
@@ -200,7 +200,7 @@ class Repl:
                                                           "the commands; Ctrl-D leaves.", style="dim"))
         c.print(Text("Multi-line prompt: end a line with \\ or press Esc then Enter. An empty line samples "
                      "a fresh story.", style="dim"))
-        if self.engine.loaded:
+        if self.workbench.loaded:
             self._describe_run()
         else:
             c.print(Text("No run loaded: /load RUN (Tab completes names).", style="yellow"))
@@ -252,33 +252,33 @@ class Repl:
     def cmd_tokens(self, args: list[str]) -> None:
         from .cli.render import vocab_stats_tables
 
-        for renderable in vocab_stats_tables(self.engine.vocab_stats()):
+        for renderable in vocab_stats_tables(self.workbench.vocab_stats()):
             self.console.print(renderable)
 
     def cmd_train(self, args: list[str]) -> None:
-        name = args[0] if args else self.engine.run_name
+        name = args[0] if args else self.workbench.run_name
         if not name:
             raise TinyGPTError("Which run should train?", "name it: /train RUN (or load one first).")
-        proc = self.engine.start_training(name)
+        proc = self.workbench.start_training(name)
         self.info(f"Training '{name}' in the background (pid {proc.proc.pid}); /stop stops it with a checkpoint, "
                   f"/load {name} picks up the newest weights.")
 
     def cmd_stop(self, args: list[str]) -> None:
-        procs = [p for p in self.engine.active_training() if not args or p.run == args[0]]
+        procs = [p for p in self.workbench.active_training() if not args or p.run == args[0]]
         if not procs:
             self.info("Nothing is training here. (Ctrl-C stops a generation.)", "dim")
             return
         for proc in procs:
-            self.engine.stop_training(proc.run, wait=60.0)
+            self.workbench.stop_training(proc.run, wait=60.0)
             self.info(f"Stopped training '{proc.run}' (a checkpoint was saved).")
 
     def cmd_load(self, args: list[str]) -> None:
         if not args:
             from .cli.render import runs_table
 
-            infos = self.engine.list_runs()
+            infos = self.workbench.list_runs()
             if not infos:
-                raise TinyGPTError(f"There are no runs in {self.engine.workspace.models}.",
+                raise TinyGPTError(f"There are no runs in {self.workbench.workspace.models}.",
                                    "train one first: tinygpt train --run quick --preset tiny")
             self.console.print(runs_table(infos))
             self.info("Load one with /load RUN.", "dim")
@@ -287,11 +287,11 @@ class Repl:
 
     def cmd_new(self, args: list[str]) -> None:
         name = args[0] if args else "quick"
-        if self.engine.run_exists(name):
+        if self.workbench.run_exists(name):
             raise TinyGPTError(f"A run named '{name}' already exists.",
                                f"/train {name} resumes it, or pick another name: /new NAME.")
         cfg = quick_start_config(name)
-        proc = self.engine.start_training(cfg)
+        proc = self.workbench.start_training(cfg)
         self.info(f"Created run '{name}' (preset tiny, storybook data) and started training it in the "
                   f"background (pid {proc.proc.pid}); /load {name} once it has weights, /stop stops it.")
 
@@ -310,18 +310,18 @@ class Repl:
 
     # -- the work ----------------------------------------------------------------------------------
     def load(self, run: str, quiet: bool = False) -> None:
-        cfg = self.engine.load(run, self.which)
+        cfg = self.workbench.load(run, self.which)
         seed = self.params.seed
-        self.params = self.engine.default_params()
+        self.params = self.workbench.default_params()
         if seed is not None:
             self.params = commands.apply_params(self.params, [f"seed={seed}"])
         if not quiet:
             self._describe_run(cfg)
 
     def _describe_run(self, cfg: Any = None) -> None:
-        cfg = cfg or self.engine.config
+        cfg = cfg or self.workbench.config
         m = cfg.model
-        self.info(f"Loaded run '{self.engine.run_name}': {self.engine.num_params() / 1e6:.2f}M parameters, "
+        self.info(f"Loaded run '{self.workbench.run_name}': {self.workbench.num_params() / 1e6:.2f}M parameters, "
                   f"{m.n_layer} layers x {m.n_embd} wide, context {m.block_size}, "
                   f"{cfg.tokenizer.kind} tokenizer with {m.vocab_size} tokens.")
 
@@ -330,16 +330,16 @@ class Repl:
         from .cli.render import GenerationView
         from .generate import encode_prompt, resolve_seed
 
-        if not self.engine.loaded:
+        if not self.workbench.loaded:
             raise TinyGPTError("No run is loaded, so there is nothing to generate with.",
                                "load one with /load RUN (Tab completes names).")
-        encode_prompt(self.engine.tokenizer, prompt)  # a bad character: one sentence, before any output
+        encode_prompt(self.workbench.tokenizer, prompt)  # a bad character: one sentence, before any output
         params = resolve_seed(self.params)
-        breakdown = self.engine.breakdown(prompt) if prompt else []
+        breakdown = self.workbench.breakdown(prompt) if prompt else []
         view = GenerationView(self.console, {"breakdown", "text", "boundaries", "pieces", "probs"},
                               stream=True)
         cancel = threading.Event()
-        stream = self.engine.generate(prompt, params, cancel=cancel)
+        stream = self.workbench.generate(prompt, params, cancel=cancel)
         view.start(prompt, breakdown, params.seed, params.num_samples)
         try:
             for rec in stream:

@@ -228,5 +228,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     bench = workbench(args)
     name = args.run or bench.default_run()
-    repl = Repl(run=name, which=args.checkpoint, engine=bench)
+    repl = Repl(run=name, which=args.checkpoint, workbench=bench)
     return repl.run()

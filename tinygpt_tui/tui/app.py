@@ -60,14 +60,14 @@ class TinyGPTApp(App[None]):
         workspace: Workspace | None = None,
         *,
         run: str | None = None,
-        engine: Workbench | None = None,
+        workbench: Workbench | None = None,
     ) -> None:
         super().__init__()
-        if engine is None:
+        if workbench is None:
             if workspace is None:
                 raise TypeError("TinyGPTApp needs a workspace (or a workbench)")
-            engine = Workbench(workspace)
-        self.engine = engine
+            workbench = Workbench(workspace)
+        self.workbench = workbench
         """The facade (a :class:`~tinygpt_tui.workbench.Workbench`) over this app's workspace."""
         self.params: SamplingConfig = SamplingConfig()
         self.initial_run = run
@@ -85,7 +85,7 @@ class TinyGPTApp(App[None]):
     def on_mount(self) -> None:
         if self.initial_run:
             run = self.initial_run
-            if self.engine.run_exists(run) and self.engine.is_training(run):
+            if self.workbench.run_exists(run) and self.workbench.is_training(run):
                 # trained right now (by a process left running, or another one): watch it
                 self.show_training(run)
             else:
@@ -115,11 +115,11 @@ class TinyGPTApp(App[None]):
 
     def open_run(self, run: str) -> None:
         """Open ``run``: the explorer when it has weights, otherwise its training screen."""
-        if not self.engine.run_exists(run):
-            self.say(f"There is no run named '{run}' in {short_path(self.engine.models_dir)}. "
+        if not self.workbench.run_exists(run):
+            self.say(f"There is no run named '{run}' in {short_path(self.workbench.models_dir)}. "
                      "Hint: /load with no name lists the runs; /new creates one.", error=True)
             return
-        if self.engine.has_weights(run):
+        if self.workbench.has_weights(run):
             self.load_run(run)
         else:
             self.show_training(run)
@@ -132,7 +132,7 @@ class TinyGPTApp(App[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load_worker(self, run: str) -> None:
         try:
-            self.engine.load(run)
+            self.workbench.load(run)
         except TinyGPTError as err:
             self.post_message(RunLoaded(run, error_line(err)))
             return
@@ -146,7 +146,7 @@ class TinyGPTApp(App[None]):
         from .screens.explorer import ExplorerScreen
 
         self.current_run = message.run
-        self.params = self.engine.default_params()
+        self.params = self.workbench.default_params()
         explorer = self.find_screen(ExplorerScreen)
         if explorer is not None and explorer.run == message.run:
             # the same run again (new weights after training): keep the screen, refresh its facts
@@ -155,13 +155,13 @@ class TinyGPTApp(App[None]):
                 self.pop_screen()
         else:
             self._go(ExplorerScreen(message.run))
-        self.say(f"Loaded {message.run}: {self.engine.num_params():,} parameters. Type a prompt and press enter.")
+        self.say(f"Loaded {message.run}: {self.workbench.num_params():,} parameters. Type a prompt and press enter.")
 
     def show_training(self, run: str, start: bool = False) -> None:
         """Show the training screen of ``run``; ``start`` starts (or resumes) training too."""
         from .screens.training import TrainingScreen
 
-        if not self.engine.run_exists(run):
+        if not self.workbench.run_exists(run):
             self.say(f"There is no run named '{run}'. Hint: create it with /new.", error=True)
             return
         self.current_run = run
@@ -175,17 +175,17 @@ class TinyGPTApp(App[None]):
         if start:
             screen.show_end = False  # the end of the previous session is old news now
             self.training.start(run)
-        elif run not in self.training and self.engine.is_training(run):
+        elif run not in self.training and self.workbench.is_training(run):
             self.training.attach(run)
 
     def show_vocab(self) -> None:
         from .screens.vocab import VocabScreen
 
-        if not self.engine.loaded:
+        if not self.workbench.loaded:
             self.say("No model is loaded. Hint: pick a run on the runs screen or type /load RUN.", error=True)
             return
         if not isinstance(self.screen, VocabScreen):
-            self.push_screen(VocabScreen(self.engine.run_name or ""))
+            self.push_screen(VocabScreen(self.workbench.run_name or ""))
 
     def new_run(self) -> None:
         """Open the new-run form; create the run it returns (and start training when asked)."""
@@ -193,21 +193,21 @@ class TinyGPTApp(App[None]):
             if result is None:
                 return
             try:
-                self.engine.create_run(result.config)
+                self.workbench.create_run(result.config)
             except TinyGPTError as err:
                 self.say_error(err)
                 return
             self.refresh_runs()
             self.show_training(result.config.name, start=result.train)
 
-        self.push_screen(NewRunScreen(self.engine.run_names()), created)
+        self.push_screen(NewRunScreen(self.workbench.run_names()), created)
 
     def quick_start(self) -> None:
         """Create run 'quick' (preset tiny, storybook corpus) if needed, train it, then explore it."""
         cfg = quick_start_config()
-        if not self.engine.run_exists(cfg.name):
+        if not self.workbench.run_exists(cfg.name):
             try:
-                self.engine.create_run(cfg)
+                self.workbench.create_run(cfg)
             except TinyGPTError as err:
                 self.say_error(err)
                 return
@@ -290,7 +290,7 @@ class TinyGPTApp(App[None]):
         from .screens.explorer import ExplorerScreen
 
         explorer = self.find_screen(ExplorerScreen)
-        if explorer is None or not self.engine.loaded:
+        if explorer is None or not self.workbench.loaded:
             self.say("Plain text is a prompt: open a trained run first (enter on a run, or /load RUN).",
                      error=True)
             return
@@ -305,7 +305,7 @@ class TinyGPTApp(App[None]):
 
     def action_quit(self) -> None:  # type: ignore[override]
         """Quit; while this app trains, ask whether to stop training (a checkpoint is saved) first."""
-        active = self.engine.active_training()
+        active = self.workbench.active_training()
         if not active:
             self.training.stop_followers()
             self.exit()
@@ -334,7 +334,7 @@ class TinyGPTApp(App[None]):
 
     @work(thread=True, exclusive=True, group="quit")
     def _stop_and_exit(self) -> None:
-        self.engine.shutdown(stop_training=True, wait=60.0)
+        self.workbench.shutdown(stop_training=True, wait=60.0)
         self.training.stop_followers()
         self.call_from_thread(self.exit)
 

@@ -74,7 +74,7 @@ class TextScored(Message):
 
 
 class AttentionComputed(Message):
-    """The attention worker finished one request (``maps`` of the engine, or ``error``)."""
+    """The attention worker finished one request (``maps`` of the workbench, or ``error``)."""
 
     def __init__(self, request: int, record: Any, maps: Any = None, error: str | None = None) -> None:
         super().__init__()

@@ -26,7 +26,7 @@ class SlashCommandProvider(Provider):
     def _candidates(self) -> list[tuple[str, str]]:
         helps = command_help()
         out = [(f"/{name}", helps.get(name, "")) for name in _PLAIN if name in helps]
-        for name in sorted(self.tinygpt.engine.run_names()):
+        for name in sorted(self.tinygpt.workbench.run_names()):
             out.append((f"/load {name}", f"open run {name} in the explorer"))
             out.append((f"/train {name}", f"train (or resume, or watch) run {name}"))
         return out

@@ -132,9 +132,9 @@ class SlashCommands:
         run = args[0] if args else self._selected_or_current()
         if run is None:
             raise TinyGPTError("Which run?", "type /train RUN, or select a run on the runs screen.")
-        if not app.engine.run_exists(run):
+        if not app.workbench.run_exists(run):
             raise TinyGPTError(f"There is no run named '{run}'.", "create it with /new.")
-        busy_elsewhere = app.engine.is_training(run) and run not in app.engine.training
+        busy_elsewhere = app.workbench.is_training(run) and run not in app.workbench.training
         app.show_training(run, start=not busy_elsewhere)
 
     def _cmd_stop(self, args: list[str]) -> None:
@@ -151,14 +151,14 @@ class SlashCommands:
     def _cmd_load(self, args: list[str]) -> None:
         app = self.app
         if not args:
-            names = sorted(app.engine.run_names())
+            names = sorted(app.workbench.run_names())
             app.say("runs: " + (", ".join(names) if names else "none yet (try /new)"))
             return
         run = args[0]
-        if not app.engine.run_exists(run):
-            raise TinyGPTError(f"There is no run named '{run}' in {short_path(app.engine.models_dir)}.",
+        if not app.workbench.run_exists(run):
+            raise TinyGPTError(f"There is no run named '{run}' in {short_path(app.workbench.models_dir)}.",
                                "/load with no name lists the runs.")
-        if not app.engine.has_weights(run):
+        if not app.workbench.has_weights(run):
             raise TinyGPTError(f"Run '{run}' has no trained weights yet.", f"train it first with /train {run}.")
         app.load_run(run)
 

@@ -42,7 +42,7 @@ class TrainingWatch:
         """Start (or resume) training ``run`` in its own process and watch it."""
         app = self.app
         try:
-            proc = app.engine.start_training(run)
+            proc = app.workbench.start_training(run)
         except TinyGPTError as err:
             app.say_error(err)
             return
@@ -58,9 +58,9 @@ class TrainingWatch:
         if run is None:
             app.say("No run is selected. Hint: /stop works on the run the training screen shows.", error=True)
             return
-        if app.engine.stop_training(run):
+        if app.workbench.stop_training(run):
             app.say(f"Stopping {run}: it saves a checkpoint and exits.")
-        elif app.engine.is_training(run):
+        elif app.workbench.is_training(run):
             app.say(f"{run} is trained by another process; this app only watches it. "
                     "Hint: stop it with Ctrl-C in its own terminal.", error=True)
         else:
@@ -68,9 +68,9 @@ class TrainingWatch:
 
     def attach(self, run: str) -> None:
         """Follow a run another process trains (its metrics.jsonl), from the current end of the file."""
-        engine = self.app.engine
-        _, offset = engine.read_metrics(run)
-        self.watch(run, engine.attach(run, since_offset=offset))
+        workbench = self.app.workbench
+        _, offset = workbench.read_metrics(run)
+        self.watch(run, workbench.attach(run, since_offset=offset))
         self.app.say(f"Watching {run}, trained by another process.")
 
     def ended(self, run: str) -> None:

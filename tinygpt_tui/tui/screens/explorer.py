@@ -114,13 +114,13 @@ class ExplorerScreen(AppScreen):
     # -- status --------------------------------------------------------------------------------------
     def refresh_status(self) -> None:
         app = self.tinygpt
-        engine = app.engine
+        workbench = app.workbench
         line = Text()
         line.append(f" {self.run} ", style="bold reverse")
-        if engine.loaded and engine.run_name == self.run:
-            cfg = engine.config
-            tok = engine.tokenizer
-            line.append(f"  {engine.num_params() / 1e6:.2f}M params · {tok.kind} {tok.vocab_size} · "
+        if workbench.loaded and workbench.run_name == self.run:
+            cfg = workbench.config
+            tok = workbench.tokenizer
+            line.append(f"  {workbench.num_params() / 1e6:.2f}M params · {tok.kind} {tok.vocab_size} · "
                         f"context {cfg.model.block_size}  ")
         line.append(" SCORE " if self.score_mode else " GENERATE ",
                     style="bold black on yellow" if self.score_mode else "bold black on green")
@@ -156,8 +156,8 @@ class ExplorerScreen(AppScreen):
 
     def generate(self, prompt: str) -> None:
         """Start sampling ``prompt`` (cancelling a generation still running)."""
-        engine = self.tinygpt.engine
-        if not engine.loaded:
+        workbench = self.tinygpt.workbench
+        if not workbench.loaded:
             self.tinygpt.say("No model is loaded. Hint: /load RUN.", error=True)
             return
         self.show_breakdown(prompt)
@@ -182,13 +182,13 @@ class ExplorerScreen(AppScreen):
     @work(thread=True, group="generate")
     def _generate_worker(self, generation: int, prompt: str, params: SamplingConfig,
                          cancel: threading.Event) -> None:
-        engine = self.tinygpt.engine
+        workbench = self.tinygpt.workbench
         start = time.monotonic()
         last_post = start
         batch: list = []
         count = 0
         try:
-            for record in engine.generate(prompt, params, cancel):
+            for record in workbench.generate(prompt, params, cancel):
                 batch.append(record)
                 count += 1
                 now = time.monotonic()
@@ -282,22 +282,22 @@ class ExplorerScreen(AppScreen):
 
     # -- prompt breakdown ----------------------------------------------------------------------------
     def show_breakdown(self, text: str) -> None:
-        engine = self.tinygpt.engine
+        workbench = self.tinygpt.workbench
         try:
-            rows = engine.breakdown(text) if text else []
+            rows = workbench.breakdown(text) if text else []
         except TinyGPTError as err:
             self.query_one("#breakdown-summary", Static).update(error_line(err))
             return
         n_bytes = len(text.encode("utf-8"))
         self.query_one("#breakdown-summary", Static).update(
             f"{len(rows)} tokens for {n_bytes} bytes ({n_bytes / max(1, len(rows)):.2f} bytes per token) "
-            f"with the {engine.tokenizer.kind} tokenizer")
+            f"with the {workbench.tokenizer.kind} tokenizer")
         self.query_one(BreakdownTable).set_breakdown(rows)
 
     # -- scoring -------------------------------------------------------------------------------------
     def score(self, text: str) -> None:
-        engine = self.tinygpt.engine
-        if not engine.loaded:
+        workbench = self.tinygpt.workbench
+        if not workbench.loaded:
             self.tinygpt.say("No model is loaded. Hint: /load RUN.", error=True)
             return
         self.show_breakdown(text)
@@ -308,7 +308,7 @@ class ExplorerScreen(AppScreen):
     @work(thread=True, exclusive=True, group="score")
     def _score_worker(self, text: str) -> None:
         try:
-            result = self.tinygpt.engine.score(text)
+            result = self.tinygpt.workbench.score(text)
         except TinyGPTError as err:
             self.post_message(TextScored(text, error=error_line(err)))
             return
@@ -363,9 +363,9 @@ class ExplorerScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="attention")
     def _attention_worker(self, request: int, prompt: str, ids: list[int], record: object) -> None:
-        engine = self.tinygpt.engine
+        workbench = self.tinygpt.workbench
         try:
-            maps = engine.attention(engine.prompt_ids(prompt) + ids)
+            maps = workbench.attention(workbench.prompt_ids(prompt) + ids)
         except TinyGPTError as err:
             self.post_message(AttentionComputed(request, record, error=error_line(err)))
             return

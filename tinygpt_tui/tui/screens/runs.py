@@ -75,19 +75,19 @@ class RunsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="list-runs")
     def _list_worker(self) -> None:
-        engine = self.tinygpt.engine
-        runs = engine.list_runs()
+        workbench = self.tinygpt.workbench
+        runs = workbench.list_runs()
         self.app.call_from_thread(self.show_runs, runs)
 
     def show_runs(self, runs: list) -> None:
         """Show ``runs`` in the table, or the quick start when there are none."""
-        engine = self.tinygpt.engine
+        workbench = self.tinygpt.workbench
         table = self.query_one(RunTable)
         table.set_runs(runs)
         empty = not runs
         table.display = not empty
         self.query_one("#quick-start").display = empty
-        where = short_path(engine.models_dir)
+        where = short_path(workbench.models_dir)
         if empty:
             self.query_one("#quick-start-text", Static).update(quick_start_text(where))
         self.query_one("#runs-title", Static).update(
@@ -108,7 +108,7 @@ class RunsScreen(AppScreen):
             summary.update("")
             return
         try:
-            cfg = self.tinygpt.engine.run_config(name)
+            cfg = self.tinygpt.workbench.run_config(name)
         except Exception as err:  # a broken config.json must not take the list down
             summary.update(Text(f"{name}: {error_line(err)}"))  # the sentence is text, never markup
             return

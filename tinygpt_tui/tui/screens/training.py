@@ -96,7 +96,7 @@ class TrainingScreen(AppScreen):
         self._flush()
 
     def _replay_history(self) -> None:
-        events, _ = self.tinygpt.engine.read_events(self.run)
+        events, _ = self.tinygpt.workbench.read_events(self.run)
         for event in events:
             self.handle_event(event, live=False)
         if self.state.problem:  # metrics.jsonl has lines it cannot read: said once, the rest is shown
@@ -107,11 +107,11 @@ class TrainingScreen(AppScreen):
         self._sync_status()
 
     def _sync_status(self) -> None:
-        engine = self.tinygpt.engine
-        ours = engine.training.get(self.run)
+        workbench = self.tinygpt.workbench
+        ours = workbench.training.get(self.run)
         if ours is not None and ours.alive:
             self.status = "stopping" if ours.stop_requested else "training"
-        elif engine.is_training(self.run):
+        elif workbench.is_training(self.run):
             self.status = "watching"
         self._dirty = True
 
@@ -156,9 +156,9 @@ class TrainingScreen(AppScreen):
             self.query_one(LossChart).set_series(self.train_loss, self.val_loss)
 
     def _draw_header(self) -> None:
-        engine = self.tinygpt.engine
+        workbench = self.tinygpt.workbench
         try:
-            cfg = engine.run_config(self.run)
+            cfg = workbench.run_config(self.run)
             shape = (f"preset {cfg.preset} · {cfg.tokenizer.kind} tokenizer · data {cfg.data.source} · "
                      f"{cfg.model.n_layer}×{cfg.model.n_embd}, context {cfg.model.block_size}")
         except Exception as err:  # a broken config.json is shown, not raised
@@ -203,7 +203,7 @@ class TrainingScreen(AppScreen):
         step, max_steps, max_time = state.step, state.max_steps, state.max_time
         if max_steps is None:  # no session started yet: the run's own budget
             try:
-                train_cfg = self.tinygpt.engine.run_config(self.run).train
+                train_cfg = self.tinygpt.workbench.run_config(self.run).train
                 max_steps, max_time = train_cfg.max_steps, train_cfg.max_time
             except Exception:
                 max_steps = None
@@ -268,7 +268,7 @@ class TrainingScreen(AppScreen):
         self._flush()
 
     def action_explore(self) -> None:
-        if not self.tinygpt.engine.has_weights(self.run):
+        if not self.tinygpt.workbench.has_weights(self.run):
             self.tinygpt.say(f"{self.run} has no weights yet: the first checkpoint comes at the first "
                          "evaluation.", error=True)
             return

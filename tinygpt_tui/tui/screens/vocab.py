@@ -107,10 +107,10 @@ class VocabScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="vocab")
     def _load(self) -> None:
-        engine = self.tinygpt.engine
+        workbench = self.tinygpt.workbench
         try:
-            stats = engine.vocab_stats()
-            rows = engine.vocab_rows()
+            stats = workbench.vocab_stats()
+            rows = workbench.vocab_rows()
         except TinyGPTError as err:
             self.app.call_from_thread(self._show_error, error_line(err))
             return

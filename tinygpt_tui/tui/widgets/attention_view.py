@@ -2,7 +2,7 @@
 
 The view only draws an :class:`~tinygpt_tui.attention.AttentionMaps` it is given (the screen computes
 it in a worker thread). It shows the last query position of the maps, which is the selected token:
-the sequence handed to the engine ends there. Heads are shown averaged, or one at a time (``[``/``]``).
+the sequence handed to the workbench ends there. Heads are shown averaged, or one at a time (``[``/``]``).
 """
 
 from __future__ import annotations
