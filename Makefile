@@ -19,10 +19,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check tinygpt_tui tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check tinygpt_tui tests benchmarks
+	$(BIN)/lint-imports
 
 setup: $(VENV)/.installed
 

@@ -177,7 +177,7 @@ def test_each_view_runs_alone(home, capsys, show):
 def test_repeated_window_notes_are_said_once_with_a_count():
     from types import SimpleNamespace
 
-    from tinygpt_tui.cli.render import summary_line
+    from tinygpt_tui.render import summary_line
 
     slid = "context full: window slid to the last 24 tokens"
     recs = [SimpleNamespace(index=i, note=slid if i in (9, 18, 27) else "", finish=None,

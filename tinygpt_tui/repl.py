@@ -219,7 +219,7 @@ class Repl:
             return True
 
     def error(self, err: TinyGPTError) -> None:
-        from .cli.render import print_error
+        from .render import print_error
 
         print_error(self.console, err)
 
@@ -232,7 +232,7 @@ class Repl:
         return handler(cmd.args) is not False
 
     def cmd_help(self, args: list[str]) -> None:
-        from .cli.render import help_table
+        from .render import help_table
 
         self.console.print(help_table(commands.help_rows(args[0] if args else None)))
         if not args:
@@ -240,7 +240,7 @@ class Repl:
                       "Multi-line: end a line with \\ or press Esc then Enter.", "dim")
 
     def cmd_params(self, args: list[str]) -> None:
-        from .cli.render import params_table
+        from .render import params_table
 
         if not args:
             self.console.print(params_table(commands.params_rows(self.params)))
@@ -250,7 +250,7 @@ class Repl:
             self.params, commands.canonical_param(a.split("=", 1)[0]))) for a in args))
 
     def cmd_tokens(self, args: list[str]) -> None:
-        from .cli.render import vocab_stats_tables
+        from .render import vocab_stats_tables
 
         for renderable in vocab_stats_tables(self.workbench.vocab_stats()):
             self.console.print(renderable)
@@ -274,7 +274,7 @@ class Repl:
 
     def cmd_load(self, args: list[str]) -> None:
         if not args:
-            from .cli.render import runs_table
+            from .render import runs_table
 
             infos = self.workbench.list_runs()
             if not infos:
@@ -327,8 +327,8 @@ class Repl:
 
     def generate(self, prompt: str) -> None:
         """Generate from ``prompt`` and show it as ``tinygpt generate --show all`` does."""
-        from .cli.render import GenerationView
         from .generate import encode_prompt, resolve_seed
+        from .render import GenerationView
 
         if not self.workbench.loaded:
             raise TinyGPTError("No run is loaded, so there is nothing to generate with.",

@@ -18,10 +18,10 @@ def size_arg(text: str) -> int | None:
 
 
 def print_error(err: TinyGPTError) -> None:
-    """The CLI's error, on stderr (see :func:`tinygpt_tui.cli.render.print_error`)."""
+    """The CLI's error, on stderr (see :func:`tinygpt_tui.render.print_error`)."""
     from rich.console import Console
 
-    from .render import print_error as render_error
+    from ..render import print_error as render_error
 
     render_error(Console(stderr=True, highlight=False), err)
 

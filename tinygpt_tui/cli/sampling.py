@@ -128,8 +128,8 @@ def _console(stderr: bool = False):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from ..generate import encode_prompt, generate_samples, resolve_seed
+    from ..render import GenerationView, parse_views
     from ..vocab import breakdown
-    from .render import GenerationView, parse_views
 
     views = parse_views(args.show)
     name, model, tok, cfg = _load(args)
@@ -198,7 +198,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from ..generate import score_text
-    from .render import legend, probs_legend, probs_table, surprisal_text
+    from ..render import legend, probs_legend, probs_table, surprisal_text
 
     text = _read_text(args)
     name, model, tok, _cfg = _load(args)

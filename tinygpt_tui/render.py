@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..generate import TokenRecord
-from ..present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
+from .generate import TokenRecord
+from .present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
 
 VIEWS = ("text", "boundaries", "pieces", "hex", "probs", "all")
 """What ``--show`` accepts (comma-separated for several)."""
