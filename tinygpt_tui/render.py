@@ -23,7 +23,7 @@ VIEWS = ("text", "boundaries", "pieces", "hex", "probs", "all")
 
 def parse_views(spec: str | Sequence[str] | None) -> set[str]:
     """``"boundaries,probs"`` -> {"boundaries", "probs"}; ``all`` expands to every view."""
-    from ..config import TinyGPTError
+    from .config import TinyGPTError
 
     if spec is None:
         return {"text"}
