@@ -1,0 +1,167 @@
+"""The sweep behind the CPU presets: one configuration per call, trained on real TinyStories text.
+
+The TinyStories sample (``../shared/data/tinystories/sample.txt``) is split by story, a fixed 90/10
+(every tenth story held out, as ``speedrun.py`` does). One call trains one configuration of the
+product's own model and optimizer (``model.GPT``, ``optim.make_optimizer``, ``optim.lr_factor``) for
+a number of optimizer steps, then scores the held-out stories with ``evaluate.evaluate_documents``
+and appends a JSON line to ``--results``.
+
+Comparing configurations at equal wall time on a shared two-core machine is noisy, so a sweep fixes
+the *steps* of each configuration to what it would do in the budget at its measured speed
+(``--measure`` prints seconds per step for a configuration, alternating with a reference), then
+trains step-based: the loss after N steps does not depend on how busy the machine was meanwhile.
+
+    python benchmarks/sweep.py --measure --layers 4 --embd 192 --heads 3 --vocab 2048
+    python benchmarks/sweep.py --steps 264 --layers 4 --embd 192 --heads 3 --vocab 2048 --tag s1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from tinygpt_tui.config import EOT, MODERN_MODEL, MODERN_TRAIN, ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
+from tinygpt_tui.evaluate import evaluate_documents  # noqa: E402
+from tinygpt_tui.model import GPT  # noqa: E402
+from tinygpt_tui.optim import lr_factor, make_optimizer, set_lr_factor  # noqa: E402
+from tinygpt_tui.tokenizer import load_tokenizer  # noqa: E402
+from tinygpt_tui.tokenizer_training import train_tokenizer  # noqa: E402
+
+SAMPLE = ROOT.parent / "shared" / "data" / "tinystories" / "sample.txt"
+
+
+def split(path: Path) -> tuple[list[str], list[str]]:
+    stories = [s.strip() for s in path.read_text(encoding="utf-8").split(EOT) if s.strip()]
+    return ([s for i, s in enumerate(stories) if i % 10 != 9], [s for i, s in enumerate(stories) if i % 10 == 9])
+
+
+def data(vocab: int, cache: Path):
+    """The tokenizer trained on the 90%, the training stream as one id array, the held-out stories."""
+    train, val = split(SAMPLE)
+    cache.mkdir(parents=True, exist_ok=True)
+    tok_path, ids_path = cache / f"tokenizer-{vocab}.json", cache / f"train-{vocab}.npy"
+    if not tok_path.exists():
+        corpus = cache / "train.txt"
+        corpus.write_text("".join(f"{s}\n{EOT}\n" for s in train), encoding="utf-8")
+        train_tokenizer(TokenizerConfig(kind="bpe", vocab_size=vocab), corpus, out=tok_path)
+    tok = load_tokenizer(tok_path)
+    if not ids_path.exists():
+        ids: list[int] = []
+        for s in train:
+            ids.append(tok.eot_id)
+            ids.extend(tok.encode(s))
+        np.save(ids_path, np.asarray(ids, dtype=np.int32))
+    return tok, np.load(ids_path), val
+
+
+def configs(a: argparse.Namespace, vocab_size: int) -> tuple[ModelConfig, TrainConfig]:
+    shape = dict(n_layer=a.layers, n_head=a.heads, n_embd=a.embd, block_size=a.T, vocab_size=vocab_size,
+                 dropout=a.dropout)
+    if a.arch == "modern":
+        mc = ModelConfig(**shape, **{**MODERN_MODEL, "logit_softcap": a.softcap})
+        tc = TrainConfig(**{**MODERN_TRAIN, "muon_lr": a.lr, "lr": a.adam_lr, "weight_decay": a.wd,
+                            "cooldown": a.cool}, batch_size=a.B, max_steps=max(a.steps, 1),
+                         warmup_steps=max(1, round(a.warm * max(a.steps, 1))))
+    else:
+        mc = ModelConfig(**shape)
+        tc = TrainConfig(batch_size=a.B, max_steps=max(a.steps, 1), lr=a.adam_lr, min_lr=a.adam_lr / 10,
+                         warmup_steps=max(1, round(a.warm * max(a.steps, 1))))
+    return mc, tc
+
+
+def batch(train: np.ndarray, rng: np.random.Generator, B: int, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+    ix = rng.integers(0, len(train) - T - 1, B)
+    x = np.stack([train[i : i + T] for i in ix]).astype(np.int64)
+    y = np.stack([train[i + 1 : i + 1 + T] for i in ix]).astype(np.int64)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def step(model, opt, x, y, autocast) -> float:
+    with autocast:
+        loss = model(x, y).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.item()
+
+
+def autocast_for(dtype: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else torch.autocast("cpu", enabled=False)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--vocab", type=int, default=4096)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--embd", type=int, default=256)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--T", type=int, default=256, help="context")
+    p.add_argument("--B", type=int, default=32, help="batch")
+    p.add_argument("--arch", choices=("modern", "classic"), default="modern")
+    p.add_argument("--lr", type=float, default=0.02, help="Muon's peak rate (modern)")
+    p.add_argument("--adam_lr", type=float, default=0.008, help="AdamW's peak rate")
+    p.add_argument("--wd", type=float, default=0.0)
+    p.add_argument("--warm", type=float, default=0.02, help="warmup share of the steps")
+    p.add_argument("--cool", type=float, default=0.4, help="cooldown share (wsd)")
+    p.add_argument("--softcap", type=float, default=15.0)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--eval-docs", type=int, default=400, help="held-out stories scored (0: all)")
+    p.add_argument("--measure", action="store_true", help="print seconds per step instead of training")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tag", default="")
+    p.add_argument("--cache", type=Path, default=Path("/tmp/tinygpt-sweep"))
+    p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "sweep.jsonl")
+    a = p.parse_args()
+    if not SAMPLE.is_file():
+        print(f"the TinyStories sample is not at {SAMPLE}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(2)
+    torch.manual_seed(a.seed)
+    tok, train, val = data(a.vocab, a.cache)
+    mc, tc = configs(a, tok.vocab_size)
+    model = GPT(mc)
+    opt, _ = make_optimizer(model, tc)
+    ac = autocast_for(a.dtype)
+    rng = np.random.default_rng(a.seed)
+    if a.measure:
+        for _ in range(2):
+            step(model, opt, *batch(train, rng, a.B, a.T), ac)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            step(model, opt, *batch(train, rng, a.B, a.T), ac)
+            times.append(time.perf_counter() - t0)
+        print(json.dumps({"seconds_per_step": round(min(times), 4), "params": model.num_params()}))
+        return 0
+    t0 = time.perf_counter()
+    loss = float("nan")
+    for s in range(a.steps):
+        set_lr_factor(opt, lr_factor(tc, s))
+        loss = step(model, opt, *batch(train, rng, a.B, a.T), ac)
+    seconds = time.perf_counter() - t0
+    held = val[: a.eval_docs] if a.eval_docs else val
+    r = evaluate_documents(model, tok, held, dtype=torch.bfloat16 if a.dtype == "bf16" else torch.float32)
+    out = {k: v for k, v in vars(a).items() if k not in ("cache", "results", "measure")}
+    out.update(params=model.num_params(), tokens=a.steps * a.B * a.T, train_s=round(seconds, 1),
+               last_train_loss=round(loss, 4), val_bpb=round(r["bpb"], 4), val_loss=round(r["loss"], 4))
+    print(json.dumps(out))
+    a.results.parent.mkdir(parents=True, exist_ok=True)
+    with a.results.open("a") as f:
+        f.write(json.dumps(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
