@@ -103,7 +103,8 @@ def test_list_runs_reports_each_run(home):
     (home / "models" / "broken").mkdir()
     (home / "models" / "broken" / "config.json").write_text("{not json")
     infos = {r.name: r for r in runs.list_runs(home / "models")}
-    assert set(infos) == {"a", "b"}
+    assert set(infos) == {"a", "b", "broken"}  # a broken run is listed, with why
+    assert "not valid JSON" in infos["broken"].problem
     assert infos["b"].preset == "tiny" and infos["b"].step == 0 and not infos["b"].training
     assert infos["a"].params == runs.estimate_params(runs.load_run_config(home / "models" / "a").model)
 
@@ -122,3 +123,24 @@ def test_listing_ignores_temp_files_and_files_that_vanish(home, monkeypatch):
     (d / "metrics.jsonl").write_text("")
     monkeypatch.setattr(Path, "stat", flaky_stat)
     assert [r.name for r in runs.list_runs(home / "models")] == ["a"]
+
+
+@pytest.mark.parametrize("body", ['{"name": "bad", "data": {"source": 5}}', '{"name": "bad", "model": 3}',
+                                  '{"name": 5}', "[1, 2]", "{", '{"name": "bad", "train": {"lr": "x"}}'])
+def test_a_malformed_config_is_listed_as_bad_with_why(home, body):
+    """Issue 15 item 3: one malformed config.json broke every run listing (the app exited on start)."""
+    models = home / "models"
+    runs.create_run(models, preset_config("micro", "good"))
+    (models / "bad").mkdir(parents=True)
+    (models / "bad" / "config.json").write_text(body)
+    infos = {r.name: r for r in runs.list_runs(models)}
+    assert set(infos) == {"good", "bad"}
+    assert infos["good"].problem is None
+    assert infos["bad"].problem and not infos["bad"].has_weights
+    assert "Traceback" not in infos["bad"].problem
+
+
+def test_training_memory_tells_a_shape_that_cannot_fit():
+    small = preset_config("micro", "r")
+    huge = preset_config("micro", "r", {"model": {"n_layer": 1000, "n_embd": 8192, "n_head": 8}})
+    assert runs.training_memory(small) < 1e9 < 1e12 < runs.training_memory(huge)

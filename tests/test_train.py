@@ -311,3 +311,19 @@ def test_a_failing_torch_compile_falls_back_to_eager_training(home, workspace, c
     notes = [e["message"] for e in collect(events, "stage") if "torch.compile failed" in e["message"]]
     assert len(notes) == 1 and "RuntimeError" in notes[0]
     assert [e["step"] for e in collect(events, "step")] == [2, 4, 6]
+
+
+def test_a_shape_that_cannot_fit_in_memory_is_refused_before_preparation(workspace, monkeypatch):
+    """Issue 15 item 7: a huge width or batch failed as an OOM kill after all data preparation."""
+    import torch
+
+    from tinygpt_tui import train as train_mod
+    from tinygpt_tui.config import TinyGPTError, preset_config
+
+    cfg = preset_config("micro", "huge", {"model": {"n_layer": 64, "n_embd": 8192, "n_head": 8},
+                                          "train": {"batch_size": 512}})
+    monkeypatch.setattr(train_mod, "available_memory", lambda device: 8 * 10**9)
+    with pytest.raises(TinyGPTError, match="GB of memory") as err:
+        train_mod.check_memory(cfg, torch.device("cpu"))
+    assert "--batch-size" in err.value.hint
+    train_mod.check_memory(preset_config("micro", "ok"), torch.device("cpu"))  # a small one passes

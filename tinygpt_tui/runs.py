@@ -114,6 +114,19 @@ def estimate_params(m: ModelConfig) -> int:
     return m.vocab_size * C + m.n_layer * per_block + norm + head
 
 
+def training_memory(cfg: RunConfig) -> int:
+    """A rough upper estimate, in bytes, of the memory training ``cfg`` takes in float32: weights,
+    gradients and two optimizer moments (16 bytes a parameter), plus the activations kept for the
+    backward pass (per layer and token about 16 widths and, for attention, two T-long rows per head)
+    and the logits. It is not exact; it tells a shape that fits from one that can never fit."""
+    m, t = cfg.model, cfg.train
+    params = estimate_params(m) + (m.block_size * m.n_embd if m.position == "learned" else 0)
+    tokens = t.batch_size * m.block_size
+    activations = 4 * tokens * m.n_layer * (16 * m.n_embd + 2 * m.n_head * m.block_size)
+    logits = 4 * tokens * m.vocab_size * 3
+    return 16 * params + activations + logits
+
+
 # --------------------------------------------------------------------------------------------------
 # the resume point's header (read without torch, for listing)
 
@@ -247,6 +260,22 @@ class RunInfo:
     updated: float
     """Unix time of the newest file in the run."""
     has_weights: bool
+    problem: str | None = None
+    """Why the run cannot be read (a malformed config.json), as one sentence with its hint; the other
+    fields are then placeholders."""
+
+
+def bad_run_info(run: Path, err: BaseException) -> RunInfo:
+    """A run whose configuration cannot be read, listed with why instead of hidden or crashing the list."""
+    from .present import error_line
+
+    try:
+        updated = (run / CONFIG).stat().st_mtime
+    except OSError:
+        updated = 0.0
+    return RunInfo(name=run.name, tokenizer="?", vocab_size=0, params=0, preset="?", step=0, max_steps=0,
+                   max_time=None, best_val_loss=None, best_val_bpb=None, training=is_training(run),
+                   updated=updated, has_weights=False, problem=error_line(err))
 
 
 def run_info(run: Path) -> RunInfo:
@@ -272,7 +301,8 @@ def run_info(run: Path) -> RunInfo:
 
 
 def list_runs(models: Path) -> list[RunInfo]:
-    """Every run under ``models`` with a readable config, newest first."""
+    """Every run under ``models``, newest first; one whose config cannot be read is listed with its
+    ``problem`` (and no weights), so one bad folder neither hides itself nor breaks the listing."""
     root = Path(models)
     if not root.is_dir():
         return []
@@ -281,6 +311,9 @@ def list_runs(models: Path) -> list[RunInfo]:
         if d.is_dir() and (d / CONFIG).is_file() and valid_run_name(d.name):
             try:
                 infos.append(run_info(d))
-            except (TinyGPTError, OSError):
-                continue  # a broken (or vanishing) run shows up when it is opened, not here
+            except TinyGPTError as err:
+                infos.append(bad_run_info(d, err))
+            except OSError as err:  # unreadable, or vanishing while listed
+                if d.is_dir():
+                    infos.append(bad_run_info(d, TinyGPTError(f"Cannot read run folder {d}: {err.strerror}.")))
     return sorted(infos, key=lambda r: r.updated, reverse=True)

@@ -46,6 +46,7 @@ from .atomic import remove_orphaned_temp_files
 from .config import RunConfig, SamplingConfig, TinyGPTError, valid_run_name
 from .device import (
     autocast,
+    available_memory,
     available_cores,
     dtype_name,
     measure_peak_flops,
@@ -349,6 +350,19 @@ class Trainer:
 # orchestration
 
 
+def check_memory(cfg: RunConfig, device: torch.device) -> None:
+    """Refuse, before any data is prepared or memory allocated, a shape whose training cannot fit
+    in the memory ``device`` has free (estimated by :func:`runs.training_memory`)."""
+    need = runs.training_memory(cfg)
+    have = available_memory(device)
+    if have is not None and need > have:
+        raise TinyGPTError(
+            f"Training run '{cfg.name}' needs about {need / 1e9:,.1f} GB of memory on {device.type}, "
+            f"and {have / 1e9:,.1f} GB is free.",
+            "use a smaller --n-layer, --n-embd, --block-size or --batch-size (and --grad-accum to keep the "
+            "tokens per step).")
+
+
 def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any]], None] | None = None,
               stop: threading.Event | None = None) -> dict[str, Any]:
     """Prepare whatever is missing for run ``name`` of ``workspace`` and train it (or resume it). Returns the final
@@ -375,6 +389,7 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         device = resolve_device(cfg.train.device)
         if cfg.train.dtype != "auto":
             resolve_dtype(cfg.train.dtype, device, peak_table_path(workspace.models))
+        check_memory(cfg, device)
         runs.acquire_lock(run)
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))

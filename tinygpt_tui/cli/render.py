@@ -181,9 +181,14 @@ def runs_table(infos: Sequence[Any]) -> Table:
     for col in ("Run", "Preset", "Tokenizer", "Params", "Step", "Best val bpb", "Weights"):
         table.add_column(col)
     for r in infos:
+        problem = getattr(r, "problem", None)
+        if problem:  # a run whose config cannot be read: listed, with why
+            table.add_row(Text(r.name), Text(f"cannot be read: {problem}", style="red"), "", "", "", "", "no")
+            continue
         bpb = f"{r.best_val_bpb:.3f}" if getattr(r, "best_val_bpb", None) is not None else "-"
-        table.add_row(r.name, r.preset, f"{r.tokenizer} {r.vocab_size}", f"{r.params / 1e6:.2f}M", str(r.step),
-                      bpb, "yes" if getattr(r, "has_weights", True) else "no")
+        # names and presets come from folders and config files: text, never markup
+        table.add_row(Text(r.name), Text(r.preset), Text(f"{r.tokenizer} {r.vocab_size}"),
+                      f"{r.params / 1e6:.2f}M", str(r.step), bpb, "yes" if getattr(r, "has_weights", True) else "no")
     return table
 
 

@@ -113,12 +113,12 @@ class RunsScreen(AppScreen):
             summary.update(Text(f"{name}: {error_line(err)}"))  # the sentence is text, never markup
             return
         m, t, d = cfg.model, cfg.train, cfg.data
-        summary.update(
+        summary.update(Text(  # the source is the user's text: never markup
             f"{name}: data {d.source} · tokenizer {cfg.tokenizer.kind}"
             f"{'' if cfg.tokenizer.kind != 'bpe' else ' ' + str(cfg.tokenizer.vocab_size)} · "
             f"{m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
             f"batch {t.batch_size}, lr {t.lr:g}, {t.max_steps} steps"
-        )
+        ))
 
     @on(RunTable.RowHighlighted)
     def _highlighted(self) -> None:
