@@ -144,3 +144,64 @@ def test_training_memory_tells_a_shape_that_cannot_fit():
     small = preset_config("micro", "r")
     huge = preset_config("micro", "r", {"model": {"n_layer": 1000, "n_embd": 8192, "n_head": 8}})
     assert runs.training_memory(small) < 1e9 < 1e12 < runs.training_memory(huge)
+
+
+def test_the_lock_appears_with_its_owner_already_written(home, monkeypatch):
+    """Issue 15 item 2: the lock was created empty and the pid written after; a second trainer
+    arriving in between saw no owner and deleted the live lock."""
+    run = home / "models" / "l"
+    run.mkdir(parents=True)
+    lock = run / runs.LOCK
+    seen = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if not seen:  # the first fsync is the owner's body: the lock must not be visible yet
+            seen.append(lock.exists())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    runs.acquire_lock(run)
+    assert seen == [False]
+    info = json.loads(lock.read_text())
+    assert info["pid"] == os.getpid() and info["proc_start"] is not None
+    assert not [p for p in run.iterdir() if p.name != runs.LOCK]  # no temporary file left
+    runs.release_lock(run)
+    assert not lock.exists()
+
+
+def test_a_lock_whose_pid_was_reused_is_stale(home):
+    """Issue 15 item 2: staleness by pid alone made a lock permanent once its pid was reused."""
+    from tinygpt_tui.atomic import process_start
+
+    run = home / "models" / "l"
+    run.mkdir(parents=True)
+    parent = os.getppid()  # alive, but not the process that took this lock
+    (run / runs.LOCK).write_text(json.dumps({"pid": parent, "proc_start": process_start(parent) + 1}))
+    assert runs.lock_owner(run) is None
+    runs.acquire_lock(run)
+    assert json.loads((run / runs.LOCK).read_text())["pid"] == os.getpid()
+    runs.release_lock(run)
+    # the same parent with its true start time is a live owner
+    (run / runs.LOCK).write_text(json.dumps({"pid": parent, "proc_start": process_start(parent)}))
+    with pytest.raises(TinyGPTError, match=f"process {parent}"):
+        runs.acquire_lock(run)
+    assert json.loads((run / runs.LOCK).read_text())["pid"] == parent  # left alone
+
+
+def test_racing_trainers_never_both_hold_the_lock(home):
+    """Eight processes take a stale lock at once: exactly one wins."""
+    run = home / "models" / "l"
+    run.mkdir(parents=True)
+    (run / runs.LOCK).write_text(json.dumps({"pid": 2**22 + 7, "proc_start": 1}))  # a dead owner
+    code = ("import sys, time; from pathlib import Path; from tinygpt_tui import runs\n"
+            "time.sleep(float(sys.argv[2]) - time.time())\n"
+            "try:\n    runs.acquire_lock(Path(sys.argv[1])); print('won'); time.sleep(1.5)\n"
+            "except Exception as e:\n    print('lost', type(e).__name__)\n")
+    import time as _time
+    start = _time.time() + 1.5
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(run), str(start)], stdout=subprocess.PIPE,
+                              text=True, env=env) for _ in range(8)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sum(o == "won" for o in outs) == 1, outs
