@@ -90,7 +90,9 @@ def save_run_config(run: Path, cfg: RunConfig) -> Path:
 
 
 def load_run_config(run: Path) -> RunConfig:
-    """The configuration of the run in folder ``run`` (TinyGPTError when there is none)."""
+    """The configuration of the run in folder ``run`` (TinyGPTError when there is none). The folder
+    names the run: a ``name`` inside config.json that differs (the folder was renamed or copied) is
+    replaced by the folder's, so nothing is ever written under the old name."""
     name = run.name
     path = run / CONFIG
     if not path.is_file():
@@ -100,7 +102,10 @@ def load_run_config(run: Path) -> RunConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise TinyGPTError(f"Cannot read {path}: {e}.") from None
-    return RunConfig.from_json(text)
+    cfg = RunConfig.from_json(text)
+    if cfg.name != name and valid_run_name(name):
+        cfg.name = name
+    return cfg
 
 
 def estimate_params(m: ModelConfig) -> int:

@@ -46,8 +46,8 @@ from .atomic import remove_orphaned_temp_files
 from .config import RunConfig, SamplingConfig, TinyGPTError, valid_run_name
 from .device import (
     autocast,
-    available_memory,
     available_cores,
+    available_memory,
     dtype_name,
     measure_peak_flops,
     peak_table_path,
