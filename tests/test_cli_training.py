@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,72 @@ def test_the_display_draws_the_folded_state_and_says_an_unreadable_event():
     assert "a [bold]fox[/bold]" in text  # a sample is text, not markup
     assert "done (finished): trained 10 steps." in text
     assert display.state.status == "done" and display.state.unreadable == 1
+
+
+def _train_process(home: Path, corpus: Path) -> subprocess.Popen:
+    import os
+    import sys
+
+    code = "import sys; from tinygpt_tui.cli import main; sys.exit(main())"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), TINYGPT_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", code, *train_args(corpus, "--max-steps", "100000",
+                                                                      "--eval-interval", "100000", "--json")],
+                            cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_steps(proc: subprocess.Popen) -> None:
+    for line in proc.stdout:
+        if json.loads(line).get("event") == "step":
+            return
+    raise AssertionError(proc.stderr.read().decode())
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(home, corpus):
+    """Issue 15 item 4: SIGTERM (a timeout, docker stop) killed tinygpt train with no checkpoint."""
+    import signal
+
+    proc = _train_process(home, corpus)
+    _wait_for_steps(proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    done = json_lines(out.decode())[-1]
+    assert done["event"] == "done" and done["reason"] == "interrupted"
+    assert runs.state_summary(home / "models" / "c")["step"] == done["step"] > 0
+
+
+def test_a_broken_pipe_on_json_saves_a_checkpoint_and_fails(home, corpus):
+    """Issue 15 item 4: with --json piped into head, a broken pipe ended training without a
+    checkpoint and with exit status 0."""
+    proc = _train_process(home, corpus)
+    _wait_for_steps(proc)
+    proc.stdout.close()  # the reader goes away, as head does after its lines
+    assert proc.wait(timeout=120) != 0
+    assert "Traceback" not in proc.stderr.read().decode()
+    assert runs.state_summary(home / "models" / "c")["step"] > 0
+
+
+def test_the_display_shows_foreign_text_in_every_line_as_text():
+    """Issue 15 item 1: a sample, stage message or run name holding [/INST] raised inside the display
+    (before the checkpoint was written)."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress, TextColumn
+
+    from tinygpt_tui import events as ev
+    from tinygpt_tui.cli.training import TrainingDisplay
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False, color_system=None)
+    display = TrainingDisplay("r[/]", console, Progress(TextColumn("{task.fields[info]}", markup=False),
+                                                       console=console))
+    display.on_event(ev.Stage(stage="model", message="reading [/INST] and [/quote]").to_dict())
+    display.on_event(ev.Start(step=0, max_steps=10, max_time=None, params=1, tokens_per_step=256, device="cpu",
+                              dtype="float32", resumed=False, compile=False, threads=1, peak_flops=1e9,
+                              elapsed_s=0.0).to_dict())
+    display.on_event(ev.Sample(step=5, text="[/INST] x").to_dict())
+    display.on_event(ev.Done(step=10, reason="finished", message="trained [/] in models/[/x].").to_dict())
+    text = out.getvalue()
+    for needle in ("reading [/INST] and [/quote]", "r[/]: ", "[/INST] x", "trained [/] in models/[/x]."):
+        assert needle in text
