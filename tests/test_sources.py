@@ -321,8 +321,9 @@ def test_dependency_minimums_exclude_known_vulnerable_versions():
     """Issue 15 item 12: pyarrow 14.0.0 unpickles Parquet extension metadata (CVE-2023-47248);
     datasets before 2.20 runs a hub dataset's loading script by default."""
     import re
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     floors = {}

@@ -12,11 +12,22 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Table as RichTable
 from rich.text import Text
 
 from ..generate import TokenRecord
 from ..present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
+
+
+class Table(RichTable):
+    """A Rich table that shows its title and string cells as text, never as markup: they hold run
+    names, token pieces, file names and settings the user typed (``stop=[/INST]``)."""
+
+    def __init__(self, *args: Any, title: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, title=Text(title) if isinstance(title, str) else title, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
 
 VIEWS = ("text", "boundaries", "pieces", "hex", "probs", "all")
 """What ``--show`` accepts (comma-separated for several)."""

@@ -316,7 +316,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     from rich.console import Console
-    from rich.table import Table
+
+    from .render import Table
 
     table = Table(title=Text(f"{args.run} ({args.which}) on {path.name}"), show_header=False)
     table.add_column(style="bold")
