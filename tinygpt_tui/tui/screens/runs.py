@@ -90,8 +90,8 @@ class RunsScreen(AppScreen):
         where = short_path(workbench.models_dir)
         if empty:
             self.query_one("#quick-start-text", Static).update(quick_start_text(where))
-        self.query_one("#runs-title", Static).update(
-            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}" if runs else "")
+        self.query_one("#runs-title", Static).update(Text(
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}" if runs else ""))
         self._show_summary()
         # take focus only when the user has not put it somewhere (the command bar) meanwhile
         if self.focused is None or not self.focused.display:
