@@ -230,3 +230,21 @@ def test_the_display_shows_foreign_text_in_every_line_as_text():
     text = out.getvalue()
     for needle in ("reading [/INST] and [/quote]", "r[/]: ", "[/INST] x", "trained [/] in models/[/x]."):
         assert needle in text
+
+
+def test_train_with_a_dataset_name_alone_uses_that_dataset_and_never_replaces_it(home, corpus, capsys):
+    """Issue 15 item 13: --dataset ts without --source replaced the prepared dataset ts with the
+    built-in stories, silently."""
+    assert cli.main(["data", "prepare", "--source", str(corpus), "--name", "ts"]) == 0
+    source_json = home / "data" / "ts" / "source.json"
+    before = (source_json.read_bytes(), (home / "data" / "ts" / "corpus.txt").read_bytes())
+    assert cli.main(["train", "--run", "x", "--preset", "micro", "--dataset", "ts", "--vocab-size", "300",
+                     "--max-steps", "2", "--eval-interval", "2", "--device", "cpu", "--json"]) == 0
+    assert runs.load_run_config(home / "models" / "x").data.source == str(corpus)
+    # another source under the same dataset name is refused in one sentence, the dataset untouched
+    capsys.readouterr()
+    assert cli.main(["train", "--run", "y", "--preset", "micro", "--dataset", "ts", "--source", "storybook",
+                     "--max-steps", "2", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "was prepared from" in err and "Traceback" not in err
+    assert (source_json.read_bytes(), (home / "data" / "ts" / "corpus.txt").read_bytes()) == before

@@ -80,14 +80,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                      val_fraction=args.val_fraction, seed=args.seed)
     name = corpora.dataset_name(cfg)
     err = Console(stderr=True, highlight=False)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+    with Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=args.json) as bar:
         task = bar.add_task(f"corpus {name}", total=None)
 
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = corpora.prepare(workspace(args).data, cfg, progress)
+        # naming the dataset is asking for it: --name replaces a dataset made from another source
+        before = corpora.dataset_source(workspace(args).data, name) if args.name else None
+        result = corpora.prepare(workspace(args).data, cfg, progress, replace=bool(args.name))
     info = result.info
     if args.json:
         print(json.dumps({"path": str(result.path), "corpus": str(result.path / "corpus.txt"),
@@ -95,6 +97,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         return 0
     out = Console(highlight=False)
     verb = "Already prepared" if result.reused else "Prepared"
+    if before is not None and before != args.source and not result.reused:
+        verb = f"Replaced (it was made from {before})"  # asked for by name, and said
     # names, sources and paths are the user's text: printed as text, never as markup
     out.print(Text.assemble((verb, "bold green"), " ", (str(info["name"]), "bold"),
                             f": {info['documents']:,} documents, {_mb(info['bytes'])}"

@@ -112,9 +112,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
     """The run's configuration after the command line's changes, and notes for the user
     (see :func:`tinygpt_tui.forms.configure_run`)."""
+    from ..corpora import dataset_source
     from ..forms import configure_run
 
-    return configure_run(workspace(args).models, args.run, args.preset, _overrides(args))
+    overrides = _overrides(args)
+    data = overrides["data"]
+    if data.get("dataset") and "source" not in data:
+        # --dataset alone names a prepared dataset: train on it as it is, never rebuild it from the
+        # preset's default source
+        spec = dataset_source(workspace(args).data, str(data["dataset"]).strip())
+        if spec is not None:
+            data["source"] = spec
+    return configure_run(workspace(args).models, args.run, args.preset, overrides)
 
 
 # --------------------------------------------------------------------------------------------------
