@@ -248,3 +248,27 @@ def test_train_with_a_dataset_name_alone_uses_that_dataset_and_never_replaces_it
     err = capsys.readouterr().err
     assert "was prepared from" in err and "Traceback" not in err
     assert (source_json.read_bytes(), (home / "data" / "ts" / "corpus.txt").read_bytes()) == before
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EACCES"])
+def test_an_os_error_is_one_sentence_naming_the_path(home, corpus, capsys, monkeypatch, code):
+    """Issue 15 item 5: creating a run or writing a checkpoint on a full, read-only or forbidden disk
+    was a traceback."""
+    import errno
+    import os
+
+    from tinygpt_tui import atomic
+
+    def refuse(path, data):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(path))
+
+    monkeypatch.setattr(atomic, "atomic_write_bytes", refuse)
+    assert cli.main(train_args(corpus, "--max-steps", "2")) == 2
+    err = capsys.readouterr().err
+    assert "config.json" in err and "hint:" in err and "Traceback" not in err
+
+
+def test_an_unknown_user_in_a_source_path_is_one_sentence(home, capsys):
+    assert cli.main(["data", "prepare", "--source", "~nosuchuser-xyz/x.txt"]) == 2
+    err = capsys.readouterr().err
+    assert "~nosuchuser-xyz" in err and "Traceback" not in err

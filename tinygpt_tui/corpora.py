@@ -31,6 +31,7 @@ from .sources import (
     MixtureSource,
     Progress,
     Source,
+    expand_user,
     open_source,
     split_terms,
 )
@@ -110,7 +111,7 @@ def _abs_spec(spec: str) -> str:
         low = head.strip().lower()
         if low in ("storybook", "tinystories") or low.startswith("hf:"):
             return term.strip()
-        return f"{weight}{Path(head.strip()).expanduser().resolve()}{q}{query}"
+        return f"{weight}{expand_user(head.strip()).resolve()}{q}{query}"
     terms = split_terms(spec)
     return " + ".join(fix(t) for t in terms) if terms is not None else fix(spec)
 
