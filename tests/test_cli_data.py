@@ -93,3 +93,15 @@ def test_cli_data_does_not_import_torch():
             "print('torch' in sys.modules, 'textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_markup_in_names_and_files_is_printed_as_text(home, capsys):
+    """Issue 15 item 1: names and documents holding [/] or [/INST] went through Rich markup."""
+    (home / "a[b].txt").write_text("the [/INST] fox [/quote] ran.\n\nthe [bold]dog[/] sat.\n")
+    assert main(["data", "prepare", "--source", str(home / "a[b].txt"), "--name", "x-1"]) == 0
+    out = capsys.readouterr().out
+    assert "a[b].txt" in out
+    assert main(["data", "info"]) == 0 and main(["data", "info", "x-1"]) == 0
+    assert "a[b].txt" in capsys.readouterr().out
+    assert main(["data", "sample", "--source", str(home / "a[b].txt"), "-n", "2"]) == 0
+    assert "[/INST]" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,114 @@ def test_the_display_draws_the_folded_state_and_says_an_unreadable_event():
     assert "a [bold]fox[/bold]" in text  # a sample is text, not markup
     assert "done (finished): trained 10 steps." in text
     assert display.state.status == "done" and display.state.unreadable == 1
+
+
+def _train_process(home: Path, corpus: Path) -> subprocess.Popen:
+    import os
+    import sys
+
+    code = "import sys; from tinygpt_tui.cli import main; sys.exit(main())"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), TINYGPT_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", code, *train_args(corpus, "--max-steps", "100000",
+                                                                      "--eval-interval", "100000", "--json")],
+                            cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_steps(proc: subprocess.Popen) -> None:
+    for line in proc.stdout:
+        if json.loads(line).get("event") == "step":
+            return
+    raise AssertionError(proc.stderr.read().decode())
+
+
+def test_sigterm_saves_a_checkpoint_like_ctrl_c(home, corpus):
+    """Issue 15 item 4: SIGTERM (a timeout, docker stop) killed tinygpt train with no checkpoint."""
+    import signal
+
+    proc = _train_process(home, corpus)
+    _wait_for_steps(proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    done = json_lines(out.decode())[-1]
+    assert done["event"] == "done" and done["reason"] == "interrupted"
+    assert runs.state_summary(home / "models" / "c")["step"] == done["step"] > 0
+
+
+def test_a_broken_pipe_on_json_saves_a_checkpoint_and_fails(home, corpus):
+    """Issue 15 item 4: with --json piped into head, a broken pipe ended training without a
+    checkpoint and with exit status 0."""
+    proc = _train_process(home, corpus)
+    _wait_for_steps(proc)
+    proc.stdout.close()  # the reader goes away, as head does after its lines
+    assert proc.wait(timeout=120) != 0
+    assert "Traceback" not in proc.stderr.read().decode()
+    assert runs.state_summary(home / "models" / "c")["step"] > 0
+
+
+def test_the_display_shows_foreign_text_in_every_line_as_text():
+    """Issue 15 item 1: a sample, stage message or run name holding [/INST] raised inside the display
+    (before the checkpoint was written)."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress, TextColumn
+
+    from tinygpt_tui import events as ev
+    from tinygpt_tui.cli.training import TrainingDisplay
+
+    out = io.StringIO()
+    console = Console(file=out, width=200, highlight=False, color_system=None)
+    display = TrainingDisplay("r[/]", console, Progress(TextColumn("{task.fields[info]}", markup=False),
+                                                       console=console))
+    display.on_event(ev.Stage(stage="model", message="reading [/INST] and [/quote]").to_dict())
+    display.on_event(ev.Start(step=0, max_steps=10, max_time=None, params=1, tokens_per_step=256, device="cpu",
+                              dtype="float32", resumed=False, compile=False, threads=1, peak_flops=1e9,
+                              elapsed_s=0.0).to_dict())
+    display.on_event(ev.Sample(step=5, text="[/INST] x").to_dict())
+    display.on_event(ev.Done(step=10, reason="finished", message="trained [/] in models/[/x].").to_dict())
+    text = out.getvalue()
+    for needle in ("reading [/INST] and [/quote]", "r[/]: ", "[/INST] x", "trained [/] in models/[/x]."):
+        assert needle in text
+
+
+def test_train_with_a_dataset_name_alone_uses_that_dataset_and_never_replaces_it(home, corpus, capsys):
+    """Issue 15 item 13: --dataset ts without --source replaced the prepared dataset ts with the
+    built-in stories, silently."""
+    assert cli.main(["data", "prepare", "--source", str(corpus), "--name", "ts"]) == 0
+    source_json = home / "data" / "ts" / "source.json"
+    before = (source_json.read_bytes(), (home / "data" / "ts" / "corpus.txt").read_bytes())
+    assert cli.main(["train", "--run", "x", "--preset", "micro", "--dataset", "ts", "--vocab-size", "300",
+                     "--max-steps", "2", "--eval-interval", "2", "--device", "cpu", "--json"]) == 0
+    assert runs.load_run_config(home / "models" / "x").data.source == str(corpus)
+    # another source under the same dataset name is refused in one sentence, the dataset untouched
+    capsys.readouterr()
+    assert cli.main(["train", "--run", "y", "--preset", "micro", "--dataset", "ts", "--source", "storybook",
+                     "--max-steps", "2", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "was prepared from" in err and "Traceback" not in err
+    assert (source_json.read_bytes(), (home / "data" / "ts" / "corpus.txt").read_bytes()) == before
+
+
+@pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EACCES"])
+def test_an_os_error_is_one_sentence_naming_the_path(home, corpus, capsys, monkeypatch, code):
+    """Issue 15 item 5: creating a run or writing a checkpoint on a full, read-only or forbidden disk
+    was a traceback."""
+    import errno
+    import os
+
+    from tinygpt_tui import atomic
+
+    def refuse(path, data):
+        raise OSError(getattr(errno, code), os.strerror(getattr(errno, code)), str(path))
+
+    monkeypatch.setattr(atomic, "atomic_write_bytes", refuse)
+    assert cli.main(train_args(corpus, "--max-steps", "2")) == 2
+    err = capsys.readouterr().err
+    assert "config.json" in err and "hint:" in err and "Traceback" not in err
+
+
+def test_an_unknown_user_in_a_source_path_is_one_sentence(home, capsys):
+    assert cli.main(["data", "prepare", "--source", "~nosuchuser-xyz/x.txt"]) == 2
+    err = capsys.readouterr().err
+    assert "~nosuchuser-xyz" in err and "Traceback" not in err

@@ -86,3 +86,47 @@ def test_coerce_value_follows_the_field_type():
         coerce_value(SamplingConfig, "top_k", "many")
     with pytest.raises(ConfigError, match="not a SamplingConfig setting"):
         coerce_value(SamplingConfig, "topk", "1")
+
+
+@pytest.mark.parametrize("d", [
+    {"name": "r", "data": {"source": 5}},
+    {"name": "r", "data": 7},
+    {"name": "r", "model": ["n_layer"]},
+    {"name": 3},
+    {"name": "r", "preset": {"x": 1}},
+    {"name": "r", "model": {"n_layer": "4"}},
+    {"name": "r", "model": {"bias": "yes"}},
+    {"name": "r", "tokenizer": {"special_tokens": [1]}},
+    {"name": "r", "train": {"lr": None}},
+])
+def test_wrong_types_in_config_json_are_a_config_error(d):
+    """Issue 15 item 3: wrong types escaped as TypeError/AttributeError and broke every listing."""
+    import json
+
+    with pytest.raises(ConfigError) as err:
+        RunConfig.from_json(json.dumps(d))
+    assert err.value.hint
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ModelConfig(n_layer=10**9),
+    lambda: ModelConfig(n_embd=2**20, n_head=1),
+    lambda: ModelConfig(block_size=2**30),
+    lambda: TrainConfig(batch_size=10**9),
+    lambda: TrainConfig(lr=float("inf")),
+    lambda: TrainConfig(lr=float("nan")),
+    lambda: TrainConfig(max_time=float("inf")),
+    lambda: TrainConfig(seed=-1),
+    lambda: TrainConfig(seed=2**40),
+])
+def test_sizes_rates_and_seeds_out_of_bounds_are_refused(make):
+    """Issue 15 items 5 and 7: n_layer=10**9, lr=inf, max_time=inf, --seed -1 were accepted and failed
+    after data preparation (an OOM kill, a hang, numpy's ValueError)."""
+    with pytest.raises(ConfigError) as err:
+        make()
+    assert err.value.hint
+
+
+def test_max_bytes_may_be_written_as_a_size_in_config_json():
+    cfg = RunConfig.from_dict({"name": "r", "data": {"max_bytes": "5MB"}})
+    assert cfg.data.max_bytes == 5_000_000

@@ -103,7 +103,8 @@ def test_interrupted_preparation_never_looks_complete(home):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        corpora.prepare(home / "data", DataConfig(source="storybook?seed=2", dataset="stories", max_bytes=2_000_000), explode)
+        corpora.prepare(home / "data", DataConfig(source="storybook?seed=2", dataset="stories", max_bytes=2_000_000),
+                        explode, replace=True)
     folder = first.path
     assert not (folder / "source.json").exists()
     assert not list(folder.glob(".*tmp*"))
@@ -117,12 +118,17 @@ def test_interrupted_preparation_never_looks_complete(home):
 
 def test_a_changed_spec_under_the_same_name_rebuilds(home, tmp_path):
     a = corpora.prepare(home / "data", DataConfig(source="storybook", dataset="mine", max_bytes=50_000))
-    b = corpora.prepare(home / "data", DataConfig(source="storybook?seed=3", dataset="mine", max_bytes=50_000))
+    with pytest.raises(TinyGPTError, match="was prepared from storybook"):  # never silently (issue 15 item 13)
+        corpora.prepare(home / "data", DataConfig(source="storybook?seed=3", dataset="mine", max_bytes=50_000))
+    assert corpora.dataset_info(home / "data", "mine")["sha256"] == a.info["sha256"]
+    b = corpora.prepare(home / "data", DataConfig(source="storybook?seed=3", dataset="mine", max_bytes=50_000),
+                        replace=True)
     assert not b.reused and a.info["sha256"] != b.info["sha256"]
     c = corpora.prepare(home / "data", DataConfig(source="storybook?seed=3", dataset="mine", max_bytes=60_000))
     assert not c.reused
     # the seed of the run matters for storybook, so a different seed is a different corpus
-    d = corpora.prepare(home / "data", DataConfig(source="storybook", dataset="mine", max_bytes=50_000, seed=1))
+    d = corpora.prepare(home / "data", DataConfig(source="storybook", dataset="mine", max_bytes=50_000, seed=1),
+                        replace=True)
     e = corpora.prepare(home / "data", DataConfig(source="storybook", dataset="mine", max_bytes=50_000, seed=1))
     assert not d.reused and e.reused
 

@@ -87,3 +87,42 @@ def test_configure_run_creates_then_changes_only_what_may_change(workspace):
     assert "--n-layer 3" in e.value.message
     with pytest.raises(TinyGPTError, match="not a valid run name"):
         configure_run(workspace.models, "../x", None, {})
+
+
+def test_a_refused_second_trainer_changes_nothing(workspace):
+    """Issue 15 item 8: config.json was rewritten before the lock was taken, so a trainer refused
+    for a live run still changed that run's settings."""
+    import json
+    import subprocess
+    import sys
+
+    from tinygpt_tui.atomic import process_start
+
+    configure_run(workspace.models, "c", "micro", {})
+    path = workspace.models / "c" / "config.json"
+    before = path.read_bytes()
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        import time
+
+        for _ in range(100):  # the child's /proc entry is there at once; its start time too
+            if process_start(proc.pid) is not None:
+                break
+            time.sleep(0.01)
+        (workspace.models / "c" / runs.LOCK).write_text(
+            json.dumps({"pid": proc.pid, "proc_start": process_start(proc.pid)}))
+        with pytest.raises(TinyGPTError, match="already being trained"):
+            configure_run(workspace.models, "c", None, {"train": {"lr": 0.005}})
+    finally:
+        proc.kill()
+        proc.wait()
+    assert path.read_bytes() == before
+
+
+def test_a_renamed_run_folder_names_the_run(workspace):
+    """Issue 15 item 8: after mv models/a models/b, the name inside config.json sent b's training to a."""
+    configure_run(workspace.models, "a", "micro", {})
+    (workspace.models / "a").rename(workspace.models / "b")
+    cfg, _ = configure_run(workspace.models, "b", None, {"train": {"lr": 0.002}})
+    assert cfg.name == "b" and runs.load_run_config(workspace.models / "b").name == "b"
+    assert not (workspace.models / "a").exists()

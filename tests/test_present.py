@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 
@@ -98,3 +99,15 @@ def test_present_imports_no_ui_library_and_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_os_errors_are_one_sentence_naming_the_path():
+    """Issue 15 item 5: disk full, read-only folder and permission denied were tracebacks."""
+    import errno
+
+    from tinygpt_tui.present import os_error
+
+    for code, needle in ((errno.ENOSPC, "no space left"), (errno.EROFS, "read-only"),
+                         (errno.EACCES, "Permission denied"), (errno.ELOOP, "models/r/x")):
+        sentence, hint = os_error(OSError(code, os.strerror(code), "models/r/x"))
+        assert "models/r/x" in sentence and needle in sentence and hint

@@ -216,3 +216,10 @@ def test_a_resumable_end_is_worded_as_before():
     early = {**done, "stage": "corpus", "message": "stopped before training began."}
     assert end_message(fold([early])) == "stopped before training began; run the same command again to continue."
     assert end_message(TrainingState(status="error", message="boom", resumable=True)) == "boom"
+
+
+def test_markup_in_params_prompts_and_names_is_shown_as_text(run):
+    """Issue 15 item 1: /params stop=[/INST] then /params killed the REPL (and orphaned its runs)."""
+    out, repl = drive("/params stop=[/INST]\r/params\r/params stop=[/]\r/params\r/load [/x]\r/quit\r")
+    assert "[/INST]" in out and "bye" in out
+    assert repl.params.stop == ["[/]"]

@@ -103,7 +103,8 @@ def test_list_runs_reports_each_run(home):
     (home / "models" / "broken").mkdir()
     (home / "models" / "broken" / "config.json").write_text("{not json")
     infos = {r.name: r for r in runs.list_runs(home / "models")}
-    assert set(infos) == {"a", "b"}
+    assert set(infos) == {"a", "b", "broken"}  # a broken run is listed, with why
+    assert "not valid JSON" in infos["broken"].problem
     assert infos["b"].preset == "tiny" and infos["b"].step == 0 and not infos["b"].training
     assert infos["a"].params == runs.estimate_params(runs.load_run_config(home / "models" / "a").model)
 
@@ -122,3 +123,85 @@ def test_listing_ignores_temp_files_and_files_that_vanish(home, monkeypatch):
     (d / "metrics.jsonl").write_text("")
     monkeypatch.setattr(Path, "stat", flaky_stat)
     assert [r.name for r in runs.list_runs(home / "models")] == ["a"]
+
+
+@pytest.mark.parametrize("body", ['{"name": "bad", "data": {"source": 5}}', '{"name": "bad", "model": 3}',
+                                  '{"name": 5}', "[1, 2]", "{", '{"name": "bad", "train": {"lr": "x"}}'])
+def test_a_malformed_config_is_listed_as_bad_with_why(home, body):
+    """Issue 15 item 3: one malformed config.json broke every run listing (the app exited on start)."""
+    models = home / "models"
+    runs.create_run(models, preset_config("micro", "good"))
+    (models / "bad").mkdir(parents=True)
+    (models / "bad" / "config.json").write_text(body)
+    infos = {r.name: r for r in runs.list_runs(models)}
+    assert set(infos) == {"good", "bad"}
+    assert infos["good"].problem is None
+    assert infos["bad"].problem and not infos["bad"].has_weights
+    assert "Traceback" not in infos["bad"].problem
+
+
+def test_training_memory_tells_a_shape_that_cannot_fit():
+    small = preset_config("micro", "r")
+    huge = preset_config("micro", "r", {"model": {"n_layer": 1000, "n_embd": 8192, "n_head": 8}})
+    assert runs.training_memory(small) < 1e9 < 1e12 < runs.training_memory(huge)
+
+
+def test_the_lock_appears_with_its_owner_already_written(home, monkeypatch):
+    """Issue 15 item 2: the lock was created empty and the pid written after; a second trainer
+    arriving in between saw no owner and deleted the live lock."""
+    run = home / "models" / "l"
+    run.mkdir(parents=True)
+    lock = run / runs.LOCK
+    seen = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if not seen:  # the first fsync is the owner's body: the lock must not be visible yet
+            seen.append(lock.exists())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    runs.acquire_lock(run)
+    assert seen == [False]
+    info = json.loads(lock.read_text())
+    assert info["pid"] == os.getpid() and info["proc_start"] is not None
+    assert not [p for p in run.iterdir() if p.name != runs.LOCK]  # no temporary file left
+    runs.release_lock(run)
+    assert not lock.exists()
+
+
+def test_a_lock_whose_pid_was_reused_is_stale(home):
+    """Issue 15 item 2: staleness by pid alone made a lock permanent once its pid was reused."""
+    from tinygpt_tui.atomic import process_start
+
+    run = home / "models" / "l"
+    run.mkdir(parents=True)
+    parent = os.getppid()  # alive, but not the process that took this lock
+    (run / runs.LOCK).write_text(json.dumps({"pid": parent, "proc_start": process_start(parent) + 1}))
+    assert runs.lock_owner(run) is None
+    runs.acquire_lock(run)
+    assert json.loads((run / runs.LOCK).read_text())["pid"] == os.getpid()
+    runs.release_lock(run)
+    # the same parent with its true start time is a live owner
+    (run / runs.LOCK).write_text(json.dumps({"pid": parent, "proc_start": process_start(parent)}))
+    with pytest.raises(TinyGPTError, match=f"process {parent}"):
+        runs.acquire_lock(run)
+    assert json.loads((run / runs.LOCK).read_text())["pid"] == parent  # left alone
+
+
+def test_racing_trainers_never_both_hold_the_lock(home):
+    """Eight processes take a stale lock at once: exactly one wins."""
+    run = home / "models" / "l"
+    run.mkdir(parents=True)
+    (run / runs.LOCK).write_text(json.dumps({"pid": 2**22 + 7, "proc_start": 1}))  # a dead owner
+    code = ("import sys, time; from pathlib import Path; from tinygpt_tui import runs\n"
+            "time.sleep(float(sys.argv[2]) - time.time())\n"
+            "try:\n    runs.acquire_lock(Path(sys.argv[1])); print('won'); time.sleep(1.5)\n"
+            "except Exception as e:\n    print('lost', type(e).__name__)\n")
+    import time as _time
+    start = _time.time() + 1.5
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(run), str(start)], stdout=subprocess.PIPE,
+                              text=True, env=env) for _ in range(8)]
+    outs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert sum(o == "won" for o in outs) == 1, outs

@@ -315,3 +315,21 @@ def test_offline_mode_without_a_cached_copy(tmp_path):
                          cwd=Path(__file__).resolve().parent.parent)
     assert "not in the local Hugging Face cache" in out.stdout, out.stderr[-2000:]
     assert time.perf_counter() - start < 30
+
+
+def test_dependency_minimums_exclude_known_vulnerable_versions():
+    """Issue 15 item 12: pyarrow 14.0.0 unpickles Parquet extension metadata (CVE-2023-47248);
+    datasets before 2.20 runs a hub dataset's loading script by default."""
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    floors = {}
+    for spec in deps["dependencies"]:
+        m = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+).*", spec)
+        if m:
+            floors[m.group(1).lower()] = tuple(int(x) for x in m.group(2).split("."))
+    assert floors["pyarrow"] >= (14, 0, 1)
+    assert floors["datasets"] >= (2, 20)

@@ -320,3 +320,40 @@ def test_real_tinystories_bpe(tinystories, tmp_path):
     stats = vocab_stats(tok)
     assert sum(stats["length_histogram"].values()) == 1024 - 2
     assert np.isclose(stats["mean_token_bytes"], tok.byte_lengths()[2:].mean())
+
+
+def _encode_in_a_child(path, timeout: float = 60.0) -> str:
+    """Load and encode in a child process, so a hang fails the test instead of stalling the suite."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys\nfrom tinygpt_tui.tokenizer import load_tokenizer\nfrom tinygpt_tui.config import TinyGPTError\n"
+            "try:\n    load_tokenizer(sys.argv[1]).encode('hello world')\n    print('encoded')\n"
+            "except TinyGPTError as e:\n    print('refused', e.message)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         timeout=timeout, env=env)
+    return out.stdout + out.stderr
+
+
+def test_an_empty_special_token_in_a_bpe_file_is_refused_not_a_hang(bpe, tmp_path):
+    """Issue 15 item 6: an empty special token made tiktoken's encoder loop forever."""
+    data = json.loads(bpe.to_json())
+    data["added_tokens"].append({"id": bpe.vocab_size, "content": "", "special": True})
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(data))
+    assert _encode_in_a_child(path).startswith("refused")
+    gpt2 = tmp_path / "gpt2.json"
+    gpt2.write_text(json.dumps({"kind": "gpt2", "special_tokens": ["<|endoftext|>", ""]}))
+    assert _encode_in_a_child(gpt2).startswith("refused")
+
+
+@pytest.mark.parametrize("pre", [3, "ByteLevel", [1]])
+def test_a_non_dict_pre_tokenizer_is_one_sentence(bpe, pre):
+    """Issue 15 item 6: a non-dict pre_tokenizer was an AttributeError."""
+    data = json.loads(bpe.to_json())
+    data["pre_tokenizer"] = pre
+    with pytest.raises(TinyGPTError, match="pre-tokenizer"):
+        BPETokenizer(json.dumps(data))

@@ -311,3 +311,47 @@ def test_a_failing_torch_compile_falls_back_to_eager_training(home, workspace, c
     notes = [e["message"] for e in collect(events, "stage") if "torch.compile failed" in e["message"]]
     assert len(notes) == 1 and "RuntimeError" in notes[0]
     assert [e["step"] for e in collect(events, "step")] == [2, 4, 6]
+
+
+def test_a_shape_that_cannot_fit_in_memory_is_refused_before_preparation(workspace, monkeypatch):
+    """Issue 15 item 7: a huge width or batch failed as an OOM kill after all data preparation."""
+    import torch
+
+    from tinygpt_tui import train as train_mod
+    from tinygpt_tui.config import TinyGPTError, preset_config
+
+    cfg = preset_config("micro", "huge", {"model": {"n_layer": 64, "n_embd": 8192, "n_head": 8},
+                                          "train": {"batch_size": 512}})
+    monkeypatch.setattr(train_mod, "available_memory", lambda device: 8 * 10**9)
+    with pytest.raises(TinyGPTError, match="GB of memory") as err:
+        train_mod.check_memory(cfg, torch.device("cpu"))
+    assert "--batch-size" in err.value.hint
+    train_mod.check_memory(preset_config("micro", "ok"), torch.device("cpu"))  # a small one passes
+
+
+def test_non_finite_gradients_are_never_applied_or_saved(home, workspace, corpus, monkeypatch):
+    """Issue 15 item 9: only the loss was checked; inf/NaN gradients with a finite loss were applied,
+    and NaN weights were saved as latest and best."""
+    import torch
+
+    make_run("g", corpus, max_steps=4, eval_interval=2)
+    train.train_run(workspace, "g")
+    d = home / "models" / "g"
+    cfg = runs.load_run_config(d)
+    cfg.train.max_steps = 8
+    runs.save_run_config(d, cfg)
+    before = snapshot(d)
+    real = train.Trainer._forward_backward
+
+    def poisoned(self, x, y):
+        loss = real(self, x, y)
+        next(self.model.parameters()).grad.fill_(float("inf"))  # a finite loss, an infinite gradient
+        return loss
+
+    monkeypatch.setattr(train.Trainer, "_forward_backward", poisoned)
+    with pytest.raises(TinyGPTError, match="gradient norm became") as err:
+        train.train_run(workspace, "g")
+    assert "step 4 is kept" in err.value.message
+    assert snapshot(d) == before
+    model, _tok, _cfg = checkpoint.load_model(d, "latest")
+    assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -717,3 +717,32 @@ async def test_training_pump_stops_reading_when_the_app_exits(runs_home):
     reads = source.reads
     time.sleep(0.6)
     assert source.reads == reads
+
+
+@pytest.mark.anyio
+async def test_markup_typed_into_the_app_is_shown_as_text(runs_home):
+    """Issue 15 item 1: [/INST] in the vocabulary search or [/] in a new-run field made the app exit."""
+    from textual.widgets import Input
+
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/tokens")
+        vocab = app.screen
+        table = vocab.query_one("#vocab-table")
+        await wait_for(pilot, lambda: table.row_count == app.workbench.tokenizer.vocab_size)
+        vocab.query_one("#vocab-search", Input).value = "[/INST]"
+        await pilot.pause()
+        assert "match '[/INST]'" in str(vocab.query_one("#vocab-count").content)
+        await pilot.press("escape")
+        await command(pilot, "/new")
+        form = app.screen
+        form.query_one("#field-name", Input).value = "[/]"
+        form.query_one("#field-source", Input).value = "[/]x.txt"
+        form.query_one("#field-steps", Input).value = "[/]"
+        await pilot.pause()
+        assert "'[/]' is not a positive whole number" in str(form.query_one("#error-steps").content)
+        app.notify("a notification with [/INST] in it")
+        app.say("a message with [/] in it")
+        await pilot.pause()
+        assert app.is_running and app.return_code is None

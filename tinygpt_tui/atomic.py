@@ -79,6 +79,30 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, from ``/proc/PID/stat``), or None where
+    that cannot be read (no /proc, or no such process). With the pid it names one process: a pid
+    reused by a later process has another start time."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:
+            stat = f.read()
+        # the command name (field 2) may hold spaces and parentheses: count fields after the last ')'
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start: int | None = None) -> bool:
+    """Whether process ``pid`` runs and, when ``start`` is given and can be checked, is the very
+    process that started then (not a later one that reused the pid)."""
+    if not pid_alive(pid):
+        return False
+    if start is None:
+        return True
+    now = process_start(pid)
+    return now is None or now == start
+
+
 def pid_temp_file(folder: Path, stem: str) -> Path:
     """A new empty temporary file ``.{stem}.pid{PID}.*.tmp`` in ``folder``: the writer's pid in its
     name lets :func:`remove_orphaned_temp_files` tell a live writer's file from a killed one's."""

@@ -71,6 +71,27 @@ def _check(cond: bool, message: str, hint: str | None = None) -> None:
         raise ConfigError(message, hint)
 
 
+SEED_LIMIT = 2**32
+"""Seeds feed numpy's and Python's generators as well as torch's: 0 <= seed < 2^32 suits them all."""
+
+# Upper bounds on sizes: far above anything this workbench trains, low enough that a typo (n_layer
+# 10**9) is refused at once rather than after data preparation as an out-of-memory kill. Whether a
+# shape fits this machine's memory is checked when training starts (runs.training_memory).
+LIMITS = {"n_layer": 1024, "n_head": 1024, "n_embd": 65536, "block_size": 1 << 20, "vocab_size": 1 << 21,
+          "batch_size": 1 << 16, "grad_accum": 1 << 16, "max_steps": 10**9, "eval_interval": 10**9,
+          "eval_iters": 1 << 20, "log_interval": 10**9}
+
+
+def _check_seed(seed: Any) -> None:
+    _check(isinstance(seed, int) and 0 <= seed < SEED_LIMIT, f"seed {seed} is out of range.",
+           f"use a whole number from 0 to {SEED_LIMIT - 1}.")
+
+
+def _check_finite(name: str, value: Any) -> None:
+    _check(isinstance(value, (int, float)) and math.isfinite(value), f"{name} {value} is not a finite number.",
+           f"give {name} an ordinary number.")
+
+
 @dataclass
 class DataConfig:
     source: str = "storybook"
@@ -90,6 +111,7 @@ class DataConfig:
         _check(bool(self.source.strip()), "The data source is empty.", "try --source storybook.")
         _check(0.0 < self.val_fraction < 0.5, f"val_fraction {self.val_fraction} is out of range.",
                "use a value between 0 and 0.5, e.g. 0.01.")
+        _check_seed(self.seed)
 
 
 @dataclass
@@ -170,6 +192,9 @@ class ModelConfig:
         for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, not {value!r}.")
+            _check(value <= LIMITS[name], f"{name} {value} is far too large.", f"use at most {LIMITS[name]}.")
+        for name in ("dropout", "logit_softcap", "rope_base"):
+            _check_finite(name, getattr(self, name))
         _check(self.n_embd % self.n_head == 0,
                f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}.",
                "pick a width that is a multiple of the number of heads.")
@@ -230,6 +255,12 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "max_steps", "eval_interval", "eval_iters", "log_interval"):
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, f"{name} must be a positive integer, not {value!r}.")
+            _check(value <= LIMITS[name], f"{name} {value} is far too large.", f"use at most {LIMITS[name]}.")
+        for name in ("lr", "min_lr", "muon_lr", "weight_decay", "beta1", "beta2", "grad_clip", "cooldown"):
+            _check_finite(name, getattr(self, name))
+        if self.max_time is not None:
+            _check_finite("max_time", self.max_time)
+        _check_seed(self.seed)
         _check(self.warmup_steps >= 0, "warmup_steps must be zero or more.")
         _check(self.lr > 0 and 0 <= self.min_lr <= self.lr, "Learning rates must satisfy 0 <= min_lr <= lr, lr > 0.")
         _check(self.max_time is None or self.max_time > 0, "max_time must be a positive number of seconds.")
@@ -302,8 +333,14 @@ class RunConfig:
         kwargs: dict[str, Any] = {}
         for key, value in d.items():
             if key in sections:
+                if value is not None and not isinstance(value, dict):
+                    raise ConfigError(f"The '{key}' section of the run configuration is not a JSON object.",
+                                      "fix or delete the run's config.json.")
                 kwargs[key] = _build(sections[key], value or {})
             elif key in ("name", "preset"):
+                if not isinstance(value, str):
+                    raise ConfigError(f"The run's {key} is {type(value).__name__}, not text.",
+                                      "fix or delete the run's config.json.")
                 kwargs[key] = value
         return cls(**kwargs)
 
@@ -324,10 +361,37 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
     if unknown:
         raise ConfigError(f"Unknown {cls.__name__} setting(s): {', '.join(unknown)}.",
                           f"known settings: {', '.join(sorted(known))}.")
+    types = {f.name: str(f.type) for f in fields(cls)}
+    for key, value in values.items():
+        if key in ("max_bytes", "train_bytes") and isinstance(value, str):
+            continue  # a size written like "5MB": parse_size checks it
+        if not _has_type(value, types[key]):
+            raise ConfigError(f"{cls.__name__} setting {key} is {value!r}, not of type {types[key]}.",
+                              "fix or delete the run's config.json.")
     try:
         return cls(**values)
-    except TypeError as e:
+    except (TypeError, AttributeError, ValueError) as e:
         raise ConfigError(f"Bad {cls.__name__} settings: {e}.") from None
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    """Whether a value read from JSON fits a field's annotation (``int``, ``float | None``,
+    ``list[str]``...): a crafted config.json gets a sentence, not a TypeError from deep inside."""
+    for option in (a.strip() for a in annotation.split("|")):
+        if option == "None" and value is None:
+            return True
+        if option == "bool" and isinstance(value, bool):
+            return True
+        if option == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option == "str" and isinstance(value, str):
+            return True
+        if option.startswith("list[") and isinstance(value, list):
+            inner = option[5:-1]
+            return all(_has_type(v, inner) for v in value)
+    return False
 
 
 def valid_run_name(name: str) -> bool:

@@ -31,6 +31,7 @@ from .sources import (
     MixtureSource,
     Progress,
     Source,
+    expand_user,
     open_source,
     split_terms,
 )
@@ -110,7 +111,7 @@ def _abs_spec(spec: str) -> str:
         low = head.strip().lower()
         if low in ("storybook", "tinystories") or low.startswith("hf:"):
             return term.strip()
-        return f"{weight}{Path(head.strip()).expanduser().resolve()}{q}{query}"
+        return f"{weight}{expand_user(head.strip()).resolve()}{q}{query}"
     terms = split_terms(spec)
     return " + ".join(fix(t) for t in terms) if terms is not None else fix(spec)
 
@@ -137,8 +138,13 @@ def _is_complete(folder: Path, info: dict[str, Any] | None) -> bool:
         return False
 
 
-def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None) -> PrepareResult:
+def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None, *,
+            replace: bool = False) -> PrepareResult:
     """Write ``<data>/<dataset>/corpus.txt`` and ``source.json`` unless a matching complete corpus exists.
+
+    A complete dataset of that name made from another source is replaced only with ``replace`` (the
+    user named it to ``tinygpt data prepare``); otherwise that is refused in one sentence, so training
+    never rebuilds a dataset other runs use from a defaulted source.
 
     ``progress(done_bytes, total_bytes_or_None)`` is called as bytes are written; an exception raised
     from it (or anywhere) aborts the preparation and leaves nothing that looks complete.
@@ -159,6 +165,15 @@ def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None) -> Pr
         if progress:  # a reused corpus is complete at once: say so, so that progress bars end full
             progress(old["bytes"], old["bytes"])
         return PrepareResult(folder, old, True, time.perf_counter() - start, old.get("parts", []))
+
+    if not replace and _is_complete(folder, old) and old is not None and old.get("resolved") not in (None, resolved):
+        # a prepared dataset of another source is never replaced silently (it may be what other runs
+        # train on): the user names the source it was made from, or another dataset
+        raise TinyGPTError(
+            f"Dataset '{name}' in {data} was prepared from {old.get('spec', old.get('resolved'))}, not from "
+            f"{cfg.source}; it is left as it is.",
+            f"give --source {old.get('spec', old.get('resolved'))} to use it, or another dataset name for "
+            f"{cfg.source}; tinygpt data prepare --name {name} --source ... replaces it.")
 
     made_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -277,6 +292,13 @@ def prepare_corpus(data: Path, cfg: DataConfig, progress: Progress | None = None
     The corpus itself is ``<folder>/corpus.txt``; its description is ``<folder>/source.json``.
     """
     return prepare(data, cfg, progress).path
+
+
+def dataset_source(data: Path, name: str) -> str | None:
+    """The source spec the prepared dataset ``name`` was made from, or None (no such dataset)."""
+    info = _read_source_json(Path(data) / name)
+    spec = info.get("spec") if info else None
+    return spec if isinstance(spec, str) else None
 
 
 def list_datasets(data: Path) -> list[dict[str, Any]]:

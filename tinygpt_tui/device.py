@@ -173,6 +173,23 @@ def measure_peak_flops(device: torch.device, dtype: torch.dtype, *, cache: bool 
     return best_known if cache else peak
 
 
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a new allocation can still get on ``device`` (free GPU memory, or the machine's
+    MemAvailable on CPU), or None where it cannot be told."""
+    try:
+        if device.type == "cuda":
+            free, _total = torch.cuda.mem_get_info(device)
+            return int(free)
+        if device.type == "cpu":
+            with open("/proc/meminfo", encoding="ascii") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return None
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (``$TINYGPT_THREADS`` overrides)."""
     if os.environ.get("TINYGPT_THREADS"):

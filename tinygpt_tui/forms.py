@@ -171,6 +171,12 @@ def configure_run(models: Path, name: str, preset: str | None,
             changed.append(f"{key}={value}")
     if changed:
         cfg = RunConfig.from_dict(current)
-        runs.save_run_config(d, cfg)
+        # a run another process trains keeps its settings: the change is written under the lock,
+        # so a trainer refused for that lock has changed nothing
+        runs.acquire_lock(d)
+        try:
+            runs.save_run_config(d, cfg)
+        finally:
+            runs.release_lock(d)
         notes.append("changed " + ", ".join(changed))
     return cfg, notes

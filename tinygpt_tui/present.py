@@ -127,6 +127,34 @@ def error_sentence(err: BaseException) -> tuple[str, str | None]:
     return (str(message) if message is not None else str(err)), (str(hint) if hint else None)
 
 
+_OS_ERRORS = {
+    "ENOSPC": ("There is no space left on the device holding {path}.", "free some space, or point --models-dir "
+               "or --data-dir at a disk with room; the last checkpoint is kept."),
+    "EDQUOT": ("The disk quota is used up where {path} lives.", "free some space, or use another folder."),
+    "EROFS": ("{path} is on a read-only file system.", "use a writable folder (--models-dir, --data-dir)."),
+    "EACCES": ("Permission denied for {path}.", "check the folder's owner and permissions, or use another one."),
+    "EPERM": ("The operation on {path} is not permitted.", "check the folder's owner and permissions."),
+    "ENOENT": ("{path} does not exist.", "check the path."),
+    "EISDIR": ("{path} is a folder, not a file.", "give a file."),
+    "ENOTDIR": ("A part of {path} is not a folder.", "check the path."),
+    "EIO": ("Reading or writing {path} failed with an input/output error.", "check the disk."),
+}
+
+
+def os_error(err: OSError) -> tuple[str, str]:
+    """An operating-system error (disk full, read-only, permission denied...) as one sentence naming
+    the path, and a hint."""
+    import errno as errno_names
+
+    path = err.filename if err.filename is not None else "a file"
+    name = errno_names.errorcode.get(err.errno or 0, "")
+    if name in _OS_ERRORS:
+        sentence, hint = _OS_ERRORS[name]
+        return sentence.format(path=path), hint
+    reason = err.strerror or type(err).__name__
+    return f"{reason} ({path}).", "check the path and the disk."
+
+
 def error_line(message: str | BaseException, hint: str | None = None) -> str:
     """One line for a status bar: ``sentence Hint: hint``. Takes an error, or its two parts (as a
     training ``error`` event carries them)."""

@@ -12,11 +12,22 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Table as RichTable
 from rich.text import Text
 
 from .generate import TokenRecord
 from .present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
+
+
+class Table(RichTable):
+    """A Rich table that shows its title and string cells as text, never as markup: they hold run
+    names, token pieces, file names and settings the user typed (``stop=[/INST]``)."""
+
+    def __init__(self, *args: Any, title: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, title=Text(title) if isinstance(title, str) else title, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(Text(c) if isinstance(c, str) else c for c in cells), **kwargs)
 
 VIEWS = ("text", "boundaries", "pieces", "hex", "probs", "all")
 """What ``--show`` accepts (comma-separated for several)."""
@@ -181,9 +192,14 @@ def runs_table(infos: Sequence[Any]) -> Table:
     for col in ("Run", "Preset", "Tokenizer", "Params", "Step", "Best val bpb", "Weights"):
         table.add_column(col)
     for r in infos:
+        problem = getattr(r, "problem", None)
+        if problem:  # a run whose config cannot be read: listed, with why
+            table.add_row(Text(r.name), Text(f"cannot be read: {problem}", style="red"), "", "", "", "", "no")
+            continue
         bpb = f"{r.best_val_bpb:.3f}" if getattr(r, "best_val_bpb", None) is not None else "-"
-        table.add_row(r.name, r.preset, f"{r.tokenizer} {r.vocab_size}", f"{r.params / 1e6:.2f}M", str(r.step),
-                      bpb, "yes" if getattr(r, "has_weights", True) else "no")
+        # names and presets come from folders and config files: text, never markup
+        table.add_row(Text(r.name), Text(r.preset), Text(f"{r.tokenizer} {r.vocab_size}"),
+                      f"{r.params / 1e6:.2f}M", str(r.step), bpb, "yes" if getattr(r, "has_weights", True) else "no")
     return table
 
 

@@ -10,7 +10,7 @@
                        header the JSON scalars (step, elapsed time, best validation, python/numpy RNG)
     state.json         a readable copy of those scalars (never read back for resuming)
     metrics.jsonl      one JSON event per line, appended and flushed as training goes
-    train.lock         {"pid", "started"} while a training process owns the run
+    train.lock         {"pid", "proc_start", "started"} while a training process owns the run
 
 Why a ``kill -9`` cannot leave a broken resume point: everything a resume needs lives in one file,
 ``state.safetensors``, and a file is only ever replaced by writing a temporary file beside it,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text, pid_alive
+from .atomic import atomic_write_text, fsync_dir, pid_temp_file, process_alive, process_start
 from .config import ModelConfig, RunConfig, TinyGPTError, valid_run_name
 
 CONFIG = "config.json"
@@ -90,7 +90,9 @@ def save_run_config(run: Path, cfg: RunConfig) -> Path:
 
 
 def load_run_config(run: Path) -> RunConfig:
-    """The configuration of the run in folder ``run`` (TinyGPTError when there is none)."""
+    """The configuration of the run in folder ``run`` (TinyGPTError when there is none). The folder
+    names the run: a ``name`` inside config.json that differs (the folder was renamed or copied) is
+    replaced by the folder's, so nothing is ever written under the old name."""
     name = run.name
     path = run / CONFIG
     if not path.is_file():
@@ -100,7 +102,10 @@ def load_run_config(run: Path) -> RunConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise TinyGPTError(f"Cannot read {path}: {e}.") from None
-    return RunConfig.from_json(text)
+    cfg = RunConfig.from_json(text)
+    if cfg.name != name and valid_run_name(name):
+        cfg.name = name
+    return cfg
 
 
 def estimate_params(m: ModelConfig) -> int:
@@ -112,6 +117,19 @@ def estimate_params(m: ModelConfig) -> int:
     per_block = 12 * C * C + 2 * norm + (9 * C if m.bias else 0)
     head = 0 if m.tie_weights else m.vocab_size * C
     return m.vocab_size * C + m.n_layer * per_block + norm + head
+
+
+def training_memory(cfg: RunConfig) -> int:
+    """A rough upper estimate, in bytes, of the memory training ``cfg`` takes in float32: weights,
+    gradients and two optimizer moments (16 bytes a parameter), plus the activations kept for the
+    backward pass (per layer and token about 16 widths and, for attention, two T-long rows per head)
+    and the logits. It is not exact; it tells a shape that fits from one that can never fit."""
+    m, t = cfg.model, cfg.train
+    params = estimate_params(m) + (m.block_size * m.n_embd if m.position == "learned" else 0)
+    tokens = t.batch_size * m.block_size
+    activations = 4 * tokens * m.n_layer * (16 * m.n_embd + 2 * m.n_head * m.block_size)
+    logits = 4 * tokens * m.vocab_size * 3
+    return 16 * params + activations + logits
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,55 +194,106 @@ def read_metrics(run: Path, since_offset: int = 0) -> tuple[list[dict[str, Any]]
     return events, since_offset + end
 
 
-def lock_owner(run: Path) -> int | None:
-    """The pid training this run, or None (no lock, an unreadable one, or a stale one)."""
+def _read_lock(path: Path) -> dict[str, Any] | None:
     try:
-        info = json.loads((run / LOCK).read_text(encoding="utf-8"))
-        pid = int(info["pid"])
+        info = json.loads(path.read_text(encoding="utf-8"))
+        int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return pid if pid_alive(pid) else None
+    return info if isinstance(info, dict) else None
+
+
+def _lock_alive(info: dict[str, Any] | None) -> bool:
+    """Whether the process a lock names still runs: its pid, and its start time where the lock has
+    one (so a pid reused by another process does not keep a dead trainer's lock forever)."""
+    if info is None:
+        return False
+    start = info.get("proc_start")
+    return process_alive(int(info["pid"]), start if isinstance(start, int) else None)
+
+
+def lock_owner(run: Path) -> int | None:
+    """The pid training this run, or None (no lock, an unreadable one, or a stale one)."""
+    info = _read_lock(run / LOCK)
+    return int(info["pid"]) if info is not None and _lock_alive(info) else None
 
 
 def is_training(run: Path) -> bool:
     return lock_owner(run) is not None
 
 
+def _own_lock_body() -> dict[str, Any]:
+    return {"pid": os.getpid(), "proc_start": process_start(os.getpid()), "started": time.time()}
+
+
+def _is_ours(info: dict[str, Any] | None) -> bool:
+    return info is not None and int(info["pid"]) == os.getpid() and \
+        info.get("proc_start") == process_start(os.getpid())
+
+
 def acquire_lock(run: Path) -> Path:
-    """Take ``train.lock`` for this process; a lock whose pid is dead is ignored and replaced."""
+    """Take ``train.lock`` for this process.
+
+    The lock appears whole or not at all: its owner (pid and process start time) is written to a
+    temporary file first, which is then hard-linked to ``train.lock`` (the link fails when the lock
+    exists). A stale lock (its process gone, or its pid now another process's) is moved aside under
+    a name of our own and, should what was moved turn out to be a live lock that arrived meanwhile,
+    put back; so two trainers can never both hold one run.
+    """
     name = run.name
     path = run / LOCK
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = json.dumps({"pid": os.getpid(), "started": time.time()}).encode()
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = lock_owner(run)
-            if owner is not None and owner != os.getpid():
-                raise TinyGPTError(f"Run '{name}' is already being trained by process {owner}.",
-                                   "wait for it to finish, or stop it (Ctrl-C in its window).") from None
-            try:
-                path.unlink()  # stale (its process is gone) or our own
-            except FileNotFoundError:
-                pass
-            continue
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
+    busy = TinyGPTError(f"Run '{name}' is already being trained by another process.",
+                        "wait for it to finish, or stop it (Ctrl-C in its window, or s in the app).")
+    tmp = pid_temp_file(path.parent, LOCK)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(_own_lock_body()))
             f.flush()
             os.fsync(f.fileno())
-        return path
+        for _ in range(5):
+            try:
+                os.link(tmp, path)
+                fsync_dir(path.parent)
+                return path
+            except FileExistsError:
+                pass
+            info = _read_lock(path)
+            if _is_ours(info):
+                return path
+            if _lock_alive(info):
+                raise TinyGPTError(f"Run '{name}' is already being trained by process {info['pid']}.",
+                                   busy.hint) from None
+            aside = pid_temp_file(path.parent, LOCK + ".stale")
+            try:
+                os.replace(path, aside)
+            except FileNotFoundError:
+                os.unlink(aside)
+                continue
+            moved = _read_lock(aside)
+            if _lock_alive(moved):  # a live lock taken between our read and the move: give it back
+                try:
+                    os.link(aside, path)
+                except FileExistsError:
+                    pass
+                os.unlink(aside)
+                raise busy
+            os.unlink(aside)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
     raise TinyGPTError(f"Could not take the training lock of run '{name}'.", f"remove {path} if no training runs.")
 
 
 def release_lock(run: Path) -> None:
     path = run / LOCK
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        if int(info.get("pid", -1)) == os.getpid():
+    if _is_ours(_read_lock(path)):
+        try:
             path.unlink()
-    except (OSError, ValueError, TypeError):
-        pass
+        except OSError:
+            pass
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,6 +316,22 @@ class RunInfo:
     updated: float
     """Unix time of the newest file in the run."""
     has_weights: bool
+    problem: str | None = None
+    """Why the run cannot be read (a malformed config.json), as one sentence with its hint; the other
+    fields are then placeholders."""
+
+
+def bad_run_info(run: Path, err: BaseException) -> RunInfo:
+    """A run whose configuration cannot be read, listed with why instead of hidden or crashing the list."""
+    from .present import error_line
+
+    try:
+        updated = (run / CONFIG).stat().st_mtime
+    except OSError:
+        updated = 0.0
+    return RunInfo(name=run.name, tokenizer="?", vocab_size=0, params=0, preset="?", step=0, max_steps=0,
+                   max_time=None, best_val_loss=None, best_val_bpb=None, training=is_training(run),
+                   updated=updated, has_weights=False, problem=error_line(err))
 
 
 def run_info(run: Path) -> RunInfo:
@@ -272,7 +357,8 @@ def run_info(run: Path) -> RunInfo:
 
 
 def list_runs(models: Path) -> list[RunInfo]:
-    """Every run under ``models`` with a readable config, newest first."""
+    """Every run under ``models``, newest first; one whose config cannot be read is listed with its
+    ``problem`` (and no weights), so one bad folder neither hides itself nor breaks the listing."""
     root = Path(models)
     if not root.is_dir():
         return []
@@ -281,6 +367,9 @@ def list_runs(models: Path) -> list[RunInfo]:
         if d.is_dir() and (d / CONFIG).is_file() and valid_run_name(d.name):
             try:
                 infos.append(run_info(d))
-            except (TinyGPTError, OSError):
-                continue  # a broken (or vanishing) run shows up when it is opened, not here
+            except TinyGPTError as err:
+                infos.append(bad_run_info(d, err))
+            except OSError as err:  # unreadable, or vanishing while listed
+                if d.is_dir():
+                    infos.append(bad_run_info(d, TinyGPTError(f"Cannot read run folder {d}: {err.strerror}.")))
     return sorted(infos, key=lambda r: r.updated, reverse=True)

@@ -233,7 +233,7 @@ class HFSource(Source):
             raise TinyGPTError("The 'datasets' package is not installed.", "pip install datasets") from None
         # Our own progress bars report the corpus; datasets' per-split bars would only add noise.
         datasets.disable_progress_bars()
-        local = Path(self.dataset_id).expanduser()
+        local = expand_user(self.dataset_id)
         if local.exists():
             return self._load_local(datasets, local)
         if not _hub_offline_mode():
@@ -345,6 +345,15 @@ class MixtureSource(Source):
 TERM = re.compile(r"^\s*(?:(?P<w>[^*]*?)\s*\*\s*)?(?P<spec>\S.*?)\s*$")
 
 
+def expand_user(path: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; an unknown user is one sentence."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise TinyGPTError(f"Cannot expand '{path.split('/', 1)[0]}' in {path}: there is no such user or home "
+                           f"folder.", "write the path in full, e.g. /home/NAME/file.txt.") from None
+
+
 def open_source(spec: str, seed: int = DEFAULT_SEED) -> Source:
     """Parse a source spec (see the module docstring) into a :class:`Source`; TinyGPTError if it is bad."""
     spec = (spec or "").strip()
@@ -362,7 +371,7 @@ def split_terms(spec: str) -> list[str] | None:
     A spec that names an existing path is never split, so a file called ``a+b.txt`` still works.
     """
     spec = spec.strip()
-    if ("*" not in spec and "+" not in spec) or Path(spec.partition("?")[0]).expanduser().exists():
+    if ("*" not in spec and "+" not in spec) or expand_user(spec.partition("?")[0]).exists():
         return None
     return re.split(r"\s*\+\s*", spec)
 
@@ -405,7 +414,7 @@ def _open_single(spec: str, seed: int) -> Source:
     if low.startswith("hf:"):
         _allow(spec, options, ("split", "column", "config", "streaming"))
         return HFSource(spec, base[3:].strip(), options, seed)
-    path = Path(base).expanduser()
+    path = expand_user(base)
     if path.exists():
         _allow(spec, options, ("column",))
         if not os.access(path, os.R_OK):

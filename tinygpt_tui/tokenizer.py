@@ -107,6 +107,7 @@ class Tokenizer:
     special_tokens: dict[str, int]
 
     def __init__(self, tokens: list[bytes], special_tokens: dict[str, int]):
+        check_special_tokens(special_tokens)
         self._tokens = tokens
         self.special_tokens = dict(special_tokens)
         self._special_ids = {i: s for s, i in self.special_tokens.items()}
@@ -343,6 +344,15 @@ class BPETokenizer(_TiktokenTokenizer):
         return HFTokenizer.from_str(self._hf_json)
 
 
+def check_special_tokens(specials: Iterable[Any]) -> None:
+    """Refuse special tokens a crafted file could use to hang the encoder: an empty one makes
+    tiktoken's special-token search match at every position and loop forever while memory grows."""
+    for s in specials:
+        if not isinstance(s, str) or not s:
+            raise TinyGPTError(f"The tokenizer file has a special token {s!r} that is empty or not text.",
+                               "special tokens are non-empty text such as <|endoftext|>; retrain the tokenizer.")
+
+
 def _read_hf_byte_level_bpe(data: Any) -> tuple[dict[str, int], dict[str, int]]:
     """Vocabulary and special tokens of an HF tokenizer.json, checking it is the byte-level kind we serve."""
     hint = "only byte-level BPE tokenizers made by `tinygpt tokenizer train` (GPT-2 style) are supported."
@@ -352,6 +362,8 @@ def _read_hf_byte_level_bpe(data: Any) -> tuple[dict[str, int], dict[str, int]]:
     if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
         raise TinyGPTError(f"The tokenizer file holds a {model.get('type')!r} model, not a BPE.", hint)
     pre = data.get("pre_tokenizer") or {}
+    if not isinstance(pre, dict):
+        raise TinyGPTError("The tokenizer file's pre-tokenizer is not a JSON object.", hint)
     if pre.get("type") != "ByteLevel" or pre.get("add_prefix_space") or not pre.get("use_regex", True):
         # Another pre-tokenizer splits text differently from GPT-2's pattern, so ids would not match.
         raise TinyGPTError("The tokenizer file's pre-tokenizer is not ByteLevel without a prefix space.", hint)
@@ -362,6 +374,7 @@ def _read_hf_byte_level_bpe(data: Any) -> tuple[dict[str, int], dict[str, int]]:
         vocab = {str(k): int(v) for k, v in model["vocab"].items()}
     except (KeyError, TypeError, ValueError, AttributeError):
         raise TinyGPTError("The tokenizer file's vocabulary or added tokens are malformed.", hint) from None
+    check_special_tokens(specials)
     vocab.update(specials)
     return vocab, specials
 
@@ -507,6 +520,7 @@ def tokenizer_from_dict(data: Any, text: str | None = None, source: str = "the t
         specials = data.get("special_tokens") or [EOT]
         if not isinstance(specials, list) or not all(isinstance(s, str) for s in specials):
             raise TinyGPTError(f"{source} has a malformed special_tokens list.", "retrain the tokenizer.")
+        check_special_tokens(specials)
         if kind == "gpt2":
             return gpt2_tokenizer(specials)
         if kind == "char":

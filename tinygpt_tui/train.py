@@ -47,6 +47,7 @@ from .config import RunConfig, SamplingConfig, TinyGPTError, valid_run_name
 from .device import (
     autocast,
     available_cores,
+    available_memory,
     dtype_name,
     measure_peak_flops,
     peak_table_path,
@@ -164,7 +165,12 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> Path:
-        """Checkpoint: best weights (when improved), then the resume point, then the latest weights."""
+        """Checkpoint: best weights (when improved), then the resume point, then the latest weights.
+        Weights that are not all finite are never written: the previous checkpoint stays."""
+        with torch.no_grad():
+            finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        if not finite:
+            self._diverged(float("nan"), what="weights")
         tensors, scalars = checkpoint.pack_training_state(self.model, self.optimizer, self.scaler, self.device,
                                                           self._scalars())
         d = checkpoint.save_checkpoint(self.dir, self.model, tensors, scalars, best=best)
@@ -212,6 +218,11 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         clip = tc.grad_clip if tc.grad_clip > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        if not math.isfinite(grad_norm) and not self.scaler:
+            # a finite loss can still have inf/NaN gradients; applied, they poison every weight.
+            # (With fp16 the scaler skips such a step itself and lowers its scale.)
+            self.optimizer.zero_grad(set_to_none=True)
+            self._diverged(grad_norm, what="gradient norm")
         if self.scaler:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -338,15 +349,28 @@ class Trainer:
                     message=f"trained {self.step} steps in {self.elapsed:.0f} s{best}; weights in "
                             f"{self.dir}.")
 
-    def _diverged(self, loss: float) -> None:
+    def _diverged(self, value: float, what: str = "loss") -> None:
         kept = runs.state_summary(self.dir)
         where = f"the checkpoint of step {kept['step']} is kept" if kept else "no checkpoint was written"
-        raise TinyGPTError(f"The loss became {loss} at step {self.step + 1}, so training stopped; {where}.",
+        raise TinyGPTError(f"The {what} became {value} at step {self.step + 1}, so training stopped; {where}.",
                            "lower the learning rate (--lr) or train in float32 (--dtype float32), then resume.")
 
 
 # --------------------------------------------------------------------------------------------------
 # orchestration
+
+
+def check_memory(cfg: RunConfig, device: torch.device) -> None:
+    """Refuse, before any data is prepared or memory allocated, a shape whose training cannot fit
+    in the memory ``device`` has free (estimated by :func:`runs.training_memory`)."""
+    need = runs.training_memory(cfg)
+    have = available_memory(device)
+    if have is not None and need > have:
+        raise TinyGPTError(
+            f"Training run '{cfg.name}' needs about {need / 1e9:,.1f} GB of memory on {device.type}, "
+            f"and {have / 1e9:,.1f} GB is free.",
+            "use a smaller --n-layer, --n-embd, --block-size or --batch-size (and --grad-accum to keep the "
+            "tokens per step).")
 
 
 def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -375,6 +399,7 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         device = resolve_device(cfg.train.device)
         if cfg.train.dtype != "auto":
             resolve_dtype(cfg.train.dtype, device, peak_table_path(workspace.models))
+        check_memory(cfg, device)
         runs.acquire_lock(run)
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))

@@ -7,6 +7,7 @@ import sys
 
 from .. import __version__
 from ..config import TinyGPTError
+from ..present import os_error
 from ..workspace import Workspace
 from .common import print_error, size_arg
 
@@ -47,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as err:  # disk full, read-only folder, permission denied: one sentence naming the path
+        print_error(TinyGPTError(*os_error(err)))
+        return 2
+    except UnicodeDecodeError as err:  # text on stdin or in a file that is not UTF-8
+        print_error(TinyGPTError(f"The input is not valid UTF-8 (byte {err.start}).",
+                                 "give UTF-8 text, or convert it first (iconv -t UTF-8)."))
+        return 2
 
 
 if __name__ == "__main__":

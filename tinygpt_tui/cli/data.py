@@ -13,6 +13,8 @@ import itertools
 import json
 from typing import Any
 
+from rich.text import Text
+
 from ..config import DataConfig, TinyGPTError, parse_size
 from .common import workspace
 
@@ -78,14 +80,16 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                      val_fraction=args.val_fraction, seed=args.seed)
     name = corpora.dataset_name(cfg)
     err = Console(stderr=True, highlight=False)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+    with Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   TimeElapsedColumn(), console=err, transient=True, disable=args.json) as bar:
         task = bar.add_task(f"corpus {name}", total=None)
 
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = corpora.prepare(workspace(args).data, cfg, progress)
+        # naming the dataset is asking for it: --name replaces a dataset made from another source
+        before = corpora.dataset_source(workspace(args).data, name) if args.name else None
+        result = corpora.prepare(workspace(args).data, cfg, progress, replace=bool(args.name))
     info = result.info
     if args.json:
         print(json.dumps({"path": str(result.path), "corpus": str(result.path / "corpus.txt"),
@@ -93,23 +97,27 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         return 0
     out = Console(highlight=False)
     verb = "Already prepared" if result.reused else "Prepared"
-    out.print(f"[bold green]{verb}[/] [bold]{info['name']}[/]: {info['documents']:,} documents, "
-              f"{_mb(info['bytes'])}" + ("" if result.reused else f" in {result.seconds:.1f} s"))
-    out.print(f"  source  {info.get('description', info['spec'])}")
+    if before is not None and before != args.source and not result.reused:
+        verb = f"Replaced (it was made from {before})"  # asked for by name, and said
+    # names, sources and paths are the user's text: printed as text, never as markup
+    out.print(Text.assemble((verb, "bold green"), " ", (str(info["name"]), "bold"),
+                            f": {info['documents']:,} documents, {_mb(info['bytes'])}"
+                            + ("" if result.reused else f" in {result.seconds:.1f} s")))
+    out.print(f"  source  {info.get('description', info['spec'])}", markup=False)
     if info.get("capped"):
-        out.print(f"  capped at {_mb(info.get('max_bytes'))} (use --max-bytes to change)")
+        out.print(f"  capped at {_mb(info.get('max_bytes'))} (use --max-bytes to change)", markup=False)
     for part in info.get("parts") or []:
         out.print(f"  part    {part['source']}: {part['documents']:,} documents, {_mb(part['bytes'])} "
-                  f"({part['share']:.1%} of bytes, asked {part['weight']:.1%})")
-    out.print(f"  corpus  {result.path / 'corpus.txt'}")
+                  f"({part['share']:.1%} of bytes, asked {part['weight']:.1%})", markup=False)
+    out.print(f"  corpus  {result.path / 'corpus.txt'}", markup=False)
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from .. import corpora
+    from .render import Table
 
     out = Console(highlight=False)
     if args.name:
@@ -121,7 +129,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         table.add_column(style="bold")
         table.add_column(overflow="fold")  # paths and hashes wrap instead of being cut
         rows = [("spec", info.get("spec", "?")), ("source", info.get("description", "")),
-                ("complete", "yes" if info["complete"] else "[red]no (prepare it again)[/]"),
+                ("complete", "yes" if info["complete"] else Text("no (prepare it again)", style="red")),
                 ("documents", f"{info['documents']:,}" if info.get("documents") is not None else "?"),
                 ("size", _mb(info.get("bytes"))), ("seed", str(info.get("seed"))),
                 ("byte cap", _mb(info["max_bytes"]) if info.get("max_bytes") else "none"),
@@ -133,9 +141,9 @@ def cmd_info(args: argparse.Namespace) -> int:
         for s in info["shards"]:
             meta = s.get("meta") or {}
             files = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(s["files"].items())) or "no files"
-            state = "" if s["complete"] else " [yellow](incomplete)[/]"
+            state = "" if s["complete"] else (" (incomplete)", "yellow")
             tokenizer = f" {meta['tokenizer_kind']}" if "tokenizer_kind" in meta else ""
-            rows.append(("shards", f"{s['fingerprint']}{tokenizer}: {files}{state}"))
+            rows.append(("shards", Text.assemble(f"{s['fingerprint']}{tokenizer}: {files}", state)))
         for label, value in rows:
             table.add_row(label, value)
         out.print(table)
@@ -145,7 +153,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(datasets))
         return 0
     if not datasets:
-        out.print(f"No prepared datasets in {workspace(args).data}. Make one with: tinygpt data prepare --source storybook")
+        out.print(f"No prepared datasets in {workspace(args).data}. Make one with: tinygpt data prepare --source "
+                  "storybook", markup=False)
         return 0
     table = Table(title=f"datasets in {workspace(args).data}")
     for col, justify in (("name", "left"), ("spec", "left"), ("documents", "right"), ("MB", "right"),
@@ -155,7 +164,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     for d in datasets:
         table.add_row(d["name"], d["spec"], f"{d['documents']:,}" if d["documents"] is not None else "?",
                       f"{d['bytes'] / 1e6:,.2f}" if d["bytes"] is not None else "?", str(len(d["shards"])),
-                      "yes" if d["complete"] else "[red]no[/]")
+                      "yes" if d["complete"] else Text("no", style="red"))
     out.print(table)
     return 0
 
@@ -176,7 +185,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise TinyGPTError(f"The source '{args.source}' gave no documents.", "check the file or dataset.")
     out = Console(highlight=False)
     for i, doc in enumerate(docs, 1):
-        out.rule(f"[dim]{i}/{len(docs)} · {len(doc.split())} words[/]")
+        out.rule(Text(f"{i}/{len(docs)} · {len(doc.split())} words", style="dim"))
         out.print(doc, markup=False)
-    out.rule(f"[dim]{source.describe()}[/]")
+    out.rule(Text(source.describe(), style="dim"))
     return 0

@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+
+from rich.text import Text
 
 from .. import events
 from ..config import PRESETS, RunConfig, TinyGPTError
@@ -109,9 +112,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
     """The run's configuration after the command line's changes, and notes for the user
     (see :func:`tinygpt_tui.forms.configure_run`)."""
+    from ..corpora import dataset_source
     from ..forms import configure_run
 
-    return configure_run(workspace(args).models, args.run, args.preset, _overrides(args))
+    overrides = _overrides(args)
+    data = overrides["data"]
+    if data.get("dataset") and "source" not in data:
+        # --dataset alone names a prepared dataset: train on it as it is, never rebuild it from the
+        # preset's default source
+        spec = dataset_source(workspace(args).data, str(data["dataset"]).strip())
+        if spec is not None:
+            data["source"] = spec
+    return configure_run(workspace(args).models, args.run, args.preset, overrides)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -135,28 +147,50 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg, notes = prepare_config(args)
     stop = threading.Event()
     presses = [0]
+    broken = [False]
 
-    def on_sigint(signum, frame) -> None:
+    def on_signal(signum, frame) -> None:
+        # SIGINT (Ctrl-C) and SIGTERM (a timeout, docker stop, a batch scheduler) both save first
         presses[0] += 1
-        if presses[0] > 1:
+        if presses[0] > 1 and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
-        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+        if presses[0] == 1:
+            try:
+                print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)...",
+                      file=sys.stderr)
+            except OSError:
+                pass
 
-    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() \
-        else None
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     try:
         if args.json:
             def print_event(event: dict[str, Any]) -> None:
-                sys.stdout.write(json.dumps(event) + "\n")
-                sys.stdout.flush()
+                if broken[0]:
+                    return
+                try:
+                    sys.stdout.write(json.dumps(event) + "\n")
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    # the reader went away (| head): stop as on Ctrl-C, saving a checkpoint, and say so
+                    # in the exit status; later writes go nowhere instead of raising again
+                    broken[0] = True
+                    stop.set()
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
+                    os.close(devnull)
 
             done = train.train_run(workspace(args), args.run, on_event=print_event, stop=stop)
         else:
             done = _train_with_display(workspace(args), args.run, cfg, notes, stop)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if broken[0]:
+        return 1
     return 0 if done.get("reason") in ("finished", "time", "interrupted") else 1
 
 
@@ -199,7 +233,8 @@ class TrainingDisplay:
         elif isinstance(event, events.Sample) and self.state.samples:
             self._sample()
         elif isinstance(event, events.Done):
-            self.console.print(f"[bold green]done[/] ({self.state.reason}): {done_message(self.state)}")
+            self.console.print(Text.assemble(("done", "bold green"),
+                                             f" ({self.state.reason}): {done_message(self.state)}"))
 
     def _stage(self) -> None:
         progress, s = self.progress, self.state
@@ -211,7 +246,7 @@ class TrainingDisplay:
         if s.stage in ("corpus", "tokenizer", "shards"):
             self.stage_task = progress.add_task(s.stage_message, total=None, info="")
         else:
-            self.console.print(f"[dim]{s.stage_message}[/]")
+            self.console.print(Text(s.stage_message or "", style="dim"))
 
     def _stage_progress(self) -> None:
         s = self.state
@@ -222,9 +257,10 @@ class TrainingDisplay:
     def _start(self) -> None:
         s = self.state
         res = f"resumed at step {s.step}" if s.resumed else "new"
-        self.console.print(f"[bold]{self.name}[/]: {(s.params or 0) / 1e6:.2f}M parameters, {s.tokens_per_step} "
-                           f"tokens/step, {s.device} {s.dtype}, {s.threads} threads, peak "
-                           f"{(s.peak_flops or 0) / 1e9:.0f} GFLOP/s (measured), {res}")
+        self.console.print(Text.assemble((self.name, "bold"),
+                                         f": {(s.params or 0) / 1e6:.2f}M parameters, {s.tokens_per_step} "
+                                         f"tokens/step, {s.device} {s.dtype}, {s.threads} threads, peak "
+                                         f"{(s.peak_flops or 0) / 1e9:.0f} GFLOP/s (measured), {res}"))
         if s.max_time:
             self.task = self.progress.add_task("training", total=s.max_time, completed=s.elapsed_s, info="")
         else:
@@ -239,17 +275,15 @@ class TrainingDisplay:
         self.progress.update(self.task, completed=s.elapsed_s if s.max_time else s.step, info=info)
 
     def _sample(self) -> None:
-        from rich.text import Text
-
         text = self.state.samples[-1][1].strip().replace("\n", " ")
         # a sample is foreign text: shown as it is, never read as markup
         self.console.print(Text.assemble("         ", (text[:300], "italic cyan")))
 
     def _eval(self) -> None:
         s = self.state
-        star = " [green]best[/]" if s.best_step == s.step else ""
-        self.console.print(f"step {s.step:>6}: train loss {_num(s.train_loss, '.4f')}  val loss "
-                           f"{_num(s.val_loss, '.4f')}  val {_num(s.val_bpb, '.3f')} bits/byte{star}")
+        star = (" best", "green") if s.best_step == s.step else ""
+        self.console.print(Text.assemble(f"step {s.step:>6}: train loss {_num(s.train_loss, '.4f')}  val loss "
+                                         f"{_num(s.val_loss, '.4f')}  val {_num(s.val_bpb, '.3f')} bits/byte", star))
 
 
 def _train_with_display(ws: Workspace, name: str, cfg: RunConfig, notes: list[str], stop: threading.Event) -> dict[str, Any]:
@@ -260,9 +294,9 @@ def _train_with_display(ws: Workspace, name: str, cfg: RunConfig, notes: list[st
 
     console = Console(stderr=True, highlight=False)
     for note in notes:
-        console.print(f"[dim]{note}[/]")
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=30),
-                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console, transient=False)
+        console.print(Text(note, style="dim"))
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}", style="bold", markup=False), BarColumn(bar_width=30),
+                        TextColumn("{task.fields[info]}", markup=False), TimeElapsedColumn(), console=console, transient=False)
     display = TrainingDisplay(name, console, progress)
     with progress:
         return train.train_run(ws, name, on_event=display.on_event, stop=stop)
@@ -291,9 +325,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"{args.run} ({args.which}) on {path.name}", show_header=False)
+    from .render import Table
+
+    table = Table(title=Text(f"{args.run} ({args.which}) on {path.name}"), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (("documents", f"{result['documents']:,}"), ("tokens scored", f"{result['tokens']:,}"),

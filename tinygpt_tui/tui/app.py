@@ -22,6 +22,7 @@ from typing import TypeVar
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 
 from ..config import SamplingConfig, TinyGPTError
@@ -257,6 +258,13 @@ class TinyGPTApp(App[None]):
         self.refresh_runs()
 
     # -- messages and commands ---------------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification of this app is shown as text: messages quote prompts, file names and
+        what the user typed, which must never be read as markup. (A widget's ``notify`` passes
+        ``markup=True`` by default; it is ignored here.)"""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def say(self, text: str, error: bool = False) -> None:
         """Show ``text`` under the current screen's command bar.
 

@@ -22,7 +22,7 @@ class ChoiceScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="choice-dialog"):
-            yield Static(self.question, id="choice-question")
+            yield Static(self.question, id="choice-question", markup=False)
             with Horizontal(id="choice-buttons"):
                 for key, label, variant in self.choices:
                     yield Button(label, id=f"choice-{key}", variant=variant)  # type: ignore[arg-type]

@@ -286,7 +286,7 @@ class ExplorerScreen(AppScreen):
         try:
             rows = workbench.breakdown(text) if text else []
         except TinyGPTError as err:
-            self.query_one("#breakdown-summary", Static).update(error_line(err))
+            self.query_one("#breakdown-summary", Static).update(Text(error_line(err)))
             return
         n_bytes = len(text.encode("utf-8"))
         self.query_one("#breakdown-summary", Static).update(

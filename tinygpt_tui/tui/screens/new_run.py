@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -97,7 +98,8 @@ class NewRunScreen(ModalScreen[NewRunResult | None]):
         form = self.form()
         errors = validate_run_form(form, self.existing)
         for field in FIELDS:
-            self.query_one(f"#error-{field}", Static).update(errors.get(field, ""))
+            # a message quotes what the user typed ("[/]"): text, never markup
+            self.query_one(f"#error-{field}", Static).update(Text(errors.get(field, "")))
         # vocabulary size only means something for BPE
         self.query_one("#field-vocab_size", Input).disabled = form.tokenizer != "bpe"
         preview = self.query_one("#new-run-preview", Static)

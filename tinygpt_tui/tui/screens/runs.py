@@ -90,8 +90,8 @@ class RunsScreen(AppScreen):
         where = short_path(workbench.models_dir)
         if empty:
             self.query_one("#quick-start-text", Static).update(quick_start_text(where))
-        self.query_one("#runs-title", Static).update(
-            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}" if runs else "")
+        self.query_one("#runs-title", Static).update(Text(
+            f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}" if runs else ""))
         self._show_summary()
         # take focus only when the user has not put it somewhere (the command bar) meanwhile
         if self.focused is None or not self.focused.display:
@@ -113,12 +113,12 @@ class RunsScreen(AppScreen):
             summary.update(Text(f"{name}: {error_line(err)}"))  # the sentence is text, never markup
             return
         m, t, d = cfg.model, cfg.train, cfg.data
-        summary.update(
+        summary.update(Text(  # the source is the user's text: never markup
             f"{name}: data {d.source} · tokenizer {cfg.tokenizer.kind}"
             f"{'' if cfg.tokenizer.kind != 'bpe' else ' ' + str(cfg.tokenizer.vocab_size)} · "
             f"{m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
             f"batch {t.batch_size}, lr {t.lr:g}, {t.max_steps} steps"
-        )
+        ))
 
     @on(RunTable.RowHighlighted)
     def _highlighted(self) -> None:

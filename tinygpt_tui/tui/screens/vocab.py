@@ -89,7 +89,7 @@ class VocabScreen(AppScreen):
         yield Header()
         with Horizontal(id="vocab-main"):
             with VerticalScroll(id="vocab-stats-column"):
-                yield Static(f"vocabulary of {self.run}", id="vocab-title")
+                yield Static(f"vocabulary of {self.run}", id="vocab-title", markup=False)
                 yield Static("Counting…", id="vocab-stats")
             with Vertical(id="vocab-right"):
                 yield Input(placeholder="search: a piece (Ġthe), hex (68 65), or an id (#42)", id="vocab-search")
@@ -131,8 +131,8 @@ class VocabScreen(AppScreen):
         for tid, piece, hx, length, freq in self.shown:
             table.add_row(tid, Text(piece), length, "-" if freq is None else f"{freq:,}", hx, key=str(tid))
         total = len(self.rows)
-        self.query_one("#vocab-count", Static).update(
-            f"{len(self.shown):,} of {total:,} tokens" + (f" match '{query}'" if query.strip() else ""))
+        self.query_one("#vocab-count", Static).update(Text(  # the query is the user's text, never markup
+            f"{len(self.shown):,} of {total:,} tokens" + (f" match '{query}'" if query.strip() else "")))
 
     @on(Input.Changed, "#vocab-search")
     def _search(self, event: Input.Changed) -> None:

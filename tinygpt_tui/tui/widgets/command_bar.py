@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -69,7 +70,7 @@ class CommandBar(Vertical):
     def show_message(self, text: str, error: bool = False) -> None:
         """Show ``text`` under the input; errors are red until the next message."""
         label = self.query_one("#command-message", Static)
-        label.update(text)
+        label.update(Text(text))
         label.set_class(error, "error")
 
     def focus_input(self) -> None:

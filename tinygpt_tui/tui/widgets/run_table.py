@@ -50,11 +50,14 @@ class RunTable(DataTable):
             steps = f"{info.step}/{info.max_steps}" if getattr(info, "max_steps", None) else str(info.step)
             status = Text("training", style="bold green") if info.training else (
                 Text("trained", style="cyan") if info.step else Text("new", style="dim"))
+            if getattr(info, "problem", None):
+                status = Text("unreadable", style="bold red")  # the summary line says why
+            # names, tokenizers and presets come from folders and config files: text, never markup
             self.add_row(
-                info.name,
-                f"{tok} {vocab}" if vocab else str(tok),
+                Text(info.name),
+                Text(f"{tok} {vocab}" if vocab else str(tok)),
                 human_count(getattr(info, "params", None)),
-                getattr(info, "preset", "") or "-",
+                Text(getattr(info, "preset", "") or "-"),
                 steps,
                 _num(getattr(info, "best_val_loss", None)),
                 _num(getattr(info, "best_val_bpb", None)),
