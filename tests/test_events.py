@@ -150,7 +150,11 @@ def test_the_reducer_folds_a_realistic_stream():
          "best": False},
     ], stopped)
     assert resumed.status == "training" and resumed.reason is None and not resumed.resumable and resumed.resumed
-    assert resumed.eta_s == pytest.approx(20.0)  # 10 steps left at this session's 2 s/step
+    assert resumed.warming_up and resumed.eta_s is None  # its first reading is start-up time
+    later = fold([{"event": "step", "time": T + 121, "step": 35, "loss": 1.5, "lr": 1e-3, "tokens_per_s": 256.0,
+                   "mfu": 0.02, "elapsed_s": 50.0, "eta_s": 10.0, "grad_norm": 1.0, "tokens": 8960,
+                   "threads": 2}], resumed)
+    assert later.eta_s == pytest.approx(10.0)  # 5 steps left at this session's 2 s/step
     assert (resumed.val_loss, resumed.best_val_loss) == (2.3, 2.1)  # not better: the best stays
 
     failed = reduce(resumed, ev.Error(message="The loss became nan.", hint="lower --lr"))
