@@ -717,3 +717,109 @@ async def test_training_pump_stops_reading_when_the_app_exits(runs_home):
     reads = source.reads
     time.sleep(0.6)
     assert source.reads == reads
+
+
+# -- training that tells the truth -------------------------------------------------------------------
+def _rewrite_done(runs_home, **fields) -> None:
+    import json
+
+    path = runs_home / "models" / "fixture" / "metrics.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    done = json.loads(lines[-1])
+    assert done["event"] == "done"
+    done.update(fields)
+    path.write_text("\n".join([*lines[:-1], json.dumps(done)]) + "\n", encoding="utf-8")
+
+
+@pytest.mark.anyio
+async def test_a_finished_run_shows_its_result_and_no_stale_training(runs_home):
+    """After training ended: the stage row has no ▶training, the bar is full, the header gives the
+    result (best val bits/byte, tokens, time) and says plainly that the run is under-trained, and c
+    continues it (its budget extended, training resumed)."""
+    _rewrite_done(runs_home, best_val_bpb=2.4123, tokens=12800, elapsed_s=10.0, undertrained=True,
+                  undertrained_why="the validation loss was still falling fast: 2.000 at step 25, 1.600 at step 50")
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        await pilot.pause(0.3)
+        header = str(screen.query_one("#train-header").render())
+        stages = str(screen.query_one("#train-stage").render())
+        assert "▶" not in stages and "✓training" in stages
+        bar = screen.query_one("#train-progress")
+        assert bar.progress == bar.total
+        assert "under-trained" in header and "still falling fast" in header and "Press c" in header
+        assert "2.412 bits/byte" in header and "12.8k tokens" in header
+        started: list[str] = []
+        app.training.start = lambda run: started.append(run)
+        await pilot.press("c")
+        await pilot.pause()
+        assert started == ["fixture"] and "Continuing fixture for 50 more steps" in bar_text(app)
+        assert app.workbench.run_config("fixture").train.max_steps == 100
+
+
+def test_the_quick_start_lands_on_its_result():
+    """Where the quick start lands (the explorer) the result is said, and an under-trained run says so."""
+    from tinygpt_tui.events import Done
+    from tinygpt_tui.tui.app import landing_summary
+
+    done = Done(step=360, reason="time", message="m", best_val_bpb=1.45, tokens=1_474_560, elapsed_s=140.0,
+                undertrained=True, undertrained_why="it ran 360 of the 1,000 steps planned in its 140 s budget")
+    line = landing_summary("quick", done)
+    assert "best val 1.450 bits/byte" in line and "1.5M tokens" in line and "2m20s" in line
+    assert "Under-trained: it ran 360 of the 1,000 steps" in line and "/continue" in line
+    fine = landing_summary("quick", Done(step=1000, reason="time", message="m", best_val_bpb=0.28))
+    assert "Under-trained" not in fine
+
+
+@pytest.mark.anyio
+async def test_speed_says_warming_up_until_it_means_something(runs_home):
+    from tinygpt_tui.events import Start
+
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        app.show_training("fresh")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        await pilot.pause(0.2)
+        screen = app.screen
+        screen.handle_event(Start(step=0, max_steps=100, max_time=None, params=1000, tokens_per_step=64,
+                                  device="cpu", dtype="float32", resumed=False, compile=False, threads=1,
+                                  peak_flops=1e9, elapsed_s=0.0), live=False)
+
+        def step(n):
+            return Step(step=n, loss=3.0, lr=1e-3, tokens_per_s=453.0, mfu=0.01, elapsed_s=n * 1.0, eta_s=1680.0,
+                        grad_norm=1.0, tokens=64 * n, threads=1)
+        screen.handle_event(step(5), live=False)
+        screen._flush()
+        numbers = plain(screen.query_one("#train-numbers"))
+        assert "warming up" in numbers and "453" not in numbers
+        screen.handle_event(step(10), live=False)
+        screen._flush()
+        assert "453" in plain(screen.query_one("#train-numbers"))
+
+
+def plain(widget) -> str:
+    """What a Static shows, as plain text (a Rich renderable printed at 120 columns)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=120, file=io.StringIO(), record=True)
+    console.print(widget.content)
+    return console.export_text()
+
+
+def test_the_validation_curve_is_points_at_evaluations_from_step_zero():
+    """One point per evaluation (step 0 too), nothing interpolated between them."""
+    from tinygpt_tui.tui.widgets.loss_chart import LossChart
+
+    chart = LossChart()
+    calls = []
+    chart.plt.scatter = lambda xs, ys, **kw: calls.append(("scatter", list(xs), kw.get("label")))
+    chart.plt.plot = lambda xs, ys, **kw: calls.append(("plot", list(xs), kw.get("label")))
+    chart.refresh = lambda *a, **k: None
+    chart.set_series({5: 3.0, 10: 2.5}, {0: 4.2, 10: 2.6})
+    assert ("scatter", [0, 10], "val") in calls and not any(c[2] == "val" and c[0] == "plot" for c in calls)

@@ -43,6 +43,19 @@ from .widgets.command_bar import CommandBar
 
 S = TypeVar("S", bound=Screen)
 
+def landing_summary(run: str, done: Done) -> str:
+    """Where the quick start lands, the result of its training: best validation bits per byte, tokens
+    seen, time; and plainly when it is under-trained, with the command that trains it more."""
+    from ..units import duration, human_count
+
+    best = f"{done.best_val_bpb:.3f}" if done.best_val_bpb is not None else "-"
+    line = (f"{run} trained: best val {best} bits/byte, {human_count(done.tokens)} tokens, "
+            f"{duration(done.elapsed_s)}.")
+    if done.undertrained:
+        return f"{line} Under-trained: {done.undertrained_why}. /continue trains it more. Type a prompt to try it."
+    return f"{line} Type a prompt and press enter."
+
+
 class TinyGPTApp(App[None]):
     """The workbench. ``TinyGPTApp(workspace, run=...)`` is also the test factory."""
 
@@ -77,6 +90,8 @@ class TinyGPTApp(App[None]):
         """The runs this app trains or watches, and their event pumps."""
         self.slash = SlashCommands(self)
         self._explore_when_done: set[str] = set()
+        self._landing: dict[str, str] = {}
+        """The end-of-training summary to say where the quick start lands (the explorer), by run."""
 
     # -- mounting ----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -155,6 +170,10 @@ class TinyGPTApp(App[None]):
                 self.pop_screen()
         else:
             self._go(ExplorerScreen(message.run))
+        landing = self._landing.pop(message.run, "")
+        if landing:
+            self.say(landing, error=False)
+            return
         self.say(f"Loaded {message.run}: {self.workbench.num_params():,} parameters. Type a prompt and press enter.")
 
     def show_training(self, run: str, start: bool = False) -> None:
@@ -177,6 +196,17 @@ class TinyGPTApp(App[None]):
             self.training.start(run)
         elif run not in self.training and self.workbench.is_training(run):
             self.training.attach(run)
+
+    def continue_training(self, run: str, *, steps: int | None = None, seconds: float | None = None) -> None:
+        """Give ``run`` more steps or time (default: its preset's budget again) and resume it on its
+        training screen; it goes on exactly from its checkpoint."""
+        try:
+            added = self.workbench.extend_run(run, steps=steps, seconds=seconds)
+        except TinyGPTError as err:
+            self.say_error(err)
+            return
+        self.show_training(run, start=True)
+        self.say(f"Continuing {run} for {added}, from its checkpoint. x stops it (a checkpoint is saved).")
 
     def show_vocab(self) -> None:
         from .screens.vocab import VocabScreen
@@ -244,6 +274,7 @@ class TinyGPTApp(App[None]):
         if isinstance(event, Done) and event.reason != "interrupted" and message.run in self._explore_when_done:
             # the quick start ends in the explorer
             self._explore_when_done.discard(message.run)
+            self._landing[message.run] = landing_summary(message.run, event)
             self.load_run(message.run)
 
     @on(TrainingEnded)
