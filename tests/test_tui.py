@@ -823,3 +823,96 @@ def test_the_validation_curve_is_points_at_evaluations_from_step_zero():
     chart.refresh = lambda *a, **k: None
     chart.set_series({5: 3.0, 10: 2.5}, {0: 4.2, 10: 2.6})
     assert ("scatter", [0, 10], "val") in calls and not any(c[2] == "val" and c[0] == "plot" for c in calls)
+
+
+# -- keys that do what they say ------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_slash_on_the_first_screen_is_kept_and_enter_never_starts_the_quick_start(home):
+    from tinygpt_tui.tui.screens.help import HelpScreen
+
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
+        await pilot.pause()
+        assert app.focused is None or app.focused.id != "quick-start-button"
+        await pilot.press("enter")  # a stray Enter: nothing starts
+        await pilot.pause()
+        assert screen_name(app) == "RunsScreen" and not app.workbench.training
+        bar = app.screen.query_one("CommandBar")
+        await pilot.press("slash", "h", "e", "l", "p")
+        assert bar.input.value == "/help"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert not app.workbench.training and not (home / "models" / "quick").exists()
+
+
+@pytest.mark.anyio
+async def test_escape_leaves_the_bar_and_e_t_on_an_empty_list_say_so(home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
+        bar = app.screen.query_one("CommandBar")
+        await pilot.press("e")
+        assert "no runs yet" in bar_text(app).lower()
+        await pilot.press("t")
+        assert "no runs yet" in bar_text(app).lower()
+        await pilot.press("slash")
+        assert app.focused is bar.input
+        await pilot.press("escape")
+        assert app.focused is not bar.input
+        await pilot.press("n")  # a key again, not a letter typed into the bar
+        await wait_for(pilot, lambda: screen_name(app) == "NewRunScreen")
+
+
+@pytest.mark.anyio
+async def test_the_detail_panel_follows_its_tab_and_numbers_from_one(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await generate_seeded(pilot, "The fox", 6, samples=2)
+        title = explorer.query_one("#detail-title")
+        detail = explorer.query_one("TokenDetail")
+        await pilot.press("tab", "right", "right", "right")
+        assert str(title.content).startswith("token 3 of")
+        assert "#3" in plain(detail)  # one numbering: the third token is #3 and "token 3 of"
+        await pilot.press("f6")  # another tab: the panel does not keep this one's token
+        assert detail.record is None and title.content == "token"
+        await pilot.press("f6", "f6")  # back to the samples
+        first = explorer.query_one("#sample-0")
+        first.focus()
+        await pilot.press("end", "right")  # past the end of sample 1: sample 2's first token
+        second = explorer.query_one("#sample-1")
+        assert app.focused is second and second.selected == 0 and first.selected == -1
+        await pilot.press("up")  # ↑ jumps to the previous sample
+        assert app.focused is first
+        await pilot.press("m")  # the most surprising token
+        worst = max(range(len(first.records)), key=lambda i: first.records[i].surprisal_bits)
+        assert first.selected == worst
+        await command(pilot, "/clear")
+        assert title.content == "token" and detail.record is None
+
+
+@pytest.mark.anyio
+async def test_score_mode_has_its_own_placeholder_and_hint(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        bar = app.screen.query_one("CommandBar")
+        await pilot.press("f2")
+        assert "score" in bar.input.placeholder.lower() and "F2 score mode" not in bar.input.placeholder
+        assert "press F2 for score mode" not in plain(app.screen.query_one("#score-summary")).replace("\n", " ")
+        await pilot.press("f2")
+        assert "F2 score mode" in bar.input.placeholder
+
+
+@pytest.mark.anyio
+async def test_sampling_parameters_are_kept_per_run(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/params temperature=0.3 top_k=7")
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        assert (app.params.temperature, app.params.top_k) == (0.3, 7)

@@ -236,10 +236,39 @@ class Workbench:
 
     # -- sampling ----------------------------------------------------------------------------------
     def default_params(self) -> SamplingConfig:
-        """The loaded run's sampling settings, or the defaults."""
-        if self._config is not None:
-            return replace(self._config.sampling)
-        return SamplingConfig()
+        """The loaded run's sampling settings: those last saved for it (:meth:`save_params`), else its
+        config's, else the defaults."""
+        if self._config is None:
+            return SamplingConfig()
+        saved = self.saved_params(self.run_name) if self.run_name else None
+        return saved or replace(self._config.sampling)
+
+    def saved_params(self, run: str) -> SamplingConfig | None:
+        """The sampling settings saved for ``run``, or None (none saved, or a file that is not valid:
+        it is ignored, not obeyed)."""
+        import json
+
+        from .config import _build
+
+        try:
+            data = json.loads((self.run_folder(run) / runs.SAMPLING).read_text(encoding="utf-8"))
+            return _build(SamplingConfig, data) if isinstance(data, dict) else None
+        except (OSError, ValueError, TinyGPTError):
+            return None
+
+    def save_params(self, run: str, params: SamplingConfig) -> None:
+        """Keep ``params`` as ``run``'s sampling settings for the next launch (best effort: a read-only
+        folder only loses the convenience)."""
+        import dataclasses
+        import json
+
+        from .atomic import atomic_write_text
+
+        try:
+            atomic_write_text(self.run_folder(run) / runs.SAMPLING,
+                              json.dumps(dataclasses.asdict(params), indent=2) + "\n")
+        except (OSError, TinyGPTError):
+            pass
 
     def generate(self, prompt: str, params: SamplingConfig,
                  cancel: threading.Event | None = None) -> Iterator[TokenRecord]:

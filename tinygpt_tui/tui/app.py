@@ -245,9 +245,12 @@ class TinyGPTApp(App[None]):
         self.show_training(cfg.name, start=True)
 
     def params_changed(self) -> None:
-        """The sampling parameters changed: the explorer's status line shows them."""
+        """The sampling parameters changed: the explorer's status line shows them, and the loaded run
+        keeps them for the next launch."""
         from .screens.explorer import ExplorerScreen
 
+        if self.workbench.loaded and self.workbench.run_name:
+            self.workbench.save_params(self.workbench.run_name, self.params)
         explorer = self.find_screen(ExplorerScreen)
         if explorer is not None:
             explorer.refresh_status()
