@@ -66,6 +66,9 @@ class TinyGPTApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # "/" opens the command bar as soon as the app reads it, before the keys after it are routed:
+        # "/help" and Enter in one burst (a paste, tmux, a fast typist) all land in the bar
+        Binding("slash", "open_bar", "Command", show=False, priority=True),
     ]
 
     def __init__(
@@ -333,6 +336,21 @@ class TinyGPTApp(App[None]):
         explorer.generate(message.text)
 
     # -- actions -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_bar":
+            # not while typing into a field (the bar itself, a form), nor where there is no bar
+            from textual.widgets import Input, TextArea
+
+            screen = self.screen
+            return (isinstance(screen, AppScreen) and not isinstance(self.focused, (Input, TextArea))
+                    and bool(screen.query(CommandBar)))
+        return True
+
+    def action_open_bar(self) -> None:
+        screen = self.screen
+        if isinstance(screen, AppScreen):
+            screen.action_command()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(commands_markdown()))
