@@ -32,7 +32,7 @@ def test_train_creates_trains_and_resumes(home, corpus, capsys):
     assert cli.main(train_args(corpus, "--max-steps", "12", "--eval-interval", "6", "--json")) == 0
     events = json_lines(capsys.readouterr().out)
     assert events[-1]["event"] == "done" and events[-1]["reason"] == "finished" and events[-1]["step"] == 12
-    assert [e["step"] for e in events if e["event"] == "eval"] == [6, 12]
+    assert [e["step"] for e in events if e["event"] == "eval"] == [0, 6, 12]  # step 0: the untrained model
     cfg = runs.load_run_config(home / "models" / "c")
     assert cfg.preset == "micro" and cfg.train.max_steps == 12 and cfg.model.vocab_size == 300
 
@@ -43,6 +43,15 @@ def test_train_creates_trains_and_resumes(home, corpus, capsys):
     start = next(e for e in events if e["event"] == "start")
     assert start["resumed"] and start["step"] == 12 and events[-1]["step"] == 16
     assert runs.load_run_config(home / "models" / "c").preset == "micro"
+
+    # --more: train further from where it stopped, by steps or by time
+    assert cli.main(["train", "--run", "c", "--more", "4", "--json"]) == 0
+    out = capsys.readouterr()
+    events = json_lines(out.out)
+    assert "training 4 more steps" in out.err and events[-1]["step"] == 20 and events[-1]["reason"] == "finished"
+    assert {"best_val_bpb", "tokens", "elapsed_s", "undertrained"} <= set(events[-1])
+    assert cli.main(["train", "--run", "c", "--more", "soon"]) != 0
+    assert "neither a number of steps nor a time" in capsys.readouterr().err
 
 
 def test_train_shows_progress_evals_and_samples(home, corpus, capsys):

@@ -126,7 +126,10 @@ def test_the_reducer_folds_a_realistic_stream():
     training = fold(stream[:8])  # up to the first step event
     assert training.status == "training" and training.progress_done is None
     assert (training.step, training.max_steps, training.loss, training.tokens) == (10, 40, 3.0, 2560)
-    assert training.eta_s == pytest.approx(30.0)  # 30 steps left at 1 s/step (10 steps in 10 s)
+    assert training.warming_up and training.eta_s is None  # the first reading is start-up time
+    second = fold(stream[:9])
+    assert not second.warming_up
+    assert second.eta_s == pytest.approx(20.0)  # 20 steps left at 1 s/step (20 steps in 20 s)
 
     stopped = fold(stream)
     assert stopped.status == "done" and stopped.reason == "interrupted" and stopped.resumable
@@ -147,7 +150,11 @@ def test_the_reducer_folds_a_realistic_stream():
          "best": False},
     ], stopped)
     assert resumed.status == "training" and resumed.reason is None and not resumed.resumable and resumed.resumed
-    assert resumed.eta_s == pytest.approx(20.0)  # 10 steps left at this session's 2 s/step
+    assert resumed.warming_up and resumed.eta_s is None  # its first reading is start-up time
+    later = fold([{"event": "step", "time": T + 121, "step": 35, "loss": 1.5, "lr": 1e-3, "tokens_per_s": 256.0,
+                   "mfu": 0.02, "elapsed_s": 50.0, "eta_s": 10.0, "grad_norm": 1.0, "tokens": 8960,
+                   "threads": 2}], resumed)
+    assert later.eta_s == pytest.approx(10.0)  # 5 steps left at this session's 2 s/step
     assert (resumed.val_loss, resumed.best_val_loss) == (2.3, 2.1)  # not better: the best stays
 
     failed = reduce(resumed, ev.Error(message="The loss became nan.", hint="lower --lr"))
@@ -223,3 +230,26 @@ def test_the_fixture_history_reads_without_a_problem():
 
     state = fold(ev.read(e) for e in metric_events(50))
     assert state.unreadable == 0 and state.status == "done" and state.step == 50 and state.params == 27_000
+
+
+def test_state_knows_warm_up_undertraining_and_the_end():
+    """The first speed reading of a session is start-up time (warming_up, no ETA); the done event
+    carries the result and whether the run is under-trained; a done state has ended."""
+    from tinygpt_tui import events as ev
+
+    start = ev.Start(step=0, max_steps=100, max_time=None, params=10, tokens_per_step=64, device="cpu",
+                     dtype="float32", resumed=False, compile=False, threads=1, peak_flops=1e9, elapsed_s=0.0)
+    def step(n: int) -> ev.Step:
+        return ev.Step(step=n, loss=2.0, lr=1e-3, tokens_per_s=100.0, mfu=0.1, elapsed_s=float(n), eta_s=None,
+                       grad_norm=1.0, tokens=64 * n, threads=1)
+    s = ev.fold([start, step(5)])
+    assert s.warming_up and s.eta_s is None and not s.ended
+    s = ev.fold([step(10)], s)
+    assert not s.warming_up and s.eta_s is not None
+    done = ev.Done(step=10, reason="finished", message="m", best_val_bpb=1.5, tokens=640, elapsed_s=12.0,
+                   undertrained=True, undertrained_why="the validation loss was still falling fast")
+    s = ev.fold([ev.decode(done.to_dict())], s)
+    assert s.ended and s.undertrained and "falling" in s.undertrained_why
+    assert s.best_val_bpb == 1.5 and s.tokens == 640 and s.elapsed_s == 12.0 and not s.warming_up
+    # a new session forgets the old verdict
+    assert not ev.fold([start], s).undertrained

@@ -191,18 +191,42 @@ def test_the_toolbar_shows_live_training_status(run):
     starting = SimpleNamespace(run="a", state=TrainingState(status="preparing", stage="tokenizer",
                                                             stage_message="training a bpe tokenizer"))
     going = TrainingState(status="training", step=1200, loss=1.23456, tokens_per_s=12345.0, eta_s=95.0,
-                          val_loss=1.5, val_bpb=0.6)
+                          val_loss=1.5, val_bpb=0.6, session_logs=3)
     ended = TrainingState(status="done", step=10, reason="finished", message="trained 10 steps")
+    warming = TrainingState(status="training", step=5, loss=3.0, tokens_per_s=453.0, eta_s=1680.0, session_logs=1)
+    under = TrainingState(status="done", step=360, reason="time", message="trained 360 steps", best_val_bpb=1.45,
+                          tokens=1_474_560, elapsed_s=140.0, undertrained=True,
+                          undertrained_why="it ran 360 of the 1,000 steps planned in its 140 s budget")
     damaged = reduce(going, EventError("A training event has no 'event' name.", "the stream is damaged."))
     repl.workbench.started_training = lambda: [starting, SimpleNamespace(run="b", state=going),
                                             SimpleNamespace(run="c", state=ended),
-                                            SimpleNamespace(run="d", state=damaged)]
+                                            SimpleNamespace(run="d", state=damaged),
+                                            SimpleNamespace(run="e", state=warming),
+                                            SimpleNamespace(run="f", state=under)]
     lines = repl.training_status().splitlines()
     assert lines[0] == " a: training a bpe tokenizer"
     assert lines[1].startswith(" b: step 1,200  loss 1.235  val 1.500 (0.600 bits/byte)  12.3k tok/s  ETA 1m35s")
-    assert lines[2] == " c: done: trained 10 steps"
+    assert lines[2].startswith(" c: done: trained 10 steps result:") and "Under-trained" not in lines[2]
+    assert "warming up" in lines[4] and "453" not in lines[4] and "ETA" not in lines[4]
+    assert "best val 1.450 bits/byte, 1.5M tokens, 2m20s" in lines[5]
+    assert "Under-trained: it ran 360 of the 1,000 steps" in lines[5] and "/continue 2m f" in lines[5]
     assert lines[3].startswith(" d: step 1,200") and lines[3].endswith(
         "(A training event has no 'event' name. Hint: the stream is damaged.)")
+
+
+def test_continue_trains_a_run_further(run):
+    """/continue N [RUN] extends the run's budget and resumes its training in the background."""
+    started = []
+
+    def patch(repl):
+        repl.workbench.start_training = lambda name: started.append(name) or SimpleNamespace(
+            proc=SimpleNamespace(pid=42))
+    out, repl = drive("/continue 300\r/continue 2m other\r/continue soon\r/quit\r", patch=patch)
+    assert started == ["tiny", "other"]
+    assert "Continuing 'tiny' for 300 more steps" in out and "Continuing 'other' for 2m00s more" in out
+    assert repl.workbench.run_config("tiny").train.max_steps == 300
+    assert repl.workbench.run_config("other").train.max_time == 120.0
+    assert "no run named 'soon'" in out
 
 
 def test_a_resumable_end_is_worded_as_before():

@@ -65,7 +65,8 @@ def test_train_run_end_to_end(home, workspace, corpus):
     assert steps[-1]["loss"] < steps[0]["loss"]
     assert all(e["tokens_per_s"] > 0 and 0 < e["mfu"] < 1 and e["grad_norm"] > 0 for e in steps)
     evals = collect(events, "eval")
-    assert [e["step"] for e in evals] == [15, 30] and evals[0]["best"]
+    # the untrained model is measured at step 0 (the curve starts there; not a best, no checkpoint)
+    assert [e["step"] for e in evals] == [0, 15, 30] and not evals[0]["best"] and evals[1]["best"]
     assert all(0 < e["val_bpb"] < 8 for e in evals)
     assert len(collect(events, "sample")) == 2 and len(collect(events, "checkpoint")) == 2
     assert all("time" in e for e in events)
@@ -82,7 +83,11 @@ def test_train_run_end_to_end(home, workspace, corpus):
     model, tok, cfg = checkpoint.load_model(home / "models" / "e2e", "latest")
     assert not model.training and tok.vocab_size == cfg.model.vocab_size
     info = runs.list_runs(home / "models")[0]
-    assert info.step == 30 and info.best_val_loss == pytest.approx(min(e["val_loss"] for e in evals))
+    assert info.step == 30 and info.best_val_loss == pytest.approx(min(e["val_loss"] for e in evals[1:]))
+    # the result, measured, is in the done event
+    assert done["tokens"] == 30 * start["tokens_per_step"] and done["elapsed_s"] > 0
+    assert done["best_val_bpb"] == pytest.approx(min(e["val_bpb"] for e in evals[1:]))
+    assert isinstance(done["undertrained"], bool)
 
     # training a finished run again does nothing and says how to go on
     again = train.train_run(workspace, "e2e")
@@ -148,7 +153,7 @@ def test_time_budget_ends_the_run_and_shapes_the_schedule(home, workspace, corpu
     assert steps[-1]["elapsed_s"] >= 2.0
     tc = runs.load_run_config(home / "models" / "timed").train
     assert steps[-1]["lr"] < tc.lr  # the cosine came down within the budget
-    assert len(collect(events, "eval")) == 1  # the final evaluation
+    assert [e["step"] > 0 for e in collect(events, "eval")] == [False, True]  # step 0, then the final one
 
 
 def test_nan_loss_stops_cleanly_and_keeps_the_checkpoint(home, workspace, corpus):
@@ -355,3 +360,18 @@ def test_non_finite_gradients_are_never_applied_or_saved(home, workspace, corpus
     assert snapshot(d) == before
     model, _tok, _cfg = checkpoint.load_model(d, "latest")
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_undertrained_from_measured_facts():
+    """A run is under-trained when its validation loss still fell fast over the last evaluation
+    interval, or when a time budget ran out far short of the planned steps; not otherwise."""
+    from tinygpt_tui.config import TrainConfig
+
+    steps = TrainConfig(max_steps=1000, eval_interval=100)
+    assert "still falling fast" in train.undertrained([(0, 5.0), (100, 3.0), (200, 2.0)], 200, steps)
+    assert train.undertrained([(100, 2.0), (200, 1.99)], 1000, steps) == ""
+    assert train.undertrained([(200, 1.99)], 1000, steps) == ""  # one evaluation says nothing
+    timed = TrainConfig(max_steps=1000, max_time=140.0, eval_interval=100)
+    why = train.undertrained([(300, 2.0), (360, 1.999)], 360, timed)
+    assert "360 of the 1,000 steps" in why
+    assert train.undertrained([(800, 2.0), (900, 1.999)], 900, timed) == ""

@@ -131,7 +131,8 @@ async def test_empty_models_folder_offers_the_quick_start(home):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
         assert "Quick start" in str(app.screen.query_one("#quick-start-button").label)
-        assert app.focused.id == "quick-start-button"
+        # the button does not take focus by itself: a stray Enter must not start a training
+        assert app.focused is None or app.focused.id != "quick-start-button"
 
 
 @pytest.mark.anyio
@@ -746,3 +747,202 @@ async def test_markup_typed_into_the_app_is_shown_as_text(runs_home):
         app.say("a message with [/] in it")
         await pilot.pause()
         assert app.is_running and app.return_code is None
+
+
+# -- training that tells the truth -------------------------------------------------------------------
+def _rewrite_done(runs_home, **fields) -> None:
+    import json
+
+    path = runs_home / "models" / "fixture" / "metrics.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    done = json.loads(lines[-1])
+    assert done["event"] == "done"
+    done.update(fields)
+    path.write_text("\n".join([*lines[:-1], json.dumps(done)]) + "\n", encoding="utf-8")
+
+
+@pytest.mark.anyio
+async def test_a_finished_run_shows_its_result_and_no_stale_training(runs_home):
+    """After training ended: the stage row has no ▶training, the bar is full, the header gives the
+    result (best val bits/byte, tokens, time) and says plainly that the run is under-trained, and c
+    continues it (its budget extended, training resumed)."""
+    _rewrite_done(runs_home, best_val_bpb=2.4123, tokens=12800, elapsed_s=10.0, undertrained=True,
+                  undertrained_why="the validation loss was still falling fast: 2.000 at step 25, 1.600 at step 50")
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        await pilot.pause(0.3)
+        header = str(screen.query_one("#train-header").render())
+        stages = str(screen.query_one("#train-stage").render())
+        assert "▶" not in stages and "✓training" in stages
+        bar = screen.query_one("#train-progress")
+        assert bar.progress == bar.total
+        assert "under-trained" in header and "still falling fast" in header and "Press c" in header
+        assert "2.412 bits/byte" in header and "12.8k tokens" in header
+        started: list[str] = []
+        app.training.start = lambda run: started.append(run)
+        await pilot.press("c")
+        await pilot.pause()
+        assert started == ["fixture"] and "Continuing fixture for 50 more steps" in bar_text(app)
+        assert app.workbench.run_config("fixture").train.max_steps == 100
+
+
+def test_the_quick_start_lands_on_its_result():
+    """Where the quick start lands (the explorer) the result is said, and an under-trained run says so."""
+    from tinygpt_tui.events import Done
+    from tinygpt_tui.tui.app import landing_summary
+
+    done = Done(step=360, reason="time", message="m", best_val_bpb=1.45, tokens=1_474_560, elapsed_s=140.0,
+                undertrained=True, undertrained_why="it ran 360 of the 1,000 steps planned in its 140 s budget")
+    line = landing_summary("quick", done)
+    assert "best val 1.450 bits/byte" in line and "1.5M tokens" in line and "2m20s" in line
+    assert "Under-trained: it ran 360 of the 1,000 steps" in line and "/continue" in line
+    fine = landing_summary("quick", Done(step=1000, reason="time", message="m", best_val_bpb=0.28))
+    assert "Under-trained" not in fine
+
+
+@pytest.mark.anyio
+async def test_speed_says_warming_up_until_it_means_something(runs_home):
+    from tinygpt_tui.events import Start
+
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        app.show_training("fresh")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        await pilot.pause(0.2)
+        screen = app.screen
+        screen.handle_event(Start(step=0, max_steps=100, max_time=None, params=1000, tokens_per_step=64,
+                                  device="cpu", dtype="float32", resumed=False, compile=False, threads=1,
+                                  peak_flops=1e9, elapsed_s=0.0), live=False)
+
+        def step(n):
+            return Step(step=n, loss=3.0, lr=1e-3, tokens_per_s=453.0, mfu=0.01, elapsed_s=n * 1.0, eta_s=1680.0,
+                        grad_norm=1.0, tokens=64 * n, threads=1)
+        screen.handle_event(step(5), live=False)
+        screen._flush()
+        numbers = plain(screen.query_one("#train-numbers"))
+        assert "warming up" in numbers and "453" not in numbers
+        screen.handle_event(step(10), live=False)
+        screen._flush()
+        assert "453" in plain(screen.query_one("#train-numbers"))
+
+
+def plain(widget) -> str:
+    """What a Static shows, as plain text (a Rich renderable printed at 120 columns)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=120, file=io.StringIO(), record=True)
+    console.print(widget.content)
+    return console.export_text()
+
+
+def test_the_validation_curve_is_points_at_evaluations_from_step_zero():
+    """One point per evaluation (step 0 too), nothing interpolated between them."""
+    from tinygpt_tui.tui.widgets.loss_chart import LossChart
+
+    chart = LossChart()
+    calls = []
+    chart.plt.scatter = lambda xs, ys, **kw: calls.append(("scatter", list(xs), kw.get("label")))
+    chart.plt.plot = lambda xs, ys, **kw: calls.append(("plot", list(xs), kw.get("label")))
+    chart.refresh = lambda *a, **k: None
+    chart.set_series({5: 3.0, 10: 2.5}, {0: 4.2, 10: 2.6})
+    assert ("scatter", [0, 10], "val") in calls and not any(c[2] == "val" and c[0] == "plot" for c in calls)
+
+
+# -- keys that do what they say ------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_slash_on_the_first_screen_is_kept_and_enter_never_starts_the_quick_start(home):
+    from tinygpt_tui.tui.screens.help import HelpScreen
+
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
+        await pilot.pause()
+        assert app.focused is None or app.focused.id != "quick-start-button"
+        await pilot.press("enter")  # a stray Enter: nothing starts
+        await pilot.pause()
+        assert screen_name(app) == "RunsScreen" and not app.workbench.training
+        bar = app.screen.query_one("CommandBar")
+        await pilot.press("slash", "h", "e", "l", "p")
+        assert bar.input.value == "/help"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert not app.workbench.training and not (home / "models" / "quick").exists()
+
+
+@pytest.mark.anyio
+async def test_escape_leaves_the_bar_and_e_t_on_an_empty_list_say_so(home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#quick-start").display)
+        bar = app.screen.query_one("CommandBar")
+        await pilot.press("e")
+        assert "no runs yet" in bar_text(app).lower()
+        await pilot.press("t")
+        assert "no runs yet" in bar_text(app).lower()
+        await pilot.press("slash")
+        assert app.focused is bar.input
+        await pilot.press("escape")
+        assert app.focused is not bar.input
+        await pilot.press("n")  # a key again, not a letter typed into the bar
+        await wait_for(pilot, lambda: screen_name(app) == "NewRunScreen")
+
+
+@pytest.mark.anyio
+async def test_the_detail_panel_follows_its_tab_and_numbers_from_one(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await generate_seeded(pilot, "The fox", 6, samples=2)
+        title = explorer.query_one("#detail-title")
+        detail = explorer.query_one("TokenDetail")
+        await pilot.press("tab", "right", "right", "right")
+        assert str(title.content).startswith("token 3 of")
+        assert "#3" in plain(detail)  # one numbering: the third token is #3 and "token 3 of"
+        await pilot.press("f6")  # another tab: the panel does not keep this one's token
+        assert detail.record is None and title.content == "token"
+        await pilot.press("f6", "f6")  # back to the samples
+        first = explorer.query_one("#sample-0")
+        first.focus()
+        await pilot.press("end", "right")  # past the end of sample 1: sample 2's first token
+        second = explorer.query_one("#sample-1")
+        assert app.focused is second and second.selected == 0 and first.selected == -1
+        await pilot.press("up")  # ↑ jumps to the previous sample
+        assert app.focused is first
+        await pilot.press("m")  # the most surprising token
+        worst = max(range(len(first.records)), key=lambda i: first.records[i].surprisal_bits)
+        assert first.selected == worst
+        await command(pilot, "/clear")
+        assert title.content == "token" and detail.record is None
+
+
+@pytest.mark.anyio
+async def test_score_mode_has_its_own_placeholder_and_hint(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        bar = app.screen.query_one("CommandBar")
+        await pilot.press("f2")
+        assert "score" in bar.input.placeholder.lower() and "F2 score mode" not in bar.input.placeholder
+        assert "press F2 for score mode" not in plain(app.screen.query_one("#score-summary")).replace("\n", " ")
+        await pilot.press("f2")
+        assert "F2 score mode" in bar.input.placeholder
+
+
+@pytest.mark.anyio
+async def test_sampling_parameters_are_kept_per_run(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/params temperature=0.3 top_k=7")
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        assert (app.params.temperature, app.params.top_k) == (0.3, 7)

@@ -115,3 +115,30 @@ def _first_line_tokens(workbench, seed: int) -> list[str]:
         out.append(record.text)
     return out if len(out) >= 4 else []
 
+
+
+@pytest.mark.slow
+def test_help_and_enter_in_one_burst_on_a_fresh_first_screen_show_the_help(home):
+    """'/help' and Enter arriving together (a paste, tmux, a fast typist) on the very first screen: the
+    slash is kept (not selected and replaced), the help opens, and the quick start does not start."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install tmux); this test drives the app in a real terminal")
+    script = _script()
+    if script is None:
+        pytest.skip("the tinygpt-tui console script is not installed (pip install -e .)")
+    (home / "models").mkdir(exist_ok=True)
+    session = f"tinygpt-{uuid.uuid4().hex[:8]}"
+    env = {"TINYGPT_MODELS": str(home / "models"), "TINYGPT_DATA": str(home / "data"), "TERM": "xterm-256color"}
+    command = "env -u COLUMNS -u LINES " + " ".join(f"{k}={v}" for k, v in env.items()) + f" {script}"
+    _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", "-c", str(home), command)
+    try:
+        _wait_screen(session, "Quick start")
+        _tmux("send-keys", "-t", session, "/help", "Enter")  # one send: one burst of bytes
+        screen = _wait_screen(session, "/params")  # the help lists the commands
+        assert "plain text is a prompt" not in screen.lower()
+        time.sleep(1.0)
+        assert not (home / "models" / "quick").exists(), "a stray Enter started the quick start"
+        _tmux("send-keys", "-t", session, "Escape")
+        _tmux("send-keys", "-t", session, "C-q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

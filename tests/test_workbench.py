@@ -116,3 +116,42 @@ def test_attention_goes_through_the_loaded_model(workbench):
     ids = workbench.prompt_ids("Once upon")
     maps = workbench.attention(ids)
     assert maps.ids == ids and maps.n_layer == workbench.config.model.n_layer
+
+
+def test_extend_run_gives_a_finished_run_more_steps_or_time(workbench, workspace):
+    """/continue and --more: N more steps from the checkpoint's step, or more time from its elapsed
+    time; alone, the preset's budget again. A bad amount is one sentence."""
+    from tinygpt_tui import runs
+    from tinygpt_tui.config import PRESETS, TinyGPTError
+    from tinygpt_tui.units import parse_budget
+
+    assert workbench.extend_run("fixture", steps=30) == "30 more steps"
+    tc = workbench.run_config("fixture").train
+    assert tc.max_steps == 50 + 30 and tc.max_time is None  # the fixture's checkpoint is at step 50
+    assert workbench.extend_run("fixture", seconds=120) == "2m00s more"
+    assert workbench.run_config("fixture").train.max_time == 10.0 + 120  # its checkpoint trained 10 s
+    workbench.extend_run("fixture", steps=5)
+    workbench.extend_run("fixture")  # a step budget: the preset's steps again, from the checkpoint
+    assert workbench.run_config("fixture").train.max_steps == 50 + PRESETS["micro"]["train"]["max_steps"]
+    with pytest.raises(TinyGPTError):
+        workbench.extend_run("fixture", steps=0)
+    assert runs.load_run_config(workspace.models / "fixture").model.vocab_size > 0  # the rest is kept
+    assert parse_budget("500") == (500, None) and parse_budget("2m") == (None, 120.0)
+    assert parse_budget("90 s") == (None, 90.0) and parse_budget("1,000 steps") == (1000, None)
+    with pytest.raises(ValueError):
+        parse_budget("soon")
+
+
+def test_a_process_that_said_done_is_not_active_training(workbench, monkeypatch):
+    """Stale state: a process that sent its done event is only exiting; it is not 'training' (the
+    quit dialog, the status line) even while its helpers wind down."""
+    from tinygpt_tui import events as ev
+    from tinygpt_tui.supervise import TrainingProcess
+
+    proc = TrainingProcess.__new__(TrainingProcess)
+    proc.run, proc.state = "fixture", ev.TrainingState(run="fixture", status="training")
+    monkeypatch.setattr(TrainingProcess, "alive", property(lambda self: True))
+    workbench.training["fixture"] = proc
+    assert workbench.active_training() == [proc]
+    proc.state = ev.reduce(proc.state, ev.Done(step=5, reason="finished", message="trained"))
+    assert workbench.active_training() == [] and not proc.running

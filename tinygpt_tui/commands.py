@@ -39,6 +39,9 @@ COMMANDS: dict[str, CommandSpec] = {
                     "params", None),
         CommandSpec("tokens", "/tokens", "Show vocabulary statistics of the loaded run's tokenizer."),
         CommandSpec("train", "/train [RUN]", "Start (or resume) training a run.", "runs", 1),
+        CommandSpec("continue", "/continue [N|TIME] [RUN]",
+                    "Train a run further from its checkpoint: N more steps (/continue 500) or more time "
+                    "(/continue 2m); alone, its preset's budget again.", "runs", 2, ("more",)),
         CommandSpec("stop", "/stop [RUN]",
                     "Stop what is running: generation, or training (it saves a checkpoint).", "runs", 1),
         CommandSpec("load", "/load RUN", "Load a trained run (its best checkpoint) for generation.", "runs", 1),

@@ -45,6 +45,10 @@ VERSION = 1
 SAMPLES_KEPT = 10
 """How many of the latest samples :class:`TrainingState` keeps."""
 
+WARMUP_LOGS = 2
+"""Step events of a session whose speed is start-up time: its first window holds the first step (and
+a compile), so the rate (and an ETA from it) means something from the second reading on."""
+
 
 class EventError(TinyGPTError):
     """A training event that cannot be read (malformed JSON, a missing field, a wrong type)."""
@@ -167,6 +171,11 @@ class Done(Event):
     ``resumable``: training the run again goes on from where it stopped. ``stage``: where it ended
     (``training``, or a preparation stage when stopped before training began). ``message`` states
     what happened; what to do next is each face's wording of ``resumable``.
+
+    The run's result, measured: ``best_val_bpb`` (best validation bits per byte), ``tokens`` seen,
+    ``elapsed_s`` of training. ``undertrained``: training ended while the model was still learning
+    fast, or after far fewer steps than planned; ``undertrained_why`` states the fact that says so
+    (each face words the offer to continue).
     """
 
     kind: ClassVar[str] = "done"
@@ -175,6 +184,11 @@ class Done(Event):
     message: str
     resumable: bool = False
     stage: str = "training"
+    best_val_bpb: float | None = None
+    tokens: int | None = None
+    elapsed_s: float | None = None
+    undertrained: bool = False
+    undertrained_why: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,13 +354,29 @@ class TrainingState:
     """The latest event that could not be read (an EventError's sentence and hint); training goes on."""
     unreadable: int = 0
     """How many events could not be read."""
+    session_logs: int = 0
+    """How many step events this session has sent (its first readings include start-up and compile)."""
+    undertrained: bool = False
+    undertrained_why: str = ""
+    """From the done event: the run ended still learning fast, or far short of its plan (and why)."""
+
+    @property
+    def warming_up(self) -> bool:
+        """True while this session's speed readings are start-up time (compile, first steps, caches),
+        not the training's pace: until its second step event."""
+        return self.status == "training" and self.session_logs < WARMUP_LOGS
+
+    @property
+    def ended(self) -> bool:
+        """Training said its last word (done or error): nothing trains this state any more."""
+        return self.status in ("done", "error")
 
 
 def _eta(s: TrainingState) -> float | None:
     if s.max_time:
         return max(0.0, s.max_time - s.elapsed_s)
     steps, seconds = s.step - s.session_step, s.elapsed_s - s.session_elapsed
-    if s.max_steps is None or steps <= 0 or seconds <= 0:
+    if s.max_steps is None or steps <= 0 or seconds <= 0 or s.warming_up:
         return None
     return max(0, s.max_steps - s.step) * seconds / steps
 
@@ -372,11 +402,13 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
               step=event.step, max_steps=event.max_steps, max_time=event.max_time, resumed=event.resumed,
               params=event.params, tokens_per_step=event.tokens_per_step, device=event.device,
               dtype=event.dtype, threads=event.threads, peak_flops=event.peak_flops,
-              session_step=event.step, session_elapsed=event.elapsed_s, elapsed_s=event.elapsed_s, **ended)
+              session_step=event.step, session_elapsed=event.elapsed_s, elapsed_s=event.elapsed_s,
+              session_logs=0, undertrained=False, undertrained_why="", **ended)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Step):
         s = r(state, step=event.step, loss=event.loss, lr=event.lr, tokens_per_s=event.tokens_per_s,
-              mfu=event.mfu, elapsed_s=event.elapsed_s, tokens=event.tokens, grad_norm=event.grad_norm)
+              mfu=event.mfu, elapsed_s=event.elapsed_s, tokens=event.tokens, grad_norm=event.grad_norm,
+              session_logs=state.session_logs + 1)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Eval):
         s = r(state, step=event.step, train_loss=event.train_loss, val_loss=event.val_loss, val_bpb=event.val_bpb)
@@ -388,9 +420,17 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
     if isinstance(event, Checkpoint):
         return r(state, checkpoint_step=event.step, checkpoint_path=event.path)
     if isinstance(event, Done):
-        return r(state, status="done", step=max(state.step, event.step), reason=event.reason,
-                 resumable=event.resumable, ended_in=event.stage, message=event.message, error=None, hint=None,
-                 eta_s=0.0 if event.reason in ("finished", "time") else state.eta_s)
+        s = r(state, status="done", step=max(state.step, event.step), reason=event.reason,
+              resumable=event.resumable, ended_in=event.stage, message=event.message, error=None, hint=None,
+              eta_s=0.0 if event.reason in ("finished", "time") else state.eta_s,
+              undertrained=event.undertrained, undertrained_why=event.undertrained_why)
+        if event.best_val_bpb is not None:
+            s = r(s, best_val_bpb=event.best_val_bpb)
+        if event.tokens is not None:
+            s = r(s, tokens=max(s.tokens, event.tokens))
+        if event.elapsed_s is not None:
+            s = r(s, elapsed_s=max(s.elapsed_s, event.elapsed_s))
+        return s
     if isinstance(event, Error):
         return r(state, status="error", reason=None, resumable=False, ended_in=None, message=event.message,
                  error=event.message, hint=event.hint)

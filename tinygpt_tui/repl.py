@@ -106,7 +106,10 @@ def status_line(run: str, state: TrainingState) -> str:
     that could not be read is said after it, in one sentence."""
     if state.status in ("done", "error"):
         what = "failed" if state.status == "error" else "done"
-        return f" {run}: {what}: {end_message(state)}"
+        from .cli.training import result_line
+
+        result = result_line(state, f"/continue 2m {run} trains it more.")
+        return f" {run}: {what}: {end_message(state)}" + (f" {result}" if result else "")
     if state.tokens_per_s is None:  # no step measured yet: what it is preparing
         line = f" {run}: {state.stage_message or 'starting'}"
     else:
@@ -114,7 +117,10 @@ def status_line(run: str, state: TrainingState) -> str:
         line = f" {run}: step {state.step:,}  loss {loss}"
         if state.val_loss is not None and state.val_bpb is not None:
             line += f"  val {state.val_loss:.3f} ({state.val_bpb:.3f} bits/byte)"
-        line += f"  {human_count(state.tokens_per_s)} tok/s  ETA {duration(state.eta_s)}  (/stop stops it)"
+        if state.warming_up:
+            line += "  warming up  (/stop stops it)"
+        else:
+            line += f"  {human_count(state.tokens_per_s)} tok/s  ETA {duration(state.eta_s)}  (/stop stops it)"
     if state.problem:
         line += f"  ({error_line(state.problem, state.problem_hint)})"
     return line
@@ -262,6 +268,24 @@ class Repl:
         proc = self.workbench.start_training(name)
         self.info(f"Training '{name}' in the background (pid {proc.proc.pid}); /stop stops it with a checkpoint, "
                   f"/load {name} picks up the newest weights.")
+
+    def cmd_continue(self, args: list[str]) -> None:
+        from .units import parse_budget
+
+        steps = seconds = None
+        name = None
+        for arg in args:
+            try:
+                steps, seconds = parse_budget(arg)
+            except ValueError:
+                name = arg
+        name = name or self.workbench.run_name
+        if not name:
+            raise TinyGPTError("Which run should train further?", "name it: /continue 500 RUN or /continue 2m RUN.")
+        added = self.workbench.extend_run(name, steps=steps, seconds=seconds)
+        proc = self.workbench.start_training(name)
+        self.info(f"Continuing '{name}' for {added} from its checkpoint, in the background (pid {proc.proc.pid}); "
+                  f"/stop stops it, /load {name} picks up the newest weights.")
 
     def cmd_stop(self, args: list[str]) -> None:
         procs = [p for p in self.workbench.active_training() if not args or p.run == args[0]]

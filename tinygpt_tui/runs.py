@@ -47,6 +47,8 @@ STATE = "state.safetensors"
 STATE_JSON = "state.json"
 METRICS = "metrics.jsonl"
 LOCK = "train.lock"
+SAMPLING = "sampling.json"
+"""The sampling settings last used with the run in the app (kept across launches)."""
 
 WEIGHTS_FORMAT = "tinygpt-weights"
 STATE_FORMAT = "tinygpt-state"

@@ -118,6 +118,12 @@ class TrainingProcess:
         return self.proc.poll() is None
 
     @property
+    def running(self) -> bool:
+        """Still training: alive and has not said its last word (a process that sent ``done`` or
+        ``error`` is only exiting, whatever its helpers take to wind down)."""
+        return self.alive and not self.state.ended
+
+    @property
     def returncode(self) -> int | None:
         return self.proc.poll()
 

@@ -70,6 +70,32 @@ if TYPE_CHECKING:  # pragma: no cover
 PROBE_EVERY = 30.0
 """Seconds of a time-budget run between two probes of the fastest thread count."""
 
+STILL_FALLING = 0.02
+"""A validation loss that fell by more than this share over the last evaluation interval was still
+falling fast: the run ended while the model was learning (under-trained)."""
+
+SHORT_OF_PLAN = 0.5
+"""A time-budget run that did fewer than this share of its planned ``max_steps`` is under-trained."""
+
+
+def undertrained(val_history: list[tuple[int, float]], step: int, tc: Any) -> str:
+    """Why a run that ended at ``step`` is under-trained, from what the trainer measured, or "".
+
+    ``val_history``: (step, validation loss) of its evaluations, oldest first. Two facts say so: the
+    validation loss still fell fast over the last evaluation interval (more than STILL_FALLING of its
+    value), or a time budget ended after less than SHORT_OF_PLAN of the planned steps (a slow or busy
+    machine).
+    """
+    if tc.max_time and step < SHORT_OF_PLAN * tc.max_steps:
+        return f"it ran {step:,} of the {tc.max_steps:,} steps planned in its {tc.max_time:g} s budget"
+    finite = [(s, v) for s, v in val_history if v is not None and math.isfinite(v)]
+    if len(finite) >= 2:
+        (s0, v0), (s1, v1) = finite[-2], finite[-1]
+        if v0 > 0 and s1 > s0 and (v0 - v1) / v0 > STILL_FALLING:
+            return (f"the validation loss was still falling fast: {v0:.3f} at step {s0:,}, "
+                    f"{v1:.3f} at step {s1:,}")
+    return ""
+
 
 # --------------------------------------------------------------------------------------------------
 # the trainer
@@ -119,6 +145,7 @@ class Trainer:
         self.best_val_bpb: float | None = None
         self.best_step: int | None = None
         self.last_val_loss: float | None = None
+        self.val_history: list[tuple[int, float]] = []  # (step, val loss) of the evaluations
         self.eval_seconds = 0.0  # how long the last evaluation + sample + checkpoint took
         self.resumed = resume is not None
         if resume is not None:
@@ -151,13 +178,16 @@ class Trainer:
         self.best_val_bpb = s.get("best_val_bpb")
         self.best_step = s.get("best_step")
         self.last_val_loss = s.get("val_loss")
+        history = s.get("val_history") or []
+        self.val_history = [(int(a), float(b)) for a, b in history
+                            if isinstance(a, int) and isinstance(b, (int, float))][-8:]
 
     def _scalars(self) -> dict[str, Any]:
         """The loop's own numbers for the resume point (the codec adds optimizer and RNG states)."""
         return {
             "step": self.step, "elapsed": self.elapsed, "tokens_seen": self.tokens_seen,
             "best_val_loss": self.best_val_loss, "best_val_bpb": self.best_val_bpb, "best_step": self.best_step,
-            "val_loss": self.last_val_loss,
+            "val_loss": self.last_val_loss, "val_history": [list(p) for p in self.val_history[-8:]],
             "data_position": self.step * self.tc.grad_accum,  # next training batch index
             "vocab_size": self.cfg.model.vocab_size, "tokenizer_fingerprint": self.tok.fingerprint(),
             "model": dict(vars(self.cfg.model)), "dtype": dtype_name(self.dtype), "device": self.device.type,
@@ -259,6 +289,7 @@ class Trainer:
     def eval_sample_checkpoint(self) -> None:
         m = self.evaluate()
         self.last_val_loss = m["val_loss"]
+        self.val_history.append((self.step, m["val_loss"]))
         best = self.best_val_loss is None or m["val_loss"] < self.best_val_loss
         if best:
             self.best_val_loss, self.best_val_bpb, self.best_step = m["val_loss"], m["val_bpb"], self.step
@@ -286,6 +317,11 @@ class Trainer:
                                 f"--max-time to train it further.")
         self._window_time, self._window_steps = 0.0, 0
         self._step_time_avg: float | None = None
+        if self.step == 0 and not self.resumed:
+            # the untrained model's loss: the curve starts at step 0 (not a best, no checkpoint)
+            m = self.evaluate()
+            self.emit(Eval(step=0, train_loss=m["train_loss"], val_loss=m["val_loss"], val_bpb=m["val_bpb"],
+                           best=False))
         saved_step = self.step if self.resumed else -1
         next_probe = self.elapsed + PROBE_EVERY
         while True:
@@ -345,9 +381,11 @@ class Trainer:
     def _finished(self, reason: str) -> Done:
         best = f", best validation loss {self.best_val_loss:.4f} ({self.best_val_bpb:.3f} bits/byte)" \
             if self.best_val_loss is not None else ""
+        why = undertrained(self.val_history, self.step, self.tc)
         return Done(step=self.step, reason=reason,
                     message=f"trained {self.step} steps in {self.elapsed:.0f} s{best}; weights in "
-                            f"{self.dir}.")
+                            f"{self.dir}.", best_val_bpb=self.best_val_bpb, tokens=self.tokens_seen,
+                    elapsed_s=self.elapsed, undertrained=bool(why), undertrained_why=why)
 
     def _diverged(self, value: float, what: str = "loss") -> None:
         kept = runs.state_summary(self.dir)

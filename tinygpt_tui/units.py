@@ -23,3 +23,26 @@ def duration(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def parse_budget(text: str) -> tuple[int | None, float | None]:
+    """A training budget as typed: '500' or '500 steps' -> (500, None); '90s', '2m', '1.5h',
+    '2 min' -> (None, seconds). ValueError for anything else (or a non-positive amount)."""
+    t = text.strip().lower().replace(" ", "")
+    for suffix in ("steps", "step"):
+        if t.endswith(suffix):
+            t = t[: -len(suffix)]
+            break
+    else:
+        for units, scale in ((("hours", "hour", "h"), 3600.0), (("minutes", "minute", "min", "m"), 60.0),
+                             (("seconds", "second", "sec", "s"), 1.0)):
+            for unit in units:
+                if t.endswith(unit):
+                    amount = float(t[: -len(unit)])
+                    if not math.isfinite(amount) or amount <= 0:
+                        raise ValueError(text)
+                    return None, amount * scale
+    steps = int(t.replace(",", "").replace("_", ""))
+    if steps <= 0:
+        raise ValueError(text)
+    return steps, None

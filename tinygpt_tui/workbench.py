@@ -236,10 +236,39 @@ class Workbench:
 
     # -- sampling ----------------------------------------------------------------------------------
     def default_params(self) -> SamplingConfig:
-        """The loaded run's sampling settings, or the defaults."""
-        if self._config is not None:
-            return replace(self._config.sampling)
-        return SamplingConfig()
+        """The loaded run's sampling settings: those last saved for it (:meth:`save_params`), else its
+        config's, else the defaults."""
+        if self._config is None:
+            return SamplingConfig()
+        saved = self.saved_params(self.run_name) if self.run_name else None
+        return saved or replace(self._config.sampling)
+
+    def saved_params(self, run: str) -> SamplingConfig | None:
+        """The sampling settings saved for ``run``, or None (none saved, or a file that is not valid:
+        it is ignored, not obeyed)."""
+        import json
+
+        from .config import _build
+
+        try:
+            data = json.loads((self.run_folder(run) / runs.SAMPLING).read_text(encoding="utf-8"))
+            return _build(SamplingConfig, data) if isinstance(data, dict) else None
+        except (OSError, ValueError, TinyGPTError):
+            return None
+
+    def save_params(self, run: str, params: SamplingConfig) -> None:
+        """Keep ``params`` as ``run``'s sampling settings for the next launch (best effort: a read-only
+        folder only loses the convenience)."""
+        import dataclasses
+        import json
+
+        from .atomic import atomic_write_text
+
+        try:
+            atomic_write_text(self.run_folder(run) / runs.SAMPLING,
+                              json.dumps(dataclasses.asdict(params), indent=2) + "\n")
+        except (OSError, TinyGPTError):
+            pass
 
     def generate(self, prompt: str, params: SamplingConfig,
                  cancel: threading.Event | None = None) -> Iterator[TokenRecord]:
@@ -298,6 +327,42 @@ class Workbench:
         self.training[name] = proc
         return proc
 
+    def extend_run(self, run: str, *, steps: int | None = None, seconds: float | None = None) -> str:
+        """Give ``run`` more to train from where it stopped: ``steps`` more optimizer steps or ``seconds``
+        more of training time (neither: its preset's budget again, in its own unit). Rewrites its
+        ``max_steps``/``max_time``; training it again resumes exactly from its checkpoint. Returns what
+        was added, as words ("300 more steps", "2m 0s more")."""
+        from .config import PRESETS
+        from .units import duration
+
+        if steps is not None and steps <= 0 or seconds is not None and seconds <= 0:
+            raise TinyGPTError("Continue for a positive number of steps or seconds.",
+                               "for example /continue 500 (steps) or /continue 2m.")
+        if self.is_training(run):
+            raise TinyGPTError(f"Run '{run}' is training right now.", "stop it first (x or /stop).")
+        folder = self.run_folder(run)
+        cfg = self.run_config(run)
+        kept = runs.state_summary(folder) or {}
+        step, elapsed = int(kept.get("step", 0)), float(kept.get("elapsed", 0.0))
+        tc = cfg.train
+        if steps is None and seconds is None:
+            plan = PRESETS.get(cfg.preset, {}).get("train", {})
+            if tc.max_time:
+                seconds = float(plan.get("max_time") or tc.max_time)
+            else:
+                steps = int(plan.get("max_steps") or tc.max_steps)
+        if seconds is not None:
+            # a time budget counts from the time already trained; the step plan stays (it sets warmup)
+            tc.max_time = (elapsed if kept else 0.0) + seconds
+            added = f"{duration(seconds)} more"
+        else:
+            assert steps is not None
+            tc.max_time = None
+            tc.max_steps = (step if kept else 0) + steps
+            added = f"{steps:,} more steps"
+        runs.save_run_config(folder, cfg)
+        return added
+
     def stop_training(self, run: str, wait: float | None = None) -> bool:
         """Stop this workbench's training of ``run`` gracefully; False when it is not ours or not running."""
         proc = self.training.get(run)
@@ -311,8 +376,9 @@ class Workbench:
         return list(self.training.values())
 
     def active_training(self) -> list[TrainingProcess]:
-        """Training processes this workbench started that are still running."""
-        return [p for p in self.training.values() if p.alive]
+        """Training processes this workbench started that are still training (not those that said
+        their last word and are only exiting)."""
+        return [p for p in self.training.values() if p.running]
 
     def attach(self, run: str, since_offset: int = 0) -> MetricsFollower:
         """Follow a run being trained elsewhere (metrics.jsonl), from ``since_offset``."""

@@ -73,6 +73,8 @@ def register(sub: Any) -> None:
                        help="train for this wall-clock budget; the learning-rate schedule fits itself to it")
     for flag, _section, _field, typ, help_text in OVERRIDES:
         t.add_argument(flag, type=typ, help=help_text)
+    t.add_argument("--more", metavar="N|TIME", help="train an existing run further from its checkpoint: N more "
+                   "steps (--more 500) or more time (--more 2m, 90s, 1h)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="wrap the model in torch.compile (a one-off compile of 20-60 s, faster steps)")
     t.add_argument("--json", action="store_true", help="print the training events as JSON lines on stdout")
@@ -141,9 +143,35 @@ def done_message(state: TrainingState, how: str = "run the same command again") 
     return f"{message.rstrip('.')}; {how} to continue."  # stopped while preparing: nothing to resume yet
 
 
+def result_line(state: TrainingState, how_to_continue: str) -> str:
+    """The result of a finished training in words: best validation bits per byte, tokens seen, time;
+    and, for an under-trained run, why it is and ``how_to_continue``. Empty while nothing ended."""
+    if state.status != "done" or state.reason not in ("finished", "time"):
+        return ""
+    parts = [f"best val {state.best_val_bpb:.3f} bits/byte" if state.best_val_bpb is not None else "no evaluation",
+             f"{human_count(state.tokens)} tokens", duration(state.elapsed_s)]
+    line = "result: " + ", ".join(parts) + "."
+    if state.undertrained:
+        line += f" Under-trained: {state.undertrained_why}. {how_to_continue}"
+    return line
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import train
 
+    if args.more is not None:
+        from ..units import parse_budget
+
+        try:
+            steps, seconds = parse_budget(args.more)
+        except ValueError:
+            raise TinyGPTError(f"--more {args.more} is neither a number of steps nor a time.",
+                               "for example --more 500 (steps) or --more 2m (90s, 1h).") from None
+        if not workbench(args).run_exists(args.run):
+            raise TinyGPTError(f"There is no run named '{args.run}' to train further.",
+                               f"train it first: tinygpt train --run {args.run}")
+        added = workbench(args).extend_run(args.run, steps=steps, seconds=seconds)
+        print(f"{args.run}: training {added}, from its checkpoint.", file=sys.stderr)
     cfg, notes = prepare_config(args)
     stop = threading.Event()
     presses = [0]
@@ -235,6 +263,9 @@ class TrainingDisplay:
         elif isinstance(event, events.Done):
             self.console.print(Text.assemble(("done", "bold green"),
                                              f" ({self.state.reason}): {done_message(self.state)}"))
+            result = result_line(self.state, f"`tinygpt train --run {self.name} --more 2m` trains it more.")
+            if result:
+                self.console.print(result, style="yellow" if self.state.undertrained else "", markup=False)
 
     def _stage(self) -> None:
         progress, s = self.progress, self.state
@@ -269,9 +300,9 @@ class TrainingDisplay:
     def _step(self) -> None:
         s = self.state
         mfu = "-" if s.mfu is None else f"{100 * s.mfu:.1f}%"
-        info = (f"step {s.step}  loss {_num(s.loss, '.4f')}  lr {_num(s.lr, '.2e')}  "
-                f"{human_count(s.tokens_per_s)} tok/s  MFU {mfu}  |g| {_num(s.grad_norm, '.2f', '-')}  "
-                f"ETA {duration(s.eta_s)}")
+        speed = "warming up" if s.warming_up else (f"{human_count(s.tokens_per_s)} tok/s  MFU {mfu}  "
+                                                   f"|g| {_num(s.grad_norm, '.2f', '-')}  ETA {duration(s.eta_s)}")
+        info = f"step {s.step}  loss {_num(s.loss, '.4f')}  lr {_num(s.lr, '.2e')}  {speed}"
         self.progress.update(self.task, completed=s.elapsed_s if s.max_time else s.step, info=info)
 
     def _sample(self) -> None:

@@ -44,6 +44,19 @@ from .widgets.command_bar import CommandBar
 
 S = TypeVar("S", bound=Screen)
 
+def landing_summary(run: str, done: Done) -> str:
+    """Where the quick start lands, the result of its training: best validation bits per byte, tokens
+    seen, time; and plainly when it is under-trained, with the command that trains it more."""
+    from ..units import duration, human_count
+
+    best = f"{done.best_val_bpb:.3f}" if done.best_val_bpb is not None else "-"
+    line = (f"{run} trained: best val {best} bits/byte, {human_count(done.tokens)} tokens, "
+            f"{duration(done.elapsed_s)}.")
+    if done.undertrained:
+        return f"{line} Under-trained: {done.undertrained_why}. /continue trains it more. Type a prompt to try it."
+    return f"{line} Type a prompt and press enter."
+
+
 class TinyGPTApp(App[None]):
     """The workbench. ``TinyGPTApp(workspace, run=...)`` is also the test factory."""
 
@@ -54,6 +67,9 @@ class TinyGPTApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # "/" opens the command bar as soon as the app reads it, before the keys after it are routed:
+        # "/help" and Enter in one burst (a paste, tmux, a fast typist) all land in the bar
+        Binding("slash", "open_bar", "Command", show=False, priority=True),
     ]
 
     def __init__(
@@ -78,6 +94,8 @@ class TinyGPTApp(App[None]):
         """The runs this app trains or watches, and their event pumps."""
         self.slash = SlashCommands(self)
         self._explore_when_done: set[str] = set()
+        self._landing: dict[str, str] = {}
+        """The end-of-training summary to say where the quick start lands (the explorer), by run."""
 
     # -- mounting ----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -156,6 +174,10 @@ class TinyGPTApp(App[None]):
                 self.pop_screen()
         else:
             self._go(ExplorerScreen(message.run))
+        landing = self._landing.pop(message.run, "")
+        if landing:
+            self.say(landing, error=False)
+            return
         self.say(f"Loaded {message.run}: {self.workbench.num_params():,} parameters. Type a prompt and press enter.")
 
     def show_training(self, run: str, start: bool = False) -> None:
@@ -178,6 +200,17 @@ class TinyGPTApp(App[None]):
             self.training.start(run)
         elif run not in self.training and self.workbench.is_training(run):
             self.training.attach(run)
+
+    def continue_training(self, run: str, *, steps: int | None = None, seconds: float | None = None) -> None:
+        """Give ``run`` more steps or time (default: its preset's budget again) and resume it on its
+        training screen; it goes on exactly from its checkpoint."""
+        try:
+            added = self.workbench.extend_run(run, steps=steps, seconds=seconds)
+        except TinyGPTError as err:
+            self.say_error(err)
+            return
+        self.show_training(run, start=True)
+        self.say(f"Continuing {run} for {added}, from its checkpoint. x stops it (a checkpoint is saved).")
 
     def show_vocab(self) -> None:
         from .screens.vocab import VocabScreen
@@ -216,9 +249,12 @@ class TinyGPTApp(App[None]):
         self.show_training(cfg.name, start=True)
 
     def params_changed(self) -> None:
-        """The sampling parameters changed: the explorer's status line shows them."""
+        """The sampling parameters changed: the explorer's status line shows them, and the loaded run
+        keeps them for the next launch."""
         from .screens.explorer import ExplorerScreen
 
+        if self.workbench.loaded and self.workbench.run_name:
+            self.workbench.save_params(self.workbench.run_name, self.params)
         explorer = self.find_screen(ExplorerScreen)
         if explorer is not None:
             explorer.refresh_status()
@@ -245,6 +281,7 @@ class TinyGPTApp(App[None]):
         if isinstance(event, Done) and event.reason != "interrupted" and message.run in self._explore_when_done:
             # the quick start ends in the explorer
             self._explore_when_done.discard(message.run)
+            self._landing[message.run] = landing_summary(message.run, event)
             self.load_run(message.run)
 
     @on(TrainingEnded)
@@ -307,6 +344,21 @@ class TinyGPTApp(App[None]):
         explorer.generate(message.text)
 
     # -- actions -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open_bar":
+            # not while typing into a field (the bar itself, a form), nor where there is no bar
+            from textual.widgets import Input, TextArea
+
+            screen = self.screen
+            return (isinstance(screen, AppScreen) and not isinstance(self.focused, (Input, TextArea))
+                    and bool(screen.query(CommandBar)))
+        return True
+
+    def action_open_bar(self) -> None:
+        screen = self.screen
+        if isinstance(screen, AppScreen):
+            screen.action_command()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(commands_markdown()))

@@ -137,6 +137,24 @@ class SlashCommands:
         busy_elsewhere = app.workbench.is_training(run) and run not in app.workbench.training
         app.show_training(run, start=not busy_elsewhere)
 
+    def _cmd_continue(self, args: list[str]) -> None:
+        from ..units import parse_budget
+
+        app = self.app
+        steps = seconds = None
+        run = None
+        for arg in args:
+            try:
+                steps, seconds = parse_budget(arg)
+            except ValueError:
+                run = arg
+        run = run or self._selected_or_current()
+        if run is None:
+            raise TinyGPTError("Which run?", "type /continue 500 RUN, or open a run's training screen.")
+        if not app.workbench.run_exists(run):
+            raise TinyGPTError(f"There is no run named '{run}'.", "/load with no name lists the runs.")
+        app.continue_training(run, steps=steps, seconds=seconds)
+
     def _cmd_stop(self, args: list[str]) -> None:
         from .screens.explorer import ExplorerScreen
 

@@ -38,6 +38,10 @@ COALESCE_SECONDS = 0.03
 NO_SELECTION = "Select a token in a sample (←/→ or a click), then F5, to see what it attended to."
 
 
+SCORE_HINT = ("Press F2 for score mode, paste a text and press enter: each token is coloured by how "
+              "surprised the model is.")
+
+
 class ExplorerScreen(AppScreen):
     """Prompt in, samples out (stacked, one per sample), a detail panel for the selected token."""
 
@@ -87,8 +91,7 @@ class ExplorerScreen(AppScreen):
                     yield Static("", id="breakdown-summary")
                     yield BreakdownTable(id="breakdown-table")
                 with TabPane("Score", id="score-pane"):
-                    yield Static("Press F2 for score mode, paste a text and press enter: each token is "
-                                 "coloured by how surprised the model is.", id="score-summary")
+                    yield Static(SCORE_HINT, id="score-summary")
                     with VerticalScroll(id="score-scroll"):
                         yield TokenView(id="score-view")
             with Vertical(id="detail-column"):
@@ -142,6 +145,13 @@ class ExplorerScreen(AppScreen):
     def watch_score_mode(self) -> None:
         if self.is_mounted:
             self.refresh_status()
+            self.query_one(CommandBar).set_placeholder(
+                "Text to score, or /command (F2 back to generating)" if self.score_mode
+                else "Prompt, or /command (F1 help, F2 score mode)")
+            if not self.query_one("#score-view", TokenView).records:  # a result stays as it is
+                self.query_one("#score-summary", Static).update(
+                "Score mode: paste or type a text below and press enter: each token is coloured by how "
+                "surprised the model is. F2 goes back to generating." if self.score_mode else SCORE_HINT)
             self.query_one("#explorer-tabs", TabbedContent).active = "score-pane" if self.score_mode else "samples-pane"
 
     # -- prompts -------------------------------------------------------------------------------------
@@ -211,8 +221,7 @@ class ExplorerScreen(AppScreen):
         self._views.clear()
         self._labels.clear()
         self._notes.clear()
-        self.query_one(TokenDetail).show(None)
-        self._source = None
+        self._clear_detail()
         self._attention_request += 1  # an answer still on its way is about the old samples
         for view in self.query(AttentionView):
             view.show_note(NO_SELECTION)
@@ -335,8 +344,44 @@ class ExplorerScreen(AppScreen):
         self.tinygpt.say("Scored. Tab to the text and use ←/→ to inspect each token.")
 
     # -- selection -----------------------------------------------------------------------------------
+    def _clear_detail(self) -> None:
+        """No token selected: the panel, its title and the attention's source are empty."""
+        self.query_one(TokenDetail).show(None)
+        self.query_one("#detail-title", Static).update("token")
+        self._source = None
+
+    @on(TabbedContent.TabActivated, "#explorer-tabs")
+    def _tab_changed(self, message: TabbedContent.TabActivated) -> None:
+        """The detail panel shows a token of the tab in view, never one of another tab."""
+        pane = message.pane.id if message.pane is not None else None
+        source = self._source
+        if source is None or pane == "attention-pane":
+            return
+        in_pane = (pane == "score-pane") == (source.id == "score-view") and pane != "prompt-pane"
+        if not in_pane:
+            self._clear_detail()
+
+    @on(TokenView.Edge)
+    def _edge(self, message: TokenView.Edge) -> None:
+        """←/→ past a sample's end go on in the next (previous) sample; ↑/↓ jump between samples."""
+        samples = [self._views[k] for k in sorted(self._views)]
+        if message.view not in samples:
+            return
+        i = samples.index(message.view) + message.delta
+        if not 0 <= i < len(samples) or not samples[i].records:
+            return  # the first or last sample: the selection stays
+        target = samples[i]
+        target.focus()
+        if message.sample:
+            target.select(min(max(message.view.selected, 0), len(target.records) - 1))
+        else:
+            target.select(0 if message.delta > 0 else -1)
+
     @on(TokenView.Selected)
     def _selected(self, message: TokenView.Selected) -> None:
+        for view in self._views.values():  # one selection at a time, across the samples
+            if view is not message.view and view.selected >= 0:
+                view.selected = -1
         self.query_one(TokenDetail).show(message.record)
         title = self.query_one("#detail-title", Static)
         title.update("token" if message.record is None else
@@ -358,7 +403,7 @@ class ExplorerScreen(AppScreen):
         # the sequence the model saw: the prompt's ids, then the tokens up to the selected one
         # (a scored text has no prompt: it starts from <|endoftext|>, as scoring does)
         ids = [r.id for r in source.records[: source.selected + 1]]
-        view.show_note(f"Computing the attention of token #{record.index}…")
+        view.show_note(f"Computing the attention of token #{record.index + 1}…")
         self._attention_worker(self._attention_request, source.prompt, ids, record)
 
     @work(thread=True, exclusive=True, group="attention")

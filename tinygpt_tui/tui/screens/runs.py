@@ -30,7 +30,8 @@ def quick_start_text(models: str) -> str:
         f"Quick start: build a story corpus with the built-in generator ({cfg.data.source}), train a "
         f"byte-level BPE tokenizer ({cfg.tokenizer.vocab_size} tokens), cut the corpus into shards and "
         f"train the '{cfg.preset}' preset (about {estimate_params(cfg.model) / 1e6:.1f}M parameters, "
-        f"{budget}), live, as run '{cfg.name}'. Then explore what it writes, token by token."
+        f"{budget}), live, as run '{cfg.name}'. Then explore what it writes, token by token.\n\n"
+        "Press s (or click the button) to start it; n for a run of your own."
     )
 
 
@@ -40,6 +41,8 @@ class RunsScreen(AppScreen):
     AUTO_FOCUS = None
     BINDINGS = [
         Binding("slash", "command", "Command", show=False),
+        Binding("escape", "leave_bar", "Runs", show=False),
+        Binding("s", "quick_start", "Quick start"),
         Binding("e", "open_selected", "Explore"),
         Binding("t", "train_selected", "Training"),
         Binding("n", "new_run", "New run"),
@@ -64,7 +67,15 @@ class RunsScreen(AppScreen):
         self.refresh_runs()
 
     def on_screen_resume(self) -> None:
+        bar = self.query_one(CommandBar)
+        if bar.message_text.startswith("Loading"):
+            bar.show_message("")  # the run it loaded is open (or was left): not loading any more
         self.refresh_runs()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quick_start":  # only offered (and shown in the footer) while there are no runs
+            return not self.query_one(RunTable).runs
+        return True
 
     def refresh_runs(self) -> None:
         """Re-read the models folder in a worker (reading checkpoint headers may import torch, which
@@ -93,12 +104,12 @@ class RunsScreen(AppScreen):
         self.query_one("#runs-title", Static).update(Text(
             f"{len(runs)} run{'s' if len(runs) != 1 else ''} in {where}" if runs else ""))
         self._show_summary()
-        # take focus only when the user has not put it somewhere (the command bar) meanwhile
-        if self.focused is None or not self.focused.display:
-            if empty:
-                self.query_one("#quick-start-button", Button).focus()
-            else:
-                table.focus()
+        self.refresh_bindings()
+        # take focus only when the user has not put it somewhere (the command bar) meanwhile. The
+        # quick-start button never takes it by itself: a training start must not ride on a stray Enter
+        # (one pasted after /help, say); s, a click, or Tab then Enter starts it.
+        if (self.focused is None or not self.focused.display) and not empty:
+            table.focus()
 
     def _show_summary(self) -> None:
         table = self.query_one(RunTable)
@@ -136,15 +147,32 @@ class RunsScreen(AppScreen):
     def _new(self) -> None:
         self.action_new_run()
 
-    def action_open_selected(self) -> None:
+    def _selected(self) -> str | None:
         name = self.query_one(RunTable).selected_run
+        if name is None:
+            self.tinygpt.say("There are no runs yet. Hint: s starts the quick start, n creates a run.", error=True)
+        return name
+
+    def action_open_selected(self) -> None:
+        name = self._selected()
         if name:
             self.tinygpt.open_run(name)
 
     def action_train_selected(self) -> None:
-        name = self.query_one(RunTable).selected_run
+        name = self._selected()
         if name:
             self.tinygpt.show_training(name)
+
+    def action_quick_start(self) -> None:
+        self.tinygpt.quick_start()
+
+    def action_leave_bar(self) -> None:
+        """Escape: leave the command bar, so n, t, e are keys again (the run list takes focus)."""
+        table = self.query_one(RunTable)
+        if table.display:
+            table.focus()
+        else:
+            self.set_focus(None)
 
     def action_new_run(self) -> None:
         self.tinygpt.new_run()

@@ -34,6 +34,23 @@ def fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
+def result_text(state: TrainingState) -> Text:
+    """The end-of-training summary in this app's words: best validation bits per byte, tokens seen,
+    time; an under-trained run says why, and that c continues it. Empty until a training finished."""
+    out = Text()
+    if state.status != "done" or state.reason not in ("finished", "time"):
+        return out
+    best = f"{state.best_val_bpb:.3f}" if state.best_val_bpb is not None else "-"
+    out.append("result: ", style="bold")
+    out.append(f"best val {best} bits/byte · {human_count(state.tokens)} tokens · {duration(state.elapsed_s)}")
+    if state.undertrained:
+        out.append("\nunder-trained: ", style="bold yellow")
+        out.append(f"{state.undertrained_why}. Press c to continue (/continue 500 or /continue 2m for more).")
+    else:
+        out.append(" · trained to its plan", style="green")
+    return out
+
+
 def tui_message(state: TrainingState) -> str:
     """How training ended (the state's sentence) for this app: a resumable run is trained again with
     s or /train."""
@@ -55,6 +72,7 @@ class TrainingScreen(AppScreen):
         Binding("slash", "command", "Command", show=False),
         Binding("s", "start", "Start/resume"),
         Binding("x", "stop", "Stop"),
+        Binding("c", "continue", "Continue"),
         Binding("e", "explore", "Explore"),
     ]
 
@@ -109,8 +127,10 @@ class TrainingScreen(AppScreen):
     def _sync_status(self) -> None:
         workbench = self.tinygpt.workbench
         ours = workbench.training.get(self.run)
-        if ours is not None and ours.alive:
+        if ours is not None and ours.running:
             self.status = "stopping" if ours.stop_requested else "training"
+        elif self.state.ended and self.status in ("training", "watching", "stopping"):
+            self.status = self.state.status  # it said its last word: nothing trains it any more
         elif workbench.is_training(self.run):
             self.status = "watching"
         self._dirty = True
@@ -175,6 +195,10 @@ class TrainingScreen(AppScreen):
         state = self.state
         if self.show_end and state.status == "done":
             line.append(f"  {state.reason or ''}: {tui_message(state)}", style="dim")
+            result = result_text(state)
+            if result:
+                line.append("\n")
+                line.append_text(result)
         elif self.show_end and state.status == "error":
             line.append(f"  {error_line(state.message or '', state.hint)}", style="red")
         self.query_one("#train-header", Static).update(line)
@@ -182,8 +206,11 @@ class TrainingScreen(AppScreen):
     def _draw_progress(self) -> None:
         state = self.state
         stage_line = Text()
+        over = state.status == "done" and (state.ended_in or "training") == "training"
         for name in STAGES:
-            if name == state.stage:
+            if over:
+                stage_line.append(f"✓{name} ", style="green")  # training ended: no stage is going on
+            elif name == state.stage:
                 stage_line.append(f"▶{name} ", style="bold yellow")
             elif state.stage in STAGES and STAGES.index(name) < STAGES.index(state.stage):
                 stage_line.append(f"✓{name} ", style="green")
@@ -209,13 +236,15 @@ class TrainingScreen(AppScreen):
                 max_steps = None
         bar = self.query_one("#train-progress", ProgressBar)
         label = f"step {step:,} of {max_steps:,}" if max_steps else f"step {step:,}"
+        complete = state.status == "done" and state.reason in ("finished", "time")
         if max_time:
-            # a time budget ends the run first: measure progress in seconds
+            # a time budget ends the run first: measure progress in seconds (a finished budget is
+            # full, though it stops early enough for the final evaluation to fit)
             elapsed = state.elapsed_s
-            bar.update(total=float(max_time), progress=min(elapsed, float(max_time)))
+            bar.update(total=float(max_time), progress=float(max_time) if complete else min(elapsed, float(max_time)))
             label = f"step {step:,} · {duration(elapsed)} of a {duration(max_time)} budget"
         else:
-            bar.update(total=max_steps, progress=step)
+            bar.update(total=max_steps, progress=max_steps if complete and max_steps else step)
         self.query_one("#train-progress-label", Static).update(label)
 
     def _draw_numbers(self) -> None:
@@ -230,11 +259,13 @@ class TrainingScreen(AppScreen):
             ("best val loss", fmt(s.best_val_loss)),
             ("val bits/byte", fmt(s.val_bpb)),
             ("learning rate", fmt(s.lr, ".2e")),
-            ("tokens/s", fmt(s.tokens_per_s, ",.0f")),
-            ("MFU", "-" if s.mfu is None else f"{100 * s.mfu:.2f}%"),
+            ("tokens/s", "warming up" if s.warming_up and measured else fmt(s.tokens_per_s, ",.0f")),
+            ("MFU", "warming up" if s.warming_up and measured else "-" if s.mfu is None else f"{100 * s.mfu:.2f}%"),
             ("grad norm", fmt(s.grad_norm, ".3f")),
             ("elapsed", duration(s.elapsed_s) if measured else "-"),
-            ("ETA", duration(s.eta_s) if self.status in ("training", "watching") else "-"),
+            ("ETA", ("warming up" if s.warming_up else duration(s.eta_s))
+             if self.status in ("training", "watching") else "-"),
+            ("tokens seen", human_count(s.tokens) if s.tokens else "-"),
             ("parameters", human_count(s.params)),
             ("device", f"{s.device or '-'} {s.dtype}".strip()),
         ]
@@ -264,6 +295,16 @@ class TrainingScreen(AppScreen):
 
     def action_stop(self) -> None:
         self.tinygpt.training.stop(self.run)
+        self._sync_status()
+        self._flush()
+
+    def action_continue(self) -> None:
+        """Train this run further from its checkpoint: its preset's budget again."""
+        if self.status in ("training", "stopping", "watching"):
+            self.tinygpt.say(f"{self.run} is training now; c continues it once it has ended.", error=True)
+            return
+        self.show_end = False
+        self.tinygpt.continue_training(self.run)
         self._sync_status()
         self._flush()
 

@@ -55,7 +55,8 @@ class CommandBar(Vertical):
         self._history_pos = 0
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder=self._placeholder, id="command-input")
+        # no select-on-focus: "/" typed to open the bar must not be selected and replaced by the next key
+        yield Input(placeholder=self._placeholder, id="command-input", select_on_focus=False)
         yield Static("", id="command-message", markup=False)
 
     @property
@@ -73,8 +74,17 @@ class CommandBar(Vertical):
         label.update(Text(text))
         label.set_class(error, "error")
 
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.input.placeholder = text
+
     def focus_input(self) -> None:
-        self.input.focus()
+        """Focus the input now, not after the queued events: keys that arrive in the same burst as the
+        "/" that opened the bar (a paste, tmux, a fast typist) must land in it, not on a button."""
+        try:
+            self.screen.set_focus(self.input)
+        except Exception:  # not on a screen yet
+            self.input.focus()
 
     @on(Input.Submitted, "#command-input")
     def _submitted(self, event: Input.Submitted) -> None:

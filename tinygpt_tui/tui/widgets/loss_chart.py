@@ -1,4 +1,7 @@
-"""The live loss chart: train and validation loss against the step (textual-plotext)."""
+"""The live loss chart: train and validation loss against the step (textual-plotext).
+
+The train loss is a line (a reading every few steps); the validation loss a point per evaluation,
+step 0 (the untrained model) included, with nothing interpolated between them."""
 
 from __future__ import annotations
 
@@ -32,6 +35,6 @@ class LossChart(PlotextPlot):
             plt.plot(xs, [self.train[x] for x in xs], label="train", marker="braille", color="cyan")
         if self.val:
             xs = sorted(self.val)
-            plt.plot(xs, [self.val[x] for x in xs], label="val", marker="dot" if len(xs) > 1 else "o",
-                     color="orange")
+            # measured at evaluations only: one point each, nothing drawn in between
+            plt.scatter(xs, [self.val[x] for x in xs], label="val", marker="o", color="orange")
         self.refresh()

@@ -47,7 +47,7 @@ class TokenDetail(Static):
         facts.add_column(style="bold", justify="right")
         facts.add_column()
         text = getattr(rec, "display", "") or rec.text
-        facts.add_row("token", Text(f"#{rec.index}" + (f"  sample {rec.sample + 1}" if rec.sample else "")))
+        facts.add_row("token", Text(f"#{rec.index + 1}" + (f"  sample {rec.sample + 1}" if rec.sample else "")))
         facts.add_row("id", str(rec.id))
         facts.add_row("piece", Text(repr(rec.piece)))
         facts.add_row("text", Text(f"[{visible(text)}]", style=prob_band(rec.prob).colour))

@@ -49,6 +49,9 @@ class TokenView(Static, can_focus=True):
         Binding("right", "move(1)", "Next token", show=True),
         Binding("home", "jump(0)", "First", show=False),
         Binding("end", "jump(-1)", "Last", show=False),
+        Binding("up", "other_sample(-1)", "Prev sample", show=False),
+        Binding("down", "other_sample(1)", "Next sample", show=False),
+        Binding("m", "most_surprising", "Most surprising", show=False),
         Binding("v", "cycle_mode", "View", show=True),
     ]
 
@@ -235,7 +238,22 @@ class TokenView(Static, can_focus=True):
         self.selected = index
         self.post_message(self.Selected(self, index, self.records[index]))
 
+    class Edge(Message):
+        """A move past the first or last token (``delta`` -1 or 1), or to another sample (``sample``
+        True: ↑/↓): the screen moves the selection to the neighbouring sample, if there is one."""
+
+        def __init__(self, view: TokenView, delta: int, sample: bool = False) -> None:
+            super().__init__()
+            self.view, self.delta, self.sample = view, delta, sample
+
+        @property
+        def control(self) -> TokenView:
+            return self.view
+
     def action_move(self, delta: int) -> None:
+        if self.records and (self.selected + delta >= len(self.records) or self.selected >= 0 > self.selected + delta):
+            self.post_message(self.Edge(self, delta))  # past the end of this sample: the next one
+            return
         if self.selected < 0:
             # nothing selected yet: right starts at the first token, left at the last
             self.select(0 if delta > 0 else -1)
@@ -244,6 +262,15 @@ class TokenView(Static, can_focus=True):
 
     def action_jump(self, index: int) -> None:
         self.select(index)
+
+    def action_other_sample(self, delta: int) -> None:
+        self.post_message(self.Edge(self, delta, sample=True))
+
+    def action_most_surprising(self) -> None:
+        """Select the token the model found most surprising (highest surprisal)."""
+        if self.records:
+            scores = [getattr(r, "surprisal_bits", 0.0) for r in self.records]
+            self.select(max(range(len(scores)), key=scores.__getitem__))
 
     def action_cycle_mode(self) -> None:
         self.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
