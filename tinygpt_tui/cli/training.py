@@ -3,7 +3,9 @@
 ``train`` runs the trainer in this process and draws its events as a rich progress bar on stderr
 (loss, learning rate, tokens/s, MFU, ETA, gradient norm) with evaluation lines and samples above it;
 ``--json`` prints the raw events instead, one JSON object per line on stdout. Ctrl-C finishes the
-current step, saves a checkpoint and exits 0; a second Ctrl-C aborts.
+current step, saves a checkpoint and exits 0; a second Ctrl-C aborts. ``--nproc N`` trains in N
+processes (DistributedDataParallel) started through PyTorch's launcher (``torchrun``); the events of
+rank 0 are drawn the same way.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def register(sub: Any) -> None:
         t.add_argument(flag, type=typ, help=help_text)
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="wrap the model in torch.compile (a one-off compile of 20-60 s, faster steps)")
+    t.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine (DDP through torchrun: one per GPU, or CPU "
+                        "processes with gloo); grad_accum must be a multiple of N, the global batch is kept")
     t.add_argument("--json", action="store_true", help="print the training events as JSON lines on stdout")
     t.set_defaults(func=cmd_train)
 
@@ -131,8 +136,13 @@ def done_message(state: TrainingState, how: str = "run the same command again") 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import train
+    from ..distributed import check_nproc
 
+    check_nproc(args.nproc, args.nproc if args.grad_accum is None else args.grad_accum)  # before any write
     cfg, notes = prepare_config(args)
+    check_nproc(args.nproc, cfg.train.grad_accum)
+    if args.nproc > 1:
+        return _train_distributed(args, cfg, notes)
     stop = threading.Event()
     presses = [0]
 
@@ -158,6 +168,80 @@ def cmd_train(args: argparse.Namespace) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return 0 if done.get("reason") in ("finished", "time", "interrupted") else 1
+
+
+def _train_distributed(args: argparse.Namespace, cfg: RunConfig, notes: list[str]) -> int:
+    """Train with ``--nproc`` processes: PyTorch's launcher runs ``python -m tinygpt_tui.train`` once per
+    rank; rank 0's event lines are read from its stdout and drawn (or printed with ``--json``).
+    Ctrl-C asks the launcher to stop (it passes SIGTERM on: every rank finishes the step, rank 0
+    saves); a second Ctrl-C kills the group."""
+    import os
+    import subprocess
+
+    from ..distributed import launch_command
+
+    ws = workspace(args)
+    cmd = launch_command(args.nproc, ["--run", args.run, *ws.as_args()])
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True,
+                            text=True, encoding="utf-8", errors="replace", bufsize=1,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    presses = [0]
+
+    def on_sigint(signum, frame) -> None:
+        presses[0] += 1
+        try:
+            if presses[0] > 1:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    last: dict[str, Any] = {}
+    try:
+        display = None
+        if not args.json:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            console = Console(stderr=True, highlight=False)
+            for note in notes:
+                console.print(f"[dim]{note}[/]")
+            progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=30),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+            display = TrainingDisplay(args.run, console, progress)
+            progress.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                wire = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(wire, dict) and wire.get("event") in ("done", "error"):
+                last = wire
+            if args.json:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            elif display is not None:
+                display.on_event(wire)
+        proc.wait()
+        if display is not None:
+            display.progress.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if last.get("event") == "error":
+        return 2
+    if last.get("reason") in ("finished", "time", "interrupted"):
+        return 0
+    raise TinyGPTError(f"The {args.nproc} training processes exited with code {proc.returncode} without finishing.",
+                       "read the messages above; the last checkpoint is kept, and the same command resumes.")
 
 
 def _num(value: float | None, spec: str, missing: str = "nan") -> str:
@@ -222,8 +306,9 @@ class TrainingDisplay:
     def _start(self) -> None:
         s = self.state
         res = f"resumed at step {s.step}" if s.resumed else "new"
+        world = f" x {s.world_size} processes" if s.world_size > 1 else ""
         self.console.print(f"[bold]{self.name}[/]: {(s.params or 0) / 1e6:.2f}M parameters, {s.tokens_per_step} "
-                           f"tokens/step, {s.device} {s.dtype}, {s.threads} threads, peak "
+                           f"tokens/step, {s.device} {s.dtype}, {s.threads} threads{world}, peak "
                            f"{(s.peak_flops or 0) / 1e9:.0f} GFLOP/s (measured), {res}")
         if s.max_time:
             self.task = self.progress.add_task("training", total=s.max_time, completed=s.elapsed_s, info="")
