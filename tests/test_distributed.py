@@ -261,3 +261,22 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.split(")", 1)[1].split()[0] != "Z"
+
+
+def test_new_run_form_checks_the_number_of_processes():
+    from tinygpt_tui.config import PRESETS
+    from tinygpt_tui.forms import RunForm, validate_run_form
+
+    assert "nproc" not in validate_run_form(RunForm(nproc="1"))
+    assert "positive whole number" in validate_run_form(RunForm(nproc="zero"))["nproc"]
+    accum = PRESETS["tiny"].get("train", {}).get("grad_accum", 1)
+    assert "do not divide" in validate_run_form(RunForm(nproc=str(accum + 1)))["nproc"]
+
+
+def test_repl_nproc_argument():
+    from tinygpt_tui.commands import nproc_arg
+
+    assert nproc_arg(["run", "nproc=2"]) == (["run"], 2)
+    assert nproc_arg([]) == ([], 1)
+    with pytest.raises(TinyGPTError, match="whole number"):
+        nproc_arg(["nproc=x"])

@@ -236,7 +236,8 @@ class TrainingScreen(AppScreen):
             ("elapsed", duration(s.elapsed_s) if measured else "-"),
             ("ETA", duration(s.eta_s) if self.status in ("training", "watching") else "-"),
             ("parameters", human_count(s.params)),
-            ("device", f"{s.device or '-'} {s.dtype}".strip()),
+            ("device", f"{s.device or '-'} {s.dtype}".strip()
+             + (f" x {s.world_size} processes" if s.world_size > 1 else "")),
         ]
         for label, value in rows:
             grid.add_row(label, value)
