@@ -73,7 +73,7 @@ def main() -> int:
         measure(ws, 1, "warm", SKIP + 2, args)  # prepares the corpus once, outside the timings
         for r in range(args.rounds):
             order = (1, 2) if r % 2 == 0 else (2, 1)
-            got = {n: measure(ws, n, f"p{n}", args.steps, args) for n in order}
+            got = {n: measure(ws, n, f"p{n}r{r}", args.steps, args) for n in order}
             result["1"].append(got[1])
             result["2"].append(got[2])
             result["efficiency"].append(got[2] / (2 * got[1]))

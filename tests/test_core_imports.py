@@ -52,7 +52,7 @@ LAYERS = {  # DESIGN.md: faces > facade > work > parts > ground; an import goes 
     3: ["workbench", "forms", "supervise"],
     2: ["train", "generate", "evaluate", "prepare", "checkpoint", "events", "optim", "attention", "tokenizer_training"],
     1: ["model", "tokenizer", "shards", "corpus", "corpora", "sources", "textfiles", "storybook", "vocab", "device",
-        "runs"],
+        "runs", "distributed"],
     0: ["config", "atomic", "units", "present", "workspace", ""],
 }
 
