@@ -109,7 +109,7 @@ def test_new_train_and_stop(run):
     started, stopped = [], []
 
     def patch(repl):
-        def start_training(name, extra_args=None):
+        def start_training(name, extra_args=None, nproc=1):
             started.append(name)
             proc = SimpleNamespace(proc=SimpleNamespace(pid=4242), run=getattr(name, "name", name))
             repl.workbench.active_training = lambda: [proc]

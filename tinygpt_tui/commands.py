@@ -38,16 +38,19 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Show the sampling settings, or set some, e.g. /params temperature=0.7 top_k=50.",
                     "params", None),
         CommandSpec("tokens", "/tokens", "Show vocabulary statistics of the loaded run's tokenizer."),
-        CommandSpec("train", "/train [RUN]", "Start (or resume) training a run.", "runs", 1),
+        CommandSpec("train", "/train [RUN] [nproc=N]",
+                    "Start (or resume) training a run; nproc=N trains in N processes (DDP through torchrun).",
+                    "runs", 2),
         CommandSpec("continue", "/continue [N|TIME] [RUN]",
                     "Train a run further from its checkpoint: N more steps (/continue 500) or more time "
                     "(/continue 2m); alone, its preset's budget again.", "runs", 2, ("more",)),
         CommandSpec("stop", "/stop [RUN]",
                     "Stop what is running: generation, or training (it saves a checkpoint).", "runs", 1),
         CommandSpec("load", "/load RUN", "Load a trained run (its best checkpoint) for generation.", "runs", 1),
-        CommandSpec("new", "/new [RUN]",
-                    "Create a new run (preset tiny on the built-in stories; default name quick) and train it.",
-                    "", 1),
+        CommandSpec("new", "/new [RUN] [nproc=N]",
+                    "Create a new run (preset tiny on the built-in stories; default name quick) and train it "
+                    "(nproc=N: in N processes).",
+                    "", 2),
         CommandSpec("clear", "/clear", "Clear the screen."),
         CommandSpec("seed", "/seed [N|random]",
                     "Fix the sampling seed so generations repeat (random: a fresh seed each time).", "int", 1),
@@ -279,3 +282,17 @@ def format_params(params: SamplingConfig) -> str:
     return (f"temperature={params.temperature:g} top_k={params.top_k} top_p={params.top_p:g} "
             f"max_new_tokens={params.max_new_tokens} num_samples={params.num_samples} seed={seed}"
             f" alternatives={params.alternatives}{stop}")
+
+
+def nproc_arg(args: list[str]) -> tuple[list[str], int]:
+    """The arguments without an ``nproc=N`` one, and N (1 when absent): how many training processes."""
+    rest, nproc = [], 1
+    for arg in args:
+        if arg.startswith("nproc="):
+            value = arg.split("=", 1)[1]
+            if not value.isdigit() or int(value) < 1:
+                raise TinyGPTError(f"nproc must be a whole number of processes, not '{value}'.", "e.g. nproc=2.")
+            nproc = int(value)
+        else:
+            rest.append(arg)
+    return rest, nproc

@@ -113,6 +113,8 @@ class Start(Event):
     threads: int
     peak_flops: float
     elapsed_s: float
+    world_size: int = 1
+    """Training processes (DDP ranks); metrics written before the field existed read as one."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -317,7 +319,8 @@ class TrainingState:
     dtype: str = ""
     threads: int | None = None
     peak_flops: float | None = None
-    """The session's model size and hardware, from its start event."""
+    world_size: int = 1
+    """The session's model size and hardware (processes included), from its start event."""
     session_step: int = 0
     session_elapsed: float = 0.0
     """Step and elapsed seconds when this training session started (the ETA's baseline)."""
@@ -402,8 +405,8 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
               step=event.step, max_steps=event.max_steps, max_time=event.max_time, resumed=event.resumed,
               params=event.params, tokens_per_step=event.tokens_per_step, device=event.device,
               dtype=event.dtype, threads=event.threads, peak_flops=event.peak_flops,
-              session_step=event.step, session_elapsed=event.elapsed_s, elapsed_s=event.elapsed_s,
-              session_logs=0, undertrained=False, undertrained_why="", **ended)
+              world_size=event.world_size, session_step=event.step, session_elapsed=event.elapsed_s,
+              elapsed_s=event.elapsed_s, session_logs=0, undertrained=False, undertrained_why="", **ended)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Step):
         s = r(state, step=event.step, loss=event.loss, lr=event.lr, tokens_per_s=event.tokens_per_s,

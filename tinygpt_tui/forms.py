@@ -42,6 +42,8 @@ class RunForm:
     vocab_size: str = ""
     preset: str = "tiny"
     steps: str = ""
+    nproc: str = "1"
+    """Training processes (DDP through torchrun); a launch choice, not part of the run's config."""
 
 
 def validate_run_form(form: RunForm, existing: set[str] | None = None) -> dict[str, str]:
@@ -76,6 +78,14 @@ def validate_run_form(form: RunForm, existing: set[str] | None = None) -> dict[s
                 raise ValueError
         except ValueError:
             errors["steps"] = f"'{steps}' is not a positive whole number of steps."
+    nproc = form.nproc.strip() or "1"
+    if not nproc.isdigit() or int(nproc) < 1:
+        errors["nproc"] = f"'{nproc}' is not a positive whole number of processes."
+    elif form.preset in PRESETS:
+        accum = PRESETS[form.preset].get("train", {}).get("grad_accum", 1)
+        if accum % int(nproc):
+            errors["nproc"] = (f"The preset's {accum} micro-batches per step do not divide across {nproc} processes "
+                               f"(the global batch is kept); choose a number that divides {accum}.")
     return errors
 
 

@@ -15,8 +15,10 @@ from rich.console import Console
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from .events import TrainingState
 from .generate import TokenRecord
 from .present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
+from .units import duration, human_count
 
 
 class Table(RichTable):
@@ -349,3 +351,16 @@ def summary_line(recs: Sequence[TokenRecord]) -> Text:
         at = f"token {where[0]}" if len(where) == 1 else f"{len(where)} times, first at token {where[0]}"
         out.append(f"\nnote ({at}): {note}", style="yellow")
     return out
+
+
+def result_line(state: TrainingState, how_to_continue: str) -> str:
+    """The result of a finished training in words: best validation bits per byte, tokens seen, time;
+    and, for an under-trained run, why it is and ``how_to_continue``. Empty while nothing ended."""
+    if state.status != "done" or state.reason not in ("finished", "time"):
+        return ""
+    parts = [f"best val {state.best_val_bpb:.3f} bits/byte" if state.best_val_bpb is not None else "no evaluation",
+             f"{human_count(state.tokens)} tokens", duration(state.elapsed_s)]
+    line = "result: " + ", ".join(parts) + "."
+    if state.undertrained:
+        line += f" Under-trained: {state.undertrained_why}. {how_to_continue}"
+    return line

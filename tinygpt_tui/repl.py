@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.text import Text
 
 from . import commands
-from .commands import Command
+from .commands import Command, nproc_arg
 from .config import SamplingConfig, TinyGPTError
 from .events import TrainingState
 from .forms import quick_start_config
@@ -106,7 +106,7 @@ def status_line(run: str, state: TrainingState) -> str:
     that could not be read is said after it, in one sentence."""
     if state.status in ("done", "error"):
         what = "failed" if state.status == "error" else "done"
-        from .cli.training import result_line
+        from .render import result_line
 
         result = result_line(state, f"/continue 2m {run} trains it more.")
         return f" {run}: {what}: {end_message(state)}" + (f" {result}" if result else "")
@@ -262,12 +262,14 @@ class Repl:
             self.console.print(renderable)
 
     def cmd_train(self, args: list[str]) -> None:
+        args, nproc = nproc_arg(args)
         name = args[0] if args else self.workbench.run_name
         if not name:
             raise TinyGPTError("Which run should train?", "name it: /train RUN (or load one first).")
-        proc = self.workbench.start_training(name)
-        self.info(f"Training '{name}' in the background (pid {proc.proc.pid}); /stop stops it with a checkpoint, "
-                  f"/load {name} picks up the newest weights.")
+        proc = self.workbench.start_training(name, nproc=nproc)
+        where = f" in {nproc} processes" if nproc > 1 else ""
+        self.info(f"Training '{name}'{where} in the background (pid {proc.proc.pid}); /stop stops it with a "
+                  f"checkpoint, /load {name} picks up the newest weights.")
 
     def cmd_continue(self, args: list[str]) -> None:
         from .units import parse_budget
@@ -310,12 +312,13 @@ class Repl:
         self.load(args[0])
 
     def cmd_new(self, args: list[str]) -> None:
+        args, nproc = nproc_arg(args)
         name = args[0] if args else "quick"
         if self.workbench.run_exists(name):
             raise TinyGPTError(f"A run named '{name}' already exists.",
                                f"/train {name} resumes it, or pick another name: /new NAME.")
         cfg = quick_start_config(name)
-        proc = self.workbench.start_training(cfg)
+        proc = self.workbench.start_training(cfg, nproc=nproc)
         self.info(f"Created run '{name}' (preset tiny, storybook data) and started training it in the "
                   f"background (pid {proc.proc.pid}); /load {name} once it has weights, /stop stops it.")
 

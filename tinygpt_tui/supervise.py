@@ -15,7 +15,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,8 +33,11 @@ class TrainingProcess:
     reach it, and so :meth:`stop` can signal it and any helpers it starts together.
     """
 
-    def __init__(self, run: str, workspace: Workspace, extra_args: list[str] | None = None):
+    def __init__(self, run: str, workspace: Workspace, extra_args: list[str] | None = None, nproc: int = 1):
+        from .distributed import launch_command
+
         self.run = run
+        self.nproc = nproc
         self.workspace = workspace
         # stderr goes to an unnamed temporary file, not a pipe: if this app quits and leaves the run
         # training, a warning printed later cannot hit a closed pipe (stdout's BrokenPipeError is
@@ -44,8 +46,9 @@ class TrainingProcess:
         self._queue: queue.Queue[ev.Event | ev.EventError | None] = queue.Queue()
         # the folders travel as flags; the event stream must arrive line by line, not in 8 KiB blocks
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "tinygpt_tui.train", "--run", run, *workspace.as_args(),
-               *(extra_args or [])]
+        # several processes: PyTorch's launcher (torchrun) starts one trainer per rank; rank 0 prints the
+        # events, and :meth:`stop` signals the whole group (launcher and ranks) at once
+        cmd = launch_command(nproc, ["--run", run, *workspace.as_args(), *(extra_args or [])])
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

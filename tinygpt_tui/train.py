@@ -36,12 +36,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import checkpoint, runs
+from . import checkpoint, distributed, runs
 from .atomic import remove_orphaned_temp_files
 from .config import RunConfig, SamplingConfig, TinyGPTError, valid_run_name
 from .device import (
@@ -56,6 +57,7 @@ from .device import (
     resolve_dtype,
     set_threads,
 )
+from .distributed import DistContext
 from .evaluate import byte_lengths_tensor, estimate_loss
 from .events import Checkpoint, Done, Error, Eval, Event, Sample, Stage, Start, Step
 from .model import GPT
@@ -106,23 +108,34 @@ class Trainer:
 
     def __init__(self, run: Path, cfg: RunConfig, tok: Tokenizer, shard_set: ShardSet,
                  emit: Callable[[Event], None], stop: threading.Event,
-                 resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None):
+                 resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None, ctx: DistContext | None = None):
         from .shards import BatchSampler
 
         self.name, self.cfg, self.tok, self.emit, self.stop = run.name, cfg, tok, emit, stop
+        self.ctx = ctx = ctx or DistContext()
         self.dir = run
         self.peak_table = peak_table_path(run.parent)  # kept beside the runs
         tc = cfg.train
         self.tc = tc
+        # several processes: the configured micro-batches per step divide across them (global batch kept)
+        self.accum = distributed.split_accum(tc.grad_accum, ctx.world_size)
+        self._stop_agreed = False
         set_threads()
-        self.device = resolve_device(tc.device)
-        self.dtype = resolve_dtype(tc.dtype, self.device, self.peak_table)
+        self.device = resolve_device(distributed.rank_device(tc.device, ctx))
+        # every rank must autocast to the same dtype: rank 0's choice (auto may time matmuls) is everyone's
+        self.dtype = distributed.broadcast(
+            resolve_dtype(tc.dtype, self.device, self.peak_table) if ctx.is_main else None, ctx)
         # threads: all cores, or one when the machine is busy enough that one is faster (probed).
         # A resumed step-based run keeps the count it started with: a different count sums in a
         # different order, and the resume would no longer repeat the uninterrupted run exactly.
         # Time-based runs promise no such thing and re-probe as they go.
         self.cores = available_cores()
-        self.probing = self.device.type == "cpu" and self.cores > 1 and not os.environ.get("TINYGPT_THREADS")
+        if ctx.enabled and not os.environ.get("TINYGPT_THREADS"):
+            # the processes of one machine share its cores ($TINYGPT_THREADS is per process)
+            self.cores = max(1, self.cores // ctx.local_world_size)
+            set_threads(self.cores)
+        self.probing = (self.device.type == "cpu" and self.cores > 1 and not os.environ.get("TINYGPT_THREADS")
+                        and not ctx.enabled)
         saved_threads = resume[1].get("threads") if resume is not None else None
         if self.probing and saved_threads and not tc.max_time:
             set_threads(min(int(saved_threads), self.cores))
@@ -135,7 +148,9 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.model = GPT(cfg.model).to(self.device)
         self.optimizer, self.optimizer_note = make_optimizer(self.model, tc)
-        self.sampler = BatchSampler(shard_set, cfg.model.block_size, tc.batch_size, tc.seed)
+        # on CUDA, batches go through pinned memory and are copied without blocking the host
+        self.sampler = BatchSampler(shard_set, cfg.model.block_size, tc.batch_size, tc.seed,
+                                    device=str(self.device), pin_memory=self.device.type == "cuda")
         self.byte_lengths = byte_lengths_tensor(tok, self.device)
 
         self.step = 0  # optimizer steps done
@@ -151,19 +166,35 @@ class Trainer:
         if resume is not None:
             self._restore(*resume)
 
-        self.train_model = self.model
         self.compiled_ok = False  # set once a compiled step has run
-        if tc.compile:
-            # only the training forward is compiled; evaluation and sampling use the plain module
-            self.train_model = torch.compile(self.model)
-        self.tokens_per_step = tc.batch_size * tc.grad_accum * cfg.model.block_size
+        self.compiling = tc.compile
+        # only the training forward is compiled (and wrapped in DDP); evaluation and sampling use the
+        # plain module, on rank 0 alone
+        self.train_model = self._wrap(torch.compile(self.model) if tc.compile else self.model)
+        self.tokens_per_step = tc.batch_size * tc.grad_accum * cfg.model.block_size  # global
         self.flops_per_token = self.model.flops_per_token(cfg.model.block_size)
-        self.peak_flops = measure_peak_flops(self.device, self.dtype, table=self.peak_table)
-        # the RNG that dropout draws from starts from a known state, whatever setup consumed
-        if resume is not None:
-            checkpoint.restore_rng(resume[0], resume[1], self.device)
+        # MFU is rank 0's business: only it measures the device's peak (the same device on every rank)
+        self.peak_flops = distributed.broadcast(
+            measure_peak_flops(self.device, self.dtype, table=self.peak_table) if ctx.is_main else None, ctx)
+        # the RNG that dropout draws from starts from a known state, whatever setup consumed; each
+        # rank has its own (rank 0's is the single-process one)
+        saved_world = int(resume[1].get("world_size", 1)) if resume is not None else None
+        if resume is not None and (ctx.rank == 0 or saved_world == ctx.world_size):
+            checkpoint.restore_rng(_rank_rng(resume[0], ctx.rank), resume[1], self.device)
         else:
-            torch.manual_seed(tc.seed + 1)
+            torch.manual_seed(tc.seed + 1 + ctx.rank + 1_000_003 * self.step)
+
+    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` in DistributedDataParallel when there are several processes: it averages the
+        gradients across ranks during the backward of each step's last micro-batch."""
+        if not self.ctx.enabled:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index if self.device.index is not None else self.ctx.local_rank] \
+            if self.device.type == "cuda" else None
+        # the model's buffers (rotary tables) are constants: nothing to broadcast at every forward
+        return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
 
     # ---------------------------------------------------------------------------------------------
     # resume point
@@ -192,17 +223,25 @@ class Trainer:
             "vocab_size": self.cfg.model.vocab_size, "tokenizer_fingerprint": self.tok.fingerprint(),
             "model": dict(vars(self.cfg.model)), "dtype": dtype_name(self.dtype), "device": self.device.type,
             "threads": torch.get_num_threads(), "lr": learning_rate(self.tc, self.step, self.elapsed),
+            "world_size": self.ctx.world_size,
         }
 
-    def save(self, best: bool = False) -> Path:
+    def save(self, best: bool = False) -> Path | None:
         """Checkpoint: best weights (when improved), then the resume point, then the latest weights.
-        Weights that are not all finite are never written: the previous checkpoint stays."""
+        Called on every rank (the ranks' RNG states are gathered); rank 0 alone writes. Weights that
+        are not all finite are never written: the previous checkpoint stays."""
         with torch.no_grad():
             finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
-        if not finite:
+        if not finite:  # the same on every rank: DDP keeps their weights equal
             self._diverged(float("nan"), what="weights")
+        rngs = distributed.all_gather(_rng_bytes(self.device), self.ctx)
+        if not self.ctx.is_main:
+            return None
         tensors, scalars = checkpoint.pack_training_state(self.model, self.optimizer, self.scaler, self.device,
                                                           self._scalars())
+        for rank, states in enumerate(rngs[1:], start=1):
+            for key, raw in states.items():
+                tensors[f"{key}.rank{rank}"] = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
         d = checkpoint.save_checkpoint(self.dir, self.model, tensors, scalars, best=best)
         self.emit(Checkpoint(step=self.step, path=str(d), best=best))
         return d
@@ -224,23 +263,31 @@ class Trainer:
         set_lr_factor(self.optimizer, lr_factor(tc, self.step, self.elapsed))
         self.train_model.train()
         total = 0.0
-        for micro in range(tc.grad_accum):
-            x, y = self.sampler.get("train", self.step * tc.grad_accum + micro)
-            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        ddp = self.ctx.enabled
+        for micro in range(self.accum):
+            # rank r takes its own slice of the step's micro-batches: together the ranks read exactly
+            # the batches one process would (batch i is a pure function of (seed, i))
+            x, y = self.sampler.get("train", self.step * tc.grad_accum + self.ctx.rank * self.accum + micro)
+            # DDP averages gradients once per step, in the backward of the last micro-batch
+            sync = nullcontext() if not ddp or micro == self.accum - 1 else self.train_model.no_sync()
             try:
-                loss = self._forward_backward(x, y)
+                with sync:
+                    loss = self._forward_backward(x, y)
             except Exception as err:
-                if self.train_model is self.model or self.compiled_ok:
+                if not self.compiling or self.compiled_ok:
                     raise
                 # torch.compile needs a working C++ compiler (Triton on CUDA); where the first
-                # compiled step fails, train eagerly instead of failing the run
-                self.train_model = self.model
+                # compiled step fails, train eagerly instead of failing the run (every rank fails alike)
+                self.compiling = False
+                self.train_model = self._wrap(self.model)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.emit(Stage(stage="training",
                                 message=f"torch.compile failed here ({type(err).__name__}); training without it"))
                 return self.train_step()
             total += loss.item()
         self.compiled_ok = True
+        if ddp:
+            total = self._agree(total)
         if not math.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)
             return total, lr, float("nan")
@@ -264,12 +311,35 @@ class Trainer:
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Loss of one micro-batch (scaled for accumulation), with its gradients accumulated."""
         with self.autocast:
-            loss = self.train_model(x, y).loss / self.tc.grad_accum
+            loss = self.train_model(x, y).loss / self.accum
         if self.scaler:
             self.scaler.scale(loss).backward()
         else:
             loss.backward()
         return loss
+
+    def _agree(self, loss: float) -> float:
+        """The step's loss averaged over ranks, and whether any rank was asked to stop: one all-reduce,
+        so every rank takes the same decisions (skip a non-finite step, stop and save)."""
+        import torch.distributed as dist
+
+        vec = torch.tensor([loss, float(self.stop.is_set())], dtype=torch.float64, device=self.device)
+        dist.all_reduce(vec)
+        self._stop_agreed = bool(vec[1].item() > 0)
+        return float(vec[0].item()) / self.ctx.world_size
+
+    def _stopping(self) -> bool:
+        return self._stop_agreed if self.ctx.enabled else self.stop.is_set()
+
+    def _rank0_seconds(self, seconds: float) -> float:
+        """Rank 0's clock on every rank, so that time budgets end at the same step everywhere."""
+        if not self.ctx.enabled:
+            return seconds
+        import torch.distributed as dist
+
+        t = torch.tensor([seconds], dtype=torch.float64, device=self.device)
+        dist.broadcast(t, src=0)
+        return float(t.item())
 
     def evaluate(self) -> dict[str, float]:
         """Mean loss on fixed train and validation batches, and validation bits per byte."""
@@ -287,6 +357,9 @@ class Trainer:
         return collect_text(list(generate(self.model, self.tok, "", params, inspect=False)))
 
     def eval_sample_checkpoint(self) -> None:
+        if not self.ctx.is_main:
+            self.save()  # the other ranks only hand rank 0 their RNG states
+            return
         m = self.evaluate()
         self.last_val_loss = m["val_loss"]
         self.val_history.append((self.step, m["val_loss"]))
@@ -308,7 +381,7 @@ class Trainer:
                         params=self.model.num_params(), tokens_per_step=self.tokens_per_step,
                         device=self.device.type, dtype=dtype_name(self.dtype), resumed=self.resumed,
                         compile=tc.compile, threads=torch.get_num_threads(), peak_flops=self.peak_flops,
-                        elapsed_s=self.elapsed))
+                        elapsed_s=self.elapsed, world_size=self.ctx.world_size))
         reason = self.finished()
         if reason:
             what = f"{tc.max_time:g} s" if tc.max_time else f"{tc.max_steps} steps"
@@ -333,24 +406,24 @@ class Trainer:
             loss, lr, grad_norm = self.train_step()
             if not math.isfinite(loss):
                 self._diverged(loss)
-            dt = time.perf_counter() - t0
+            dt = self._rank0_seconds(time.perf_counter() - t0)
             self.step += 1
             self.elapsed += dt
             self.tokens_seen += self.tokens_per_step
             reason = self.finished()
             self._account(dt, loss, lr, grad_norm, log=self.step % tc.log_interval == 0 or bool(reason)
-                          or self.stop.is_set())
+                          or self._stopping())
             if self.step % tc.eval_interval == 0 or reason:
                 t1 = time.perf_counter()
                 self.eval_sample_checkpoint()
                 saved_step = self.step
                 # evaluations are part of the wall-clock budget
-                self.eval_seconds = time.perf_counter() - t1
+                self.eval_seconds = self._rank0_seconds(time.perf_counter() - t1)
                 self.elapsed += self.eval_seconds
                 reason = reason or self.finished()
             if reason:
                 return self._finished(reason)
-            if self.stop.is_set():
+            if self._stopping():
                 if saved_step != self.step:
                     self.save()
                 return Done(step=self.step, reason="interrupted", resumable=True,
@@ -374,7 +447,7 @@ class Trainer:
         else:
             eta = (tc.max_steps - self.step) * (self._step_time_avg or dt)
         self.emit(Step(step=self.step, loss=loss, lr=lr, tokens_per_s=tps,
-                       mfu=tps * self.flops_per_token / self.peak_flops, elapsed_s=self.elapsed, eta_s=eta,
+                       mfu=tps * self.flops_per_token / (self.peak_flops * self.ctx.world_size), elapsed_s=self.elapsed, eta_s=eta,
                        grad_norm=grad_norm, tokens=self.tokens_seen, threads=torch.get_num_threads()))
         self._window_time, self._window_steps = 0.0, 0
 
@@ -392,6 +465,33 @@ class Trainer:
         where = f"the checkpoint of step {kept['step']} is kept" if kept else "no checkpoint was written"
         raise TinyGPTError(f"The {what} became {value} at step {self.step + 1}, so training stopped; {where}.",
                            "lower the learning rate (--lr) or train in float32 (--dtype float32), then resume.")
+
+
+def _rng_bytes(device: torch.device) -> dict[str, bytes]:
+    """This rank's dropout RNG states as bytes, to be gathered into rank 0's resume point."""
+    out = {"rng.torch": torch.get_rng_state().numpy().tobytes()}
+    if device.type == "cuda":
+        out["rng.cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes()
+    return out
+
+
+def _rank_rng(tensors: dict[str, torch.Tensor], rank: int) -> dict[str, torch.Tensor]:
+    """The RNG tensors of ``rank`` in a resume point under the names :func:`checkpoint.restore_rng` reads."""
+    if rank == 0:
+        return tensors
+    return {key: tensors[f"{key}.rank{rank}"] for key in ("rng.torch", "rng.cuda") if f"{key}.rank{rank}" in tensors}
+
+
+def world_change_note(saved: int, now: int, cfg: RunConfig) -> str | None:
+    """What a resume with another number of processes does, in one sentence (None when it is the same)."""
+    if saved == now:
+        return None
+    tc = cfg.train
+    return (f"this run was trained with {saved} process{'es' if saved > 1 else ''} and resumes with {now}: the "
+            f"global batch stays {tc.batch_size} x {tc.grad_accum} sequences, now {tc.grad_accum // now} "
+            f"micro-batch{'es' if tc.grad_accum // now > 1 else ''} per process (was {tc.grad_accum // saved}); the "
+            f"batches are the same, so the losses follow the {saved}-process run within rounding, not bit for bit"
+            + ("; dropout draws new masks" if cfg.model.dropout > 0 else "") + ".")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -412,48 +512,92 @@ def check_memory(cfg: RunConfig, device: torch.device) -> None:
 
 
 def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any]], None] | None = None,
-              stop: threading.Event | None = None) -> dict[str, Any]:
+              stop: threading.Event | None = None, ctx: DistContext | None = None) -> dict[str, Any]:
     """Prepare whatever is missing for run ``name`` of ``workspace`` and train it (or resume it). Returns the final
     ``done`` event as a dict (with the best and last validation figures and the elapsed time added).
-    Raises TinyGPTError (after emitting an ``error`` event) on a user-fixable problem."""
+    Raises TinyGPTError (after emitting an ``error`` event) on a user-fixable problem.
+
+    With ``ctx`` of several processes (torchrun), every rank calls this: rank 0 prepares the data while
+    the others wait, then all train; rank 0 alone writes metrics and checkpoints and reports events.
+    """
     from .tokenizer import load_tokenizer
 
+    ctx = ctx or DistContext()
     stop = stop or threading.Event()
     stage = ["corpus"]  # the stage in progress, for a stop before training began
 
     def emit(event: Event) -> None:
         if isinstance(event, Stage):
             stage[0] = event.stage
+        if not ctx.is_main:
+            if isinstance(event, Error):  # rank 0 says it too; a rank's own problem goes to its stderr
+                print(f"rank {ctx.rank}: {event.message}", file=sys.stderr)
+            return
         wire = event.to_dict()
         if valid_run_name(name) and runs.run_exists(workspace.models / name):
             runs.append_metric(workspace.models / name, wire)
         if on_event:
             on_event(wire)
 
+    locked = False
     try:
         run = runs.run_dir(workspace.models, name)
         cfg = runs.load_run_config(run)
         # a device or dtype this machine lacks fails now, not after minutes of data preparation
-        device = resolve_device(cfg.train.device)
+        device = resolve_device(distributed.rank_device(cfg.train.device, ctx))
         if cfg.train.dtype != "auto":
             resolve_dtype(cfg.train.dtype, device, peak_table_path(workspace.models))
         check_memory(cfg, device)
-        runs.acquire_lock(run)
+        distributed.split_accum(cfg.train.grad_accum, ctx.world_size)
+        distributed.init(ctx, device.type)
+        if ctx.is_main:
+            runs.acquire_lock(run)
+            locked = True
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))
+        _gate(ctx, err)
         raise
     try:
         d = run
-        remove_orphaned_temp_files(d)  # left by a process killed mid-write
-        tok = load_tokenizer(d / runs.TOKENIZER) if (d / runs.TOKENIZER).exists() else None
-        resume = checkpoint.check_resume_point(run, cfg, tok)
-        tok, shard_set = prepare_data(run, workspace.data, cfg, tok, resumed=resume is not None, emit=emit, stop=stop)
-        if stop.is_set():
-            raise Interrupted
+        resume = None
+        failure: TinyGPTError | None = None
+        if ctx.is_main:
+            try:
+                remove_orphaned_temp_files(d)  # left by a process killed mid-write
+                tok = load_tokenizer(d / runs.TOKENIZER) if (d / runs.TOKENIZER).exists() else None
+                resume = checkpoint.check_resume_point(run, cfg, tok)
+                tok, shard_set = prepare_data(run, workspace.data, cfg, tok, resumed=resume is not None, emit=emit,
+                                              stop=stop)
+                if stop.is_set():
+                    raise Interrupted
+            except Interrupted:
+                failure = _INTERRUPTED
+                raise
+            except TinyGPTError as err:
+                failure = err
+                raise
+            except Exception as err:
+                failure = TinyGPTError(f"The data preparation of rank 0 failed ({type(err).__name__}: {err}).")
+                raise
+            finally:
+                _gate(ctx, failure)
+        else:
+            # wait for rank 0 to prepare (it may train a tokenizer for minutes), then read what it made
+            _gate(ctx, None)
+            cfg = runs.load_run_config(run)  # rank 0 may have set the vocabulary size
+            tok = load_tokenizer(d / runs.TOKENIZER)
+            resume = checkpoint.check_resume_point(run, cfg, tok)
+            tok, shard_set = prepare_data(run, workspace.data, cfg, tok, resumed=resume is not None, emit=emit,
+                                          stop=threading.Event())
         emit(Stage(stage="model", message="building the model" + (" and restoring the checkpoint" if resume else "")))
-        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume)
+        note = world_change_note(int(resume[1].get("world_size", 1)), ctx.world_size, cfg) if resume else None
+        if note:
+            emit(Stage(stage="model", message=note))
+        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume, ctx)
         del resume  # the trainer holds what it needs
-        emit(Stage(stage="training", message=f"training on {trainer.device.type} in {dtype_name(trainer.dtype)}"
+        where = (f" in {ctx.world_size} processes ({distributed.backend_for(trainer.device.type)})"
+                 if ctx.enabled else "")
+        emit(Stage(stage="training", message=f"training on {trainer.device.type}{where} in {dtype_name(trainer.dtype)}"
                                              + (" with torch.compile" if cfg.train.compile else "")))
         if trainer.optimizer_note:
             emit(Stage(stage="training", message=trainer.optimizer_note))
@@ -470,7 +614,29 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         emit(Error(message=err.message, hint=err.hint))
         raise
     finally:
-        runs.release_lock(run)
+        if locked:
+            runs.release_lock(run)
+
+
+_INTERRUPTED = TinyGPTError("interrupted")
+"""The gate's word for a stop during rank 0's preparation."""
+
+
+def _gate(ctx: DistContext, failure: TinyGPTError | None) -> None:
+    """Rank 0's verdict on the set-up, on every rank: the others raise the same error (or stop) as
+    rank 0, rather than wait for a training that will not come."""
+    if not ctx.enabled:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return  # the set-up failed before the group was joined: every rank fails alike
+    verdict = distributed.broadcast(None if failure is None else (failure.message, failure.hint), ctx)
+    if verdict is None or ctx.is_main:
+        return
+    if verdict[0] == _INTERRUPTED.message:
+        raise Interrupted
+    raise TinyGPTError(*verdict)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -483,13 +649,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True, help="the run's name (models/NAME must have a config.json)")
     parser.add_argument("--models-dir", help="where runs live (default ./models or $TINYGPT_MODELS)")
     parser.add_argument("--data-dir", help="where datasets live (default ./data or $TINYGPT_DATA)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--"]:  # torchrun ... -m tinygpt_tui.train -- --run NAME, where a launcher keeps the "--"
+        argv = argv[1:]
     args = parser.parse_args(argv)
     workspace = Workspace.from_env(args.models_dir, args.data_dir)
+    try:
+        ctx = distributed.context_from_env()
+    except TinyGPTError as err:
+        print(json.dumps(Error(message=err.message, hint=err.hint).to_dict()))
+        return 2
 
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
-        stop.set()  # finish the current step, save, exit 0
+        stop.set()  # finish the current step, save, exit 0 (every rank agrees on the step: Trainer._agree)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -502,9 +676,18 @@ def main(argv: list[str] | None = None) -> int:
             pass
 
     try:
-        train_run(workspace, args.run, on_event=print_event, stop=stop)
+        train_run(workspace, args.run, on_event=print_event, stop=stop, ctx=ctx)
     except TinyGPTError:
         return 2  # train_run printed the error event
+    except Exception as err:
+        if not ctx.enabled:
+            raise
+        # a peer died mid-collective (gloo/nccl say so at once); torchrun stops the rest of the group
+        print(f"rank {ctx.rank}: training stopped because another process of the group failed "
+              f"({type(err).__name__}: {str(err)[:200]})", file=sys.stderr)
+        return 1
+    finally:
+        distributed.shutdown()
     return 0
 
 

@@ -299,9 +299,14 @@ class Workbench:
         return attention_maps(self.model, self.tokenizer, ids)
 
     # -- training ----------------------------------------------------------------------------------
-    def start_training(self, run: str | RunConfig, extra_args: list[str] | None = None) -> TrainingProcess:
-        """Start (or resume) training ``run`` in a new process; a RunConfig is created first."""
+    def start_training(self, run: str | RunConfig, extra_args: list[str] | None = None,
+                       nproc: int = 1) -> TrainingProcess:
+        """Start (or resume) training ``run`` in a new process (``nproc`` processes: DDP through torchrun);
+        a RunConfig is created first."""
+        from .distributed import check_nproc
+
         if isinstance(run, RunConfig):
+            check_nproc(nproc, run.train.grad_accum)
             if not self.run_exists(run.name):
                 self.create_run(run)
             name = run.name
@@ -323,7 +328,8 @@ class Workbench:
         if self.is_training(name):
             raise TinyGPTError(f"Run '{name}' is already training in another process.",
                                "watch it with /train (it attaches) or stop that process first.")
-        proc = TrainingProcess(name, Workspace(self.models_dir, self.data_dir), extra_args)
+        check_nproc(nproc, self.run_config(name).train.grad_accum if nproc > 1 else 1)
+        proc = TrainingProcess(name, Workspace(self.models_dir, self.data_dir), extra_args, nproc=nproc)
         self.training[name] = proc
         return proc
 

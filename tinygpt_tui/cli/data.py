@@ -117,7 +117,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .. import corpora
-    from .render import Table
+    from ..render import Table
 
     out = Console(highlight=False)
     if args.name:

@@ -154,7 +154,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def _print_info(info: dict[str, Any], title: str) -> None:
     from rich.console import Console
 
-    from .render import Table
+    from ..render import Table
 
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -188,7 +188,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from .render import Table
+    from ..render import Table
 
     console = Console(highlight=False)
     table = Table(title=f"{len(rows)} tokens ({tok.kind}, vocab {tok.vocab_size:,})", title_justify="left")
@@ -235,7 +235,7 @@ def _print_vocab(stats: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from .render import Table
+    from ..render import Table
 
     console = Console(highlight=False)
     head = Table(title="Vocabulary", show_header=False, title_justify="left")

@@ -3,7 +3,9 @@
 ``train`` runs the trainer in this process and draws its events as a rich progress bar on stderr
 (loss, learning rate, tokens/s, MFU, ETA, gradient norm) with evaluation lines and samples above it;
 ``--json`` prints the raw events instead, one JSON object per line on stdout. Ctrl-C finishes the
-current step, saves a checkpoint and exits 0; a second Ctrl-C aborts.
+current step, saves a checkpoint and exits 0; a second Ctrl-C aborts. ``--nproc N`` trains in N
+processes (DistributedDataParallel) started through PyTorch's launcher (``torchrun``); the events of
+rank 0 are drawn the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .. import events
 from ..config import PRESETS, RunConfig, TinyGPTError
 from ..events import EventError, TrainingState
 from ..present import error_line
+from ..render import result_line
 from ..units import duration, human_count
 from ..workspace import Workspace
 from .common import size_arg, workbench, workspace
@@ -77,6 +80,9 @@ def register(sub: Any) -> None:
                    "steps (--more 500) or more time (--more 2m, 90s, 1h)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="wrap the model in torch.compile (a one-off compile of 20-60 s, faster steps)")
+    t.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine (DDP through torchrun: one per GPU, or CPU "
+                        "processes with gloo); grad_accum must be a multiple of N, the global batch is kept")
     t.add_argument("--json", action="store_true", help="print the training events as JSON lines on stdout")
     t.set_defaults(func=cmd_train)
 
@@ -143,22 +149,11 @@ def done_message(state: TrainingState, how: str = "run the same command again") 
     return f"{message.rstrip('.')}; {how} to continue."  # stopped while preparing: nothing to resume yet
 
 
-def result_line(state: TrainingState, how_to_continue: str) -> str:
-    """The result of a finished training in words: best validation bits per byte, tokens seen, time;
-    and, for an under-trained run, why it is and ``how_to_continue``. Empty while nothing ended."""
-    if state.status != "done" or state.reason not in ("finished", "time"):
-        return ""
-    parts = [f"best val {state.best_val_bpb:.3f} bits/byte" if state.best_val_bpb is not None else "no evaluation",
-             f"{human_count(state.tokens)} tokens", duration(state.elapsed_s)]
-    line = "result: " + ", ".join(parts) + "."
-    if state.undertrained:
-        line += f" Under-trained: {state.undertrained_why}. {how_to_continue}"
-    return line
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from .. import train
+    from ..distributed import check_nproc
 
+    check_nproc(args.nproc, args.nproc if args.grad_accum is None else args.grad_accum)  # before any write
     if args.more is not None:
         from ..units import parse_budget
 
@@ -173,6 +168,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         added = workbench(args).extend_run(args.run, steps=steps, seconds=seconds)
         print(f"{args.run}: training {added}, from its checkpoint.", file=sys.stderr)
     cfg, notes = prepare_config(args)
+    check_nproc(args.nproc, cfg.train.grad_accum)
+    if args.nproc > 1:
+        return _train_distributed(args, cfg, notes)
     stop = threading.Event()
     presses = [0]
     broken = [False]
@@ -220,6 +218,80 @@ def cmd_train(args: argparse.Namespace) -> int:
     if broken[0]:
         return 1
     return 0 if done.get("reason") in ("finished", "time", "interrupted") else 1
+
+
+def _train_distributed(args: argparse.Namespace, cfg: RunConfig, notes: list[str]) -> int:
+    """Train with ``--nproc`` processes: PyTorch's launcher runs ``python -m tinygpt_tui.train`` once per
+    rank; rank 0's event lines are read from its stdout and drawn (or printed with ``--json``).
+    Ctrl-C asks the launcher to stop (it passes SIGTERM on: every rank finishes the step, rank 0
+    saves); a second Ctrl-C kills the group."""
+    import os
+    import subprocess
+
+    from ..distributed import launch_command
+
+    ws = workspace(args)
+    cmd = launch_command(args.nproc, ["--run", args.run, *ws.as_args()])
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True,
+                            text=True, encoding="utf-8", errors="replace", bufsize=1,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    presses = [0]
+
+    def on_sigint(signum, frame) -> None:
+        presses[0] += 1
+        try:
+            if presses[0] > 1:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)...", file=sys.stderr)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    last: dict[str, Any] = {}
+    try:
+        display = None
+        if not args.json:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            console = Console(stderr=True, highlight=False)
+            for note in notes:
+                console.print(f"[dim]{note}[/]")
+            progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(bar_width=30),
+                                TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console)
+            display = TrainingDisplay(args.run, console, progress)
+            progress.start()
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                wire = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(wire, dict) and wire.get("event") in ("done", "error"):
+                last = wire
+            if args.json:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            elif display is not None:
+                display.on_event(wire)
+        proc.wait()
+        if display is not None:
+            display.progress.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if last.get("event") == "error":
+        return 2
+    if last.get("reason") in ("finished", "time", "interrupted"):
+        return 0
+    raise TinyGPTError(f"The {args.nproc} training processes exited with code {proc.returncode} without finishing.",
+                       "read the messages above; the last checkpoint is kept, and the same command resumes.")
 
 
 def _num(value: float | None, spec: str, missing: str = "nan") -> str:
@@ -288,9 +360,10 @@ class TrainingDisplay:
     def _start(self) -> None:
         s = self.state
         res = f"resumed at step {s.step}" if s.resumed else "new"
+        world = f" x {s.world_size} processes" if s.world_size > 1 else ""
         self.console.print(Text.assemble((self.name, "bold"),
                                          f": {(s.params or 0) / 1e6:.2f}M parameters, {s.tokens_per_step} "
-                                         f"tokens/step, {s.device} {s.dtype}, {s.threads} threads, peak "
+                                         f"tokens/step, {s.device} {s.dtype}, {s.threads} threads{world}, peak "
                                          f"{(s.peak_flops or 0) / 1e9:.0f} GFLOP/s (measured), {res}"))
         if s.max_time:
             self.task = self.progress.add_task("training", total=s.max_time, completed=s.elapsed_s, info="")
@@ -357,7 +430,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
 
-    from .render import Table
+    from ..render import Table
 
     table = Table(title=Text(f"{args.run} ({args.which}) on {path.name}"), show_header=False)
     table.add_column(style="bold")

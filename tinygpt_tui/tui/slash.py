@@ -59,6 +59,8 @@ def commands_markdown() -> str:
     lines = ["## Commands", "", "| command | does |", "| --- | --- |"]
     for usage, text in command_entries(commands):
         text = TUI_HELP.get(usage.split()[0].lstrip("/"), text)
+        # a | inside a cell (as in "[N|TIME]") would end the cell: Markdown wants it escaped
+        usage, text = usage.replace("|", "\\|"), text.replace("|", "\\|")
         lines.append(f"| `{usage}` | {text} |")
     lines.append("")
     lines.append("Anything that does not start with `/` is a prompt (in the explorer).")

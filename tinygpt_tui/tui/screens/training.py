@@ -267,7 +267,8 @@ class TrainingScreen(AppScreen):
              if self.status in ("training", "watching") else "-"),
             ("tokens seen", human_count(s.tokens) if s.tokens else "-"),
             ("parameters", human_count(s.params)),
-            ("device", f"{s.device or '-'} {s.dtype}".strip()),
+            ("device", f"{s.device or '-'} {s.dtype}".strip()
+             + (f" x {s.world_size} processes" if s.world_size > 1 else "")),
         ]
         for label, value in rows:
             grid.add_row(label, value)
