@@ -196,7 +196,7 @@ def load_state(run: Path) -> tuple[Tensors, dict[str, Any]] | None:
         scalars = json.loads(meta["state"])
         if not isinstance(scalars, dict) or int(scalars["step"]) != int(meta["step"]):
             raise ValueError("inconsistent step")
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, RecursionError):
         raise TinyGPTError(f"{path} has an unreadable training state.",
                            "restore the file or start a new run.") from None
     if scalars.get("version") != STATE_VERSION:

@@ -136,7 +136,7 @@ def state_summary(run: Path) -> dict[str, Any] | None:
         return None
     try:
         s = json.loads(meta["state"])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):
         return None
     return {k: v for k, v in s.items() if k not in ("python_random", "numpy_random")}
 
@@ -169,7 +169,7 @@ def read_metrics(run: Path, since_offset: int = 0) -> tuple[list[dict[str, Any]]
     for line in data[:end].splitlines():
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a damaged line, or one nested past the parser's stack
             continue
         if isinstance(event, dict):
             events.append(event)
@@ -181,7 +181,7 @@ def lock_owner(run: Path) -> int | None:
     try:
         info = json.loads((run / LOCK).read_text(encoding="utf-8"))
         pid = int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return pid if pid_alive(pid) else None
 
@@ -223,7 +223,7 @@ def release_lock(run: Path) -> None:
         info = json.loads(path.read_text(encoding="utf-8"))
         if int(info.get("pid", -1)) == os.getpid():
             path.unlink()
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         pass
 
 
