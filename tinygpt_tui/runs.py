@@ -267,7 +267,8 @@ def run_info(run: Path) -> RunInfo:
         params=estimate_params(cfg.model), preset=cfg.preset, step=int(summary.get("step", 0)),
         max_steps=cfg.train.max_steps, max_time=cfg.train.max_time,
         best_val_loss=summary.get("best_val_loss"), best_val_bpb=summary.get("best_val_bpb"),
-        training=is_training(run), updated=max(mtimes, default=0.0), has_weights=(d / WEIGHTS).is_file(),
+        training=is_training(run), updated=max(mtimes, default=0.0),
+        has_weights=(d / WEIGHTS).is_file() or (d / STATE).is_file(),
     )
 
 
