@@ -5,9 +5,8 @@ caught leaves its traceback in ``models/crash.log``."""
 from __future__ import annotations
 
 import pytest
-from test_tui import SIZE, bar_text, command, open_explorer, wait_for
-
 from fixtures_runs import new_app
+from test_tui import SIZE, bar_text, command, open_explorer, wait_for
 
 
 @pytest.fixture
