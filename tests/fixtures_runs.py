@@ -72,12 +72,17 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
         tok.save(d / runs.TOKENIZER)
         torch.manual_seed(seed)
         model = GPT(cfg.model)
-        checkpoint.save_weights(d / runs.WEIGHTS, model, step=50, val_loss=1.67)
-        checkpoint.save_weights(d / runs.BEST, model, step=50, val_loss=1.67)
+        events = metric_events(cfg.train.max_steps)
+        # the state's best validation figures are those of its own metrics (as a trainer writes them)
+        best = min((e for e in events if e["event"] == "eval"), key=lambda e: e["val_loss"])
+        last = [e for e in events if e["event"] == "eval"][-1]
+        checkpoint.save_weights(d / runs.WEIGHTS, model, step=50, val_loss=last["val_loss"])
+        checkpoint.save_weights(d / runs.BEST, model, step=best["step"], val_loss=best["val_loss"])
         checkpoint.save_state(d, {"step_marker": torch.zeros(1)},
-                        {"step": 50, "best_val_loss": 1.6701, "best_val_bpb": 2.4095, "elapsed": 10.0})
+                              {"step": 50, "best_val_loss": best["val_loss"], "best_val_bpb": best["val_bpb"],
+                               "best_step": best["step"], "elapsed": 10.0})
         with open(d / runs.METRICS, "w", encoding="utf-8") as f:
-            for event in metric_events(cfg.train.max_steps):
+            for event in events:
                 f.write(json.dumps(event) + "\n")
     for p in [d, *d.iterdir()]:
         os.utime(p, (mtime, mtime))

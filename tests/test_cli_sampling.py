@@ -171,7 +171,17 @@ def test_each_view_runs_alone(home, capsys, show):
     make_run()
     rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab", "--tokens", "3", "--seed", "2",
                            "--show", show)
-    assert rc == 0, err and out
+    assert rc == 0, err
+    # each view really shows the three sampled tokens (the seed fixes them: '.', 'c', 'g')
+    lines = [line for line in out.splitlines() if line.strip()]
+    if show == "text":
+        assert lines == ["ab.cg"]
+    elif show == "boundaries":
+        assert lines[0] == "Token boundaries" and lines[1] == "[a][b][.][c][g]"
+    else:
+        rows = [line.split() for line in lines if line.split()[:1] in (["0"], ["1"], ["2"])]
+        assert [r[1] for r in rows] == ["'.'", "'c'", "'g'"]
+        assert all(r[2].endswith("%") and float(r[3]) < 0 for r in rows)  # P and ln P
 
 
 def test_repeated_window_notes_are_said_once_with_a_count():

@@ -247,3 +247,42 @@ def test_markup_in_params_prompts_and_names_is_shown_as_text(run):
     out, repl = drive("/params stop=[/INST]\r/params\r/params stop=[/]\r/params\r/load [/x]\r/quit\r")
     assert "[/INST]" in out and "bye" in out
     assert repl.params.stop == ["[/]"]
+
+
+@pytest.mark.slow
+def test_leaving_the_repl_saves_a_checkpoint_of_a_real_training_process(run, write_stories, monkeypatch):
+    """No fakes: /train spawns the trainer; /quit must stop it with SIGINT so it saves a resume point
+    (evaluations are too rare here for a checkpoint to come from anywhere else)."""
+    import os
+    import time as _time
+
+    from tinygpt_tui.workbench import Workbench as _Workbench
+
+    root = str(Path(__file__).resolve().parent.parent)
+    monkeypatch.setenv("PYTHONPATH", root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    corpus = write_stories(3, 200)
+    cfg = preset_config("micro", name="live", overrides={
+        "data": {"source": str(corpus)}, "tokenizer": {"kind": "char"},
+        "train": {"dtype": "float32", "device": "cpu", "max_steps": 100_000, "eval_interval": 100_000,
+                  "log_interval": 1}})
+    runs.create_run(MODELS, cfg)
+    real_start = _Workbench.start_training
+
+    def start_and_wait_for_steps(self, name, *a, **k):
+        proc = real_start(self, name, *a, **k)
+        deadline = _time.monotonic() + 90
+        while _time.monotonic() < deadline:
+            if any(e.get("event") == "step" for e in runs.read_metrics(MODELS / "live")[0]):
+                return proc
+            _time.sleep(0.1)
+        raise AssertionError("the trainer never reached a step")
+
+    monkeypatch.setattr(_Workbench, "start_training", start_and_wait_for_steps)
+    out, repl = drive("/train live\r/quit\r", run=None)
+    assert "Stopping the training of 'live'" in out and out.rstrip().endswith("bye")
+    summary = runs.state_summary(MODELS / "live")
+    assert summary is not None and summary["step"] >= 1, "leaving the REPL saved no checkpoint"
+    checkpoint.load_model(MODELS / "live", "latest")
+    assert not runs.is_training(MODELS / "live") and not (MODELS / "live" / runs.LOCK).exists()
+    done = [e for e in runs.read_metrics(MODELS / "live")[0] if e.get("event") == "done"]
+    assert done and done[-1]["reason"] == "interrupted" and done[-1]["step"] == summary["step"]

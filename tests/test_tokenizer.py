@@ -357,3 +357,48 @@ def test_a_non_dict_pre_tokenizer_is_one_sentence(bpe, pre):
     data["pre_tokenizer"] = pre
     with pytest.raises(TinyGPTError, match="pre-tokenizer"):
         BPETokenizer(json.dumps(data))
+
+
+@pytest.fixture
+def small_gpt2(tmp_path, monkeypatch):
+    """A stand-in for tiktoken's gpt2 encoding built here (no shared data folder, no network): a
+    tiktoken-format ranks file with GPT-2's 256 byte tokens and a few merges, GPT-2's split pattern,
+    and <|endoftext|> after the last rank, as in GPT-2."""
+    import base64
+
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    merges = [b"he", b"ll", b"hell", b"hello", b" s", b"of", b" sof", b" soft"]
+    ranks = [bytes([b]) for b in range(256)] + merges
+    path = tmp_path / "gpt2-small.tiktoken"
+    path.write_text("".join(f"{base64.b64encode(t).decode()} {i}\n" for i, t in enumerate(ranks)))
+    pat = (r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+    enc = tiktoken.Encoding("gpt2", pat_str=pat, mergeable_ranks=load_tiktoken_bpe(str(path)),
+                            special_tokens={EOT: len(ranks)})
+    tk._gpt2_base.cache_clear()
+    monkeypatch.setattr(tk, "_gpt2_base", lambda: enc)
+    return len(ranks)
+
+
+def test_the_gpt2_tokenizer_without_the_shared_data_folder(small_gpt2, capsys):
+    from tinygpt_tui.cli import main
+
+    eot = small_gpt2
+    tok = gpt2_tokenizer()
+    assert tok.kind == "gpt2" and tok.vocab_size == eot + 1 and tok.eot_id == eot
+    hello, soft = 256 + 3, 256 + 7
+    assert tok.encode("hello soft") == [hello, soft]
+    assert tok.piece(soft) == "Ġsoft" and tok.hex(hello) == "68 65 6c 6c 6f"
+    assert tok.encode("a<|endoftext|>") == [ord("a"), eot]
+    for text in SAMPLES:
+        assert tok.decode(tok.encode(text)) == text
+    extra = gpt2_tokenizer([EOT, "<|im_start|>"])
+    assert extra.special_tokens["<|im_start|>"] == eot + 1 and extra.vocab_size == eot + 2
+    assert extra.encode("<|im_start|>hello") == [eot + 1, hello]
+    assert extra.fingerprint() != tok.fingerprint()
+    # `tinygpt tokenize` uses it by default
+    assert main(["tokenize", "hello soft", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tokenizer"]["kind"] == "gpt2" and [t["id"] for t in data["tokens"]] == [hello, soft]
+    assert data["boundaries"] == "[hello][ soft]" and data["pieces"] == "hello Ġsoft"

@@ -375,3 +375,43 @@ def test_undertrained_from_measured_facts():
     why = train.undertrained([(300, 2.0), (360, 1.999)], 360, timed)
     assert "360 of the 1,000 steps" in why
     assert train.undertrained([(800, 2.0), (900, 1.999)], 900, timed) == ""
+
+
+def test_training_time_bits_per_byte_match_a_hand_computed_evaluation(home, workspace, corpus, monkeypatch):
+    """The trainer's val_bpb is the summed cross-entropy of its validation batches in bits, divided by
+    the bytes those targets stand for (a BPE tokenizer, so bytes and tokens differ: dividing by
+    tokens, the mutation the audit found surviving, fails here)."""
+    import math
+
+    import torch.nn.functional as F
+
+    from tinygpt_tui.shards import BatchSampler
+
+    seen: list[torch.Tensor] = []
+    real_get = BatchSampler.get
+
+    def recording_get(self, split, index):
+        x, y = real_get(self, split, index)
+        if split == "val":
+            seen.append((x.clone(), y.clone()))
+        return x, y
+
+    monkeypatch.setattr(BatchSampler, "get", recording_get)
+    make_run("bpb", corpus, max_steps=2, eval_interval=2, eval_iters=2, log_interval=1)
+    events: list[dict] = []
+    train.train_run(workspace, "bpb", on_event=events.append)
+    evals = collect(events, "eval")
+    assert len(evals) == 1 and len(seen) == 2  # one evaluation of two validation batches
+
+    model, tok, _ = checkpoint.load_model(home / "models" / "bpb", "latest")  # the weights evaluated
+    nll = tokens = n_bytes = 0
+    with torch.no_grad():
+        for x, y in seen:
+            logits = model(x).logits
+            nll += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum"))
+            for t in y.reshape(-1).tolist():
+                tokens += 1
+                n_bytes += 1 if tok.is_special(t) else len(tok.token_bytes(t))
+    assert n_bytes > tokens * 1.5  # BPE pieces are several bytes long: the two divisions differ
+    assert evals[0]["val_loss"] == pytest.approx(nll / tokens, rel=1e-5)
+    assert evals[0]["val_bpb"] == pytest.approx(nll / math.log(2) / n_bytes, rel=1e-5)

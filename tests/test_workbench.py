@@ -18,11 +18,25 @@ def workbench(runs_home, workspace) -> Workbench:
     return Workbench(workspace)
 
 
+def test_the_fixture_runs_best_loss_is_the_best_of_its_own_metrics(workbench, runs_home):
+    """A bug reading the best loss from the wrong source (the last evaluation, the weights' header)
+    cannot pass: the fixture's figures agree with each other and differ from the wrong sources."""
+    from tinygpt_tui import runs
+
+    run = runs_home / "models" / "fixture"
+    evals = [e for e in runs.read_metrics(run)[0] if e["event"] == "eval"]
+    best = min(evals, key=lambda e: e["val_loss"])
+    listed = workbench.list_runs()[0]
+    assert listed.best_val_loss == best["val_loss"] and listed.best_val_bpb == best["val_bpb"]
+    assert runs.state_summary(run)["best_step"] == best["step"]
+    assert best["val_loss"] != evals[0]["val_loss"]  # the first evaluation is not the best
+
+
 def test_list_and_load(workbench):
     names = [r.name for r in workbench.list_runs()]
     assert names == ["fixture", "fresh"]
     fixture = workbench.list_runs()[0]
-    assert fixture.step == 50 and fixture.best_val_loss == pytest.approx(1.6701)
+    assert fixture.step == 50 and fixture.best_val_loss == pytest.approx(1.735)
     assert workbench.has_weights("fixture") and not workbench.has_weights("fresh")
     with pytest.raises(TinyGPTError, match="no trained weights"):
         workbench.load("fresh")

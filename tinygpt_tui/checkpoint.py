@@ -157,12 +157,20 @@ def load_model(run: Path, which: str = "best", device: str = "cpu") -> tuple[GPT
     path = d / (runs.BEST if which == "best" else runs.WEIGHTS)
     if which == "best" and not path.is_file():
         path = d / runs.WEIGHTS
+    if not path.is_file() and (d / runs.STATE).is_file():
+        # a process killed between the first resume point and the latest weights leaves the weights
+        # only in the resume point: they are the latest ones
+        path = d / runs.STATE
     if not path.is_file():
         raise TinyGPTError(f"Run '{name}' has no trained weights yet.",
                            f"train it first: tinygpt train --run {name}")
     tok = load_tokenizer(d / runs.TOKENIZER)
     check_vocab(cfg, tok, name)
-    tensors, _ = read_safetensors(path, WEIGHTS_FORMAT)
+    if path.name == runs.STATE:
+        state, _ = read_safetensors(path, STATE_FORMAT)
+        tensors = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+    else:
+        tensors, _ = read_safetensors(path, WEIGHTS_FORMAT)
     model = GPT(cfg.model)
     load_weights_into(model, tensors, path)
     return model.to(resolve_device(device)).eval(), tok, cfg
@@ -196,7 +204,7 @@ def load_state(run: Path) -> tuple[Tensors, dict[str, Any]] | None:
         scalars = json.loads(meta["state"])
         if not isinstance(scalars, dict) or int(scalars["step"]) != int(meta["step"]):
             raise ValueError("inconsistent step")
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, RecursionError):
         raise TinyGPTError(f"{path} has an unreadable training state.",
                            "restore the file or start a new run.") from None
     if scalars.get("version") != STATE_VERSION:

@@ -350,6 +350,8 @@ class RunConfig:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise ConfigError(f"The run configuration is not valid JSON ({e.msg}, line {e.lineno}).") from None
+        except RecursionError:  # nested deeper than the parser's stack: a crafted or damaged file
+            raise ConfigError("The run configuration is nested too deeply to be a configuration.") from None
         if not isinstance(d, dict):
             raise ConfigError("The run configuration is not a JSON object.")
         return cls.from_dict(d)

@@ -124,7 +124,7 @@ def corpus_path(data: Path, name: str) -> Path:
 def _read_source_json(folder: Path) -> dict[str, Any] | None:
     try:
         info = json.loads((folder / "source.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return info if isinstance(info, dict) else None
 

@@ -111,7 +111,7 @@ def _peak_table(path: Path | None) -> dict[str, float]:
         table = json.loads(path.read_text())
         if not isinstance(table, dict):
             table = {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         table = {}
     return table
 

@@ -277,7 +277,7 @@ def from_json(line: str) -> Event | None:
     """:func:`decode` of one JSON line; EventError when it is not JSON."""
     try:
         data = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise EventError(f"A training event is not JSON: {line[:80]!r}.",
                          "the event stream or metrics.jsonl is damaged.") from None
     return decode(data)

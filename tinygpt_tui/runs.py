@@ -156,7 +156,7 @@ def state_summary(run: Path) -> dict[str, Any] | None:
         return None
     try:
         s = json.loads(meta["state"])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RecursionError):
         return None
     return {k: v for k, v in s.items() if k not in ("python_random", "numpy_random")}
 
@@ -189,7 +189,7 @@ def read_metrics(run: Path, since_offset: int = 0) -> tuple[list[dict[str, Any]]
     for line in data[:end].splitlines():
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a damaged line, or one nested past the parser's stack
             continue
         if isinstance(event, dict):
             events.append(event)
@@ -200,7 +200,7 @@ def _read_lock(path: Path) -> dict[str, Any] | None:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
         int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return info if isinstance(info, dict) else None
 
@@ -354,7 +354,8 @@ def run_info(run: Path) -> RunInfo:
         params=estimate_params(cfg.model), preset=cfg.preset, step=int(summary.get("step", 0)),
         max_steps=cfg.train.max_steps, max_time=cfg.train.max_time,
         best_val_loss=summary.get("best_val_loss"), best_val_bpb=summary.get("best_val_bpb"),
-        training=is_training(run), updated=max(mtimes, default=0.0), has_weights=(d / WEIGHTS).is_file(),
+        training=is_training(run), updated=max(mtimes, default=0.0),
+        has_weights=(d / WEIGHTS).is_file() or (d / STATE).is_file(),
     )
 
 

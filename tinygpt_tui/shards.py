@@ -92,7 +92,7 @@ def val_mask(seed: int, start: int, n: int, val_fraction: float) -> np.ndarray:
 def _read_meta(out_dir: Path) -> dict[str, Any] | None:
     try:
         meta = json.loads((out_dir / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return meta if isinstance(meta, dict) else None
 

@@ -98,6 +98,9 @@ def read_jsonl(path: Path, column: str | None) -> Iterator[str]:
                 except json.JSONDecodeError as e:
                     raise TinyGPTError(f"Line {lineno} of '{path}' is not valid JSON ({e.msg}).",
                                        "each line of a .jsonl file must be one JSON object.") from None
+                except RecursionError:
+                    raise TinyGPTError(f"Line {lineno} of '{path}' is nested too deeply to read.",
+                                       'each line should look like {"text": "..."}.') from None
                 if not isinstance(row, dict):
                     raise TinyGPTError(f"Line {lineno} of '{path}' is not a JSON object.",
                                        'each line should look like {"text": "..."}.')

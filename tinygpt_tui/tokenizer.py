@@ -309,6 +309,9 @@ class BPETokenizer(_TiktokenTokenizer):
         except json.JSONDecodeError as e:
             raise TinyGPTError(f"The tokenizer file is not valid JSON ({e.msg}, line {e.lineno}).",
                                "retrain it with `tinygpt tokenizer train`.") from None
+        except RecursionError:
+            raise TinyGPTError("The tokenizer file is nested too deeply to be a tokenizer.",
+                               "retrain it with `tinygpt tokenizer train`.") from None
         vocab, specials = _read_hf_byte_level_bpe(data)
         ranks: dict[bytes, int] = {}
         for piece, i in vocab.items():
@@ -507,7 +510,7 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise TinyGPTError(f"The tokenizer file {path} is unreadable or corrupt ({type(e).__name__}).",
                            "retrain it with `tinygpt tokenizer train`.") from None
     return tokenizer_from_dict(data, text, source=str(path))

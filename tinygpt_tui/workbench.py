@@ -70,7 +70,8 @@ class Workbench:
 
     def has_weights(self, name: str) -> bool:
         d = self.models_dir / name
-        return (d / runs.WEIGHTS).is_file() or (d / runs.BEST).is_file()
+        # state.safetensors holds the weights too (the latest ones, when a kill came before model.safetensors)
+        return any((d / f).is_file() for f in (runs.WEIGHTS, runs.BEST, runs.STATE))
 
     def default_run(self) -> str:
         """The most recently updated run with weights; TinyGPTError pointing at training when none."""

@@ -114,6 +114,40 @@ class TinyGPTApp(App[None]):
         # the pumps of followed runs end when their followers stop (the workers are cancelled too)
         self.training.stop_followers()
 
+    # -- failures ----------------------------------------------------------------------------------
+    CRASH_LOG = "crash.log"
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An exception escaping a worker becomes a notification and a line in ``models/crash.log``;
+        the app goes on. Any other unhandled exception is logged there too, then Textual's default
+        (exit with the traceback) applies: Textual has already stopped the message loop of the widget
+        whose handler raised, so going on would leave a screen that no longer answers."""
+        from textual.worker import WorkerFailed
+
+        path = self.log_crash(error.error if isinstance(error, WorkerFailed) else error)
+        if isinstance(error, WorkerFailed) and self.is_running:
+            where = f" (details in {short_path(path)})" if path else ""
+            self.notify(f"Something failed inside the app: {type(error.error).__name__}: {error.error}{where}.",
+                        title="internal error", severity="error", timeout=15)
+            return
+        super()._handle_exception(error)
+
+    def log_crash(self, error: BaseException) -> str | None:
+        """Append the traceback of ``error`` to the crash log in the models folder; its path, or None
+        where it cannot be written (the notification says what happened anyway)."""
+        import datetime
+        import traceback
+
+        path = self.workbench.models_dir / self.CRASH_LOG
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(f"--- {datetime.datetime.now().isoformat(timespec='seconds')} tinygpt-tui\n{text}\n")
+        except OSError:
+            return None
+        return str(path)
+
     # -- routing -----------------------------------------------------------------------------------
     def _go(self, screen: Screen) -> None:
         """Show ``screen`` right above the runs screen (the stack stays two deep)."""

@@ -206,12 +206,15 @@ class TrainingScreen(AppScreen):
     def _draw_progress(self) -> None:
         state = self.state
         stage_line = Text()
-        over = state.status == "done" and (state.ended_in or "training") == "training"
+        live = state.status in ("training", "preparing")
+        completed = state.status == "done" and state.reason in ("finished", "time")
         for name in STAGES:
-            if over:
-                stage_line.append(f"✓{name} ", style="green")  # training ended: no stage is going on
-            elif name == state.stage:
+            if name == state.stage and live:
                 stage_line.append(f"▶{name} ", style="bold yellow")
+            elif name == state.stage and completed:  # a finished run is not shown as still training
+                stage_line.append(f"✓{name} ", style="green")
+            elif name == state.stage:  # stopped or failed in this stage
+                stage_line.append(f"■{name} ", style="bold red" if state.status == "error" else "yellow")
             elif state.stage in STAGES and STAGES.index(name) < STAGES.index(state.stage):
                 stage_line.append(f"✓{name} ", style="green")
             else:
