@@ -32,7 +32,7 @@ def _make_run(models, tmp_path, name, *, kind="bpe", overrides=None, steps=25):
     data = torch.tensor(tok.encode(CORPUS), dtype=torch.long)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     B = cfg.model.block_size
-    for step in range(steps):
+    for _ in range(steps):
         i = torch.randint(0, len(data) - B - 1, (8,))
         x = torch.stack([data[j:j + B] for j in i])
         y = torch.stack([data[j + 1:j + B + 1] for j in i])
