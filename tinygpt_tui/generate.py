@@ -288,7 +288,16 @@ def encode_prompt(tok: Tokenizer, prompt: str, what: str = "prompt") -> list[int
             "remove that character, or use a run with a byte-level BPE or GPT-2 tokenizer.",
         )
     ids = tok.encode(prompt) if prompt else []
+    start = doc_start_id(tok)
+    if start is not None:  # a tokenizer that begins every document with its BOS (Llama's)
+        return [start] + ids
     return ids or [tok.eot_id]
+
+
+def doc_start_id(tok: Tokenizer) -> int | None:
+    """The id a tokenizer puts before every document (Llama's ``<s>``), or None (ours: none)."""
+    start = getattr(tok, "doc_start_id", None)
+    return int(start) if start is not None else None
 
 
 def resolve_seed(params: SamplingConfig) -> SamplingConfig:
@@ -464,7 +473,10 @@ def score_text(
     if not text:
         raise TinyGPTError("There is no text to score.", "pass some text, or --file PATH.")
     ids = encode_prompt(tok, text, what="text")
-    seq = [tok.eot_id] + ids  # seq[j] predicts seq[j + 1]
+    if doc_start_id(tok) is not None:
+        ids = ids[1:]  # the document start is the context, not a token to score
+    start = doc_start_id(tok)
+    seq = [tok.eot_id if start is None else start] + ids  # seq[j] predicts seq[j + 1]
     n = len(ids)
     block = model.config.block_size
     vocab = _Vocab(tok)

@@ -44,6 +44,7 @@ class Workbench:
         self._config: RunConfig | None = None
         self._which = "best"
         self._vocab_cache: dict[str, Any] = {}
+        self.hf_info: Any = None
         self.training: dict[str, TrainingProcess] = {}
 
     # -- runs --------------------------------------------------------------------------------------
@@ -153,6 +154,41 @@ class Workbench:
         self.run_name, self._which = run, which
         self._vocab_cache = {}
         return cfg
+
+    # -- a Hugging Face model in place of a run ----------------------------------------------------
+    def read_hf(self, source: str, device: str = "cpu") -> tuple[Any, Tokenizer, RunConfig]:
+        """A Hugging Face causal LM (hub id or folder) as model, tokenizer and a stand-in run config.
+
+        The config names it ``hf:SOURCE``; its ``model`` section is the adapter's (layers, width,
+        context, vocabulary) and its sampling section the defaults, so every face reads it as a run's.
+        """
+        from .hf import open_hf
+
+        model, tok, info = open_hf(source, device=device)
+        cfg = RunConfig(name="hf", preset="hf")
+        cfg.name = f"hf:{source}"  # not a run on disk, so not held to run names
+        cfg.model = model.config  # duck-typed: n_layer, n_head, n_embd, block_size, vocab_size
+        cfg.tokenizer.kind = f"hf {info.tokenizer_style}"
+        cfg.tokenizer.vocab_size = tok.vocab_size
+        self.hf_info = info
+        return model, tok, cfg
+
+    def load_hf(self, source: str, device: str = "cpu") -> RunConfig:
+        """Make a Hugging Face model the loaded one (``run_name`` is ``hf:SOURCE``)."""
+        model, tok, cfg = self.read_hf(source, device=device)
+        self._model, self._tokenizer, self._config = model, tok, cfg
+        self.run_name, self._which = cfg.name, "best"
+        self._vocab_cache = {}
+        return cfg
+
+    def export(self, run: str, out: Path, which: str = "best", force: bool = False) -> Path:
+        """Write ``run`` as a folder transformers loads (see export.py); returns the folder."""
+        from .export import export_run
+
+        if not self.run_exists(run):
+            raise TinyGPTError(f"There is no run named '{run}' in {self.models_dir}.",
+                               "list runs with `tinygpt runs`.")
+        return export_run(self.run_folder(run), Path(out), which=which, force=force)
 
     def unload(self) -> None:
         self._model = self._tokenizer = self._config = None

@@ -79,13 +79,19 @@ def register(sub: Any) -> None:
         "settings. End a line with \\ or press Esc then Enter for a new line; Ctrl-D or /quit leaves. "
         "History is kept in ~/.tinygpt_history (or $TINYGPT_HISTORY).")
     d.add_argument("--run", metavar="NAME", help="the run to load (default: the most recently updated one)")
+    d.add_argument("--hf", metavar="ID_OR_PATH", help=HF_HELP)
     d.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                    help="best-by-validation weights (default) or the latest ones")
     d.set_defaults(func=cmd_demo)
 
 
+HF_HELP = ("a Hugging Face causal LM instead of a run: a hub id (gpt2, roneneldan/TinyStories-1M) or a local "
+           "folder; needs the hf extra, and the network once per hub model")
+
+
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", metavar="NAME", help="the run to use (default: the most recently updated one)")
+    p.add_argument("--hf", metavar="ID_OR_PATH", help=HF_HELP)
     p.add_argument("--checkpoint", choices=("best", "latest"), default="best",
                    help="best-by-validation weights (default) or the latest ones")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
@@ -97,6 +103,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace):
     bench = workbench(args)
+    if getattr(args, "hf", None):
+        model, tok, cfg = bench.read_hf(args.hf, device=getattr(args, "device", "cpu"))
+        return cfg.name, model, tok, cfg
     name = args.run or bench.default_run()
     model, tok, cfg = bench.read_model(name, which=args.checkpoint, device=getattr(args, "device", "cpu"))
     return name, model, tok, cfg
@@ -227,6 +236,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..repl import Repl
 
     bench = workbench(args)
+    if args.hf:
+        bench.load_hf(args.hf)
+        repl = Repl(run=None, which=args.checkpoint, workbench=bench)
+        repl.params = bench.default_params()
+        return repl.run()
     name = args.run or bench.default_run()
     repl = Repl(run=name, which=args.checkpoint, workbench=bench)
     return repl.run()

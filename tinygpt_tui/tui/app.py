@@ -78,6 +78,7 @@ class TinyGPTApp(App[None]):
         *,
         run: str | None = None,
         workbench: Workbench | None = None,
+        hf: str | None = None,
     ) -> None:
         super().__init__()
         if workbench is None:
@@ -88,6 +89,8 @@ class TinyGPTApp(App[None]):
         """The facade (a :class:`~tinygpt_tui.workbench.Workbench`) over this app's workspace."""
         self.params: SamplingConfig = SamplingConfig()
         self.initial_run = run
+        self.initial_hf = hf
+        """A Hugging Face model (hub id or folder) to open in the explorer right away."""
         self.current_run: str | None = None
         """The run the explorer shows (loaded) or the training screen last showed."""
         self.training = TrainingWatch(self)
@@ -102,7 +105,9 @@ class TinyGPTApp(App[None]):
         return RunsScreen()
 
     def on_mount(self) -> None:
-        if self.initial_run:
+        if self.initial_hf:
+            self.load_hf(self.initial_hf)
+        elif self.initial_run:
             run = self.initial_run
             if self.workbench.run_exists(run) and self.workbench.is_training(run):
                 # trained right now (by a process left running, or another one): watch it
@@ -181,6 +186,20 @@ class TinyGPTApp(App[None]):
         """Load ``run`` in a worker thread (torch import and weights), then show the explorer."""
         self.say(f"Loading {run}…")
         self._load_worker(run)
+
+    def load_hf(self, source: str) -> None:
+        """Open a Hugging Face model in a worker thread (transformers import, weights), then explore it."""
+        self.say(f"Opening {source} with transformers…")
+        self._load_hf_worker(source)
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load_hf_worker(self, source: str) -> None:
+        try:
+            cfg = self.workbench.load_hf(source)
+        except TinyGPTError as err:
+            self.post_message(RunLoaded(f"hf:{source}", error_line(err)))
+            return
+        self.post_message(RunLoaded(cfg.name))
 
     @work(thread=True, exclusive=True, group="load")
     def _load_worker(self, run: str) -> None:
@@ -444,10 +463,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="where prepared datasets live (default: ./data or $TINYGPT_DATA)")
     parser.add_argument("--run", help="open this run right away (its training screen while it trains or when it "
                                       "has no weights, else the explorer)")
+    parser.add_argument("--hf", metavar="ID_OR_PATH",
+                        help="explore a Hugging Face causal LM right away: a hub id (gpt2) or a local folder "
+                             "(needs the hf extra, and the network once per hub model)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # the entry point: flags, else $TINYGPT_MODELS/$TINYGPT_DATA, else ./models and ./data
-    app = TinyGPTApp(Workspace.from_env(args.models_dir, args.data_dir), run=args.run)
+    app = TinyGPTApp(Workspace.from_env(args.models_dir, args.data_dir), run=args.run, hf=args.hf)
     app.run()
     return 0
 
