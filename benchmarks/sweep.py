@@ -13,6 +13,7 @@ trains step-based: the loss after N steps does not depend on how busy the machin
 
     python benchmarks/sweep.py --measure --layers 4 --embd 192 --heads 3 --vocab 2048
     python benchmarks/sweep.py --steps 264 --layers 4 --embd 192 --heads 3 --vocab 2048 --tag s1
+    python benchmarks/sweep.py --table          # the results so far, as a Markdown table
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ def autocast_for(dtype: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else torch.autocast("cpu", enabled=False)
 
 
+def print_table(path: Path) -> None:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    print("| tag | layers x width | vocab | batch x context | Muon lr | AdamW lr | params | steps | tokens | held-out bits/byte |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['tag']} | {r['layers']} x {r['embd']} | {r['vocab']} | {r['B']} x {r['T']} | {r['lr']} | "
+              f"{r['adam_lr']} | {r['params'] / 1e6:.2f}M | {r['steps']} | {r['tokens'] / 1e6:.2f}M | {r['val_bpb']:.4f} |")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vocab", type=int, default=4096)
@@ -119,11 +129,15 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--eval-docs", type=int, default=400, help="held-out stories scored (0: all)")
     p.add_argument("--measure", action="store_true", help="print seconds per step instead of training")
+    p.add_argument("--table", action="store_true", help="print the results file as a Markdown table")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tag", default="")
     p.add_argument("--cache", type=Path, default=Path("/tmp/tinygpt-sweep"))
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "sweep.jsonl")
     a = p.parse_args()
+    if a.table:
+        print_table(a.results)
+        return 0
     if not SAMPLE.is_file():
         print(f"the TinyStories sample is not at {SAMPLE}", file=sys.stderr)
         return 2
