@@ -290,6 +290,40 @@ async def test_new_run_form_validates_as_you_type_and_creates(runs_home):
 
 
 @pytest.mark.anyio
+async def test_new_run_form_starts_training_in_the_processes_it_names(runs_home):
+    """The processes field reaches Workbench.start_training; extra special tokens reach the config."""
+    from textual.widgets import Input, Select
+
+    from tinygpt_tui.config import TinyGPTError
+
+    app = new_app()
+    started: list[tuple[str, int]] = []
+
+    def start_training(run, extra_args=None, nproc=1):
+        started.append((run, nproc))
+        raise TinyGPTError("not in a test", "")
+
+    async with app.run_test(size=SIZE) as pilot:
+        app.workbench.start_training = start_training
+        await command(pilot, "/new")
+        form = app.screen
+        form.query_one("#field-name", Input).value = "ddp"
+        form.query_one("#field-nproc", Input).value = "3"
+        await pilot.pause()
+        assert "divide" in str(form.query_one("#error-nproc").content)  # tiny: 1 micro-batch per step
+        form.query_one("#field-preset", Select).value = "slm-30m"  # 4 micro-batches per step
+        form.query_one("#field-nproc", Input).value = "2"
+        form.query_one("#field-special", Input).value = "<|im_start|> <|im_end|>, <|pad|>"
+        await pilot.pause()
+        assert str(form.query_one("#error-nproc").content) == ""
+        await pilot.click("#create-train")
+        await wait_for(pilot, lambda: started)
+    assert started == [("ddp", 2)]
+    specials = app.workbench.run_config("ddp").tokenizer.special_tokens
+    assert specials == ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+
+
+@pytest.mark.anyio
 async def test_new_run_form_cancel(runs_home):
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:
