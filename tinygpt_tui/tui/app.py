@@ -64,6 +64,9 @@ class TinyGPTApp(App[None]):
     TITLE = "tinygpt"
     SUB_TITLE = "train and inspect tiny GPTs"
     COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    # screens get the class -short below 32 rows (app.tcss fits them to a small terminal)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
