@@ -136,3 +136,22 @@ def test_errors_reach_the_user(home, dataset, capsys, argv, needle):
     assert rc == 2
     assert needle in err and "hint:" in err
     assert "Traceback" not in err and out == ""
+
+
+def test_the_offline_hint_of_tokenize_names_options_tokenize_takes(home, capsys, monkeypatch):
+    import tiktoken
+
+    from tinygpt_tui import tokenizer
+
+    def offline(name):
+        raise ConnectionError("no network")
+
+    tokenizer._gpt2_base.cache_clear()
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    try:
+        assert main(["tokenize", "hello"]) != 0
+    finally:
+        tokenizer._gpt2_base.cache_clear()
+    err = capsys.readouterr().err
+    assert "could not be loaded" in err and "--kind bpe" not in err.replace("tokenizer train --kind bpe", "")
+    assert "--run NAME" in err

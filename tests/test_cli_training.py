@@ -281,3 +281,21 @@ def test_an_unknown_user_in_a_source_path_is_one_sentence(home, capsys):
     assert cli.main(["data", "prepare", "--source", "~nosuchuser-xyz/x.txt"]) == 2
     err = capsys.readouterr().err
     assert "~nosuchuser-xyz" in err and "Traceback" not in err
+
+
+def test_special_tokens_and_a_vocabulary_the_corpus_cannot_fill_are_said(home, corpus, capsys):
+    args = ["train", "--run", "c", "--preset", "micro", "--source", str(corpus), "--vocab-size", "60000",
+            "--dtype", "float32", "--device", "cpu", "--max-steps", "2", "--json",
+            "--special", "<|im_start|> <|im_end|>,<|pad|>"]
+    assert cli.main(args) == 0
+    events = json_lines(capsys.readouterr().out)
+    notes = [e["message"] for e in events if e["event"] == "stage" and "yields only" in e["message"]]
+    assert len(notes) == 1 and "not the 60,000 asked for" in notes[0]
+    from tinygpt_tui.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(home / "models" / "c" / runs.TOKENIZER)
+    assert sorted(tok.special_tokens, key=tok.special_tokens.get) == [EOT, "<|im_start|>", "<|im_end|>", "<|pad|>"]
+    assert runs.load_run_config(home / "models" / "c").model.vocab_size == tok.vocab_size < 60000
+    # the specials decide the vocabulary: a started run refuses other ones
+    assert cli.main(["train", "--run", "c", "--special", "<|other|>"]) == 2
+    assert "special_tokens" in capsys.readouterr().err

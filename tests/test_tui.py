@@ -290,6 +290,40 @@ async def test_new_run_form_validates_as_you_type_and_creates(runs_home):
 
 
 @pytest.mark.anyio
+async def test_new_run_form_starts_training_in_the_processes_it_names(runs_home):
+    """The processes field reaches Workbench.start_training; extra special tokens reach the config."""
+    from textual.widgets import Input, Select
+
+    from tinygpt_tui.config import TinyGPTError
+
+    app = new_app()
+    started: list[tuple[str, int]] = []
+
+    def start_training(run, extra_args=None, nproc=1):
+        started.append((run, nproc))
+        raise TinyGPTError("not in a test", "")
+
+    async with app.run_test(size=SIZE) as pilot:
+        app.workbench.start_training = start_training
+        await command(pilot, "/new")
+        form = app.screen
+        form.query_one("#field-name", Input).value = "ddp"
+        form.query_one("#field-nproc", Input).value = "3"
+        await pilot.pause()
+        assert "divide" in str(form.query_one("#error-nproc").content)  # tiny: 1 micro-batch per step
+        form.query_one("#field-preset", Select).value = "slm-30m"  # 4 micro-batches per step
+        form.query_one("#field-nproc", Input).value = "2"
+        form.query_one("#field-special", Input).value = "<|im_start|> <|im_end|>, <|pad|>"
+        await pilot.pause()
+        assert str(form.query_one("#error-nproc").content) == ""
+        await pilot.click("#create-train")
+        await wait_for(pilot, lambda: started)
+    assert started == [("ddp", 2)]
+    specials = app.workbench.run_config("ddp").tokenizer.special_tokens
+    assert specials == ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+
+
+@pytest.mark.anyio
 async def test_new_run_form_cancel(runs_home):
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -783,7 +817,7 @@ async def test_a_finished_run_shows_its_result_and_no_stale_training(runs_home):
         assert "under-trained" in header and "still falling fast" in header and "Press c" in header
         assert "2.412 bits/byte" in header and "12.8k tokens" in header
         started: list[str] = []
-        app.training.start = lambda run: started.append(run)
+        app.training.start = lambda run, nproc=1: started.append(run)
         await pilot.press("c")
         await pilot.pause()
         assert started == ["fixture"] and "Continuing fixture for 50 more steps" in bar_text(app)
@@ -946,3 +980,42 @@ async def test_sampling_parameters_are_kept_per_run(runs_home):
     async with app.run_test(size=SIZE) as pilot:
         await open_explorer(pilot)
         assert (app.params.temperature, app.params.top_k) == (0.3, 7)
+
+
+# -- small screens -------------------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_at_80x24_the_training_screen_shows_its_live_figures_and_help(runs_home):
+    """At 80x24 tokens/s, MFU, ETA and elapsed are on screen, the bar says 100%, F1 Help is in the footer."""
+    app = new_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        await pilot.pause(0.3)
+        screen = app.screen
+        numbers = screen.query_one("#train-numbers")
+        assert numbers.region.bottom <= screen.query_one("#train-main").region.bottom
+        text = plain(numbers)
+        for label in ("tokens/s", "MFU", "ETA", "elapsed"):
+            assert label in text
+        percentage = screen.query_one("#train-progress").query_one("PercentageStatus")
+        assert percentage.region.width >= 4 and str(percentage.render()).strip() == "100%"
+        keys = [k for k in screen.query("FooterKey") if k.region.right <= 80 and k.region.width]
+        assert any(k.action in ("app.help", "help") for k in keys)
+        await pilot.press("f1")
+        assert screen_name(app) == "HelpScreen"
+
+
+@pytest.mark.anyio
+async def test_at_80x24_the_vocabulary_keeps_its_hex_and_the_explorer_header_three_lines(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_explorer(pilot)
+        assert app.screen.query_one("#explorer-status").region.height <= 3
+        await command(pilot, "/tokens")
+        table = app.screen.query_one("#vocab-table")
+        await wait_for(pilot, lambda: table.row_count > 0)
+        await pilot.pause()
+        hex_column = list(table.columns).index("hex")
+        before = sum(c.get_render_width(table) for c in list(table.columns.values())[:hex_column])
+        assert before + len("3c 7c 65") <= table.region.width  # hex shows (a long special's runs on)

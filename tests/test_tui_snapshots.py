@@ -14,10 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import new_app  # noqa: E402
 
-SIZE = (120, 36)
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+"""Every screen at the smallest terminal it must fit and at a roomy one."""
 PROMPT = "Once upon a time"
 
 
@@ -72,11 +75,13 @@ async def explorer_with_tokens(pilot, *, select: int = 3, params: str = "seed=4 
 
 
 # -- the snapshots -------------------------------------------------------------------------------
-def test_runs_screen(runs_home, snap_compare):
-    assert snap_compare(new_app(), terminal_size=SIZE, run_before=runs_listed)
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_screen(size, runs_home, snap_compare):
+    assert snap_compare(new_app(), terminal_size=size, run_before=runs_listed)
 
 
-def test_quick_start_screen(home, snap_compare, monkeypatch):
+@pytest.mark.parametrize("size", SIZES)
+def test_quick_start_screen(size, home, snap_compare, monkeypatch):
     # the panel quotes the quick-start preset's numbers; pin them so tuning the preset does not
     # change this picture (the pilot test covers the real quick start)
     from tinygpt_tui.config import preset_config
@@ -91,10 +96,11 @@ def test_quick_start_screen(home, snap_compare, monkeypatch):
     async def empty(pilot):
         await settle(pilot, lambda: pilot.app.screen.query_one("#quick-start").display)
 
-    assert snap_compare(new_app(), terminal_size=SIZE, run_before=empty)
+    assert snap_compare(new_app(), terminal_size=size, run_before=empty)
 
 
-def test_new_run_form_with_an_error(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_new_run_form_with_an_error(size, runs_home, snap_compare):
     async def form(pilot):
         await runs_listed(pilot)
         await pilot.press("n")
@@ -103,31 +109,35 @@ def test_new_run_form_with_an_error(runs_home, snap_compare):
         pilot.app.screen.query_one("#field-vocab_size").value = "100"
         await pilot.pause()
 
-    assert snap_compare(new_app(), terminal_size=SIZE, run_before=form)
+    assert snap_compare(new_app(), terminal_size=size, run_before=form)
 
 
-def test_explorer_with_a_selected_token(runs_home, snap_compare):
-    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=explorer_with_tokens)
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer_with_a_selected_token(size, runs_home, snap_compare):
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=explorer_with_tokens)
 
 
-def test_explorer_hex_view(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer_hex_view(size, runs_home, snap_compare):
     async def hex_view(pilot):
         await explorer_with_tokens(pilot, select=1, params="seed=4 max_new_tokens=24 num_samples=1")
         await pilot.press("v", "v")  # boundaries -> pieces -> hex
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=hex_view)
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=hex_view)
 
 
-def test_explorer_prompt_tokens(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer_prompt_tokens(size, runs_home, snap_compare):
     async def prompt_tokens(pilot):
         await explorer_with_tokens(pilot, select=0, params="seed=4 max_new_tokens=8 num_samples=1")
         await pilot.press("f6")
         await pilot.pause()
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=prompt_tokens)
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=prompt_tokens)
 
 
-def test_explorer_score_mode(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer_score_mode(size, runs_home, snap_compare):
     async def scored(pilot):
         app = pilot.app
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
@@ -136,41 +146,45 @@ def test_explorer_score_mode(runs_home, snap_compare):
         await settle(pilot, lambda: bool(app.screen.query_one("#score-view").records))
         await pilot.press("tab", "right", "right")
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=scored)
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=scored)
 
 
-def test_explorer_attention_tab(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer_attention_tab(size, runs_home, snap_compare):
     async def attention(pilot):
         await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1")
         await pilot.press("f5")
         view = pilot.app.screen.query_one("AttentionView")
         await settle(pilot, lambda: view.maps is not None)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=attention)
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=attention)
 
 
-def test_training_screen(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_training_screen(size, runs_home, snap_compare):
     async def training(pilot):
         await runs_listed(pilot)
         await pilot.press("t")
         await settle(pilot, lambda: name_of(pilot.app) == "TrainingScreen")
         await pilot.pause(0.3)  # one redraw tick
 
-    assert snap_compare(new_app(), terminal_size=SIZE, run_before=training)
+    assert snap_compare(new_app(), terminal_size=size, run_before=training)
 
 
-def test_vocabulary_screen(runs_home, snap_compare):
+@pytest.mark.parametrize("size", SIZES)
+def test_vocabulary_screen(size, runs_home, snap_compare):
     async def vocab(pilot):
         app = pilot.app
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=SIZE, run_before=vocab)
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
 
-def test_help_screen(runs_home, snap_compare):
-    assert snap_compare(new_app(), terminal_size=SIZE, press=["f1"], run_before=runs_listed)
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(size, runs_home, snap_compare):
+    assert snap_compare(new_app(), terminal_size=size, press=["f1"], run_before=runs_listed)
 
 
 # -- README screenshots of a real run ------------------------------------------------------------------

@@ -6,6 +6,7 @@ checks are config.py's own (the dataclasses' ``__post_init__``); nothing here im
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ class RunForm:
     steps: str = ""
     nproc: str = "1"
     """Training processes (DDP through torchrun); a launch choice, not part of the run's config."""
+    special: str = ""
+    """Extra special tokens besides ``<|endoftext|>``, separated by spaces or commas."""
+
+
+def parse_special_tokens(text: str) -> list[str]:
+    """The special tokens a user listed (``"<|im_start|> <|im_end|>, <|pad|>"``), in order, once each."""
+    return list(dict.fromkeys(t for t in re.split(r"[\s,]+", text.strip()) if t))
 
 
 def validate_run_form(form: RunForm, existing: set[str] | None = None) -> dict[str, str]:
@@ -66,7 +74,7 @@ def validate_run_form(form: RunForm, existing: set[str] | None = None) -> dict[s
     vocab = form.vocab_size.strip()
     try:
         size = int(vocab) if vocab else _preset_vocab(form.preset)
-        TokenizerConfig(kind=form.tokenizer, vocab_size=size)
+        TokenizerConfig(kind=form.tokenizer, vocab_size=size, special_tokens=parse_special_tokens(form.special))
     except ValueError:
         errors["vocab_size"] = f"'{vocab}' is not a whole number."
     except ConfigError as e:
@@ -101,6 +109,8 @@ def run_config_from_form(form: RunForm) -> RunConfig:
     }
     if form.vocab_size.strip():
         overrides["tokenizer"]["vocab_size"] = int(form.vocab_size)
+    if parse_special_tokens(form.special):
+        overrides["tokenizer"]["special_tokens"] = parse_special_tokens(form.special)
     if form.steps.strip():
         steps = int(form.steps)
         overrides["train"] = {"max_steps": steps}
@@ -142,6 +152,7 @@ def quick_start_config(name: str = "quick") -> RunConfig:
 SHAPE_KEYS = {
     ("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("model", "block_size"),
     ("model", "bias"), ("model", "tie_weights"), ("tokenizer", "kind"), ("tokenizer", "vocab_size"),
+    ("tokenizer", "special_tokens"),
     ("data", "source"), ("data", "dataset"), ("data", "max_bytes"), ("data", "val_fraction"), ("data", "seed"),
 }
 

@@ -71,6 +71,12 @@ def prepare_data(run: Path, data: Path, cfg: RunConfig, tok: Tokenizer | None, *
                    else "loading the GPT-2 tokenizer"))
         tok = train_tokenizer(cfg.tokenizer, corpus, progress=progress_reporter("tokenizer", emit, stop))
         tok.save(d / runs.TOKENIZER)
+        if cfg.tokenizer.kind == "bpe" and tok.vocab_size < cfg.tokenizer.vocab_size:
+            # BPE stops when no pair occurs often enough: a small corpus yields fewer tokens than asked
+            emit(Stage(stage="tokenizer",
+                       message=f"the corpus yields only {tok.vocab_size:,} tokens, not the "
+                               f"{cfg.tokenizer.vocab_size:,} asked for: the vocabulary is {tok.vocab_size:,} "
+                               f"(a larger corpus, or a smaller --vocab-size, would match)"))
     if not resumed and cfg.model.vocab_size != tok.vocab_size:
         cfg.model.vocab_size = tok.vocab_size
         runs.save_run_config(run, cfg)

@@ -417,7 +417,8 @@ def _gpt2_base() -> Any:
         raise TinyGPTError(
             f"The GPT-2 vocabulary could not be loaded ({type(e).__name__}); tiktoken downloads it once "
             "and there is no network or cached copy.",
-            "set TIKTOKEN_CACHE_DIR to a folder holding tiktoken's gpt2 files, or use --kind bpe or char.",
+            "set TIKTOKEN_CACHE_DIR to a folder holding tiktoken's gpt2 files, or use a tokenizer of your own "
+            "(--run NAME or --tokenizer FILE; `tinygpt tokenizer train --kind bpe` makes one).",
         ) from None
 
 

@@ -23,8 +23,9 @@ from typing import Any
 from rich.text import Text
 
 from .. import events
-from ..config import PRESETS, RunConfig, TinyGPTError
+from ..config import EOT, PRESETS, RunConfig, TinyGPTError
 from ..events import EventError, TrainingState
+from ..forms import parse_special_tokens
 from ..present import error_line
 from ..render import result_line
 from ..units import duration, human_count
@@ -76,6 +77,8 @@ def register(sub: Any) -> None:
                        help="train for this wall-clock budget; the learning-rate schedule fits itself to it")
     for flag, _section, _field, typ, help_text in OVERRIDES:
         t.add_argument(flag, type=typ, help=help_text)
+    t.add_argument("--special", metavar="TOKENS",
+                   help="extra special tokens besides <|endoftext|>, e.g. --special '<|im_start|> <|im_end|> <|pad|>'")
     t.add_argument("--more", metavar="N|TIME", help="train an existing run further from its checkpoint: N more "
                    "steps (--more 500) or more time (--more 2m, 90s, 1h)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
@@ -108,6 +111,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is not None:
             out[section][field_name] = value
+    if getattr(args, "special", None):
+        out["tokenizer"]["special_tokens"] = [EOT] + [t for t in parse_special_tokens(args.special) if t != EOT]
     if args.compile is not None:
         out["train"]["compile"] = args.compile
     if args.max_steps is not None:

@@ -64,6 +64,9 @@ class TinyGPTApp(App[None]):
     TITLE = "tinygpt"
     SUB_TITLE = "train and inspect tiny GPTs"
     COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    # screens get the class -short below 32 rows (app.tcss fits them to a small terminal)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -233,8 +236,9 @@ class TinyGPTApp(App[None]):
             return
         self.say(f"Loaded {message.run}: {self.workbench.num_params():,} parameters. Type a prompt and press enter.")
 
-    def show_training(self, run: str, start: bool = False) -> None:
-        """Show the training screen of ``run``; ``start`` starts (or resumes) training too."""
+    def show_training(self, run: str, start: bool = False, nproc: int = 1) -> None:
+        """Show the training screen of ``run``; ``start`` starts (or resumes) training too, in ``nproc``
+        processes (DDP through torchrun)."""
         from .screens.training import TrainingScreen
 
         if not self.workbench.run_exists(run):
@@ -250,7 +254,7 @@ class TinyGPTApp(App[None]):
                 self.pop_screen()
         if start:
             screen.show_end = False  # the end of the previous session is old news now
-            self.training.start(run)
+            self.training.start(run, nproc=nproc)
         elif run not in self.training and self.workbench.is_training(run):
             self.training.attach(run)
 
@@ -285,7 +289,7 @@ class TinyGPTApp(App[None]):
                 self.say_error(err)
                 return
             self.refresh_runs()
-            self.show_training(result.config.name, start=result.train)
+            self.show_training(result.config.name, start=result.train, nproc=result.nproc)
 
         self.push_screen(NewRunScreen(self.workbench.run_names()), created)
 

@@ -38,17 +38,19 @@ class TrainingWatch:
     def __contains__(self, run: str) -> bool:
         return run in self._sources
 
-    def start(self, run: str) -> None:
-        """Start (or resume) training ``run`` in its own process and watch it."""
+    def start(self, run: str, nproc: int = 1) -> None:
+        """Start (or resume) training ``run`` in its own process (``nproc`` processes: DDP through
+        torchrun) and watch it."""
         app = self.app
         try:
-            proc = app.workbench.start_training(run)
+            proc = app.workbench.start_training(run, nproc=nproc)
         except TinyGPTError as err:
             app.say_error(err)
             return
         if self._sources.get(run) is not proc:
             self.watch(run, proc)
-        app.say(f"Training {run} in process {proc.proc.pid}. /stop (or x) stops it and saves a checkpoint.")
+        where = f"process {proc.proc.pid}" if nproc == 1 else f"{nproc} processes (torchrun {proc.proc.pid})"
+        app.say(f"Training {run} in {where}. /stop (or x) stops it and saves a checkpoint.")
         app.refresh_runs()
 
     def stop(self, run: str | None = None) -> None:

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Header, Static, TabbedContent, TabPane, Tabs
 
 from ...commands import format_params
 from ...config import SamplingConfig, TinyGPTError
@@ -30,6 +30,7 @@ from ..messages import AttentionComputed, GenerationFinished, TextScored, Tokens
 from ..widgets.attention_view import AttentionView
 from ..widgets.breakdown_table import BreakdownTable
 from ..widgets.command_bar import CommandBar
+from ..widgets.footer import WorkbenchFooter
 from ..widgets.token_detail import TokenDetail
 from ..widgets.token_view import MODE_LABELS, MODES, TokenView
 from .base import AppScreen
@@ -40,6 +41,10 @@ NO_SELECTION = "Select a token in a sample (←/→ or a click), then F5, to see
 
 SCORE_HINT = ("Press F2 for score mode, paste a text and press enter: each token is coloured by how "
               "surprised the model is.")
+
+
+NARROW = 110
+"""Below this many columns the explorer's header takes a line more."""
 
 
 class ExplorerScreen(AppScreen):
@@ -99,7 +104,7 @@ class ExplorerScreen(AppScreen):
                 with VerticalScroll(id="detail-scroll"):
                     yield TokenDetail(id="token-detail")
         yield CommandBar("Prompt, or /command (F1 help, F2 score mode)", id="command-bar")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self.refresh_status()
@@ -127,14 +132,22 @@ class ExplorerScreen(AppScreen):
                         f"context {cfg.model.block_size}  ")
         line.append(" SCORE " if self.score_mode else " GENERATE ",
                     style="bold black on yellow" if self.score_mode else "bold black on green")
-        line.append(f"  view {MODE_LABELS[self.view_mode]}   p ", style="")
+        line.append(f"  view {MODE_LABELS[self.view_mode]}", style="")
+        # a narrow terminal puts the colour legend on a line of its own; each line is cropped, never
+        # wrapped, so the header keeps its height
+        line.append("\n" if self.size.width < NARROW else "   ")
+        line.append("p ")
         for band in PROB_BANDS:
             line.append("■", style=band.colour)
             label = f"<{band.high:.0%}" if band.high < 1 else f"≥{band.low:.0%}"
             line.append(f"{label} ", style="dim")
         line.append("\n")
         line.append(format_params(app.params), style="dim")
+        line.no_wrap, line.overflow = True, "ellipsis"
         self.query_one("#explorer-status", Static).update(line)
+
+    def on_resize(self) -> None:
+        self.refresh_status()
 
     def watch_view_mode(self, mode: str) -> None:
         for view in self.query(TokenView):

@@ -22,9 +22,11 @@ class NewRunResult:
 
     config: RunConfig
     train: bool
+    nproc: int = 1
+    """Training processes (DDP through torchrun) when ``train``."""
 
 
-FIELDS = ("name", "source", "tokenizer", "vocab_size", "preset", "steps")
+FIELDS = ("name", "source", "tokenizer", "vocab_size", "special", "preset", "steps", "nproc")
 
 
 class NewRunScreen(ModalScreen[NewRunResult | None]):
@@ -66,12 +68,18 @@ class NewRunScreen(ModalScreen[NewRunResult | None]):
                 yield Label("Vocabulary size (BPE; empty: the preset's)")
                 yield Input("", placeholder="preset default", id="field-vocab_size")
                 yield Static("", id="error-vocab_size", classes="field-error")
+                yield Label("Extra special tokens (e.g. <|im_start|> <|im_end|> <|pad|>; <|endoftext|> is always in)")
+                yield Input("", placeholder="none", id="field-special")
+                yield Static("", id="error-special", classes="field-error")
                 yield Label("Preset (model shape and training defaults)")
                 yield Select([(f"{k}", k) for k in PRESETS], value="tiny", allow_blank=False, id="field-preset")
                 yield Static("", id="error-preset", classes="field-error")
                 yield Label("Training steps (empty: the preset's)")
                 yield Input("", placeholder="preset default", id="field-steps")
                 yield Static("", id="error-steps", classes="field-error")
+                yield Label("Training processes (DDP through torchrun: one per GPU, or CPU processes)")
+                yield Input("1", id="field-nproc")
+                yield Static("", id="error-nproc", classes="field-error")
             yield Static("", id="new-run-preview")
             with Horizontal(id="new-run-buttons"):
                 yield Button("Create", id="create", variant="primary")
@@ -91,7 +99,8 @@ class NewRunScreen(ModalScreen[NewRunResult | None]):
             return str(value) if value is not Select.BLANK else ""
 
         return RunForm(name=text("name"), source=text("source"), tokenizer=choice("tokenizer"),
-                       vocab_size=text("vocab_size"), preset=choice("preset"), steps=text("steps"))
+                       vocab_size=text("vocab_size"), preset=choice("preset"), steps=text("steps"),
+                       nproc=text("nproc"), special=text("special"))
 
     def validate_form(self) -> dict[str, str]:
         """Show each field's message (or clear it); returns the errors."""
@@ -139,7 +148,8 @@ class NewRunScreen(ModalScreen[NewRunResult | None]):
         if self.validate_form():
             self.app.bell()
             return
-        self.dismiss(NewRunResult(run_config_from_form(self.form()), train))
+        form = self.form()
+        self.dismiss(NewRunResult(run_config_from_form(form), train, int(form.nproc.strip() or "1")))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -7,11 +7,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Footer, Header, Static
+from textual.widgets import Button, Header, Static
 
 from ...forms import quick_start_config
 from ...present import error_line, short_path
 from ..widgets.command_bar import CommandBar
+from ..widgets.footer import WorkbenchFooter
 from ..widgets.run_table import RunTable
 from .base import AppScreen
 
@@ -61,7 +62,7 @@ class RunsScreen(AppScreen):
                     yield Button("New run…", id="new-run-button")
             yield Static("", id="run-summary")
         yield CommandBar("Type /help, /new, /load RUN, /train RUN…", id="command-bar")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self.refresh_runs()

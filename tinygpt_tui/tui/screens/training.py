@@ -15,16 +15,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 
 from ...events import Done, Error, Eval, Event, EventError, Start, Step, TrainingState, reduce
 from ...present import error_line
 from ...units import duration, human_count
 from ..widgets.command_bar import CommandBar
+from ..widgets.footer import WorkbenchFooter
 from ..widgets.loss_chart import LossChart
 from .base import AppScreen
 
 STAGES = ("corpus", "tokenizer", "shards", "model", "training")
+SHORT = 32
+"""Below this many rows the figures are drawn two a line."""
 MAX_SAMPLES = 5
 
 
@@ -106,7 +109,7 @@ class TrainingScreen(AppScreen):
         with VerticalScroll(id="train-samples-scroll"):
             yield Static("", id="train-samples")
         yield CommandBar("/train to start or resume, /stop to stop, /help", id="command-bar")
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         self._replay_history()
@@ -253,29 +256,48 @@ class TrainingScreen(AppScreen):
     def _draw_numbers(self) -> None:
         s = self.state
         measured = s.tokens_per_s is not None  # a step was measured: its figures are shown
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="bold", justify="right")
-        grid.add_column()
+        warming = "warming up" if self.size.height >= SHORT else "warm-up"
+        live = {
+            "tokens/s": warming if s.warming_up and measured else fmt(s.tokens_per_s, ",.0f"),
+            "ETA": (warming if s.warming_up else duration(s.eta_s)) if self.status in ("training", "watching") else "-",
+            "elapsed": duration(s.elapsed_s) if measured else "-",
+            "MFU": warming if s.warming_up and measured else "-" if s.mfu is None else f"{100 * s.mfu:.2f}%",
+        }
+        # (label, short label, value), the live figures near the top: a short panel scrolls the rest
         rows = [
-            ("train loss", fmt(s.loss)),
-            ("val loss", fmt(s.val_loss)),
-            ("best val loss", fmt(s.best_val_loss)),
-            ("val bits/byte", fmt(s.val_bpb)),
-            ("learning rate", fmt(s.lr, ".2e")),
-            ("tokens/s", "warming up" if s.warming_up and measured else fmt(s.tokens_per_s, ",.0f")),
-            ("MFU", "warming up" if s.warming_up and measured else "-" if s.mfu is None else f"{100 * s.mfu:.2f}%"),
-            ("grad norm", fmt(s.grad_norm, ".3f")),
-            ("elapsed", duration(s.elapsed_s) if measured else "-"),
-            ("ETA", ("warming up" if s.warming_up else duration(s.eta_s))
-             if self.status in ("training", "watching") else "-"),
-            ("tokens seen", human_count(s.tokens) if s.tokens else "-"),
-            ("parameters", human_count(s.params)),
-            ("device", f"{s.device or '-'} {s.dtype}".strip()
+            ("train loss", "loss", fmt(s.loss)),
+            ("val bits/byte", "bits/byte", fmt(s.val_bpb)),
+            ("tokens/s", "tokens/s", live["tokens/s"]),
+            ("ETA", "ETA", live["ETA"]),
+            ("elapsed", "elapsed", live["elapsed"]),
+            ("MFU", "MFU", live["MFU"]),
+            ("val loss", "val loss", fmt(s.val_loss)),
+            ("best val loss", "best val", fmt(s.best_val_loss)),
+            ("learning rate", "lr", fmt(s.lr, ".2e")),
+            ("grad norm", "grad norm", fmt(s.grad_norm, ".3f")),
+            ("tokens seen", "tokens", human_count(s.tokens) if s.tokens else "-"),
+            ("parameters", "params", human_count(s.params)),
+            ("device", "device", f"{s.device or '-'} {s.dtype}".strip()
              + (f" x {s.world_size} processes" if s.world_size > 1 else "")),
         ]
-        for label, value in rows:
-            grid.add_row(label, value)
+        if self.size.height >= SHORT:
+            grid = Table.grid(padding=(0, 2))
+            grid.add_column(style="bold", justify="right")
+            grid.add_column()
+            for label, _short, value in rows:
+                grid.add_row(label, value)
+        else:  # a short terminal: two figures a line, so that the live ones show without scrolling
+            grid = Table.grid(padding=(0, 1))
+            for justify in ("right", "left", "right", "left"):
+                grid.add_column(style="bold" if justify == "right" else "", justify=justify)
+            for i in range(0, len(rows), 2):
+                pair = rows[i:i + 2]
+                cells = [c for _label, short, value in pair for c in (short, value)]
+                grid.add_row(*cells, *[""] * (4 - len(cells)))
         self.query_one("#train-numbers", Static).update(grid)
+
+    def on_resize(self) -> None:
+        self._dirty = True
 
     def _draw_samples(self) -> None:
         out = Text()

@@ -11,10 +11,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from ...config import TinyGPTError
 from ...present import error_line
+from ..widgets.footer import WorkbenchFooter
 from .base import AppScreen
 
 Row = tuple[int, str, str, int, "int | None"]
@@ -95,12 +96,13 @@ class VocabScreen(AppScreen):
                 yield Input(placeholder="search: a piece (Ġthe), hex (68 65), or an id (#42)", id="vocab-search")
                 yield Static("", id="vocab-count")
                 yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield WorkbenchFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#vocab-table", DataTable)
-        for label, key in (("id", "id"), ("piece", "piece"), ("bytes", "len"), ("count in shards", "freq"),
-                           ("hex", "hex")):
+        # hex before the counts: a narrow terminal crops the last column, and hex is what a piece is
+        for label, key in (("id", "id"), ("piece", "piece"), ("hex", "hex"), ("bytes", "len"),
+                           ("count in shards", "freq")):
             table.add_column(label, key=key)
         self.query_one("#vocab-search", Input).focus()
         self._load()
@@ -129,7 +131,7 @@ class VocabScreen(AppScreen):
         table.clear()
         self.shown = [r for r in self.rows if matches(r, query)]
         for tid, piece, hx, length, freq in self.shown:
-            table.add_row(tid, Text(piece), length, "-" if freq is None else f"{freq:,}", hx, key=str(tid))
+            table.add_row(tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", key=str(tid))
         total = len(self.rows)
         self.query_one("#vocab-count", Static).update(Text(  # the query is the user's text, never markup
             f"{len(self.shown):,} of {total:,} tokens" + (f" match '{query}'" if query.strip() else "")))
@@ -148,7 +150,7 @@ class VocabScreen(AppScreen):
         table = self.query_one("#vocab-table", DataTable)
         table.clear()
         for tid, piece, hx, length, freq in self.shown:
-            table.add_row(tid, Text(piece), length, "-" if freq is None else f"{freq:,}", hx, key=str(tid))
+            table.add_row(tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", key=str(tid))
 
     def action_back(self) -> None:
         self.app.pop_screen()

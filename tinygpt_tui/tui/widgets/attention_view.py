@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from ...present import prob_band, visible
-from .token_detail import bar
+from .token_detail import BAR_WIDTH, bar
 
 TOP_KEYS = 3
 """Keys listed under each layer's heat strip, the heaviest first."""
@@ -113,8 +113,9 @@ class AttentionView(Static, can_focus=True):
             out.append(f" ({maps.cropped} earlier out of the window)", style="yellow")
         out.append("\nhead ", style="bold")
         out.append(f"mean of {maps.n_head}" if self.head < 0 else f"{self.head + 1} of {maps.n_head}")
-        out.append("   [ ] switch head · ←/→ token · F5 back\n", style="dim")
-        out.append("strip: oldest → this token, scaled to each layer's peak\n", style="dim")
+        out.append("   [ ] head · ←/→ token · F5 back\n", style="dim")
+        out.append("strip: oldest → this token, scaled to each layer's peak\n" if width >= 56
+                   else "strip: oldest → this token\n", style="dim")
         prefix = "layer 00 "
         strip_width = max(8, width - len(prefix))
         for layer in range(maps.n_layer):
@@ -133,7 +134,9 @@ class AttentionView(Static, can_focus=True):
                 where = "itself" if back == 0 else f"{back} back"
                 out.append(f"\n  {where:>8} ", style="dim")
                 out.append(_fit(maps.labels[k]), style="bold" if back == 0 else "")
-                out.append(" " + bar(weights[k]), style=prob_band(weights[k]).colour)
+                # "  5 back [label] bar 0.046" fits the panel: the bar gives way on a narrow one
+                bar_width = max(4, min(BAR_WIDTH, width - 11 - LABEL_WIDTH - 7))
+                out.append(" " + bar(weights[k], bar_width), style=prob_band(weights[k]).colour)
                 out.append(f" {weights[k]:.3f}")
         return out
 
