@@ -1,6 +1,6 @@
 """Training throughput: our trainer's step against a plain eager fp32 loop, on the same model.
 
-    python benchmarks/train_throughput.py                    # preset small, a few minutes on 2 cores
+    python benchmarks/train_throughput.py --preset small-classic   # a few minutes on 2 cores
     python benchmarks/train_throughput.py --preset tiny --no-compile --json
 
 Both sides train the same GPT on the same batches (random token ids: speed does not depend on the
@@ -125,7 +125,7 @@ def eager_variant(cfg, shards) -> Variant:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--preset", default="small", choices=list(PRESETS))
+    p.add_argument("--preset", default="small-classic", choices=list(PRESETS))
     p.add_argument("--dtype", default="bfloat16", help="the trainer's dtype (default bfloat16; auto to let it pick)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
                    help="also time the trainer with torch.compile (default on; its compile is untimed)")
