@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinygpt_tui import sources, storybook  # noqa: E402
+from tinygpt_tui import corpora, storybook  # noqa: E402
 from tinygpt_tui.config import EOT, DataConfig  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tinystories" / "sample.txt"
@@ -69,9 +69,8 @@ def main() -> int:
     best, median = min(times), statistics.median(times)
 
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["TINYGPT_DATA"] = tmp
         t0 = time.perf_counter()
-        result = sources.prepare(DataConfig(source="storybook", seed=args.seed))
+        result = corpora.prepare(Path(tmp), DataConfig(source="storybook", seed=args.seed))
         prepare_s = time.perf_counter() - t0
 
     docs = text.split(f"\n{EOT}\n")[:-1]
