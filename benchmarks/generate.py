@@ -1,6 +1,6 @@
 """How fast is sampling, and what does inspecting every token cost?
 
-On one model (preset ``small`` with random weights by default, or a trained run with ``--run``), in
+On one model (preset ``small-classic`` with random weights by default, or a trained run with ``--run``), in
 one process, this measures tokens/s for ``--tokens`` new tokens at batch 1 with:
 
 - ``recompute``: the sampler nanoGPT's ``generate`` uses: every step runs the whole (cropped)
@@ -70,7 +70,8 @@ def cached_sample(model: GPT, tok, prompt: str, params: SamplingConfig, inspect:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="small", help="model shape when no --run is given (default small)")
+    ap.add_argument("--preset", default="small-classic",
+                    help="model shape when no --run is given (default small-classic, the shape of the README's figures)")
     ap.add_argument("--run", help="benchmark a trained run's model instead")
     ap.add_argument("--tokens", type=int, default=256, help="new tokens per sample (default 256)")
     ap.add_argument("--prompt-tokens", type=int, default=32, help="prompt length in tokens (default 32)")

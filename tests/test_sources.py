@@ -323,7 +323,7 @@ def test_dependency_minimums_exclude_known_vulnerable_versions():
     import re
     from pathlib import Path
 
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     deps = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     floors = {}

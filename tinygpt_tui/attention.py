@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .config import TinyGPTError
+from .present import token_label as present_label
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .model import GPT
@@ -63,8 +64,4 @@ def attention_maps(model: GPT, tok: Tokenizer, ids: list[int]) -> AttentionMaps:
 
 def token_label(tok: Tokenizer, i: int) -> str:
     """A token on its own, as the explorer shows it: its text, a special's name, or ``<hex>`` bytes."""
-    data = tok.token_bytes(i)
-    try:
-        return data.decode("utf-8") if not tok.is_special(i) else tok.piece(i)
-    except UnicodeDecodeError:
-        return f"<{data.hex(' ')}>"
+    return tok.piece(i) if tok.is_special(i) else present_label(tok.token_bytes(i))
