@@ -418,3 +418,82 @@ def test_training_time_bits_per_byte_match_a_hand_computed_evaluation(home, work
     assert n_bytes > tokens * 1.5  # BPE pieces are several bytes long: the two divisions differ
     assert evals[0]["val_loss"] == pytest.approx(nll / tokens, rel=1e-5)
     assert evals[0]["val_bpb"] == pytest.approx(nll / math.log(2) / n_bytes, rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# resume gaps (issue 15 item 10)
+
+
+def _train_more(home: Path, name: str, steps: int) -> None:
+    cfg = runs.load_run_config(home / "models" / name)
+    cfg.train.max_steps = steps
+    runs.save_run_config(home / "models" / name, cfg)
+
+
+def test_auto_dtype_is_kept_on_resume(home, workspace, corpus, monkeypatch):
+    """dtype auto was measured again on resume: a busy CPU could switch a run from float32 to bfloat16."""
+    real = train.resolve_dtype
+    choice = {"auto": torch.float32}
+    monkeypatch.setattr(train, "resolve_dtype",
+                        lambda name, device, table=None: choice[name] if name == "auto" else real(name, device, table))
+    make_run("auto", corpus, max_steps=2, eval_interval=2)
+    cfg = runs.load_run_config(home / "models" / "auto")
+    cfg.train.dtype = "auto"
+    runs.save_run_config(home / "models" / "auto", cfg)
+    train.train_run(workspace, "auto")
+    _train_more(home, "auto", 4)
+    choice["auto"] = torch.bfloat16  # what a new measurement would say now
+    events: list[dict] = []
+    assert train.train_run(workspace, "auto", on_event=events.append)["step"] == 4
+    assert collect(events, "start")[0]["dtype"] == "float32"
+
+
+def test_batch_size_accumulation_and_seed_are_fixed_once_a_run_has_a_checkpoint(home, workspace, corpus):
+    from tinygpt_tui import forms
+
+    make_run("fixed", corpus, max_steps=2, eval_interval=2)
+    train.train_run(workspace, "fixed")
+    before = (home / "models" / "fixed" / "config.json").read_text()
+    for key, value in (("batch_size", 3), ("grad_accum", 2), ("seed", 7)):
+        with pytest.raises(TinyGPTError, match=f"{key} = .* would change the batches") as err:
+            forms.configure_run(home / "models", "fixed", None, {"train": {key: value}})
+        assert "--run" in err.value.hint
+    assert (home / "models" / "fixed" / "config.json").read_text() == before
+    # config.json edited by hand: the resume point refuses it
+    cfg = runs.load_run_config(home / "models" / "fixed")
+    cfg.train.seed, cfg.train.max_steps = 7, 4
+    runs.save_run_config(home / "models" / "fixed", cfg)
+    with pytest.raises(TinyGPTError, match="trained with seed 1337; resuming it with 7") as err:
+        train.train_run(workspace, "fixed")
+    assert "--seed 1337" in err.value.hint
+    assert runs.state_summary(home / "models" / "fixed")["step"] == 2
+
+
+def test_an_edited_source_file_is_refused_before_it_rebuilds_a_resumed_runs_data(home, workspace, corpus):
+    make_run("edited", corpus, max_steps=2, eval_interval=2)
+    train.train_run(workspace, "edited")
+    _train_more(home, "edited", 4)
+    data = sorted(p for p in (home / "data").iterdir() if p.is_dir())
+    source_json = {p: (p / "source.json").read_text() for p in data}
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("A new story about a dragon who learned to count.\n")
+    with pytest.raises(TinyGPTError, match="trained on another text") as err:
+        train.train_run(workspace, "edited")
+    assert "restore the file" in err.value.hint
+    assert {p: (p / "source.json").read_text() for p in data} == source_json  # nothing rebuilt
+    assert runs.state_summary(home / "models" / "edited")["step"] == 2
+
+
+def test_a_checkpoint_without_a_corpus_fingerprint_still_resumes(home, workspace, corpus):
+    make_run("old", corpus, max_steps=2, eval_interval=2)
+    train.train_run(workspace, "old")
+    tensors, scalars = checkpoint.load_state(home / "models" / "old")
+    assert scalars["corpus_sha256"] and scalars["batch_size"] and scalars["seed"] == 1337
+    for key in ("corpus_sha256", "batch_size", "grad_accum", "seed"):
+        del scalars[key]
+    checkpoint.save_state(home / "models" / "old", tensors, scalars)
+    with open(corpus, "a", encoding="utf-8") as f:  # an old resume point cannot tell: the run resumes
+        f.write("One more story.\n")
+    _train_more(home, "old", 4)
+    assert train.train_run(workspace, "old")["step"] == 4
+    assert checkpoint.load_state(home / "models" / "old")[1]["corpus_sha256"]  # kept from now on

@@ -78,12 +78,14 @@ class Trainer:
 
     def __init__(self, run: Path, cfg: RunConfig, tok: Tokenizer, shard_set: ShardSet,
                  emit: Callable[[Event], None], stop: threading.Event,
-                 resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None, ctx: DistContext | None = None):
+                 resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None, ctx: DistContext | None = None,
+                 corpus_fingerprint: str | None = None):
         from .shards import BatchSampler
 
         self.name, self.cfg, self.tok, self.emit, self.stop = run.name, cfg, tok, emit, stop
         self.ctx = ctx = ctx or DistContext()
         self.dir = run
+        self.corpus_fingerprint = corpus_fingerprint  # the corpus's sha256, kept in the resume point
         self.peak_table = peak_table_path(run.parent)  # kept beside the runs
         tc = cfg.train
         self.tc = tc
@@ -94,7 +96,8 @@ class Trainer:
         self.device = resolve_device(distributed.rank_device(tc.device, ctx))
         # every rank must autocast to the same dtype: rank 0's choice (auto may time matmuls) is everyone's
         self.dtype = distributed.broadcast(
-            resolve_dtype(tc.dtype, self.device, self.peak_table) if ctx.is_main else None, ctx)
+            resolve_dtype(_resume_dtype(tc.dtype, resume, self.device), self.device, self.peak_table)
+            if ctx.is_main else None, ctx)
         saved_threads = resume[1].get("threads") if resume is not None else None
         self.cores, self.probing = train_dist.choose_threads(self.device, self.dtype, ctx, saved_threads, tc.max_time)
         self.autocast = autocast(self.device, self.dtype)
@@ -167,7 +170,8 @@ class Trainer:
             "vocab_size": self.cfg.model.vocab_size, "tokenizer_fingerprint": self.tok.fingerprint(),
             "model": dict(vars(self.cfg.model)), "dtype": dtype_name(self.dtype), "device": self.device.type,
             "threads": torch.get_num_threads(), "lr": learning_rate(self.tc, self.step, self.elapsed),
-            "world_size": self.ctx.world_size,
+            "world_size": self.ctx.world_size, "batch_size": self.tc.batch_size, "grad_accum": self.tc.grad_accum,
+            "seed": self.tc.seed, "corpus_sha256": self.corpus_fingerprint,
         }
 
     def save(self, best: bool = False) -> Path | None:
@@ -409,13 +413,14 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         train_dist.gate(ctx, err)
         raise
     try:
-        cfg, tok, shard_set, resume = train_dist.prepare_across_ranks(run, workspace.data, cfg, ctx, emit, stop)
+        cfg, tok, shard_set, resume, corpus = train_dist.prepare_across_ranks(run, workspace.data, cfg, ctx, emit,
+                                                                              stop)
         emit(Stage(stage="model", message="building the model" + (" and restoring the checkpoint" if resume else "")))
         note = train_dist.world_change_note(int(resume[1].get("world_size", 1)), ctx.world_size, cfg) \
             if resume else None
         if note:
             emit(Stage(stage="model", message=note))
-        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume, ctx)
+        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume, ctx, corpus_fingerprint=corpus)
         del resume  # the trainer holds what it needs
         where = (f" in {ctx.world_size} processes ({distributed.backend_for(trainer.device.type)})"
                  if ctx.enabled else "")
@@ -438,6 +443,15 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
     finally:
         if locked:
             runs.release_lock(run)
+
+
+def _resume_dtype(name: str, resume: tuple[Any, dict[str, Any]] | None, device: torch.device) -> str:
+    """``auto`` resumes in the dtype its run was trained in on this kind of device (re-measuring could
+    switch a CPU run between float32 and bfloat16 halfway); any other name is the user's choice."""
+    saved = resume[1].get("dtype") if resume is not None else None
+    if name == "auto" and isinstance(saved, str) and resume[1].get("device") == device.type:
+        return saved
+    return name
 
 
 # --------------------------------------------------------------------------------------------------

@@ -58,10 +58,10 @@ def gate(ctx: DistContext, failure: TinyGPTError | None) -> None:
 
 
 def prepare_across_ranks(run: Path, data: Path, cfg: RunConfig, ctx: DistContext, emit: Callable[[Event], None],
-                         stop: threading.Event) -> tuple[RunConfig, Tokenizer, ShardSet, Any]:
+                         stop: threading.Event) -> tuple[RunConfig, Tokenizer, ShardSet, Any, str | None]:
     """Check the resume point and build what is missing (corpus, tokenizer, shards): rank 0 does it
     while the others wait (it may train a tokenizer for minutes), then they read what it made.
-    Returns (config, tokenizer, shards, resume point or None)."""
+    Returns (config, tokenizer, shards, resume point or None, the corpus's fingerprint)."""
     from .tokenizer import load_tokenizer
 
     if not ctx.is_main:
@@ -71,16 +71,17 @@ def prepare_across_ranks(run: Path, data: Path, cfg: RunConfig, ctx: DistContext
         resume = checkpoint.check_resume_point(run, cfg, tok)
         tok, shard_set = prepare_data(run, data, cfg, tok, resumed=resume is not None, emit=emit,
                                       stop=threading.Event())
-        return cfg, tok, shard_set, resume
+        return cfg, tok, shard_set, resume, None
     failure: TinyGPTError | None = None
     try:
         remove_orphaned_temp_files(run)  # left by a process killed mid-write
         tok = load_tokenizer(run / runs.TOKENIZER) if (run / runs.TOKENIZER).exists() else None
-        resume = checkpoint.check_resume_point(run, cfg, tok)
+        resume = checkpoint.check_resume_point(run, cfg, tok, data)
         tok, shard_set = prepare_data(run, data, cfg, tok, resumed=resume is not None, emit=emit, stop=stop)
         if stop.is_set():
             raise Interrupted
-        return cfg, tok, shard_set, resume
+        corpus = checkpoint.check_corpus(run.name, resume[1] if resume else {}, data, cfg)  # a rebuilt one too
+        return cfg, tok, shard_set, resume, corpus
     except Interrupted:
         failure = INTERRUPTED
         raise
