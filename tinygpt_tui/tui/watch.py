@@ -43,7 +43,7 @@ class TrainingWatch:
         app = self.app
         try:
             proc = app.workbench.start_training(run)
-        except TinyGPTError as err:
+        except (TinyGPTError, OSError) as err:  # OSError: the run's folder cannot be written
             app.say_error(err)
             return
         if self._sources.get(run) is not proc:
