@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 import torch
 
-from tinygpt_tui import checkpoint, distributed, events, runs, train
+from tinygpt_tui import checkpoint, distributed, events, runs, train, train_dist
 from tinygpt_tui.config import TinyGPTError, preset_config
 from tinygpt_tui.device import resolve_dtype
 from tinygpt_tui.distributed import DistContext
@@ -103,8 +103,8 @@ def test_start_event_world_size_defaults_to_one_for_old_metrics():
 
 def test_world_change_note_says_what_a_resume_does():
     cfg = preset_config("micro", "x", {"train": {"grad_accum": 4}})
-    assert train.world_change_note(2, 2, cfg) is None
-    note = train.world_change_note(2, 4, cfg)
+    assert train_dist.world_change_note(2, 2, cfg) is None
+    note = train_dist.world_change_note(2, 4, cfg)
     assert "trained with 2 processes and resumes with 4" in note and "1 micro-batch per process (was 2)" in note
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinygpt_tui import checkpoint, runs, train
+from tinygpt_tui import checkpoint, outcome, runs, train, train_dist
 from tinygpt_tui.config import TinyGPTError, TokenizerConfig, preset_config
+from tinygpt_tui.device import available_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +107,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(home, workspace, corpus, m
     # two separate runs must sum in the same order: give both the same thread count (a resume keeps
     # its run's count by itself, which the second session below relies on)
     probes = iter([2, 2, 1])  # the resumed session would probe 1 if it probed at all
-    monkeypatch.setattr(train, "probe_threads", lambda dtype, cores=None: min(next(probes), train.available_cores()))
+    monkeypatch.setattr(train_dist, "probe_threads", lambda dtype, cores=None: min(next(probes), available_cores()))
     kw = dict(max_steps=24, eval_interval=8, log_interval=1)
     for name in ("straight", "resumed"):
         make_run(name, corpus, **kw)
@@ -137,7 +138,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(home, workspace, corpus, m
     assert second["reason"] == "finished"
     start = collect(events, "start")[0]
     assert start["resumed"] and start["step"] == 9
-    assert start["threads"] == min(2, train.available_cores())  # kept from the first session
+    assert start["threads"] == min(2, available_cores())  # kept from the first session
     assert sorted(resumed) == sorted(straight) == list(range(1, 25))
     for step in straight:
         assert abs(straight[step] - resumed[step]) <= 1e-6, f"step {step}: {straight[step]} != {resumed[step]}"
@@ -322,16 +323,16 @@ def test_a_shape_that_cannot_fit_in_memory_is_refused_before_preparation(workspa
     """Issue 15 item 7: a huge width or batch failed as an OOM kill after all data preparation."""
     import torch
 
-    from tinygpt_tui import train as train_mod
+    from tinygpt_tui import preflight
     from tinygpt_tui.config import TinyGPTError, preset_config
 
     cfg = preset_config("micro", "huge", {"model": {"n_layer": 64, "n_embd": 8192, "n_head": 8},
                                           "train": {"batch_size": 512}})
-    monkeypatch.setattr(train_mod, "available_memory", lambda device: 8 * 10**9)
+    monkeypatch.setattr(preflight, "available_memory", lambda device: 8 * 10**9)
     with pytest.raises(TinyGPTError, match="GB of memory") as err:
-        train_mod.check_memory(cfg, torch.device("cpu"))
+        preflight.check_memory(cfg, torch.device("cpu"))
     assert "--batch-size" in err.value.hint
-    train_mod.check_memory(preset_config("micro", "ok"), torch.device("cpu"))  # a small one passes
+    preflight.check_memory(preset_config("micro", "ok"), torch.device("cpu"))  # a small one passes
 
 
 def test_non_finite_gradients_are_never_applied_or_saved(home, workspace, corpus, monkeypatch):
@@ -368,13 +369,13 @@ def test_undertrained_from_measured_facts():
     from tinygpt_tui.config import TrainConfig
 
     steps = TrainConfig(max_steps=1000, eval_interval=100)
-    assert "still falling fast" in train.undertrained([(0, 5.0), (100, 3.0), (200, 2.0)], 200, steps)
-    assert train.undertrained([(100, 2.0), (200, 1.99)], 1000, steps) == ""
-    assert train.undertrained([(200, 1.99)], 1000, steps) == ""  # one evaluation says nothing
+    assert "still falling fast" in outcome.undertrained([(0, 5.0), (100, 3.0), (200, 2.0)], 200, steps)
+    assert outcome.undertrained([(100, 2.0), (200, 1.99)], 1000, steps) == ""
+    assert outcome.undertrained([(200, 1.99)], 1000, steps) == ""  # one evaluation says nothing
     timed = TrainConfig(max_steps=1000, max_time=140.0, eval_interval=100)
-    why = train.undertrained([(300, 2.0), (360, 1.999)], 360, timed)
+    why = outcome.undertrained([(300, 2.0), (360, 1.999)], 360, timed)
     assert "360 of the 1,000 steps" in why
-    assert train.undertrained([(800, 2.0), (900, 1.999)], 900, timed) == ""
+    assert outcome.undertrained([(800, 2.0), (900, 1.999)], 900, timed) == ""
 
 
 def test_training_time_bits_per_byte_match_a_hand_computed_evaluation(home, workspace, corpus, monkeypatch):
@@ -401,7 +402,9 @@ def test_training_time_bits_per_byte_match_a_hand_computed_evaluation(home, work
     events: list[dict] = []
     train.train_run(workspace, "bpb", on_event=events.append)
     evals = collect(events, "eval")
-    assert len(evals) == 1 and len(seen) == 2  # one evaluation of two validation batches
+    # the untrained model's evaluation at step 0, then the one at step 2: two validation batches each
+    assert [e["step"] for e in evals] == [0, 2] and len(seen) == 4
+    evals, seen = evals[1:], seen[2:]  # the last evaluation, of the weights saved as latest
 
     model, tok, _ = checkpoint.load_model(home / "models" / "bpb", "latest")  # the weights evaluated
     nll = tokens = n_bytes = 0
@@ -415,3 +418,82 @@ def test_training_time_bits_per_byte_match_a_hand_computed_evaluation(home, work
     assert n_bytes > tokens * 1.5  # BPE pieces are several bytes long: the two divisions differ
     assert evals[0]["val_loss"] == pytest.approx(nll / tokens, rel=1e-5)
     assert evals[0]["val_bpb"] == pytest.approx(nll / math.log(2) / n_bytes, rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# resume gaps (issue 15 item 10)
+
+
+def _train_more(home: Path, name: str, steps: int) -> None:
+    cfg = runs.load_run_config(home / "models" / name)
+    cfg.train.max_steps = steps
+    runs.save_run_config(home / "models" / name, cfg)
+
+
+def test_auto_dtype_is_kept_on_resume(home, workspace, corpus, monkeypatch):
+    """dtype auto was measured again on resume: a busy CPU could switch a run from float32 to bfloat16."""
+    real = train.resolve_dtype
+    choice = {"auto": torch.float32}
+    monkeypatch.setattr(train, "resolve_dtype",
+                        lambda name, device, table=None: choice[name] if name == "auto" else real(name, device, table))
+    make_run("auto", corpus, max_steps=2, eval_interval=2)
+    cfg = runs.load_run_config(home / "models" / "auto")
+    cfg.train.dtype = "auto"
+    runs.save_run_config(home / "models" / "auto", cfg)
+    train.train_run(workspace, "auto")
+    _train_more(home, "auto", 4)
+    choice["auto"] = torch.bfloat16  # what a new measurement would say now
+    events: list[dict] = []
+    assert train.train_run(workspace, "auto", on_event=events.append)["step"] == 4
+    assert collect(events, "start")[0]["dtype"] == "float32"
+
+
+def test_batch_size_accumulation_and_seed_are_fixed_once_a_run_has_a_checkpoint(home, workspace, corpus):
+    from tinygpt_tui import forms
+
+    make_run("fixed", corpus, max_steps=2, eval_interval=2)
+    train.train_run(workspace, "fixed")
+    before = (home / "models" / "fixed" / "config.json").read_text()
+    for key, value in (("batch_size", 3), ("grad_accum", 2), ("seed", 7)):
+        with pytest.raises(TinyGPTError, match=f"{key} = .* would change the batches") as err:
+            forms.configure_run(home / "models", "fixed", None, {"train": {key: value}})
+        assert "--run" in err.value.hint
+    assert (home / "models" / "fixed" / "config.json").read_text() == before
+    # config.json edited by hand: the resume point refuses it
+    cfg = runs.load_run_config(home / "models" / "fixed")
+    cfg.train.seed, cfg.train.max_steps = 7, 4
+    runs.save_run_config(home / "models" / "fixed", cfg)
+    with pytest.raises(TinyGPTError, match="trained with seed 1337; resuming it with 7") as err:
+        train.train_run(workspace, "fixed")
+    assert "--seed 1337" in err.value.hint
+    assert runs.state_summary(home / "models" / "fixed")["step"] == 2
+
+
+def test_an_edited_source_file_is_refused_before_it_rebuilds_a_resumed_runs_data(home, workspace, corpus):
+    make_run("edited", corpus, max_steps=2, eval_interval=2)
+    train.train_run(workspace, "edited")
+    _train_more(home, "edited", 4)
+    data = sorted(p for p in (home / "data").iterdir() if p.is_dir())
+    source_json = {p: (p / "source.json").read_text() for p in data}
+    with open(corpus, "a", encoding="utf-8") as f:
+        f.write("A new story about a dragon who learned to count.\n")
+    with pytest.raises(TinyGPTError, match="trained on another text") as err:
+        train.train_run(workspace, "edited")
+    assert "restore the file" in err.value.hint
+    assert {p: (p / "source.json").read_text() for p in data} == source_json  # nothing rebuilt
+    assert runs.state_summary(home / "models" / "edited")["step"] == 2
+
+
+def test_a_checkpoint_without_a_corpus_fingerprint_still_resumes(home, workspace, corpus):
+    make_run("old", corpus, max_steps=2, eval_interval=2)
+    train.train_run(workspace, "old")
+    tensors, scalars = checkpoint.load_state(home / "models" / "old")
+    assert scalars["corpus_sha256"] and scalars["batch_size"] and scalars["seed"] == 1337
+    for key in ("corpus_sha256", "batch_size", "grad_accum", "seed"):
+        del scalars[key]
+    checkpoint.save_state(home / "models" / "old", tensors, scalars)
+    with open(corpus, "a", encoding="utf-8") as f:  # an old resume point cannot tell: the run resumes
+        f.write("One more story.\n")
+    _train_more(home, "old", 4)
+    assert train.train_run(workspace, "old")["step"] == 4
+    assert checkpoint.load_state(home / "models" / "old")[1]["corpus_sha256"]  # kept from now on

@@ -324,6 +324,38 @@ async def test_new_run_form_starts_training_in_the_processes_it_names(runs_home)
 
 
 @pytest.mark.anyio
+async def test_creating_a_run_in_a_read_only_models_folder_is_a_sentence_not_an_exit(runs_home, monkeypatch):
+    """Issue 15 item 5: an OSError while creating a run exited the app."""
+    import errno
+
+    from textual.widgets import Input
+
+    from tinygpt_tui import runs
+
+    def read_only(models, cfg, **kw):
+        raise OSError(errno.EROFS, "Read-only file system", str(models / cfg.name))
+
+    monkeypatch.setattr(runs, "create_run", read_only)
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "/new")
+        form = app.screen
+        form.query_one("#field-name", Input).value = "mine"
+        await pilot.pause()
+        await pilot.click("#create")
+        await wait_for(pilot, lambda: "read-only file system" in bar_text(app))
+        assert "mine" in bar_text(app) and "Hint:" in bar_text(app)
+        assert app.is_running and app.return_code is None
+        # starting a run whose folder cannot be written says so too
+        monkeypatch.setattr(app.workbench, "start_training",
+                            lambda run, **kw: (_ for _ in ()).throw(OSError(errno.EACCES, "Permission denied", "x/metrics")))
+        app.training.start("fixture")
+        await pilot.pause()
+        assert "Permission denied for x/metrics" in bar_text(app)
+        assert app.is_running
+
+
+@pytest.mark.anyio
 async def test_new_run_form_cancel(runs_home):
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -169,3 +169,64 @@ def test_a_process_that_said_done_is_not_active_training(workbench, monkeypatch)
     assert workbench.active_training() == [proc]
     proc.state = ev.reduce(proc.state, ev.Done(step=5, reason="finished", message="trained"))
     assert workbench.active_training() == [] and not proc.running
+
+
+def test_a_run_left_training_by_another_process_can_be_stopped(workbench, workspace):
+    """Issue 15 item 11: a run a closed app or REPL left training could not be stopped from a new one."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tinygpt_tui import runs
+    from tinygpt_tui.atomic import process_start
+
+    run = workspace.models / "fixture"
+    code = ("import signal, sys, time; from pathlib import Path; from tinygpt_tui import runs\n"
+            "got = []\nsignal.signal(signal.SIGINT, lambda *a: got.append(1))\n"
+            "runs.acquire_lock(Path(sys.argv[1])); print('locked', flush=True)\n"
+            "end = time.time() + 30\nwhile not got and time.time() < end: time.sleep(0.02)\n"
+            "runs.release_lock(Path(sys.argv[1])); print('saved and stopped' if got else 'timeout', flush=True)\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    trainer = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)
+    try:
+        assert trainer.stdout.readline().strip() == "locked"
+        assert workbench.is_training("fixture") and workbench.training_pid("fixture") == trainer.pid
+        # a lock whose start time is not its process's (a reused pid) is never signalled
+        body = (run / runs.LOCK).read_text()
+        (run / runs.LOCK).write_text(json.dumps({**json.loads(body), "proc_start": process_start(trainer.pid) + 1}))
+        assert workbench.stop_training("fixture") is False
+        (run / runs.LOCK).write_text(body)
+        assert workbench.stop_training("fixture") is True
+        assert trainer.communicate(timeout=30)[0].strip() == "saved and stopped"
+    finally:
+        if trainer.poll() is None:
+            os.killpg(trainer.pid, signal.SIGKILL)
+    assert not workbench.is_training("fixture")
+    assert workbench.stop_training("fixture") is False
+
+
+def test_token_frequencies_count_the_shard_in_chunks(workbench, monkeypatch, tmp_path):
+    """Issue 15 item 11: the vocabulary screen bincounted the whole train shard as one int64 copy."""
+    import numpy as np
+
+    from tinygpt_tui import shards, vocab
+
+    workbench.load("fixture")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("The fox ran to the den. The cat sat on the mat.\n<|endoftext|>\n" * 40, encoding="utf-8")
+    sdir = tmp_path / "shards"
+    shards.prepare_shards(corpus, workbench.tokenizer, sdir, 0.1, 1)
+    monkeypatch.setattr(workbench, "shards_path", lambda: sdir)
+    sizes: list[int] = []
+    real_count, real_bincount = vocab.count_tokens, np.bincount
+    monkeypatch.setattr(vocab, "count_tokens", lambda data, n, chunk=1 << 24: real_count(data, n, chunk=64))
+    monkeypatch.setattr(np, "bincount", lambda x, *a, **k: (sizes.append(len(x)), real_bincount(x, *a, **k))[1])
+    counts = workbench.token_frequencies()
+    monkeypatch.undo()
+    train_ids = np.asarray(shards.open_shards(sdir, workbench.tokenizer).train)
+    assert counts is not None and int(counts.sum()) == len(train_ids) > 64
+    assert (counts == np.bincount(train_ids, minlength=len(counts))).all()
+    assert sizes and max(sizes) <= 64  # never the whole shard at once

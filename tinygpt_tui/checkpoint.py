@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["WEIGHTS_FORMAT", "STATE_FORMAT", "STATE_VERSION", "tensors_crc32", "atomic_save_tensors",
            "weights_state_dict", "load_weights_into", "save_weights", "read_safetensors", "load_model",
-           "check_vocab", "save_state", "load_state", "check_resume_point", "pack_training_state",
+           "check_vocab", "save_state", "load_state", "check_resume_point", "check_batches", "check_corpus", "pack_training_state",
            "restore_training_state", "restore_rng", "save_checkpoint"]
 
 Tensors = dict[str, torch.Tensor]
@@ -213,8 +213,10 @@ def load_state(run: Path) -> tuple[Tensors, dict[str, Any]] | None:
     return tensors, scalars
 
 
-def check_resume_point(run: Path, cfg: RunConfig, tok: Tokenizer | None) -> tuple[Tensors, dict[str, Any]] | None:
-    """Validate an existing resume point before anything is written; returns it (or None)."""
+def check_resume_point(run: Path, cfg: RunConfig, tok: Tokenizer | None,
+                       data: Path | None = None) -> tuple[Tensors, dict[str, Any]] | None:
+    """Validate an existing resume point before anything is written; returns it (or None). With the
+    data folder ``data``, the corpus the run would now read is checked against it too."""
     d, name = run, run.name
     resume = load_state(run)
     if resume is None:
@@ -237,7 +239,49 @@ def check_resume_point(run: Path, cfg: RunConfig, tok: Tokenizer | None) -> tupl
         diff = ", ".join(f"{k} {saved.get(k)} -> {shape.get(k)}" for k in shape if saved.get(k) != shape.get(k))
         raise TinyGPTError(f"config.json of run '{name}' no longer matches its checkpoint ({diff}).",
                            "restore config.json or start a new run.")
+    check_batches(name, cfg, s)
+    if data is not None:
+        check_corpus(name, s, data, cfg)
     return resume
+
+
+RESUME_KEYS = ("batch_size", "grad_accum", "seed")
+"""Training settings that decide which batches a resumed run reads: fixed once it has a checkpoint."""
+
+
+def check_batches(name: str, cfg: RunConfig, s: dict[str, Any]) -> None:
+    """Refuse a resume whose batch size, gradient accumulation or seed differ from its checkpoint's
+    (a resume point from before they were recorded has none to compare)."""
+    for key in RESUME_KEYS:
+        saved, now = s.get(key), getattr(cfg.train, key)
+        if saved is not None and saved != now:
+            raise TinyGPTError(
+                f"Run '{name}' was trained with {key} {saved}; resuming it with {now} would change the "
+                f"batches it reads, so it would not continue the same training.",
+                f"set {key} back to {saved} (--{key.replace('_', '-')} {saved}), or start a new run under "
+                f"another --run name.")
+
+
+def check_corpus(name: str, s: dict[str, Any], data: Path, cfg: RunConfig) -> str | None:
+    """Refuse a resume whose corpus is not the text its checkpoint was trained on: a local source
+    file edited since (preparing would rebuild corpus and shards under the run), or a dataset
+    prepared again from other text. Returns the current corpus's sha256 (None while none is prepared).
+    A resume point from before the fingerprint was kept has none to compare."""
+    from .corpora import corpus_state
+
+    state, sha = corpus_state(data, cfg.data)
+    saved = s.get("corpus_sha256")
+    if not isinstance(saved, str) or state == "missing":
+        return sha
+    if state == "stale" or sha != saved:
+        what = ("a file of its source changed since" if state == "stale" and sha == saved
+                else "its dataset was prepared again from other text")
+        raise TinyGPTError(
+            f"Run '{name}' was trained on another text of {cfg.data.source}: {what} its last checkpoint, so "
+            f"resuming would train it on different data.",
+            "restore the file to resume the run, or start a new run under another --run name for the new "
+            "text (an unchanged text prepared again with tinygpt data prepare resumes).")
+    return sha
 
 
 # --------------------------------------------------------------------------------------------------

@@ -160,8 +160,8 @@ def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None, *,
     resolved = _abs_spec(cfg.source)
     inputs = _input_stamps(source)
     old = _read_source_json(folder)
-    if (_is_complete(folder, old) and old is not None and old.get("resolved") == resolved
-            and old.get("max_bytes") == cap and old.get("seed") == seed and old.get("inputs") == inputs):
+    if _reusable(folder, old, resolved, cap, seed, inputs):
+        assert old is not None
         if progress:  # a reused corpus is complete at once: say so, so that progress bars end full
             progress(old["bytes"], old["bytes"])
         return PrepareResult(folder, old, True, time.perf_counter() - start, old.get("parts", []))
@@ -267,6 +267,34 @@ def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None, *,
     }
     atomic_write_text(folder / "source.json", json.dumps(info, indent=2) + "\n")
     return PrepareResult(folder, info, False, seconds, parts)
+
+
+def _reusable(folder: Path, old: dict[str, Any] | None, resolved: str, cap: int | None, seed: int | None,
+              inputs: list[list[Any]]) -> bool:
+    """Whether the complete corpus described by ``old`` is the one this source would make."""
+    return (_is_complete(folder, old) and old is not None and old.get("resolved") == resolved
+            and old.get("max_bytes") == cap and old.get("seed") == seed and old.get("inputs") == inputs)
+
+
+def corpus_state(data: Path, cfg: DataConfig) -> tuple[str, str | None]:
+    """What preparing ``cfg`` would do, without doing it: ("current", sha256) when the prepared corpus
+    is reused as it is; ("stale", its sha256) when a local input file changed (or the source is
+    another) so it would be rebuilt; ("missing", None) when there is no complete corpus yet."""
+    name = dataset_name(cfg)
+    folder = Path(data) / name
+    old = _read_source_json(folder)
+    if not _is_complete(folder, old) or old is None:
+        return "missing", None
+    source = open_source(cfg.source, cfg.seed)
+    cap = cfg.max_bytes if cfg.max_bytes is not None else (None if source.finite else DEFAULT_INFINITE_BYTES)
+    seed = cfg.seed if source.uses_seed else None
+    try:
+        inputs = _input_stamps(source)
+    except OSError:
+        return "stale", old.get("sha256")
+    if _reusable(folder, old, _abs_spec(cfg.source), cap, seed, inputs):
+        return "current", old.get("sha256")
+    return "stale", old.get("sha256")
 
 
 def _input_stamps(source: Source) -> list[list[Any]]:

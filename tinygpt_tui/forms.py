@@ -156,6 +156,10 @@ SHAPE_KEYS = {
     ("data", "source"), ("data", "dataset"), ("data", "max_bytes"), ("data", "val_fraction"), ("data", "seed"),
 }
 
+# settings that decide which batches training reads: fixed once a run has a resume point
+# (checkpoint.RESUME_KEYS refuses a config.json edited by hand the same way)
+RESUME_KEYS = {("train", "batch_size"), ("train", "grad_accum"), ("train", "seed")}
+
 
 def configure_run(models: Path, name: str, preset: str | None,
                   overrides: dict[str, dict[str, Any]]) -> tuple[RunConfig, list[str]]:
@@ -187,6 +191,12 @@ def configure_run(models: Path, name: str, preset: str | None,
                 raise TinyGPTError(
                     f"Run '{name}' already has {key} = {current[section].get(key)!r}; {flag} {value} "
                     f"would change the model or its data.",
+                    "drop the flag to resume the run, or start a new run under another --run name.")
+            if (section, key) in RESUME_KEYS and (d / runs.STATE).exists():
+                flag = "--" + key.replace("_", "-")
+                raise TinyGPTError(
+                    f"Run '{name}' has a checkpoint trained with {key} = {current[section].get(key)!r}; {flag} "
+                    f"{value} would change the batches it resumes on.",
                     "drop the flag to resume the run, or start a new run under another --run name.")
             current[section][key] = value
             changed.append(f"{key}={value}")

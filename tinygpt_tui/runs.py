@@ -220,6 +220,26 @@ def lock_owner(run: Path) -> int | None:
     return int(info["pid"]) if info is not None and _lock_alive(info) else None
 
 
+def interrupt_trainer(run: Path) -> int | None:
+    """Ask the process training ``run`` (any process, not only a child of this one: a run left training
+    by a closed app or REPL) to stop, with SIGINT: it finishes its step, saves a checkpoint and exits.
+    Returns the pid signalled, or None: no live lock, or its process cannot be told from a later one
+    that reused the pid (the start time in the lock must match the process's), or may not be signalled."""
+    import signal
+
+    info = _read_lock(run / LOCK)
+    if info is None or not _lock_alive(info):
+        return None
+    pid, start = int(info["pid"]), info.get("proc_start")
+    if pid == os.getpid() or not isinstance(start, int) or process_start(pid) != start:
+        return None
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError:  # gone meanwhile, or another user's
+        return None
+    return pid
+
+
 def is_training(run: Path) -> bool:
     return lock_owner(run) is not None
 

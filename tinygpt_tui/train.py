@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -42,13 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import checkpoint, distributed, runs
-from .atomic import remove_orphaned_temp_files
+from . import checkpoint, distributed, outcome, preflight, runs, train_dist
 from .config import RunConfig, SamplingConfig, TinyGPTError, valid_run_name
 from .device import (
     autocast,
-    available_cores,
-    available_memory,
     dtype_name,
     measure_peak_flops,
     peak_table_path,
@@ -60,9 +56,10 @@ from .device import (
 from .distributed import DistContext
 from .evaluate import byte_lengths_tensor, estimate_loss
 from .events import Checkpoint, Done, Error, Eval, Event, Sample, Stage, Start, Step
+from .meter import StepMeter
 from .model import GPT
 from .optim import learning_rate, lr_factor, make_optimizer, set_lr_factor
-from .prepare import Interrupted, prepare_data
+from .prepare import Interrupted
 from .workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,33 +68,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 PROBE_EVERY = 30.0
 """Seconds of a time-budget run between two probes of the fastest thread count."""
-
-STILL_FALLING = 0.02
-"""A validation loss that fell by more than this share over the last evaluation interval was still
-falling fast: the run ended while the model was learning (under-trained)."""
-
-SHORT_OF_PLAN = 0.5
-"""A time-budget run that did fewer than this share of its planned ``max_steps`` is under-trained."""
-
-
-def undertrained(val_history: list[tuple[int, float]], step: int, tc: Any) -> str:
-    """Why a run that ended at ``step`` is under-trained, from what the trainer measured, or "".
-
-    ``val_history``: (step, validation loss) of its evaluations, oldest first. Two facts say so: the
-    validation loss still fell fast over the last evaluation interval (more than STILL_FALLING of its
-    value), or a time budget ended after less than SHORT_OF_PLAN of the planned steps (a slow or busy
-    machine).
-    """
-    if tc.max_time and step < SHORT_OF_PLAN * tc.max_steps:
-        return f"it ran {step:,} of the {tc.max_steps:,} steps planned in its {tc.max_time:g} s budget"
-    finite = [(s, v) for s, v in val_history if v is not None and math.isfinite(v)]
-    if len(finite) >= 2:
-        (s0, v0), (s1, v1) = finite[-2], finite[-1]
-        if v0 > 0 and s1 > s0 and (v0 - v1) / v0 > STILL_FALLING:
-            return (f"the validation loss was still falling fast: {v0:.3f} at step {s0:,}, "
-                    f"{v1:.3f} at step {s1:,}")
-    return ""
-
 
 # --------------------------------------------------------------------------------------------------
 # the trainer
@@ -108,12 +78,14 @@ class Trainer:
 
     def __init__(self, run: Path, cfg: RunConfig, tok: Tokenizer, shard_set: ShardSet,
                  emit: Callable[[Event], None], stop: threading.Event,
-                 resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None, ctx: DistContext | None = None):
+                 resume: tuple[dict[str, torch.Tensor], dict[str, Any]] | None, ctx: DistContext | None = None,
+                 corpus_fingerprint: str | None = None):
         from .shards import BatchSampler
 
         self.name, self.cfg, self.tok, self.emit, self.stop = run.name, cfg, tok, emit, stop
         self.ctx = ctx = ctx or DistContext()
         self.dir = run
+        self.corpus_fingerprint = corpus_fingerprint  # the corpus's sha256, kept in the resume point
         self.peak_table = peak_table_path(run.parent)  # kept beside the runs
         tc = cfg.train
         self.tc = tc
@@ -124,23 +96,10 @@ class Trainer:
         self.device = resolve_device(distributed.rank_device(tc.device, ctx))
         # every rank must autocast to the same dtype: rank 0's choice (auto may time matmuls) is everyone's
         self.dtype = distributed.broadcast(
-            resolve_dtype(tc.dtype, self.device, self.peak_table) if ctx.is_main else None, ctx)
-        # threads: all cores, or one when the machine is busy enough that one is faster (probed).
-        # A resumed step-based run keeps the count it started with: a different count sums in a
-        # different order, and the resume would no longer repeat the uninterrupted run exactly.
-        # Time-based runs promise no such thing and re-probe as they go.
-        self.cores = available_cores()
-        if ctx.enabled and not os.environ.get("TINYGPT_THREADS"):
-            # the processes of one machine share its cores ($TINYGPT_THREADS is per process)
-            self.cores = max(1, self.cores // ctx.local_world_size)
-            set_threads(self.cores)
-        self.probing = (self.device.type == "cpu" and self.cores > 1 and not os.environ.get("TINYGPT_THREADS")
-                        and not ctx.enabled)
+            resolve_dtype(_resume_dtype(tc.dtype, resume, self.device), self.device, self.peak_table)
+            if ctx.is_main else None, ctx)
         saved_threads = resume[1].get("threads") if resume is not None else None
-        if self.probing and saved_threads and not tc.max_time:
-            set_threads(min(int(saved_threads), self.cores))
-        elif self.probing:
-            set_threads(probe_threads(self.dtype, self.cores))
+        self.cores, self.probing = train_dist.choose_threads(self.device, self.dtype, ctx, saved_threads, tc.max_time)
         self.autocast = autocast(self.device, self.dtype)
         # fp16 gradients underflow without loss scaling; bf16 has fp32's range and needs none
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
@@ -170,7 +129,7 @@ class Trainer:
         self.compiling = tc.compile
         # only the training forward is compiled (and wrapped in DDP); evaluation and sampling use the
         # plain module, on rank 0 alone
-        self.train_model = self._wrap(torch.compile(self.model) if tc.compile else self.model)
+        self.train_model = train_dist.wrap(torch.compile(self.model) if tc.compile else self.model, self.device, ctx)
         self.tokens_per_step = tc.batch_size * tc.grad_accum * cfg.model.block_size  # global
         self.flops_per_token = self.model.flops_per_token(cfg.model.block_size)
         # MFU is rank 0's business: only it measures the device's peak (the same device on every rank)
@@ -180,21 +139,9 @@ class Trainer:
         # rank has its own (rank 0's is the single-process one)
         saved_world = int(resume[1].get("world_size", 1)) if resume is not None else None
         if resume is not None and (ctx.rank == 0 or saved_world == ctx.world_size):
-            checkpoint.restore_rng(_rank_rng(resume[0], ctx.rank), resume[1], self.device)
+            checkpoint.restore_rng(train_dist.rank_rng(resume[0], ctx.rank), resume[1], self.device)
         else:
             torch.manual_seed(tc.seed + 1 + ctx.rank + 1_000_003 * self.step)
-
-    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
-        """``module`` in DistributedDataParallel when there are several processes: it averages the
-        gradients across ranks during the backward of each step's last micro-batch."""
-        if not self.ctx.enabled:
-            return module
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [self.device.index if self.device.index is not None else self.ctx.local_rank] \
-            if self.device.type == "cuda" else None
-        # the model's buffers (rotary tables) are constants: nothing to broadcast at every forward
-        return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
 
     # ---------------------------------------------------------------------------------------------
     # resume point
@@ -223,7 +170,8 @@ class Trainer:
             "vocab_size": self.cfg.model.vocab_size, "tokenizer_fingerprint": self.tok.fingerprint(),
             "model": dict(vars(self.cfg.model)), "dtype": dtype_name(self.dtype), "device": self.device.type,
             "threads": torch.get_num_threads(), "lr": learning_rate(self.tc, self.step, self.elapsed),
-            "world_size": self.ctx.world_size,
+            "world_size": self.ctx.world_size, "batch_size": self.tc.batch_size, "grad_accum": self.tc.grad_accum,
+            "seed": self.tc.seed, "corpus_sha256": self.corpus_fingerprint,
         }
 
     def save(self, best: bool = False) -> Path | None:
@@ -234,14 +182,12 @@ class Trainer:
             finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
         if not finite:  # the same on every rank: DDP keeps their weights equal
             self._diverged(float("nan"), what="weights")
-        rngs = distributed.all_gather(_rng_bytes(self.device), self.ctx)
+        rngs = distributed.all_gather(train_dist.rng_bytes(self.device), self.ctx)
         if not self.ctx.is_main:
             return None
         tensors, scalars = checkpoint.pack_training_state(self.model, self.optimizer, self.scaler, self.device,
                                                           self._scalars())
-        for rank, states in enumerate(rngs[1:], start=1):
-            for key, raw in states.items():
-                tensors[f"{key}.rank{rank}"] = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+        train_dist.add_rank_rngs(tensors, rngs)
         d = checkpoint.save_checkpoint(self.dir, self.model, tensors, scalars, best=best)
         self.emit(Checkpoint(step=self.step, path=str(d), best=best))
         return d
@@ -279,7 +225,7 @@ class Trainer:
                 # torch.compile needs a working C++ compiler (Triton on CUDA); where the first
                 # compiled step fails, train eagerly instead of failing the run (every rank fails alike)
                 self.compiling = False
-                self.train_model = self._wrap(self.model)
+                self.train_model = train_dist.wrap(self.model, self.device, self.ctx)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.emit(Stage(stage="training",
                                 message=f"torch.compile failed here ({type(err).__name__}); training without it"))
@@ -287,7 +233,7 @@ class Trainer:
             total += loss.item()
         self.compiled_ok = True
         if ddp:
-            total = self._agree(total)
+            total, self._stop_agreed = train_dist.agree(total, self.stop.is_set(), self.device, self.ctx)
         if not math.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)
             return total, lr, float("nan")
@@ -318,28 +264,8 @@ class Trainer:
             loss.backward()
         return loss
 
-    def _agree(self, loss: float) -> float:
-        """The step's loss averaged over ranks, and whether any rank was asked to stop: one all-reduce,
-        so every rank takes the same decisions (skip a non-finite step, stop and save)."""
-        import torch.distributed as dist
-
-        vec = torch.tensor([loss, float(self.stop.is_set())], dtype=torch.float64, device=self.device)
-        dist.all_reduce(vec)
-        self._stop_agreed = bool(vec[1].item() > 0)
-        return float(vec[0].item()) / self.ctx.world_size
-
     def _stopping(self) -> bool:
         return self._stop_agreed if self.ctx.enabled else self.stop.is_set()
-
-    def _rank0_seconds(self, seconds: float) -> float:
-        """Rank 0's clock on every rank, so that time budgets end at the same step everywhere."""
-        if not self.ctx.enabled:
-            return seconds
-        import torch.distributed as dist
-
-        t = torch.tensor([seconds], dtype=torch.float64, device=self.device)
-        dist.broadcast(t, src=0)
-        return float(t.item())
 
     def evaluate(self) -> dict[str, float]:
         """Mean loss on fixed train and validation batches, and validation bits per byte."""
@@ -384,12 +310,8 @@ class Trainer:
                         elapsed_s=self.elapsed, world_size=self.ctx.world_size))
         reason = self.finished()
         if reason:
-            what = f"{tc.max_time:g} s" if tc.max_time else f"{tc.max_steps} steps"
-            return Done(step=self.step, reason=reason,
-                        message=f"run '{self.name}' has already trained for {what}; raise --max-steps or "
-                                f"--max-time to train it further.")
-        self._window_time, self._window_steps = 0.0, 0
-        self._step_time_avg: float | None = None
+            return outcome.already_trained(self.name, reason, self.step, tc)
+        self.meter = StepMeter(self.tokens_per_step, self.resumed)
         if self.step == 0 and not self.resumed:
             # the untrained model's loss: the curve starts at step 0 (not a best, no checkpoint)
             m = self.evaluate()
@@ -406,7 +328,7 @@ class Trainer:
             loss, lr, grad_norm = self.train_step()
             if not math.isfinite(loss):
                 self._diverged(loss)
-            dt = self._rank0_seconds(time.perf_counter() - t0)
+            dt = train_dist.rank0_seconds(time.perf_counter() - t0, self.device, self.ctx)
             self.step += 1
             self.elapsed += dt
             self.tokens_seen += self.tokens_per_step
@@ -418,7 +340,7 @@ class Trainer:
                 self.eval_sample_checkpoint()
                 saved_step = self.step
                 # evaluations are part of the wall-clock budget
-                self.eval_seconds = self._rank0_seconds(time.perf_counter() - t1)
+                self.eval_seconds = train_dist.rank0_seconds(time.perf_counter() - t1, self.device, self.ctx)
                 self.elapsed += self.eval_seconds
                 reason = reason or self.finished()
             if reason:
@@ -430,85 +352,24 @@ class Trainer:
                             message=f"stopped at step {self.step}; checkpoint saved in {self.dir}.")
 
     def _account(self, dt: float, loss: float, lr: float, grad_norm: float, *, log: bool) -> None:
-        """Fold one step's time into the throughput window and the ETA's average; emit a ``step``
-        event when ``log``."""
-        self._window_time += dt
-        self._window_steps += 1
-        # the first step (and a compile) is slow: keep it out of the average that feeds the ETA
-        if self.step > 1 or self.resumed:
-            avg = self._step_time_avg
-            self._step_time_avg = dt if avg is None else 0.9 * avg + 0.1 * dt
-        if not log:
-            return
-        tc = self.tc
-        tps = self._window_steps * self.tokens_per_step / max(self._window_time, 1e-9)
-        if tc.max_time:
-            eta = max(0.0, tc.max_time - self.elapsed)
-        else:
-            eta = (tc.max_steps - self.step) * (self._step_time_avg or dt)
-        self.emit(Step(step=self.step, loss=loss, lr=lr, tokens_per_s=tps,
-                       mfu=tps * self.flops_per_token / (self.peak_flops * self.ctx.world_size), elapsed_s=self.elapsed, eta_s=eta,
-                       grad_norm=grad_norm, tokens=self.tokens_seen, threads=torch.get_num_threads()))
-        self._window_time, self._window_steps = 0.0, 0
+        """Fold one step's time into the meter; emit a ``step`` event when ``log``."""
+        self.meter.add(self.step, dt)
+        if log:
+            tps, eta = self.meter.read(self.step, self.elapsed, dt, self.tc)
+            mfu = tps * self.flops_per_token / (self.peak_flops * self.ctx.world_size)
+            self.emit(Step(step=self.step, loss=loss, lr=lr, tokens_per_s=tps, mfu=mfu, elapsed_s=self.elapsed,
+                           eta_s=eta, grad_norm=grad_norm, tokens=self.tokens_seen, threads=torch.get_num_threads()))
 
     def _finished(self, reason: str) -> Done:
-        best = f", best validation loss {self.best_val_loss:.4f} ({self.best_val_bpb:.3f} bits/byte)" \
-            if self.best_val_loss is not None else ""
-        why = undertrained(self.val_history, self.step, self.tc)
-        return Done(step=self.step, reason=reason,
-                    message=f"trained {self.step} steps in {self.elapsed:.0f} s{best}; weights in "
-                            f"{self.dir}.", best_val_bpb=self.best_val_bpb, tokens=self.tokens_seen,
-                    elapsed_s=self.elapsed, undertrained=bool(why), undertrained_why=why)
+        return outcome.finished(self.dir, reason, self.step, self.elapsed, self.tokens_seen, self.tc,
+                                self.val_history, self.best_val_loss, self.best_val_bpb)
 
     def _diverged(self, value: float, what: str = "loss") -> None:
-        kept = runs.state_summary(self.dir)
-        where = f"the checkpoint of step {kept['step']} is kept" if kept else "no checkpoint was written"
-        raise TinyGPTError(f"The {what} became {value} at step {self.step + 1}, so training stopped; {where}.",
-                           "lower the learning rate (--lr) or train in float32 (--dtype float32), then resume.")
-
-
-def _rng_bytes(device: torch.device) -> dict[str, bytes]:
-    """This rank's dropout RNG states as bytes, to be gathered into rank 0's resume point."""
-    out = {"rng.torch": torch.get_rng_state().numpy().tobytes()}
-    if device.type == "cuda":
-        out["rng.cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes()
-    return out
-
-
-def _rank_rng(tensors: dict[str, torch.Tensor], rank: int) -> dict[str, torch.Tensor]:
-    """The RNG tensors of ``rank`` in a resume point under the names :func:`checkpoint.restore_rng` reads."""
-    if rank == 0:
-        return tensors
-    return {key: tensors[f"{key}.rank{rank}"] for key in ("rng.torch", "rng.cuda") if f"{key}.rank{rank}" in tensors}
-
-
-def world_change_note(saved: int, now: int, cfg: RunConfig) -> str | None:
-    """What a resume with another number of processes does, in one sentence (None when it is the same)."""
-    if saved == now:
-        return None
-    tc = cfg.train
-    return (f"this run was trained with {saved} process{'es' if saved > 1 else ''} and resumes with {now}: the "
-            f"global batch stays {tc.batch_size} x {tc.grad_accum} sequences, now {tc.grad_accum // now} "
-            f"micro-batch{'es' if tc.grad_accum // now > 1 else ''} per process (was {tc.grad_accum // saved}); the "
-            f"batches are the same, so the losses follow the {saved}-process run within rounding, not bit for bit"
-            + ("; dropout draws new masks" if cfg.model.dropout > 0 else "") + ".")
+        raise outcome.diverged(self.dir, value, self.step + 1, what)
 
 
 # --------------------------------------------------------------------------------------------------
 # orchestration
-
-
-def check_memory(cfg: RunConfig, device: torch.device) -> None:
-    """Refuse, before any data is prepared or memory allocated, a shape whose training cannot fit
-    in the memory ``device`` has free (estimated by :func:`runs.training_memory`)."""
-    need = runs.training_memory(cfg)
-    have = available_memory(device)
-    if have is not None and need > have:
-        raise TinyGPTError(
-            f"Training run '{cfg.name}' needs about {need / 1e9:,.1f} GB of memory on {device.type}, "
-            f"and {have / 1e9:,.1f} GB is free.",
-            "use a smaller --n-layer, --n-embd, --block-size or --batch-size (and --grad-accum to keep the "
-            "tokens per step).")
 
 
 def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any]], None] | None = None,
@@ -520,8 +381,6 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
     With ``ctx`` of several processes (torchrun), every rank calls this: rank 0 prepares the data while
     the others wait, then all train; rank 0 alone writes metrics and checkpoints and reports events.
     """
-    from .tokenizer import load_tokenizer
-
     ctx = ctx or DistContext()
     stop = stop or threading.Event()
     stage = ["corpus"]  # the stage in progress, for a stop before training began
@@ -544,56 +403,24 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         run = runs.run_dir(workspace.models, name)
         cfg = runs.load_run_config(run)
         # a device or dtype this machine lacks fails now, not after minutes of data preparation
-        device = resolve_device(distributed.rank_device(cfg.train.device, ctx))
-        if cfg.train.dtype != "auto":
-            resolve_dtype(cfg.train.dtype, device, peak_table_path(workspace.models))
-        check_memory(cfg, device)
-        distributed.split_accum(cfg.train.grad_accum, ctx.world_size)
+        device = preflight.check_run(cfg, ctx, workspace.models)
         distributed.init(ctx, device.type)
         if ctx.is_main:
             runs.acquire_lock(run)
             locked = True
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))
-        _gate(ctx, err)
+        train_dist.gate(ctx, err)
         raise
     try:
-        d = run
-        resume = None
-        failure: TinyGPTError | None = None
-        if ctx.is_main:
-            try:
-                remove_orphaned_temp_files(d)  # left by a process killed mid-write
-                tok = load_tokenizer(d / runs.TOKENIZER) if (d / runs.TOKENIZER).exists() else None
-                resume = checkpoint.check_resume_point(run, cfg, tok)
-                tok, shard_set = prepare_data(run, workspace.data, cfg, tok, resumed=resume is not None, emit=emit,
-                                              stop=stop)
-                if stop.is_set():
-                    raise Interrupted
-            except Interrupted:
-                failure = _INTERRUPTED
-                raise
-            except TinyGPTError as err:
-                failure = err
-                raise
-            except Exception as err:
-                failure = TinyGPTError(f"The data preparation of rank 0 failed ({type(err).__name__}: {err}).")
-                raise
-            finally:
-                _gate(ctx, failure)
-        else:
-            # wait for rank 0 to prepare (it may train a tokenizer for minutes), then read what it made
-            _gate(ctx, None)
-            cfg = runs.load_run_config(run)  # rank 0 may have set the vocabulary size
-            tok = load_tokenizer(d / runs.TOKENIZER)
-            resume = checkpoint.check_resume_point(run, cfg, tok)
-            tok, shard_set = prepare_data(run, workspace.data, cfg, tok, resumed=resume is not None, emit=emit,
-                                          stop=threading.Event())
+        cfg, tok, shard_set, resume, corpus = train_dist.prepare_across_ranks(run, workspace.data, cfg, ctx, emit,
+                                                                              stop)
         emit(Stage(stage="model", message="building the model" + (" and restoring the checkpoint" if resume else "")))
-        note = world_change_note(int(resume[1].get("world_size", 1)), ctx.world_size, cfg) if resume else None
+        note = train_dist.world_change_note(int(resume[1].get("world_size", 1)), ctx.world_size, cfg) \
+            if resume else None
         if note:
             emit(Stage(stage="model", message=note))
-        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume, ctx)
+        trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume, ctx, corpus_fingerprint=corpus)
         del resume  # the trainer holds what it needs
         where = (f" in {ctx.world_size} processes ({distributed.backend_for(trainer.device.type)})"
                  if ctx.enabled else "")
@@ -618,25 +445,13 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
             runs.release_lock(run)
 
 
-_INTERRUPTED = TinyGPTError("interrupted")
-"""The gate's word for a stop during rank 0's preparation."""
-
-
-def _gate(ctx: DistContext, failure: TinyGPTError | None) -> None:
-    """Rank 0's verdict on the set-up, on every rank: the others raise the same error (or stop) as
-    rank 0, rather than wait for a training that will not come."""
-    if not ctx.enabled:
-        return
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        return  # the set-up failed before the group was joined: every rank fails alike
-    verdict = distributed.broadcast(None if failure is None else (failure.message, failure.hint), ctx)
-    if verdict is None or ctx.is_main:
-        return
-    if verdict[0] == _INTERRUPTED.message:
-        raise Interrupted
-    raise TinyGPTError(*verdict)
+def _resume_dtype(name: str, resume: tuple[Any, dict[str, Any]] | None, device: torch.device) -> str:
+    """``auto`` resumes in the dtype its run was trained in on this kind of device (re-measuring could
+    switch a CPU run between float32 and bfloat16 halfway); any other name is the user's choice."""
+    saved = resume[1].get("dtype") if resume is not None else None
+    if name == "auto" and isinstance(saved, str) and resume[1].get("device") == device.type:
+        return saved
+    return name
 
 
 # --------------------------------------------------------------------------------------------------

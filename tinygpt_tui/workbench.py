@@ -95,6 +95,13 @@ class Workbench:
         wires, offset = self.read_metrics(name, since_offset)
         return [e for e in map(ev.read, wires) if e is not None], offset
 
+    def training_pid(self, name: str) -> int | None:
+        """The pid of the process training ``name`` (this workbench's child or another), or None."""
+        proc = self.training.get(name)
+        if proc is not None and proc.alive:
+            return proc.proc.pid
+        return runs.lock_owner(self.run_folder(name))
+
     def is_training(self, name: str) -> bool:
         """True while any process (this one's or another) holds the run's training lock."""
         proc = self.training.get(name)
@@ -248,16 +255,16 @@ class Workbench:
     def token_frequencies(self) -> Any | None:
         """Counts of each id in the training shard (numpy array [vocab]) or None without shards."""
         if "freq" not in self._vocab_cache:
-            import numpy as np
-
             counts = None
             path = self.shards_path()
             if path is not None:
                 from .shards import open_shards
+                from .vocab import count_tokens
 
                 try:
                     shard_set = open_shards(path, self.tokenizer)
-                    counts = np.bincount(np.asarray(shard_set.train), minlength=self.tokenizer.vocab_size)
+                    # in chunks: a bincount of the whole shard copies it as int64 (8 bytes a token)
+                    counts = count_tokens(shard_set.train, self.tokenizer.vocab_size)
                 except TinyGPTError:
                     counts = None
             self._vocab_cache["freq"] = counts
@@ -407,12 +414,16 @@ class Workbench:
         return added
 
     def stop_training(self, run: str, wait: float | None = None) -> bool:
-        """Stop this workbench's training of ``run`` gracefully; False when it is not ours or not running."""
+        """Stop the training of ``run`` gracefully (it saves a checkpoint): this workbench's own process,
+        or one another app, REPL or terminal left training (SIGINT to the pid its lock names, once the
+        process's start time matches the lock's). False when nothing could be stopped."""
         proc = self.training.get(run)
-        if proc is None or not proc.alive:
+        if proc is not None and proc.alive:
+            proc.stop(wait=wait)
+            return True
+        if not self.run_exists(run):
             return False
-        proc.stop(wait=wait)
-        return True
+        return runs.interrupt_trainer(self.run_folder(run)) is not None
 
     def started_training(self) -> list[TrainingProcess]:
         """Every training process this workbench started, running or finished."""

@@ -28,7 +28,7 @@ from textual.screen import ModalScreen, Screen
 from ..config import SamplingConfig, TinyGPTError
 from ..events import Checkpoint, Done, Error
 from ..forms import quick_start_config
-from ..present import error_line, short_path
+from ..present import error_line, os_error, short_path
 from ..workbench import Workbench
 from ..workspace import Workspace
 from .messages import RunLoaded, TrainingEnded, TrainingEvent
@@ -285,7 +285,7 @@ class TinyGPTApp(App[None]):
                 return
             try:
                 self.workbench.create_run(result.config)
-            except TinyGPTError as err:
+            except (TinyGPTError, OSError) as err:  # a read-only models folder, a full disk: a sentence
                 self.say_error(err)
                 return
             self.refresh_runs()
@@ -299,7 +299,7 @@ class TinyGPTApp(App[None]):
         if not self.workbench.run_exists(cfg.name):
             try:
                 self.workbench.create_run(cfg)
-            except TinyGPTError as err:
+            except (TinyGPTError, OSError) as err:
                 self.say_error(err)
                 return
         self._explore_when_done.add(cfg.name)
@@ -375,7 +375,11 @@ class TinyGPTApp(App[None]):
             screen.pending_message = (text, error)
 
     def say_error(self, err: BaseException) -> None:
-        """The app's way of showing a user error: its sentence and hint, in red under the bar."""
+        """The app's way of showing a user error: its sentence and hint, in red under the bar. An
+        operating-system error (read-only folder, disk full...) is worded by ``present.os_error``."""
+        if isinstance(err, OSError):
+            self.say(error_line(*os_error(err)), error=True)
+            return
         self.say(error_line(err), error=True)
 
     def handle_command(self, line: str) -> None:

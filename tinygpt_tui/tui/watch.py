@@ -44,7 +44,7 @@ class TrainingWatch:
         app = self.app
         try:
             proc = app.workbench.start_training(run, nproc=nproc)
-        except TinyGPTError as err:
+        except (TinyGPTError, OSError) as err:  # OSError: the run's folder cannot be written
             app.say_error(err)
             return
         if self._sources.get(run) is not proc:
@@ -63,8 +63,9 @@ class TrainingWatch:
         if app.workbench.stop_training(run):
             app.say(f"Stopping {run}: it saves a checkpoint and exits.")
         elif app.workbench.is_training(run):
-            app.say(f"{run} is trained by another process; this app only watches it. "
-                    "Hint: stop it with Ctrl-C in its own terminal.", error=True)
+            pid = app.workbench.training_pid(run)
+            app.say(f"{run} is trained by process {pid}, which this app may not stop. "
+                    f"Hint: kill -INT {pid} (as its user) stops it and saves a checkpoint.", error=True)
         else:
             app.say(f"{run} is not training.", error=True)
 
