@@ -497,3 +497,49 @@ def test_a_checkpoint_without_a_corpus_fingerprint_still_resumes(home, workspace
     _train_more(home, "old", 4)
     assert train.train_run(workspace, "old")["step"] == 4
     assert checkpoint.load_state(home / "models" / "old")[1]["corpus_sha256"]  # kept from now on
+
+
+def test_compile_time_does_not_eat_the_warmup_of_a_time_budget_run(home, workspace, corpus, monkeypatch):
+    """The first compiled step can take half a minute; the budget counts it, the schedule must not,
+    or a time-budget run would leave its warmup before its second step."""
+    import torch
+
+    class SlowCompiled(torch.nn.Module):
+        """Stands in for a compiled module: the first forward takes as long as compiling does."""
+
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.calls = model, 0
+
+        def forward(self, *a, **k):
+            if self.calls == 0:
+                time.sleep(2.0)
+            self.calls += 1
+            return self.model(*a, **k)
+
+    def slow_compile(model, *args, **kwargs):
+        return SlowCompiled(model)
+
+    monkeypatch.setattr(torch, "compile", slow_compile)
+    # warmup is 100/1000 of a 10 s budget: 1 s of schedule time
+    make_run("c", corpus, max_steps=1000, max_time=10.0, warmup_steps=100, compile=True, log_interval=1,
+             eval_interval=100_000, lr=1e-3, min_lr=1e-4)
+    lrs: dict[int, float] = {}
+    train.train_run(workspace, "c", on_event=lambda e: e["event"] == "step" and lrs.__setitem__(e["step"], e["lr"]))
+    assert 2 in lrs and lrs[2] < 0.5e-3, lrs.get(2)  # still warming up after the 2 s compile
+    assert max(lrs.values()) == pytest.approx(1e-3, rel=0.05)  # and the peak is reached later
+    _, scalars = checkpoint.load_state(home / "models" / "c")
+    assert scalars["compile_s"] >= 2.0
+
+
+def test_the_fall_of_a_wsd_decay_does_not_make_a_run_under_trained():
+    """A warmup-stable-decay run's loss falls fastest in its decay, by design; only the evaluations
+    before the decay began say whether it was still learning fast."""
+    from tinygpt_tui.config import TrainConfig
+
+    tc = TrainConfig(max_steps=1000, eval_interval=100, schedule="wsd", cooldown=0.4)
+    history = [(400, 2.10), (500, 2.09), (600, 2.08), (700, 1.95), (800, 1.85)]
+    assert "still falling fast" in outcome.undertrained(history, 1000, tc)  # blind to the schedule
+    assert outcome.undertrained(history, 1000, tc, decay_step=600) == ""
+    assert "still falling fast" in outcome.undertrained([(400, 2.5), (500, 2.3), (600, 2.1)], 1000, tc,
+                                                        decay_step=600)

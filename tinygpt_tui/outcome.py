@@ -24,17 +24,19 @@ SHORT_OF_PLAN = 0.5
 """A time-budget run that did fewer than this share of its planned ``max_steps`` is under-trained."""
 
 
-def undertrained(val_history: list[tuple[int, float]], step: int, tc: Any) -> str:
+def undertrained(val_history: list[tuple[int, float]], step: int, tc: Any, decay_step: int | None = None) -> str:
     """Why a run that ended at ``step`` is under-trained, from what the trainer measured, or "".
 
     ``val_history``: (step, validation loss) of its evaluations, oldest first. Two facts say so: the
     validation loss still fell fast over the last evaluation interval (more than STILL_FALLING of its
     value), or a time budget ended after less than SHORT_OF_PLAN of the planned steps (a slow or busy
-    machine).
+    machine). With a warmup-stable-decay schedule the loss falls fastest in the decay, by design:
+    only evaluations up to ``decay_step`` (where the decay began) say whether it was still learning fast.
     """
     if tc.max_time and step < SHORT_OF_PLAN * tc.max_steps:
         return f"it ran {step:,} of the {tc.max_steps:,} steps planned in its {tc.max_time:g} s budget"
-    finite = [(s, v) for s, v in val_history if v is not None and math.isfinite(v)]
+    finite = [(s, v) for s, v in val_history if v is not None and math.isfinite(v)
+              and (decay_step is None or s <= decay_step)]
     if len(finite) >= 2:
         (s0, v0), (s1, v1) = finite[-2], finite[-1]
         if v0 > 0 and s1 > s0 and (v0 - v1) / v0 > STILL_FALLING:
@@ -45,11 +47,11 @@ def undertrained(val_history: list[tuple[int, float]], step: int, tc: Any) -> st
 
 def finished(run: Path, reason: str, step: int, elapsed: float, tokens: int, tc: Any,
              val_history: list[tuple[int, float]], best_val_loss: float | None,
-             best_val_bpb: float | None) -> Done:
+             best_val_bpb: float | None, decay_step: int | None = None) -> Done:
     """The ``done`` event of a run whose budget is spent (``reason``: ``finished`` or ``time``)."""
     best = f", best validation loss {best_val_loss:.4f} ({best_val_bpb:.3f} bits/byte)" \
         if best_val_loss is not None else ""
-    why = undertrained(val_history, step, tc)
+    why = undertrained(val_history, step, tc, decay_step)
     return Done(step=step, reason=reason,
                 message=f"trained {step} steps in {elapsed:.0f} s{best}; weights in {run}.",
                 best_val_bpb=best_val_bpb, tokens=tokens, elapsed_s=elapsed, undertrained=bool(why),
@@ -60,8 +62,8 @@ def already_trained(name: str, reason: str, step: int, tc: Any) -> Done:
     """The ``done`` event of a run asked to train when its budget was already spent."""
     what = f"{tc.max_time:g} s" if tc.max_time else f"{tc.max_steps} steps"
     return Done(step=step, reason=reason,
-                message=f"run '{name}' has already trained for {what}; raise --max-steps or "
-                        f"--max-time to train it further.")
+                message=f"run '{name}' has already trained for its budget of {what}; continue it to train "
+                        f"it further.")
 
 
 def diverged(run: Path, value: float, step: int, what: str = "loss") -> TinyGPTError:

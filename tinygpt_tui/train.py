@@ -114,6 +114,11 @@ class Trainer:
 
         self.step = 0  # optimizer steps done
         self.elapsed = 0.0  # seconds of training so far, across resumes
+        # seconds of elapsed that went into compiling (each session's first compiled step): the
+        # budget counts them, the learning-rate schedule does not, or a 30 s compile would eat the
+        # warmup of a time-budget run before its second step
+        self.compile_s = 0.0
+        self.decay_step: int | None = None  # where a warmup-stable-decay schedule began its decay
         self.tokens_seen = 0
         self.best_val_loss: float | None = None
         self.best_val_bpb: float | None = None
@@ -151,6 +156,8 @@ class Trainer:
         checkpoint.restore_training_state(self.model, self.optimizer, self.scaler, tensors, s, path)
         self.step = int(s["step"])
         self.elapsed = float(s.get("elapsed", 0.0))
+        self.compile_s = float(s.get("compile_s", 0.0))
+        self.decay_step = s.get("decay_step")
         self.tokens_seen = int(s.get("tokens_seen", 0))
         self.best_val_loss = s.get("best_val_loss")
         self.best_val_bpb = s.get("best_val_bpb")
@@ -163,13 +170,13 @@ class Trainer:
     def _scalars(self) -> dict[str, Any]:
         """The loop's own numbers for the resume point (the codec adds optimizer and RNG states)."""
         return {
-            "step": self.step, "elapsed": self.elapsed, "tokens_seen": self.tokens_seen,
+            "step": self.step, "elapsed": self.elapsed, "compile_s": self.compile_s, "decay_step": self.decay_step, "tokens_seen": self.tokens_seen,
             "best_val_loss": self.best_val_loss, "best_val_bpb": self.best_val_bpb, "best_step": self.best_step,
             "val_loss": self.last_val_loss, "val_history": [list(p) for p in self.val_history[-8:]],
             "data_position": self.step * self.tc.grad_accum,  # next training batch index
             "vocab_size": self.cfg.model.vocab_size, "tokenizer_fingerprint": self.tok.fingerprint(),
             "model": dict(vars(self.cfg.model)), "dtype": dtype_name(self.dtype), "device": self.device.type,
-            "threads": torch.get_num_threads(), "lr": learning_rate(self.tc, self.step, self.elapsed),
+            "threads": torch.get_num_threads(), "lr": learning_rate(self.tc, self.step, self.schedule_elapsed),
             "world_size": self.ctx.world_size, "batch_size": self.tc.batch_size, "grad_accum": self.tc.grad_accum,
             "seed": self.tc.seed, "corpus_sha256": self.corpus_fingerprint,
         }
@@ -195,6 +202,11 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------
     # one step, evaluation, sample
 
+    @property
+    def schedule_elapsed(self) -> float:
+        """Training seconds as the learning-rate schedule counts them: compile time left out."""
+        return max(0.0, self.elapsed - self.compile_s)
+
     def finished(self) -> str | None:
         """Why training is over, or None."""
         if self.tc.max_time:
@@ -205,8 +217,11 @@ class Trainer:
     def train_step(self) -> tuple[float, float, float]:
         """One optimizer step over ``grad_accum`` micro-batches; returns (loss, lr, grad norm)."""
         tc = self.tc
-        lr = learning_rate(tc, self.step, self.elapsed)
-        set_lr_factor(self.optimizer, lr_factor(tc, self.step, self.elapsed))
+        lr = learning_rate(tc, self.step, self.schedule_elapsed)
+        factor = lr_factor(tc, self.step, self.schedule_elapsed)
+        set_lr_factor(self.optimizer, factor)
+        if tc.schedule == "wsd" and self.decay_step is None and self.step >= tc.warmup_steps and factor < 1.0:
+            self.decay_step = self.step
         self.train_model.train()
         total = 0.0
         ddp = self.ctx.enabled
@@ -325,12 +340,15 @@ class Trainer:
                 set_threads(probe_threads(self.dtype, self.cores))
                 next_probe = self.elapsed + PROBE_EVERY
             t0 = time.perf_counter()
+            compiling = self.compiling and not self.compiled_ok  # this session's first compiled step
             loss, lr, grad_norm = self.train_step()
             if not math.isfinite(loss):
                 self._diverged(loss)
             dt = train_dist.rank0_seconds(time.perf_counter() - t0, self.device, self.ctx)
             self.step += 1
             self.elapsed += dt
+            if compiling and self.compiled_ok:
+                self.compile_s += dt
             self.tokens_seen += self.tokens_per_step
             reason = self.finished()
             self._account(dt, loss, lr, grad_norm, log=self.step % tc.log_interval == 0 or bool(reason)
@@ -362,7 +380,7 @@ class Trainer:
 
     def _finished(self, reason: str) -> Done:
         return outcome.finished(self.dir, reason, self.step, self.elapsed, self.tokens_seen, self.tc,
-                                self.val_history, self.best_val_loss, self.best_val_bpb)
+                                self.val_history, self.best_val_loss, self.best_val_bpb, self.decay_step)
 
     def _diverged(self, value: float, what: str = "loss") -> None:
         raise outcome.diverged(self.dir, value, self.step + 1, what)
