@@ -62,4 +62,5 @@ async def test_tui_opens_an_hf_model_in_the_explorer(home, llama_folder):
             if isinstance(app.screen, ExplorerScreen):
                 break
         assert isinstance(app.screen, ExplorerScreen)
+        await pilot.pause(0.3)  # let the explorer finish mounting its tabs before the test ends the app
         assert app.workbench.run_name == f"hf:{llama_folder}"

@@ -92,7 +92,7 @@ def test_train_run_end_to_end(home, workspace, corpus):
 
     # training a finished run again does nothing and says how to go on
     again = train.train_run(workspace, "e2e")
-    assert again["step"] == 30 and "--max-steps" in again["message"]
+    assert again["step"] == 30 and "already trained" in again["message"] and "continue" in again["message"]
 
 
 MODERN_MODEL = dict(position="rotary", norm="rmsnorm", qk_norm=True, activation="relu2", zero_init=True,
