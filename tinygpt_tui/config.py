@@ -435,7 +435,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # ten minutes of two CPU cores on real text. benchmarks/sweep.py at a quarter of this budget:
     # width 128 < 192 < 256 in held-out bits/byte (0.978, 1.001, 1.015) and Muon lr 0.02 < 0.04; with
-    # four times the compute the best size about doubles, hence 192; a 2048-token BPE beat 4096
+    # four times the compute the best size about doubles, hence 192 (README: the sweep table)
     "cpu-10m": {
         "model": dict(n_layer=4, n_head=3, n_embd=192, block_size=256, dropout=0.0, bias=False, **MODERN_MODEL),
         # max_steps is the plan (what two idle cores reach in the budget): a run far short of it says so
