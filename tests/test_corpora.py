@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
+import sys  # noqa: E402
 from pathlib import Path
 
 import pytest
 
 from tinygpt_tui import corpora
 from tinygpt_tui.config import EOT, DataConfig, TinyGPTError
-from tinygpt_tui.sources import open_source
 
-
-def docs(spec: str, seed: int = 1337, n: int | None = None) -> list[str]:
-    it = open_source(spec, seed).iter_documents()
-    return list(itertools.islice(it, n) if n else it)
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def read_corpus(folder: Path) -> list[str]:
-    text = (folder / "corpus.txt").read_text(encoding="utf-8")
-    parts = text.split(f"\n{EOT}\n")
-    assert parts[-1] == ""
-    return parts[:-1]
-
+sys.path.insert(0, str(Path(__file__).parent))
+from textdata import docs, read_corpus, write_jsonl  # noqa: E402, F401
 
 # --------------------------------------------------------------------------------------------------
 # prepare_corpus and the data folder
