@@ -126,8 +126,13 @@ def wrap(module: torch.nn.Module, device: torch.device, ctx: DistContext) -> tor
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index if device.index is not None else ctx.local_rank] if device.type == "cuda" else None
-    # the model's buffers (rotary tables) are constants: nothing to broadcast at every forward
-    return DistributedDataParallel(module, device_ids=ids, forward_sync_buffers=False)
+    # the model's buffers (rotary tables) are constants: nothing to broadcast at every forward. The
+    # keyword is recent (older PyTorch calls it broadcast_buffers).
+    import inspect
+
+    params = inspect.signature(DistributedDataParallel.__init__).parameters
+    keyword = "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers"
+    return DistributedDataParallel(module, device_ids=ids, **{keyword: False})
 
 
 def agree(loss: float, stop: bool, device: torch.device, ctx: DistContext) -> tuple[float, bool]:
