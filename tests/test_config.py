@@ -130,3 +130,12 @@ def test_sizes_rates_and_seeds_out_of_bounds_are_refused(make):
 def test_max_bytes_may_be_written_as_a_size_in_config_json():
     cfg = RunConfig.from_dict({"name": "r", "data": {"max_bytes": "5MB"}})
     assert cfg.data.max_bytes == 5_000_000
+
+
+def test_the_llm_8x512_preset_is_the_predecessor_recipe():
+    """GPT-2's vocabulary plus the three chat tokens, context 512, AdamW at 3e-4 (issue 9)."""
+    cfg = preset_config("llm-8x512")
+    assert cfg.tokenizer.kind == "gpt2"
+    assert cfg.tokenizer.special_tokens == ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+    assert cfg.model.block_size == 512 and (cfg.model.n_layer, cfg.model.n_embd) == (8, 512)
+    assert cfg.train.optimizer == "adamw" and cfg.train.lr == 3e-4 and cfg.model.position == "learned"

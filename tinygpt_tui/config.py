@@ -472,11 +472,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                       warmup_steps=1000, eval_interval=500, eval_iters=50, compile=True),
         "tokenizer": dict(kind="gpt2"),
     },
+    # as a predecessor project ran it: GPT-2's vocabulary plus three chat tokens, context 512, AdamW 3e-4
     "llm-8x512": {
         "model": dict(n_layer=8, n_head=8, n_embd=512, block_size=512, dropout=0.0, bias=False, **CLASSIC_MODEL),
-        "train": dict(batch_size=16, grad_accum=4, max_steps=20000, lr=6e-4, min_lr=6e-5,
+        "train": dict(batch_size=16, grad_accum=4, max_steps=20000, lr=3e-4, min_lr=3e-5,
                       warmup_steps=1000, eval_interval=500, eval_iters=50, compile=True),
-        "tokenizer": dict(vocab_size=8192),
+        "tokenizer": dict(kind="gpt2", special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]),
     },
     "gpt2-124m": {
         "model": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0, bias=True, **CLASSIC_MODEL),
