@@ -196,3 +196,25 @@ def test_repeated_window_notes_are_said_once_with_a_count():
     text = summary_line(recs).plain
     assert text.count(slid) == 1 and f"note (3 times, first at token 9): {slid}" in text
     assert text.startswith("30 tokens, reached the token limit, mean surprisal 1.00 bits")
+
+
+def test_generate_output_writes_the_samples_whole(home, capsys):
+    """--output FILE keeps what was printed: each sample (prompt and text) in the corpus format, or
+    the JSON lines with --json; a path that cannot be written is one sentence."""
+    import json as _json
+
+    from tinygpt_tui.config import EOT
+
+    make_run()
+    base = ["generate", "--run", "tiny", "--prompt", "once", "--tokens", "8", "--seed", "3", "--samples", "2"]
+    rc, out, err = run_cli(capsys, *base, "--output", str(home / "s.txt"))
+    assert rc == 0, err
+    samples = (home / "s.txt").read_text(encoding="utf-8").split(f"\n{EOT}\n")
+    assert samples[-1] == "" and len(samples) == 3
+    assert all(s.startswith("once") and len(s) > len("once") for s in samples[:2])
+    assert "wrote 2 sample(s)" in err
+    rc, out, err = run_cli(capsys, *base, "--json", "--output", str(home / "s.jsonl"))
+    lines = (home / "s.jsonl").read_text(encoding="utf-8").splitlines()
+    assert rc == 0 and [_json.loads(x)["text"] for x in lines] == [_json.loads(x)["text"] for x in out.splitlines()]
+    rc, out, err = run_cli(capsys, *base, "--output", str(home / "s.txt" / "inside-a-file.txt"))
+    assert rc == 2 and "Traceback" not in err and "s.txt" in err

@@ -57,6 +57,9 @@ def register(sub: Any) -> None:
     g.add_argument("--show", default="text", metavar="VIEWS",
                    help="text, boundaries, pieces, hex, probs or all (comma-separated; default text)")
     g.add_argument("--json", action="store_true", help="print JSON lines, one object per sample")
+    g.add_argument("--output", type=Path, metavar="FILE",
+                   help="also write the samples to FILE: prompt and text, separated by <|endoftext|> lines "
+                        "(the JSON lines with --json); written whole or not at all")
     g.set_defaults(func=cmd_generate)
 
     s = sub.add_parser(
@@ -146,6 +149,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt = args.prompt
     prompt_ids = encode_prompt(tok, prompt)  # checks the prompt before anything is printed
 
+    texts: list[str] = []  # what --output writes, one entry per sample
     if args.json:
         current: list[Any] = []
 
@@ -161,7 +165,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "params": dataclasses.asdict(params),
                 "records": [r.to_dict() for r in records],
             }
-            sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            texts.append(json.dumps(obj, ensure_ascii=False))
+            sys.stdout.write(texts[-1] + "\n")
             sys.stdout.flush()
 
         for rec in generate_samples(model, tok, prompt, params):
@@ -171,17 +176,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
             current.append(rec)
         if current:
             emit(current)
+        _write_output(args.output, texts, json_lines=True)
         return 0
 
     console = _console()
     view = GenerationView(console, views, stream=console.is_terminal)
     view.start(prompt, breakdown(tok, prompt) if prompt else [], params.seed, params.num_samples)
+    samples: dict[int, list[str]] = {}
     try:
         for rec in generate_samples(model, tok, prompt, params):
             view.add(rec)
+            samples.setdefault(rec.sample, []).append(rec.text)
     finally:
         view.finish()
+    _write_output(args.output, [prompt + "".join(parts) for _, parts in sorted(samples.items())], json_lines=False)
     return 0
+
+
+def _write_output(path: Path | None, texts: list[str], json_lines: bool) -> None:
+    """Write the samples to ``path`` atomically: JSON lines, or texts in the corpus format."""
+    if path is None:
+        return
+    from ..atomic import atomic_write_text
+    from ..config import EOT
+
+    body = "".join(t + "\n" for t in texts) if json_lines else "".join(f"{t}\n{EOT}\n" for t in texts)
+    atomic_write_text(path, body)
+    print(f"wrote {len(texts)} sample(s) to {path}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------------
