@@ -543,3 +543,12 @@ def test_the_fall_of_a_wsd_decay_does_not_make_a_run_under_trained():
     assert outcome.undertrained(history, 1000, tc, decay_step=600) == ""
     assert "still falling fast" in outcome.undertrained([(400, 2.5), (500, 2.3), (600, 2.1)], 1000, tc,
                                                         decay_step=600)
+
+
+def test_a_checkpoint_interval_saves_between_evaluations(home, workspace, corpus):
+    """checkpoint_interval adds resume points between evaluations; evaluations stay where they were."""
+    make_run("ck", corpus, max_steps=12, eval_interval=12, checkpoint_interval=5, log_interval=1)
+    events: list[dict] = []
+    train.train_run(workspace, "ck", on_event=events.append)
+    assert [e["step"] for e in collect(events, "checkpoint")] == [5, 10, 12]
+    assert [e["step"] for e in collect(events, "eval")] == [0, 12]

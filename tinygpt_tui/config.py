@@ -238,6 +238,8 @@ class TrainConfig:
     """Clip the global gradient norm to this (0 disables)."""
     eval_interval: int = 200
     """Evaluate, sample and checkpoint every this many steps."""
+    checkpoint_interval: int = 0
+    """Also checkpoint every this many steps, between evaluations (0: at evaluations only)."""
     eval_iters: int = 20
     """Batches averaged for the validation loss."""
     log_interval: int = 10
@@ -267,6 +269,9 @@ class TrainConfig:
         _check(self.device in DEVICES, f"Unknown device '{self.device}'.", f"choose one of {', '.join(DEVICES)}.")
         _check(self.dtype in DTYPES, f"Unknown dtype '{self.dtype}'.", f"choose one of {', '.join(DTYPES)}.")
         _check(self.grad_clip >= 0, "grad_clip must be zero or more.")
+        _check(isinstance(self.checkpoint_interval, int) and self.checkpoint_interval >= 0,
+               f"checkpoint_interval must be 0 (at evaluations only) or a positive number of steps, "
+               f"not {self.checkpoint_interval!r}.")
         _check(self.optimizer in OPTIMIZERS, f"Unknown optimizer '{self.optimizer}'.",
                f"choose one of {', '.join(OPTIMIZERS)}.")
         _check(self.schedule in SCHEDULES, f"Unknown schedule '{self.schedule}'.",

@@ -361,6 +361,11 @@ class Trainer:
                 self.eval_seconds = train_dist.rank0_seconds(time.perf_counter() - t1, self.device, self.ctx)
                 self.elapsed += self.eval_seconds
                 reason = reason or self.finished()
+            elif tc.checkpoint_interval and self.step % tc.checkpoint_interval == 0:
+                t1 = time.perf_counter()
+                self.save()  # a resume point between evaluations, part of the budget too
+                saved_step = self.step
+                self.elapsed += train_dist.rank0_seconds(time.perf_counter() - t1, self.device, self.ctx)
             if reason:
                 return self._finished(reason)
             if self._stopping():
