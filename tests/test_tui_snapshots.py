@@ -70,7 +70,11 @@ async def explorer_with_tokens(pilot, *, select: int = 3, params: str = "seed=4 
     await pilot.press("tab", *["right"] * select)
     # the generation message holds a measured speed: show the (fixed) parameters instead
     await run_command(pilot, "/params")
-    app.screen.query_one("TokenView.sample-view").focus()
+    app.screen.query_one("TokenView.sample-view").focus(scroll_visible=False)
+    await pilot.pause()
+    # the samples panel scrolls as tokens stream in; where it stops depends on timing: photograph it
+    # from the top (what a reader scrolls back to), never from wherever the stream left it
+    app.screen.query_one("#samples-scroll").scroll_home(animate=False)
     await pilot.pause()
 
 
