@@ -296,3 +296,18 @@ def nproc_arg(args: list[str]) -> tuple[list[str], int]:
         else:
             rest.append(arg)
     return rest, nproc
+
+
+def continue_args(args: list[str]) -> tuple[int | None, float | None, str | None]:
+    """``/continue [N|TIME] [RUN]``, in any order: (more steps, more seconds, run name); Nones for what
+    was not given. Shared by the REPL and the app."""
+    from .units import parse_budget
+
+    steps = seconds = None
+    run = None
+    for arg in args:
+        try:
+            steps, seconds = parse_budget(arg)
+        except ValueError:
+            run = arg
+    return steps, seconds, run

@@ -272,15 +272,7 @@ class Repl:
                   f"checkpoint, /load {name} picks up the newest weights.")
 
     def cmd_continue(self, args: list[str]) -> None:
-        from .units import parse_budget
-
-        steps = seconds = None
-        name = None
-        for arg in args:
-            try:
-                steps, seconds = parse_budget(arg)
-            except ValueError:
-                name = arg
+        steps, seconds, name = commands.continue_args(args)
         name = name or self.workbench.run_name
         if not name:
             raise TinyGPTError("Which run should train further?", "name it: /continue 500 RUN or /continue 2m RUN.")

@@ -140,16 +140,10 @@ class SlashCommands:
         app.show_training(run, start=not busy_elsewhere)
 
     def _cmd_continue(self, args: list[str]) -> None:
-        from ..units import parse_budget
+        from ..commands import continue_args
 
         app = self.app
-        steps = seconds = None
-        run = None
-        for arg in args:
-            try:
-                steps, seconds = parse_budget(arg)
-            except ValueError:
-                run = arg
+        steps, seconds, run = continue_args(args)
         run = run or self._selected_or_current()
         if run is None:
             raise TinyGPTError("Which run?", "type /continue 500 RUN, or open a run's training screen.")
