@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinygpt_tui import distributed, runs  # noqa: E402
-from tinygpt_tui.config import preset_config  # noqa: E402
+from tinygpt_tui.presets import preset_config  # noqa: E402
 
 SKIP = 5
 """Steps left out of each median (process start-up, first allocations)."""

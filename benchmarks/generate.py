@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from tinygpt_tui.config import EOT, SamplingConfig, preset_config  # noqa: E402
+from tinygpt_tui.config import EOT, SamplingConfig  # noqa: E402
 from tinygpt_tui.generate import generate  # noqa: E402
 from tinygpt_tui.model import GPT  # noqa: E402
+from tinygpt_tui.presets import preset_config  # noqa: E402
 
 
 def synthetic_tokenizer(vocab_size: int):

@@ -35,7 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tinygpt_tui.config import EOT, RunConfig, preset_config  # noqa: E402
+from tinygpt_tui.config import EOT, RunConfig  # noqa: E402
+from tinygpt_tui.presets import preset_config  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "tinystories" / "sample.txt"
 EVALS_PER_RUN = 15  # points on each curve; evaluations are part of the budget, alike for all recipes

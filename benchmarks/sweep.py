@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tinygpt_tui.config import EOT, MODERN_MODEL, MODERN_TRAIN, ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
+from tinygpt_tui.config import EOT, ModelConfig, TokenizerConfig, TrainConfig  # noqa: E402
 from tinygpt_tui.evaluate import evaluate_documents  # noqa: E402
 from tinygpt_tui.model import GPT  # noqa: E402
 from tinygpt_tui.optim import lr_factor, make_optimizer, set_lr_factor  # noqa: E402
+from tinygpt_tui.presets import MODERN_MODEL, MODERN_TRAIN  # noqa: E402
 from tinygpt_tui.tokenizer import load_tokenizer  # noqa: E402
 from tinygpt_tui.tokenizer_training import train_tokenizer  # noqa: E402
 

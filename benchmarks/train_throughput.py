@@ -29,8 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinygpt_tui import device, train  # noqa: E402
-from tinygpt_tui.config import EOT, PRESETS, preset_config  # noqa: E402
+from tinygpt_tui.config import EOT  # noqa: E402
 from tinygpt_tui.model import GPT  # noqa: E402
+from tinygpt_tui.presets import PRESETS, preset_config  # noqa: E402
 from tinygpt_tui.shards import BatchSampler, ShardSet  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from tinygpt_tui.config import preset_config
+from tinygpt_tui.presets import preset_config
 
 TEXT = (
     "Once upon a time there was a little fox. The fox liked to run in the green woods.\n"

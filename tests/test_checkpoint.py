@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from tinygpt_tui import checkpoint, runs
-from tinygpt_tui.config import ModelConfig, TinyGPTError, preset_config
+from tinygpt_tui.config import ModelConfig, TinyGPTError
 from tinygpt_tui.model import GPT
+from tinygpt_tui.presets import preset_config
 
 
 def _model(**kw) -> GPT:

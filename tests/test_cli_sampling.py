@@ -13,8 +13,8 @@ import torch
 
 from tinygpt_tui import checkpoint, runs
 from tinygpt_tui.cli import main
-from tinygpt_tui.config import preset_config
 from tinygpt_tui.model import GPT
+from tinygpt_tui.presets import preset_config
 from tinygpt_tui.tokenizer import CharTokenizer
 
 torch.set_num_threads(1)

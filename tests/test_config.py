@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tinygpt_tui.config import (
-    PRESETS,
     ConfigError,
     ModelConfig,
     RunConfig,
@@ -14,8 +13,8 @@ from tinygpt_tui.config import (
     TrainConfig,
     coerce_value,
     parse_size,
-    preset_config,
 )
+from tinygpt_tui.presets import PRESETS, preset_config
 
 
 @pytest.mark.parametrize(("text", "value"), [("5MB", 5_000_000), ("200k", 200_000), ("1.5G", 1_500_000_000),

@@ -9,9 +9,10 @@ pytest.importorskip("transformers")
 import torch  # noqa: E402
 
 from tinygpt_tui import checkpoint, runs  # noqa: E402
-from tinygpt_tui.config import TinyGPTError, TokenizerConfig, preset_config  # noqa: E402
+from tinygpt_tui.config import TinyGPTError, TokenizerConfig  # noqa: E402
 from tinygpt_tui.export import export_run  # noqa: E402
 from tinygpt_tui.model import GPT  # noqa: E402
+from tinygpt_tui.presets import preset_config  # noqa: E402
 from tinygpt_tui.tokenizer_training import train_tokenizer  # noqa: E402
 
 CORPUS = ("Once upon a time there was a little dog called Tom. Tom liked to run in the park with Lily.\n"
@@ -80,7 +81,7 @@ def test_export_loads_in_transformers_with_our_logits(tmp_path, kind, bias, tie)
 
 
 def test_modern_run_is_refused_naming_the_options(tmp_path):
-    from tinygpt_tui.config import MODERN_MODEL
+    from tinygpt_tui.presets import MODERN_MODEL
 
     models = tmp_path / "models"
     models.mkdir()

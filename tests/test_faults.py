@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from tinygpt_tui import checkpoint, cli, runs
-from tinygpt_tui.config import preset_config
 from tinygpt_tui.model import GPT
+from tinygpt_tui.presets import preset_config
 from tinygpt_tui.tokenizer import CharTokenizer
 
 torch.set_num_threads(1)

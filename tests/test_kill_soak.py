@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tinygpt_tui import checkpoint, runs
-from tinygpt_tui.config import preset_config
+from tinygpt_tui.presets import preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_STEPS = 100_000  # never reached: the schedule is the same for the soaked run and the reference

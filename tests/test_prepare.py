@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from tinygpt_tui import events, runs
-from tinygpt_tui.config import preset_config
 from tinygpt_tui.prepare import Interrupted, prepare_data, progress_reporter
+from tinygpt_tui.presets import preset_config
 
 
 def test_progress_is_throttled_ends_full_and_stops_when_asked():

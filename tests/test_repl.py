@@ -16,8 +16,8 @@ from prompt_toolkit.output import DummyOutput
 from rich.console import Console
 
 from tinygpt_tui import checkpoint, runs
-from tinygpt_tui.config import preset_config
 from tinygpt_tui.model import GPT
+from tinygpt_tui.presets import preset_config
 from tinygpt_tui.repl import Repl, SlashCompleter, history_path
 from tinygpt_tui.tokenizer import CharTokenizer
 from tinygpt_tui.workbench import Workbench

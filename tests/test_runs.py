@@ -12,8 +12,9 @@ import pytest
 
 from tinygpt_tui import runs
 from tinygpt_tui.atomic import atomic_path, atomic_write_text
-from tinygpt_tui.config import ModelConfig, TinyGPTError, preset_config
+from tinygpt_tui.config import ModelConfig, TinyGPTError
 from tinygpt_tui.model import GPT
+from tinygpt_tui.presets import preset_config
 
 
 def test_run_dir_refuses_bad_names(home):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tinygpt_tui import events as ev
-from tinygpt_tui.config import preset_config
+from tinygpt_tui.presets import preset_config
 from tinygpt_tui.supervise import MetricsFollower
 from tinygpt_tui.workbench import Workbench
 

@@ -16,8 +16,9 @@ import pytest
 import torch
 
 from tinygpt_tui import checkpoint, outcome, runs, train, train_dist
-from tinygpt_tui.config import TinyGPTError, TokenizerConfig, preset_config
+from tinygpt_tui.config import TinyGPTError, TokenizerConfig
 from tinygpt_tui.device import available_cores
+from tinygpt_tui.presets import preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -324,7 +325,8 @@ def test_a_shape_that_cannot_fit_in_memory_is_refused_before_preparation(workspa
     import torch
 
     from tinygpt_tui import preflight
-    from tinygpt_tui.config import TinyGPTError, preset_config
+    from tinygpt_tui.config import TinyGPTError
+    from tinygpt_tui.presets import preset_config
 
     cfg = preset_config("micro", "huge", {"model": {"n_layer": 64, "n_embd": 8192, "n_head": 8},
                                           "train": {"batch_size": 512}})

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tinygpt_tui.config import SamplingConfig, preset_config
+from tinygpt_tui.config import SamplingConfig
 from tinygpt_tui.events import Stage, Step, fold
+from tinygpt_tui.presets import preset_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import TEXT, new_app  # noqa: E402

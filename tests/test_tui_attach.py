@@ -15,7 +15,7 @@ from fixtures_runs import new_app
 from test_tui import SIZE, wait_for
 
 from tinygpt_tui import runs
-from tinygpt_tui.config import preset_config
+from tinygpt_tui.presets import preset_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -88,7 +88,7 @@ def test_runs_screen(size, runs_home, snap_compare):
 def test_quick_start_screen(size, home, snap_compare, monkeypatch):
     # the panel quotes the quick-start preset's numbers; pin them so tuning the preset does not
     # change this picture (the pilot test covers the real quick start)
-    from tinygpt_tui.config import preset_config
+    from tinygpt_tui.presets import preset_config
     from tinygpt_tui.tui.screens import runs as runs_screen
 
     pinned = preset_config("tiny", "quick", {

@@ -136,7 +136,8 @@ def test_extend_run_gives_a_finished_run_more_steps_or_time(workbench, workspace
     """/continue and --more: N more steps from the checkpoint's step, or more time from its elapsed
     time; alone, the preset's budget again. A bad amount is one sentence."""
     from tinygpt_tui import runs
-    from tinygpt_tui.config import PRESETS, TinyGPTError
+    from tinygpt_tui.config import TinyGPTError
+    from tinygpt_tui.presets import PRESETS
     from tinygpt_tui.units import parse_budget
 
     assert workbench.extend_run("fixture", steps=30) == "30 more steps"

@@ -111,11 +111,25 @@ def init(ctx: DistContext, device_type: str) -> None:
     dist.init_process_group(backend=backend_for(device_type), timeout=timeout())
 
 
-def shutdown() -> None:
+def shutdown(clean: bool = True) -> None:
+    """Leave the process group. Whatever still holds the group's work (the DDP wrapper, its buckets)
+    is collected first, while the interpreter is whole: freed during interpreter shutdown instead,
+    gloo's threads abort the process ("terminate called without an active exception"). After a
+    clean run the ranks also wait for each other, so that none tears down while rank 0 still writes."""
+    import gc
+
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()
+    if clean:
+        try:
+            dist.barrier()
+        except Exception:  # a peer already gone: nothing left to wait for
+            pass
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def broadcast(value: Any, ctx: DistContext) -> Any:

@@ -13,17 +13,9 @@ from typing import Any
 
 from . import config as cfgmod
 from . import runs
-from .config import (
-    PRESETS,
-    ConfigError,
-    DataConfig,
-    RunConfig,
-    TinyGPTError,
-    TokenizerConfig,
-    preset_config,
-    valid_run_name,
-)
+from .config import ConfigError, DataConfig, RunConfig, TinyGPTError, TokenizerConfig, valid_run_name
 from .present import error_sentence
+from .presets import PRESETS, preset_config
 
 QUICK_START_PRESET = "tiny"
 QUICK_START_SOURCE = "storybook"

@@ -513,8 +513,10 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # the reader went away; training and metrics.jsonl go on
             pass
 
+    clean = False
     try:
         train_run(workspace, args.run, on_event=print_event, stop=stop, ctx=ctx)
+        clean = True
     except TinyGPTError:
         return 2  # train_run printed the error event
     except Exception as err:
@@ -525,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({type(err).__name__}: {str(err)[:200]})", file=sys.stderr)
         return 1
     finally:
-        distributed.shutdown()
+        distributed.shutdown(clean)
     return 0
 
 

@@ -382,7 +382,7 @@ class Workbench:
         more of training time (neither: its preset's budget again, in its own unit). Rewrites its
         ``max_steps``/``max_time``; training it again resumes exactly from its checkpoint. Returns what
         was added, as words ("300 more steps", "2m 0s more")."""
-        from .config import PRESETS
+        from .presets import PRESETS
         from .units import duration
 
         if steps is not None and steps <= 0 or seconds is not None and seconds <= 0:

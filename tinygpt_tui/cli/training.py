@@ -23,10 +23,11 @@ from typing import Any
 from rich.text import Text
 
 from .. import events
-from ..config import EOT, PRESETS, RunConfig, TinyGPTError
+from ..config import EOT, RunConfig, TinyGPTError
 from ..events import EventError, TrainingState
 from ..forms import parse_special_tokens
 from ..present import error_line
+from ..presets import PRESETS
 from ..render import result_line
 from ..units import duration, human_count
 from ..workspace import Workspace

@@ -12,8 +12,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ...config import PRESETS, TOKENIZER_KINDS, RunConfig
+from ...config import TOKENIZER_KINDS, RunConfig
 from ...forms import RunForm, run_config_from_form, validate_run_form
+from ...presets import PRESETS
 
 
 @dataclass

@@ -1,0 +1,102 @@
+"""The named presets: a model shape plus the training defaults that suit it, and the two recipes they
+are built from (modern, classic). ``preset_config`` turns a preset and a user's overrides into a
+checked ``RunConfig``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import ConfigError, RunConfig
+
+# The modern recipe (see model.py and optim.py): every option the speedruns found free per step.
+MODERN_MODEL: dict[str, Any] = dict(position="rotary", norm="rmsnorm", qk_norm=True, activation="relu2",
+                                    zero_init=True, logit_softcap=15.0, tie_weights=False)
+# Muon for the blocks' matrices, AdamW for embeddings and head, warmup-stable-decay down to zero.
+MODERN_TRAIN: dict[str, Any] = dict(optimizer="muon", muon_lr=0.02, lr=0.008, min_lr=0.0, weight_decay=0.0,
+                                    schedule="wsd", cooldown=0.4, grad_clip=1.0)
+# GPT-2 as nanoGPT writes it, for the presets that reproduce a predecessor and for comparisons
+CLASSIC_MODEL: dict[str, Any] = dict(position="learned", norm="layernorm", qk_norm=False, activation="gelu",
+                                     zero_init=False, logit_softcap=0.0, tie_weights=True)
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # seconds on a laptop: for tests
+    "micro": {
+        "model": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0, bias=False),
+        "train": dict(batch_size=8, max_steps=50, lr=3e-3, min_lr=3e-4, warmup_steps=5,
+                      eval_interval=25, eval_iters=2, log_interval=5, sample_tokens=16),
+        "tokenizer": dict(vocab_size=512),
+    },
+    # the quick start: story-like English in about three minutes on two CPU cores (the built-in
+    # stories); 140 s of training (final evaluation included) leave time for corpus, tokenizer and
+    # shards (~5 s) and start-up on a busy machine
+    "tiny": {
+        "model": dict(n_layer=4, n_head=3, n_embd=192, block_size=128, dropout=0.0, bias=False, **MODERN_MODEL),
+        "train": dict(batch_size=16, max_steps=1000, max_time=140.0, warmup_steps=20, eval_interval=100,
+                      eval_iters=10, log_interval=10, **MODERN_TRAIN),
+        "tokenizer": dict(vocab_size=2048),
+        "data": dict(max_bytes=10_000_000),
+    },
+    # ten minutes of two CPU cores on real text. benchmarks/sweep.py at a quarter of this budget:
+    # width 128 < 192 < 256 in held-out bits/byte (0.978, 1.001, 1.015) and Muon lr 0.02 < 0.04; with
+    # four times the compute the best size about doubles, hence 192 (README: the sweep table)
+    "cpu-10m": {
+        "model": dict(n_layer=4, n_head=3, n_embd=192, block_size=256, dropout=0.0, bias=False, **MODERN_MODEL),
+        # max_steps is the plan (what two idle cores reach in the budget): a run far short of it says so
+        "train": dict(batch_size=32, max_steps=1300, max_time=600.0, warmup_steps=50, eval_interval=200,
+                      eval_iters=20, compile=True, **MODERN_TRAIN),
+        "tokenizer": dict(vocab_size=2048),
+    },
+    # an hour of two CPU cores on real text (extrapolated from the 10-minute sweep, not yet measured)
+    "cpu-1h": {
+        "model": dict(n_layer=6, n_head=4, n_embd=256, block_size=256, dropout=0.0, bias=False, **MODERN_MODEL),
+        "train": dict(batch_size=32, max_steps=4000, max_time=3600.0, warmup_steps=100, eval_interval=500,
+                      eval_iters=20, compile=True, **MODERN_TRAIN),
+        "tokenizer": dict(vocab_size=4096),
+    },
+    # about 7M parameters, the modern recipe on a step budget (a GPU, or a long CPU run)
+    "small": {
+        "model": dict(n_layer=4, n_head=4, n_embd=256, block_size=256, dropout=0.0, bias=False, **MODERN_MODEL),
+        # compiled: a one-off 20-35 s compile buys ~1.3x on every step of a long run (benchmarks/)
+        "train": dict(batch_size=32, max_steps=5000, warmup_steps=50, eval_interval=250, eval_iters=20,
+                      compile=True, **MODERN_TRAIN),
+        "tokenizer": dict(vocab_size=8192),
+    },
+    # the same shape as GPT-2 as nanoGPT writes it, AdamW and cosine: the recipe before the modern one
+    "small-classic": {
+        "model": dict(n_layer=4, n_head=4, n_embd=256, block_size=256, dropout=0.0, bias=False, **CLASSIC_MODEL),
+        "train": dict(batch_size=32, max_steps=5000, lr=1e-3, min_lr=1e-4, warmup_steps=100,
+                      eval_interval=250, eval_iters=20, compile=True),
+        "tokenizer": dict(vocab_size=8192),
+    },
+    # the well-known TinyStories recipe
+    "slm-30m": {
+        "model": dict(n_layer=6, n_head=6, n_embd=384, block_size=128, dropout=0.1, bias=True, **CLASSIC_MODEL),
+        "train": dict(batch_size=32, grad_accum=4, max_steps=20000, lr=1e-4, min_lr=1e-5,
+                      warmup_steps=1000, eval_interval=500, eval_iters=50, compile=True),
+        "tokenizer": dict(kind="gpt2"),
+    },
+    # as a predecessor project ran it: GPT-2's vocabulary plus three chat tokens, context 512, AdamW 3e-4
+    "llm-8x512": {
+        "model": dict(n_layer=8, n_head=8, n_embd=512, block_size=512, dropout=0.0, bias=False, **CLASSIC_MODEL),
+        "train": dict(batch_size=16, grad_accum=4, max_steps=20000, lr=3e-4, min_lr=3e-5,
+                      warmup_steps=1000, eval_interval=500, eval_iters=50, compile=True),
+        "tokenizer": dict(kind="gpt2", special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]),
+    },
+    "gpt2-124m": {
+        "model": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024, dropout=0.0, bias=True, **CLASSIC_MODEL),
+        "train": dict(batch_size=8, grad_accum=8, max_steps=50000, lr=6e-4, min_lr=6e-5,
+                      warmup_steps=2000, eval_interval=1000, eval_iters=100, compile=True),
+        "tokenizer": dict(kind="gpt2"),
+    },
+}
+
+
+def preset_config(preset: str, name: str = "run", overrides: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+    """Build a RunConfig from a named preset, then apply ``{"model": {...}, "train": {...}}`` overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"Unknown preset '{preset}'.", f"choose one of {', '.join(PRESETS)}.")
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in PRESETS[preset].items()}
+    for section, values in (overrides or {}).items():
+        merged.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    d: dict[str, Any] = {"name": name, "preset": preset, **merged}
+    return RunConfig.from_dict(d)
