@@ -35,7 +35,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tinygpt_tui.config import EOT, RunConfig  # noqa: E402
+from tinygpt_tui.config import (  # noqa: E402
+    EOT,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    TokenizerConfig,
+    TrainConfig,
+    coerce_value,
+)
 from tinygpt_tui.presets import preset_config  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "tinystories" / "sample.txt"
@@ -52,10 +60,29 @@ def split_stories(path: Path, folder: Path) -> tuple[Path, Path, int, int]:
     return train_path, val_path, len(train), len(held)
 
 
-def recipe_config(recipe: str, train_path: Path, seconds: float) -> RunConfig:
+def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``SECTION.KEY=VALUE`` settings (``model.n_embd=256``) as preset overrides, typed like the field."""
+    classes = {"model": ModelConfig, "train": TrainConfig, "tokenizer": TokenizerConfig, "data": DataConfig}
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, _, raw = item.partition("=")
+        section, _, name = key.partition(".")
+        if section not in classes or not name or not raw:
+            raise SystemExit(f"--set takes SECTION.KEY=VALUE with SECTION one of {', '.join(classes)}: {item!r}")
+        out.setdefault(section, {})[name] = coerce_value(classes[section], name, raw)
+    return out
+
+
+def recipe_config(recipe: str, train_path: Path, seconds: float,
+                  settings: dict[str, dict[str, Any]] | None = None) -> RunConfig:
     data = {"source": str(train_path), "dataset": "speedrun-train", "val_fraction": 0.05}
     if recipe == "modern":
-        cfg = preset_config("cpu-10m", recipe, {"data": data, "train": {"max_time": seconds}})
+        overrides = {k: dict(v) for k, v in (settings or {}).items()}
+        overrides.setdefault("data", {}).update(data)
+        overrides.setdefault("train", {})["max_time"] = seconds
+        if "tokenizer" in overrides:  # a vocabulary of its own: its own dataset folder
+            overrides["data"]["dataset"] = f"speedrun-train-{overrides['tokenizer'].get('vocab_size', 'x')}"
+        cfg = preset_config("cpu-10m", recipe, overrides)
     else:
         # the small-classic preset is the small preset as it was: 4 x 256, AdamW, cosine, 8192-token BPE
         train = {"max_time": seconds, "dtype": "float32" if recipe == "classic" else "bfloat16",
@@ -110,7 +137,7 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
     start = next(e for e in events if e["event"] == "start")
     # wall seconds since training began (compilation, warm-up and evaluations included)
     curve = [{"step": e["step"], "seconds": round(e["time"] - start["time"], 1), "val_bpb": e["val_bpb"],
-              "val_loss": e["val_loss"]} for e in events if e["event"] == "eval"]
+              "val_loss": e["val_loss"], "train_loss": e.get("train_loss")} for e in events if e["event"] == "eval"]
     samples = [e["text"] for e in events if e["event"] == "sample"]
     scored = run_cli(["eval", "--run", recipe, "--data", str(val_path), "--json"], env, home)
     if scored.returncode != 0:
@@ -167,6 +194,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="budget per recipe (default 10)")
     parser.add_argument("--recipes", default="classic,default,modern")
     parser.add_argument("--sample", type=Path, default=SAMPLE)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="change the modern recipe (the cpu-10m preset) for a sweep, e.g. model.n_embd=256")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speedrun",
                         help="writes OUT.json and OUT.png")
     args = parser.parse_args()
@@ -183,12 +212,14 @@ def main() -> int:
         print(f"{n_train} training stories, {n_val} held out; {args.minutes:g} minutes per recipe; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
         for recipe in recipes:
-            r = train_recipe(recipe, recipe_config(recipe, train_path, seconds), home, env, val_path)
+            cfg = recipe_config(recipe, train_path, seconds, parse_settings(args.set))
+            r = train_recipe(recipe, cfg, home, env, val_path)
             results.append(r)
             print(f"\n{recipe}: {r['params'] / 1e6:.2f}M parameters, {r['steps']} steps, {r['tokens']:,} tokens, "
                   f"held-out {r['heldout_bpb']:.4f} bits/byte", flush=True)
             for p in r["curve"]:
-                print(f"  {p['seconds'] or 0:7.1f} s  step {p['step']:5d}  val {p['val_bpb']:.4f} bits/byte")
+                print(f"  {p['seconds'] or 0:7.1f} s  step {p['step']:5d}  val {p['val_bpb']:.4f} bits/byte"
+                      f"  (train loss {p['train_loss']:.3f}, val loss {p['val_loss']:.3f})")
 
     by = {r["recipe"]: r for r in results}
     summary: dict[str, Any] = {}
@@ -209,7 +240,7 @@ def main() -> int:
                       f"{reach:.0f} s: {seconds / reach:.1f}x faster (aim: at least {aim}x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"minutes": args.minutes, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
-              "results": results, **summary}
+              "settings": args.set, "results": results, **summary}
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     drew = plot(results, args.out.with_suffix(".png"))
     print(f"\nwrote {args.out.with_suffix('.json')}" + (f" and {args.out.with_suffix('.png')}" if drew else ""))

@@ -4,7 +4,7 @@
     python benchmarks/train_throughput.py --preset tiny --no-compile --json
 
 Both sides train the same GPT on the same batches (random token ids: speed does not depend on the
-text). "trainer" is ``tinygpt_tui.train.Trainer.train_step`` itself — the path ``tinygpt train``
+text). "trainer" is ``tinygpt_tui.trainer.Trainer.train_step`` itself — the path ``tinygpt train``
 runs: autocast in the chosen dtype (bf16 by default), fused AdamW, clipping, optional torch.compile.
 "eager fp32" is the loop most minimal GPT trainers run on a CPU: fp32, no autocast, default AdamW.
 MFU is reported against matmul peaks measured in this run, in bf16 and in fp32, never a spec sheet.
@@ -28,11 +28,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinygpt_tui import device, train  # noqa: E402
+from tinygpt_tui import device  # noqa: E402
 from tinygpt_tui.config import EOT  # noqa: E402
 from tinygpt_tui.model import GPT  # noqa: E402
 from tinygpt_tui.presets import PRESETS, preset_config  # noqa: E402
 from tinygpt_tui.shards import BatchSampler, ShardSet  # noqa: E402
+from tinygpt_tui.trainer import Trainer  # noqa: E402
 
 
 class RandomTokens:
@@ -89,7 +90,7 @@ def trainer_variant(cfg, shards, dtype: str, compile_: bool) -> Variant:
     cfg = copy.deepcopy(cfg)
     cfg.train.dtype, cfg.train.compile, cfg.train.device = dtype, compile_, "cpu"
     # a run folder that is never written to (the benchmark checkpoints nothing; peaks are kept beside it)
-    trainer = train.Trainer(Path(tempfile.gettempdir()) / "tinygpt-bench" / "bench", cfg, RandomTokens(cfg.model.vocab_size), shards, lambda e: None,
+    trainer = Trainer(Path(tempfile.gettempdir()) / "tinygpt-bench" / "bench", cfg, RandomTokens(cfg.model.vocab_size), shards, lambda e: None,
                             threading.Event(), None)
 
     def step(i: int) -> float:

@@ -196,13 +196,34 @@ def test_racing_trainers_never_both_hold_the_lock(home):
     run.mkdir(parents=True)
     (run / runs.LOCK).write_text(json.dumps({"pid": 2**22 + 7, "proc_start": 1}))  # a dead owner
     code = ("import sys, time; from pathlib import Path; from tinygpt_tui import runs\n"
-            "time.sleep(float(sys.argv[2]) - time.time())\n"
-            "try:\n    runs.acquire_lock(Path(sys.argv[1])); print('won'); time.sleep(1.5)\n"
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+            "try:\n    runs.acquire_lock(Path(sys.argv[1])); print('won'); time.sleep(6)\n"
             "except Exception as e:\n    print('lost', type(e).__name__)\n")
     import time as _time
-    start = _time.time() + 1.5
+    start = _time.time() + 3
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     procs = [subprocess.Popen([sys.executable, "-c", code, str(run), str(start)], stdout=subprocess.PIPE,
                               text=True, env=env) for _ in range(8)]
     outs = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sum(o == "won" for o in outs) == 1, outs
+
+
+def test_lock_takers_take_turns_on_the_run_folder(home):
+    """While another process holds the run folder's flock (it is checking a stale lock), a taker
+    waits for it instead of interleaving; then it takes the lock."""
+    pytest.importorskip("fcntl")
+    run = home / "models" / "t"
+    run.mkdir(parents=True)
+    code = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True)\n"
+            "time.sleep(1.0)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    import time as _time
+    t0 = _time.monotonic()
+    runs.acquire_lock(run)
+    waited = _time.monotonic() - t0
+    holder.wait(timeout=30)
+    assert waited > 0.3, waited  # it waited for the holder (which held the folder for a second)
+    assert runs.lock_owner(run) == os.getpid()
+    runs.release_lock(run)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinygpt_tui import checkpoint, outcome, runs, train, train_dist
+from tinygpt_tui import checkpoint, outcome, runs, train, train_dist, trainer
 from tinygpt_tui.config import TinyGPTError, TokenizerConfig
 from tinygpt_tui.device import available_cores
 from tinygpt_tui.presets import preset_config
@@ -349,14 +349,14 @@ def test_non_finite_gradients_are_never_applied_or_saved(home, workspace, corpus
     cfg.train.max_steps = 8
     runs.save_run_config(d, cfg)
     before = snapshot(d)
-    real = train.Trainer._forward_backward
+    real = trainer.Trainer._forward_backward
 
     def poisoned(self, x, y):
         loss = real(self, x, y)
         next(self.model.parameters()).grad.fill_(float("inf"))  # a finite loss, an infinite gradient
         return loss
 
-    monkeypatch.setattr(train.Trainer, "_forward_backward", poisoned)
+    monkeypatch.setattr(trainer.Trainer, "_forward_backward", poisoned)
     with pytest.raises(TinyGPTError, match="gradient norm became") as err:
         train.train_run(workspace, "g")
     assert "step 4 is kept" in err.value.message
@@ -434,9 +434,9 @@ def _train_more(home: Path, name: str, steps: int) -> None:
 
 def test_auto_dtype_is_kept_on_resume(home, workspace, corpus, monkeypatch):
     """dtype auto was measured again on resume: a busy CPU could switch a run from float32 to bfloat16."""
-    real = train.resolve_dtype
+    real = trainer.resolve_dtype
     choice = {"auto": torch.float32}
-    monkeypatch.setattr(train, "resolve_dtype",
+    monkeypatch.setattr(trainer, "resolve_dtype",
                         lambda name, device, table=None: choice[name] if name == "auto" else real(name, device, table))
     make_run("auto", corpus, max_steps=2, eval_interval=2)
     cfg = runs.load_run_config(home / "models" / "auto")

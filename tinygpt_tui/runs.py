@@ -32,6 +32,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -253,6 +255,31 @@ def _is_ours(info: dict[str, Any] | None) -> bool:
         info.get("proc_start") == process_start(os.getpid())
 
 
+@contextmanager
+def _takers_in_turn(run: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on the run's folder (``flock``, released by the kernel when the
+    process dies): the processes taking one run's training lock do it one after another. Where the
+    system or the file system has no flock, the link-based lock alone decides."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not a POSIX system
+        yield
+        return
+    try:
+        fd = os.open(run, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
 def acquire_lock(run: Path) -> Path:
     """Take ``train.lock`` for this process.
 
@@ -260,7 +287,9 @@ def acquire_lock(run: Path) -> Path:
     temporary file first, which is then hard-linked to ``train.lock`` (the link fails when the lock
     exists). A stale lock (its process gone, or its pid now another process's) is moved aside under
     a name of our own and, should what was moved turn out to be a live lock that arrived meanwhile,
-    put back; so two trainers can never both hold one run.
+    put back. Processes taking the lock of one run also take turns (an advisory ``flock`` on the run's
+    folder, where the system has one), so the check of a stale lock and its removal cannot interleave
+    with another taker's: two trainers can never both hold one run.
     """
     name = run.name
     path = run / LOCK
@@ -269,38 +298,39 @@ def acquire_lock(run: Path) -> Path:
                         "wait for it to finish, or stop it (Ctrl-C in its window, or s in the app).")
     tmp = pid_temp_file(path.parent, LOCK)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(_own_lock_body()))
-            f.flush()
-            os.fsync(f.fileno())
-        for _ in range(5):
-            try:
-                os.link(tmp, path)
-                fsync_dir(path.parent)
-                return path
-            except FileExistsError:
-                pass
-            info = _read_lock(path)
-            if _is_ours(info):
-                return path
-            if _lock_alive(info):
-                raise TinyGPTError(f"Run '{name}' is already being trained by process {info['pid']}.",
-                                   busy.hint) from None
-            aside = pid_temp_file(path.parent, LOCK + ".stale")
-            try:
-                os.replace(path, aside)
-            except FileNotFoundError:
-                os.unlink(aside)
-                continue
-            moved = _read_lock(aside)
-            if _lock_alive(moved):  # a live lock taken between our read and the move: give it back
+        with _takers_in_turn(run):
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(_own_lock_body()))
+                f.flush()
+                os.fsync(f.fileno())
+            for _ in range(5):
                 try:
-                    os.link(aside, path)
+                    os.link(tmp, path)
+                    fsync_dir(path.parent)
+                    return path
                 except FileExistsError:
                     pass
+                info = _read_lock(path)
+                if _is_ours(info):
+                    return path
+                if _lock_alive(info):
+                    raise TinyGPTError(f"Run '{name}' is already being trained by process {info['pid']}.",
+                                       busy.hint) from None
+                aside = pid_temp_file(path.parent, LOCK + ".stale")
+                try:
+                    os.replace(path, aside)
+                except FileNotFoundError:
+                    os.unlink(aside)
+                    continue
+                moved = _read_lock(aside)
+                if _lock_alive(moved):  # a live lock taken between our read and the move: give it back
+                    try:
+                        os.link(aside, path)
+                    except FileExistsError:
+                        pass
+                    os.unlink(aside)
+                    raise busy
                 os.unlink(aside)
-                raise busy
-            os.unlink(aside)
     finally:
         try:
             os.unlink(tmp)
