@@ -554,3 +554,22 @@ def test_a_checkpoint_interval_saves_between_evaluations(home, workspace, corpus
     train.train_run(workspace, "ck", on_event=events.append)
     assert [e["step"] for e in collect(events, "checkpoint")] == [5, 10, 12]
     assert [e["step"] for e in collect(events, "eval")] == [0, 12]
+
+
+def test_a_continued_run_warms_up_again_instead_of_jumping_to_the_peak_rate(home, workspace, corpus):
+    """A run whose warmup-stable-decay schedule ran down to zero, given more steps, climbs back to
+    the schedule over warmup_steps (the step after the resume has half the peak rate, not the peak).
+    An interrupted run resumed on the same schedule never warms up again: the exact-resume tests
+    above compare its losses bit for bit."""
+    make_run("more", corpus, max_steps=6, eval_interval=6, log_interval=1, warmup_steps=2, schedule="wsd",
+             cooldown=0.2, min_lr=0.0)
+    train.train_run(workspace, "more")
+    peak = runs.load_run_config(home / "models" / "more").train.lr
+    _train_more(home, "more", 20)
+    events: list[dict] = []
+    train.train_run(workspace, "more", on_event=events.append)
+    steps = collect(events, "step")
+    assert [e["step"] for e in steps][:3] == [7, 8, 9]
+    # the first session ended at rate 0; the longer schedule is in its stable phase (the peak)
+    assert steps[0]["lr"] == pytest.approx(peak / 2)
+    assert steps[1]["lr"] == pytest.approx(peak) and steps[2]["lr"] == pytest.approx(peak)

@@ -47,7 +47,7 @@ from .evaluate import byte_lengths_tensor, estimate_loss
 from .events import Checkpoint, Done, Eval, Event, Sample, Stage, Start, Step
 from .meter import StepMeter
 from .model import GPT
-from .optim import learning_rate, lr_factor, make_optimizer, set_lr_factor
+from .optim import lr_factor, make_optimizer, set_lr_factor
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shards import ShardSet
@@ -106,6 +106,9 @@ class Trainer:
         # warmup of a time-budget run before its second step
         self.compile_s = 0.0
         self.decay_step: int | None = None  # where a warmup-stable-decay schedule began its decay
+        # (step, learning-rate factor) where a continued run warms up again: a run given more steps
+        # after its rate decayed climbs back to the schedule over warmup_steps instead of jumping
+        self.rewarm: tuple[int, float] | None = None
         self.tokens_seen = 0
         self.best_val_loss: float | None = None
         self.best_val_bpb: float | None = None
@@ -145,6 +148,15 @@ class Trainer:
         self.elapsed = float(s.get("elapsed", 0.0))
         self.compile_s = float(s.get("compile_s", 0.0))
         self.decay_step = s.get("decay_step")
+        rewarm = s.get("rewarm")
+        if isinstance(rewarm, list) and len(rewarm) == 2:
+            self.rewarm = (int(rewarm[0]), float(rewarm[1]))
+        elif isinstance(s.get("lr"), (int, float)) and self.tc.lr > 0:
+            # the rate this run stopped at, against what its (perhaps extended) schedule asks now
+            was = float(s["lr"]) / self.tc.lr
+            now = lr_factor(self.tc, self.step, max(0.0, self.elapsed - self.compile_s))
+            if now > 2 * was + 0.05:
+                self.rewarm = (self.step, was)
         self.tokens_seen = int(s.get("tokens_seen", 0))
         self.best_val_loss = s.get("best_val_loss")
         self.best_val_bpb = s.get("best_val_bpb")
@@ -158,12 +170,13 @@ class Trainer:
         """The loop's own numbers for the resume point (the codec adds optimizer and RNG states)."""
         return {
             "step": self.step, "elapsed": self.elapsed, "compile_s": self.compile_s, "decay_step": self.decay_step, "tokens_seen": self.tokens_seen,
+            "rewarm": list(self.rewarm) if self.rewarm else None,
             "best_val_loss": self.best_val_loss, "best_val_bpb": self.best_val_bpb, "best_step": self.best_step,
             "val_loss": self.last_val_loss, "val_history": [list(p) for p in self.val_history[-8:]],
             "data_position": self.step * self.tc.grad_accum,  # next training batch index
             "vocab_size": self.cfg.model.vocab_size, "tokenizer_fingerprint": self.tok.fingerprint(),
             "model": dict(vars(self.cfg.model)), "dtype": dtype_name(self.dtype), "device": self.device.type,
-            "threads": torch.get_num_threads(), "lr": learning_rate(self.tc, self.step, self.schedule_elapsed),
+            "threads": torch.get_num_threads(), "lr": self.tc.lr * self.lr_factor(),
             "world_size": self.ctx.world_size, "batch_size": self.tc.batch_size, "grad_accum": self.tc.grad_accum,
             "seed": self.tc.seed, "corpus_sha256": self.corpus_fingerprint,
         }
@@ -201,13 +214,25 @@ class Trainer:
             return "time" if self.elapsed + self.eval_seconds >= self.tc.max_time else None
         return "finished" if self.step >= self.tc.max_steps else None
 
+    def lr_factor(self) -> float:
+        """The schedule's factor of the peak rates for the next step; a continued run's re-warmup
+        climbs linearly from where it stopped to the schedule over ``warmup_steps``."""
+        factor = lr_factor(self.tc, self.step, self.schedule_elapsed)
+        if self.rewarm is not None:
+            start, was = self.rewarm
+            done = (self.step - start + 1) / max(1, self.tc.warmup_steps)
+            if done < 1.0:
+                return was + (factor - was) * max(done, 0.0)
+        return factor
+
     def train_step(self) -> tuple[float, float, float]:
         """One optimizer step over ``grad_accum`` micro-batches; returns (loss, lr, grad norm)."""
         tc = self.tc
-        lr = learning_rate(tc, self.step, self.schedule_elapsed)
-        factor = lr_factor(tc, self.step, self.schedule_elapsed)
+        scheduled = lr_factor(tc, self.step, self.schedule_elapsed)
+        factor = self.lr_factor()
+        lr = tc.lr * factor
         set_lr_factor(self.optimizer, factor)
-        if tc.schedule == "wsd" and self.decay_step is None and self.step >= tc.warmup_steps and factor < 1.0:
+        if tc.schedule == "wsd" and self.decay_step is None and self.step >= tc.warmup_steps and scheduled < 1.0:
             self.decay_step = self.step
         self.train_model.train()
         total = 0.0

@@ -85,22 +85,22 @@ class ExplorerScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="explorer-status")
+        yield Static("", id="explorer-status", markup=False)
         with Horizontal(id="explorer-main"):
             with TabbedContent(id="explorer-tabs", initial="samples-pane"):
                 with TabPane("Samples", id="samples-pane"):
                     with VerticalScroll(id="samples-scroll"):
                         yield Static("Type a prompt below and press enter; the tokens appear here as they "
-                                     "are sampled.", id="samples-hint")
+                                     "are sampled.", id="samples-hint", markup=False)
                 with TabPane("Prompt tokens", id="prompt-pane"):
-                    yield Static("", id="breakdown-summary")
+                    yield Static("", id="breakdown-summary", markup=False)
                     yield BreakdownTable(id="breakdown-table")
                 with TabPane("Score", id="score-pane"):
-                    yield Static(SCORE_HINT, id="score-summary")
+                    yield Static(SCORE_HINT, id="score-summary", markup=False)
                     with VerticalScroll(id="score-scroll"):
                         yield TokenView(id="score-view")
             with Vertical(id="detail-column"):
-                yield Static("token", id="detail-title")
+                yield Static("token", id="detail-title", markup=False)
                 with VerticalScroll(id="detail-scroll"):
                     yield TokenDetail(id="token-detail")
         yield CommandBar("Prompt, or /command (F1 help, F2 score mode)", id="command-bar")
@@ -268,7 +268,7 @@ class ExplorerScreen(AppScreen):
         for sample, records in by_sample.items():
             view = self._views.get(sample)
             if view is None:
-                label = Static("", classes="sample-label")
+                label = Static("", classes="sample-label", markup=False)
                 view = TokenView(self._prompt, id=f"sample-{sample}", classes="sample-view")
                 view.mode = self.view_mode
                 self._views[sample], self._labels[sample] = view, label

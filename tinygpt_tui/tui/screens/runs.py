@@ -53,14 +53,14 @@ class RunsScreen(AppScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="runs-body"):
-            yield Static("", id="runs-title")
+            yield Static("", id="runs-title", markup=False)
             yield RunTable(id="run-table")
             with Vertical(id="quick-start"):
-                yield Static("", id="quick-start-text")
+                yield Static("", id="quick-start-text", markup=False)
                 with Horizontal(id="quick-start-buttons"):
                     yield Button("Quick start (preset tiny)", id="quick-start-button", variant="success")
                     yield Button("New run…", id="new-run-button")
-            yield Static("", id="run-summary")
+            yield Static("", id="run-summary", markup=False)
         yield CommandBar("Type /help, /new, /load RUN, /train RUN…", id="command-bar")
         yield WorkbenchFooter()
 

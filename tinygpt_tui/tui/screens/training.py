@@ -96,18 +96,18 @@ class TrainingScreen(AppScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="train-header")
+        yield Static("", id="train-header", markup=False)
         with Horizontal(id="train-main"):
             with Vertical(id="train-left"):
-                yield Static("", id="train-stage")
+                yield Static("", id="train-stage", markup=False)
                 yield ProgressBar(id="stage-progress", show_eta=False)
-                yield Static("steps", id="train-progress-label")
+                yield Static("steps", id="train-progress-label", markup=False)
                 yield ProgressBar(id="train-progress", show_eta=False)
-                yield Static("", id="train-numbers")
+                yield Static("", id="train-numbers", markup=False)
             yield LossChart(id="loss-chart")
-        yield Static("latest samples", id="train-samples-title")
+        yield Static("latest samples", id="train-samples-title", markup=False)
         with VerticalScroll(id="train-samples-scroll"):
-            yield Static("", id="train-samples")
+            yield Static("", id="train-samples", markup=False)
         yield CommandBar("/train to start or resume, /stop to stop, /help", id="command-bar")
         yield WorkbenchFooter()
 

@@ -91,10 +91,10 @@ class VocabScreen(AppScreen):
         with Horizontal(id="vocab-main"):
             with VerticalScroll(id="vocab-stats-column"):
                 yield Static(f"vocabulary of {self.run}", id="vocab-title", markup=False)
-                yield Static("Counting…", id="vocab-stats")
+                yield Static("Counting…", id="vocab-stats", markup=False)
             with Vertical(id="vocab-right"):
                 yield Input(placeholder="search: a piece (Ġthe), hex (68 65), or an id (#42)", id="vocab-search")
-                yield Static("", id="vocab-count")
+                yield Static("", id="vocab-count", markup=False)
                 yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
         yield WorkbenchFooter()
 
