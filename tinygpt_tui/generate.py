@@ -55,6 +55,9 @@ __all__ = [
     "filtered_distribution",
     "resolve_seed",
     "slide_keep",
+    "sampler_context",
+    "next_token_logits",
+    "score_context",
     "collect_text",
 ]
 
@@ -173,6 +176,23 @@ def slide_keep(block_size: int) -> int:
     return max(1, block_size * 3 // 4)
 
 
+def sampler_context(prompt_ids: Sequence[int], generated: Sequence[int], index: int, block_size: int) -> list[int]:
+    """The ids the sampler's model saw when it drew token ``index`` of a sample: the prompt (cropped
+    to its last :func:`slide_keep` tokens when longer than the context), then the ``generated`` ids
+    before ``index``, the window sliding to its last :func:`slide_keep` tokens each time it outgrows
+    ``block_size``, exactly as :func:`generate` slides it. A view that recomputes a token's logits
+    with one forward pass over these ids gets the distribution the sampler drew from."""
+    keep = slide_keep(block_size)
+    ids = list(prompt_ids)
+    if len(ids) > block_size:
+        ids = ids[-keep:]
+    for token in generated[:index]:
+        ids.append(int(token))
+        if len(ids) > block_size:  # generate() slides when the cache cannot take one more position
+            ids = ids[-keep:]
+    return ids
+
+
 def encode_prompt(tok: Tokenizer, prompt: str, what: str = "prompt") -> list[int]:
     """Token ids of ``prompt``; an empty prompt starts from ``<|endoftext|>`` (a fresh document).
 
@@ -211,6 +231,19 @@ def _forward_last(model: GPT, ids: Sequence[int], cache) -> torch.Tensor:
     device = model.lm_head.weight.device
     x = torch.tensor([list(ids)], dtype=torch.long, device=device)  # (1, T)
     return model(x, kv_cache=cache, last_only=True).logits[0, -1].float()  # (V,)
+
+
+def next_token_logits(model: GPT, ids: Sequence[int]) -> torch.Tensor:
+    """The logits (vocab,) the model gives the token after ``ids`` (which must fit the context), in
+    one forward pass in eval mode: what the sampler saw at that position, for the views that explain it."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            return _forward_last(model, ids, None)
+    finally:
+        if was_training:
+            model.train()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -431,6 +464,20 @@ def score_text(
     n_bytes = _count_bytes(tok, [r.id for r in records])
     bits = sum(r.surprisal_bits for r in records)
     return ScoreResult(records, bits / max(1, n_bytes), len(records), n_bytes)
+
+
+def score_context(seq: Sequence[int], index: int, block_size: int) -> list[int]:
+    """The ids :func:`score_text` fed its model before scoring token ``index`` of a text, where
+    ``seq`` is the document start followed by the text's ids (``seq[index + 1]`` is the token): the
+    part of the window of :func:`evaluate.score_windows` that scored it, up to the token."""
+    target = index + 1
+    if not 0 < target < len(seq):
+        raise TinyGPTError(f"There is no token {index} in a text of {len(seq) - 1} tokens.",
+                           f"pick one from 0 to {len(seq) - 2}.")
+    for start, end, first in score_windows(len(seq), block_size):
+        if start + first < target <= end:
+            return [int(i) for i in seq[start:target]]
+    raise AssertionError("score_windows scores every target once")  # pragma: no cover
 
 
 def _count_bytes(tok: Tokenizer, ids: list[int]) -> int:

@@ -24,7 +24,9 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .attention import AttentionMaps
+    from .cuts import SamplerCuts
     from .generate import ScoreResult, TokenRecord
+    from .lens import LogitLens
     from .model import GPT
     from .runs import RunInfo
     from .tokenizer import Tokenizer
@@ -341,6 +343,34 @@ class Workbench:
         from .attention import attention_maps
 
         return attention_maps(self.model, self.tokenizer, ids)
+
+    def token_context(self, prompt: str, ids: list[int], index: int, *, scored: bool = False) -> list[int]:
+        """The ids the model saw before token ``index`` of a sample generated from ``prompt`` (whose
+        ids are ``ids``), with the sampler's sliding window; ``scored``: of a text scored token by
+        token (``ids`` its tokens), with the scorer's windows."""
+        from .generate import doc_start_id, sampler_context, score_context
+
+        if not 0 <= index < len(ids):
+            raise TinyGPTError(f"There is no token {index}: the {'text' if scored else 'sample'} has "
+                               f"{len(ids)} token{'s' if len(ids) != 1 else ''}.",
+                               f"pick one from 0 to {len(ids) - 1}." if ids else "generate something first.")
+        block = self.model.config.block_size
+        if scored:
+            start = doc_start_id(self.tokenizer)
+            return score_context([self.tokenizer.eot_id if start is None else start] + ids, index, block)
+        return sampler_context(self.prompt_ids(prompt), ids, index, block)
+
+    def logit_lens(self, context: list[int], chosen: int, top: int = 5) -> LogitLens:
+        """What each layer would have predicted after ``context`` (see lens.py)."""
+        from .lens import logit_lens
+
+        return logit_lens(self.model, self.tokenizer, context, chosen, top)
+
+    def sampler_cuts(self, context: list[int], chosen: int, params: SamplingConfig, top: int = 5) -> SamplerCuts:
+        """The sampler's distribution after ``context`` at each of its stages under ``params`` (see cuts.py)."""
+        from .cuts import sampler_cuts
+
+        return sampler_cuts(self.model, self.tokenizer, context, chosen, params, top)
 
     # -- training ----------------------------------------------------------------------------------
     def start_training(self, run: str | RunConfig, extra_args: list[str] | None = None,
