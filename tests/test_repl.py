@@ -286,3 +286,31 @@ def test_leaving_the_repl_saves_a_checkpoint_of_a_real_training_process(run, wri
     assert not runs.is_training(MODELS / "live") and not (MODELS / "live" / runs.LOCK).exists()
     done = [e for e in runs.read_metrics(MODELS / "live")[0] if e.get("event") == "done"]
     assert done and done[-1]["reason"] == "interrupted" and done[-1]["step"] == summary["step"]
+
+
+def test_lens_and_cuts_look_into_a_token_of_the_last_generation(run):
+    out, repl = drive("/lens 1\r/params tokens=6 seed=3 temperature=0.8 top_k=4 samples=2\rab c\r"
+                      "/lens 2\r/cuts 2 2\r/lens 9\r/cuts 1 3\r/lens x\r/quit\r")
+    assert "error: There is no generation to look into yet." in out
+    prompt, records, params = repl.last_generation
+    assert (prompt, params.top_k, params.num_samples) == ("ab c", 4, 2)
+    # the lens of token 2 of the first sample: one row per layer (emb and each block), the last
+    # one's probability being the record's own
+    rec = next(r for r in records if r.sample == 0 and r.index == 2)
+    lens_part = out.split("Logit lens of token 2")[1].split("The sampler's cuts")[0]
+    n_layer = repl.workbench.config.model.n_layer
+    rows = [line.split() for line in lens_part.splitlines() if re.match(r"^\s+(emb|\d+)\s+\d", line)]
+    assert [r[0] for r in rows] == ["emb"] + [str(i) for i in range(1, n_layer + 1)]
+    assert rows[-1][1] == f"{rec.prob * 100:.1f}%" and rows[-1][2] == str(rec.rank)
+    # the cuts of token 2 of the second sample: its last stage is what the sampler drew from
+    rec2 = next(r for r in records if r.sample == 1 and r.index == 2)
+    cuts_part = out.split("The sampler's cuts at token 2")[1]
+    stages = {line.split()[0]: line.split() for line in cuts_part.splitlines()
+              if re.match(r"^\s+(raw|temperature|top-k|top-p)\s", line)}
+    assert list(stages) == ["raw", "temperature", "top-k", "top-p"]
+    assert stages["top-k"][1:3] == ["top_k=4", "4"]  # four tokens left
+    assert stages["raw"][4] == f"{rec2.prob * 100:.1f}%" and stages["raw"][5] == str(rec2.rank)
+    assert f"{rec2.prob_sampled * 100:.1f}%" in stages["top-k"]
+    assert "error: There is no token 9: the sample has 6 tokens." in out
+    assert "error: The last generation has no sample 3." in out
+    assert "error: 'x' is not a token number." in out

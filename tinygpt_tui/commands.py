@@ -55,6 +55,12 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("seed", "/seed [N|random]",
                     "Fix the sampling seed so generations repeat (random: a fresh seed each time).", "int", 1),
         CommandSpec("quit", "/quit", "Leave (Ctrl-D works too).", "", 0, ("exit", "q")),
+        CommandSpec("lens", "/lens N [SAMPLE]",
+                    "Logit lens of token N of the last generation (N as in its # column): what each layer "
+                    "would have predicted there.", "", 2),
+        CommandSpec("cuts", "/cuts N [SAMPLE]",
+                    "The sampler's cuts at token N of the last generation: its distribution raw, after "
+                    "temperature, after top-k and after top-p.", "", 2),
     )
 }
 
@@ -311,3 +317,21 @@ def continue_args(args: list[str]) -> tuple[int | None, float | None, str | None
         except ValueError:
             run = arg
     return steps, seconds, run
+
+
+def token_args(args: list[str]) -> tuple[int, int]:
+    """``/lens N [SAMPLE]`` and ``/cuts N [SAMPLE]``: the token's index N (0-based, the # column of the
+    per-token table) and the sample's index (the 1-based SAMPLE as shown, 0-based here; default the
+    first). Shared by the REPL and the app."""
+    if not args:
+        raise TinyGPTError("Which token?", "give its number from the # column, e.g. /lens 3 (or /lens 3 2 "
+                           "for sample 2).")
+    numbers = []
+    for arg, what in zip(args, ("token number", "sample number"), strict=False):
+        if not arg.isdigit():
+            raise TinyGPTError(f"'{arg}' is not a {what}.", "e.g. /lens 3, or /lens 3 2 for token 3 of sample 2.")
+        numbers.append(int(arg))
+    sample = numbers[1] if len(numbers) > 1 else 1
+    if sample < 1:
+        raise TinyGPTError("Samples are numbered from 1.", "e.g. /lens 3 1 for token 3 of the first sample.")
+    return numbers[0], sample - 1

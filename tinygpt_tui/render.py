@@ -364,3 +364,76 @@ def result_line(state: TrainingState, how_to_continue: str) -> str:
     if state.undertrained:
         line += f" Under-trained: {state.undertrained_why}. {how_to_continue}"
     return line
+
+
+# --------------------------------------------------------------------------------------------------
+# The logit lens and the sampler's cuts of one token
+
+
+def _alts_text(alts: Sequence[Any], chosen: int) -> Text:
+    out = Text()
+    for k, a in enumerate(alts):
+        if k:
+            out.append("  ")
+        out.append(repr(a.text)[:14], style="bold" if a.id == chosen else "")
+        out.append(" " + _pct(a.prob), style="dim")
+    return out
+
+
+def lens_table(lens: Any, rec: TokenRecord) -> Table:
+    """Per layer (0: the embedding): the chosen token's probability and rank if the model stopped
+    there, the entropy, and that layer's top predictions."""
+    settled = lens.settled
+    when = (f"top prediction from layer {settled} on" if settled is not None
+            else "never the top prediction at the last layer (sampled below the top)")
+    title = Text.assemble(("Logit lens of token ", "bold"), (f"{rec.index} ", "bold"),
+                          (repr(rec.display), f"bold {prob_style(rec.prob)}"), f": {when}")
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("Layer", justify="right")
+    table.add_column("P", justify="right")
+    table.add_column("Rank", justify="right")
+    table.add_column("H", justify="right")
+    table.add_column("Top predictions")
+    for layer in lens.layers:
+        name = "emb" if layer.layer == 0 else str(layer.layer)
+        table.add_row(Text(name, style="bold" if layer.layer == settled else ""),
+                      Text(_pct(layer.prob), style=prob_style(layer.prob)), str(layer.rank),
+                      f"{layer.entropy_bits:.2f}", _alts_text(layer.top, lens.token))
+    return table
+
+
+def lens_legend(lens: Any) -> Text:
+    text = ("Each layer's residual stream read through the final norm and the head, as if it were the last "
+            "layer (emb: before any block). P and Rank: the chosen token's; H: entropy in bits. The last "
+            "layer is the model's own distribution.")
+    if lens.cropped:
+        text += f" The window held the last {lens.context} tokens."
+    return Text(text, style="dim")
+
+
+def cuts_table(cuts: Any, rec: TokenRecord) -> Table:
+    """Per stage of the sampler: the setting, tokens left, the mass removed, the chosen token's
+    probability and rank, the top of the distribution."""
+    title = Text.assemble(("The sampler's cuts at token ", "bold"), (f"{rec.index} ", "bold"),
+                          (repr(rec.display), f"bold {prob_style(rec.prob)}"))
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("Stage")
+    table.add_column("Setting")
+    table.add_column("Tokens", justify="right")
+    table.add_column("Removed", justify="right")
+    table.add_column("P", justify="right")
+    table.add_column("Rank", justify="right")
+    table.add_column("Top")
+    for s in cuts.stages:
+        dim = "" if s.applied else "dim"
+        table.add_row(Text(s.name, style=dim), Text(s.setting or "-", style=dim), f"{s.tokens:,}",
+                      _pct(s.removed) if s.applied else "-",
+                      Text(_pct(s.prob), style=prob_style(s.prob)) if s.rank else Text("cut", style="red"),
+                      str(s.rank) if s.rank else "-", _alts_text(s.top, cuts.token))
+    return table
+
+
+def cuts_legend(cuts: Any) -> Text:
+    return Text(f"Removed: mass each stage cut, out of the distribution after temperature; the last stage "
+                f"keeps {_pct(cuts.kept)} and is what the sampler drew from. A dim stage is off "
+                "(top_k=0, top_p=1, or greedy).", style="dim")

@@ -149,6 +149,8 @@ class Repl:
         self.console = console or Console(highlight=False)
         self.which = which
         self.params = SamplingConfig()
+        self.last_generation: tuple[str, list[Any], SamplingConfig] | None = None
+        """The prompt, records and settings of the last generation (what /lens and /cuts look into)."""
         if history is None:
             try:
                 history = FileHistory(str(history_path()))
@@ -327,9 +329,42 @@ class Repl:
     def cmd_quit(self, args: list[str]) -> bool:
         return False
 
+    def cmd_lens(self, args: list[str]) -> None:
+        from .render import lens_legend, lens_table
+
+        rec, context = self._token(args)
+        lens = self.workbench.logit_lens(context, rec.id)
+        self.console.print(lens_table(lens, rec))
+        self.console.print(lens_legend(lens))
+
+    def cmd_cuts(self, args: list[str]) -> None:
+        from .render import cuts_legend, cuts_table
+
+        rec, context = self._token(args)
+        assert self.last_generation is not None
+        cuts = self.workbench.sampler_cuts(context, rec.id, self.last_generation[2])
+        self.console.print(cuts_table(cuts, rec))
+        self.console.print(cuts_legend(cuts))
+
+    def _token(self, args: list[str]) -> tuple[Any, list[int]]:
+        """The record ``/lens N [SAMPLE]`` names in the last generation, and the ids its model saw."""
+        index, sample = commands.token_args(args)
+        if self.last_generation is None:
+            raise TinyGPTError("There is no generation to look into yet.",
+                               "type a prompt first; its per-token table numbers the tokens.")
+        prompt, records, _ = self.last_generation
+        samples = sorted({r.sample for r in records})
+        if sample not in samples:
+            raise TinyGPTError(f"The last generation has no sample {sample + 1}.",
+                               f"it has {len(samples)}: /lens {index} {samples[-1] + 1 if samples else 1}.")
+        ids = [r.id for r in records if r.sample == sample]
+        context = self.workbench.token_context(prompt, ids, index)
+        return next(r for r in records if r.sample == sample and r.index == index), context
+
     # -- the work ----------------------------------------------------------------------------------
     def load(self, run: str, quiet: bool = False) -> None:
         cfg = self.workbench.load(run, self.which)
+        self.last_generation = None  # another model's tokens
         seed = self.params.seed
         self.params = self.workbench.default_params()
         if seed is not None:
@@ -360,8 +395,12 @@ class Repl:
         cancel = threading.Event()
         stream = self.workbench.generate(prompt, params, cancel=cancel)
         view.start(prompt, breakdown, params.seed, params.num_samples)
+        records: list[Any] = []
+        # kept for /lens and /cuts, whatever becomes of the generation (a stop keeps what was drawn)
+        self.last_generation = (prompt, records, params)
         try:
             for rec in stream:
+                records.append(rec)
                 view.add(rec)
         except KeyboardInterrupt:
             cancel.set()
