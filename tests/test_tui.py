@@ -463,6 +463,87 @@ async def test_attention_tab_follows_the_selected_token(runs_home):
 
 
 @pytest.mark.anyio
+async def test_lens_and_cuts_tabs_follow_the_selected_token(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await generate_seeded(pilot, "Once upon", 12, at_least=5)
+        await command(pilot, "/params temperature=0.9 top_k=5 top_p=0.8")  # not the generation's settings
+        tabs = explorer.query_one("#explorer-tabs")
+        assert not explorer.query("LensView") and not explorer.query("CutsView")  # tabs appear on first use
+        await pilot.press("tab", "right", "right", "right")
+        tokens = explorer.query_one("TokenView.sample-view")
+        workbench = app.workbench
+        ids = [r.id for r in tokens.records]
+
+        def context(i):
+            return workbench.token_context("Once upon", ids, i)
+
+        await pilot.press("f7")
+        lens = explorer.query_one("LensView")
+        await wait_for(pilot, lambda: lens.result is not None)
+        assert tabs.active == "lens-pane" and app.focused is lens
+        record = tokens.records[2]
+        assert lens.result.layers[-1].prob == pytest.approx(record.prob, rel=1e-4)
+        assert lens.result.layers[-1].rank == record.rank
+        expected = workbench.logit_lens(context(2), record.id)
+        assert [layer.prob for layer in lens.result.layers] == pytest.approx([layer.prob for layer in expected.layers])
+        shown = str(lens.render())
+        assert f"lens of token #2 [{record.display}]" in shown and "F7 back" in shown
+        for name in ["emb"] + [f"L{i}" for i in range(1, app.workbench.config.model.n_layer + 1)]:
+            assert f"\n{name:>4} " in shown, name
+        # the next token from inside the view
+        await pilot.press("right")
+        await wait_for(pilot, lambda: lens.result is not None and lens.request.record is tokens.records[3])
+        assert lens.result.layers[-1].prob == pytest.approx(tokens.records[3].prob, rel=1e-4)
+        # F8: the cuts of the same token, with the settings the sample was generated with
+        await pilot.press("f8")
+        cuts = explorer.query_one("CutsView")
+        await wait_for(pilot, lambda: cuts.result is not None)
+        assert tabs.active == "cuts-pane" and app.focused is cuts
+        record = tokens.records[3]
+        stages = cuts.result.stages
+        assert stages[0].prob == pytest.approx(record.prob, rel=1e-4)
+        assert stages[-1].prob == pytest.approx(record.prob_sampled, rel=1e-4)
+        assert cuts.result.params.top_k == app.workbench.default_params().top_k  # not the /params set later
+        shown = str(cuts.render())
+        assert f"cuts at token #3 [{record.display}]" in shown and "F8 back" in shown
+        assert all(f"\n{name}" in shown for name in ("raw", "temperature", "top-k", "top-p"))
+        # F8 again: back to the tokens; F6 walks through the new tabs too
+        await pilot.press("f8")
+        assert tabs.active == "samples-pane" and app.focused is tokens
+        # /lens N selects token N (0-based) of the first sample and opens its lens
+        await command(pilot, "/lens 1")
+        await wait_for(pilot, lambda: tabs.active == "lens-pane" and lens.result is not None
+                       and lens.request.record is tokens.records[1])
+        await command(pilot, "/cuts 99")
+        assert "There is no token 99" in bar_text(app)
+
+
+@pytest.mark.anyio
+async def test_a_scored_token_has_a_lens_but_no_cuts(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await pilot.press("f2")
+        await command(pilot, "The fox ran.")
+        view = explorer.query_one("#score-view")
+        await wait_for(pilot, lambda: view.records)
+        view.focus()
+        await pilot.press("right", "right")
+        await pilot.press("f7")
+        lens = explorer.query_one("LensView")
+        await wait_for(pilot, lambda: lens.result is not None)
+        assert lens.result.layers[-1].prob == pytest.approx(view.records[1].prob, rel=1e-4)
+        await pilot.press("f8")
+        cuts = explorer.query_one("CutsView")
+        await wait_for(pilot, lambda: "scored text was not sampled" in str(cuts.render()))
+        assert cuts.result is None
+
+
+@pytest.mark.anyio
 async def test_clicking_a_token_selects_it(runs_home):
     app = new_app(run="fixture")
     async with app.run_test(size=SIZE) as pilot:

@@ -165,6 +165,29 @@ def test_explorer_attention_tab(size, runs_home, snap_compare):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_explorer_lens_tab(size, runs_home, snap_compare):
+    async def lens(pilot):
+        await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1")
+        await pilot.press("f7")
+        view = pilot.app.screen.query_one("LensView")
+        await settle(pilot, lambda: view.result is not None)
+
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=lens)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_explorer_cuts_tab(size, runs_home, snap_compare):
+    async def cuts(pilot):
+        await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1 "
+                                                          "temperature=0.8 top_k=5 top_p=0.9")
+        await pilot.press("f8")
+        view = pilot.app.screen.query_one("CutsView")
+        await settle(pilot, lambda: view.result is not None)
+
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=cuts)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_training_screen(size, runs_home, snap_compare):
     async def training(pilot):
         await runs_listed(pilot)

@@ -25,6 +25,8 @@ TUI_HELP = {
     "stop": "Stop the generation in progress, or this app's training (it saves a checkpoint).",
     "load": "Open a trained run in the generation explorer (/load alone lists the runs).",
     "tokens": "Open the vocabulary explorer of the loaded run.",
+    "lens": "Select token N (0-based) of a sample in the explorer and open its logit lens (F7).",
+    "cuts": "Select token N (0-based) of a sample in the explorer and open the sampler's cuts there (F8).",
 }
 
 
@@ -189,6 +191,34 @@ class SlashCommands:
 
     def _cmd_quit(self, args: list[str]) -> None:
         self.app.action_quit()
+
+    def _cmd_lens(self, args: list[str]) -> None:
+        self._study("lens", args)
+
+    def _cmd_cuts(self, args: list[str]) -> None:
+        self._study("cuts", args)
+
+    def _study(self, kind: str, args: list[str]) -> None:
+        """/lens N [SAMPLE], /cuts N [SAMPLE]: select that token of the explorer's samples and open its
+        view (what F7 / F8 do for the selected token)."""
+        from ..commands import token_args
+        from .screens.explorer import ExplorerScreen
+
+        index, sample = token_args(args)
+        screen = self.app.screen
+        if not isinstance(screen, ExplorerScreen):
+            raise TinyGPTError(f"/{kind} looks into a token of the explorer's samples.",
+                               f"open a run (/load RUN), generate, then /{kind} N (or select a token and press "
+                               f"{'F7' if kind == 'lens' else 'F8'}).")
+        view = screen.sample_view(sample)
+        if view is None or not view.records:
+            raise TinyGPTError(f"There is no sample {sample + 1} to look into.", "generate from a prompt first.")
+        if index >= len(view.records):
+            raise TinyGPTError(f"There is no token {index}: sample {sample + 1} has {len(view.records)} tokens.",
+                               f"pick one from 0 to {len(view.records) - 1}.")
+        view.focus()
+        view.select(index)
+        screen.call_later(screen.action_study, kind)
 
     def _selected_or_current(self) -> str | None:
         from .screens.runs import RunsScreen

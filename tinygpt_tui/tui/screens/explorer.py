@@ -6,6 +6,8 @@ generation number, and records of a superseded generation are dropped.
 
 F5 opens the Attention tab (added on first use) for the selected token; its maps are computed in a
 worker too, one forward pass per selection, and an answer to a superseded selection is dropped.
+F7 (logit lens) and F8 (the sampler's cuts) open tabs of the same kind, whose views run their own
+workers (widgets/token_study.py).
 """
 
 from __future__ import annotations
@@ -30,13 +32,18 @@ from ..messages import AttentionComputed, GenerationFinished, TextScored, Tokens
 from ..widgets.attention_view import AttentionView
 from ..widgets.breakdown_table import BreakdownTable
 from ..widgets.command_bar import CommandBar
+from ..widgets.cuts_view import CutsView
 from ..widgets.footer import WorkbenchFooter
+from ..widgets.lens_view import LensView
 from ..widgets.token_detail import TokenDetail
+from ..widgets.token_study import StudyRequest, TokenStudy
 from ..widgets.token_view import MODE_LABELS, MODES, TokenView
 from .base import AppScreen
 
 COALESCE_SECONDS = 0.03
 NO_SELECTION = "Select a token in a sample (←/→ or a click), then F5, to see what it attended to."
+STUDIES = {"lens": ("Lens", LensView), "cuts": ("Cuts", CutsView)}
+"""The per-token views F7 and F8 open, by name: their tab's title and widget."""
 
 
 SCORE_HINT = ("Press F2 for score mode, paste a text and press enter: each token is coloured by how "
@@ -59,6 +66,8 @@ class ExplorerScreen(AppScreen):
         # not shown in the footer, which is full at 120 columns; the help screen and hints name it
         Binding("f5", "attention", "Attention", show=False),
         Binding("f6", "next_tab", "Next tab"),
+        Binding("f7", "study('lens')", "Logit lens", show=False),
+        Binding("f8", "study('cuts')", "Sampler's cuts", show=False),
         Binding("ctrl+l", "clear", "Clear"),
     ]
 
@@ -238,6 +247,8 @@ class ExplorerScreen(AppScreen):
         self._attention_request += 1  # an answer still on its way is about the old samples
         for view in self.query(AttentionView):
             view.show_note(NO_SELECTION)
+        for study in self.query(TokenStudy):
+            study.show_note("Select a token (←/→ or a click) to look into it.")
 
     def _sample_label(self, sample: int) -> Text:
         view = self._views.get(sample)
@@ -297,6 +308,10 @@ class ExplorerScreen(AppScreen):
         rate = message.tokens / message.seconds if message.seconds > 0 else 0.0
         self.tinygpt.say(f"{message.tokens} tokens in {message.seconds:.2f}s ({rate:.0f} tokens/s). "
                      "Tab to the tokens, ←/→ to select one; F3 changes the view, F5 shows attention.")
+
+    def sample_view(self, sample: int) -> TokenView | None:
+        """The token view of sample ``sample`` (0-based) of the current generation, if it has one."""
+        return self._views.get(sample)
 
     def cancel_generation(self) -> None:
         if self._cancel is not None:
@@ -368,7 +383,7 @@ class ExplorerScreen(AppScreen):
         """The detail panel shows a token of the tab in view, never one of another tab."""
         pane = message.pane.id if message.pane is not None else None
         source = self._source
-        if source is None or pane == "attention-pane":
+        if source is None or pane in ("attention-pane", "lens-pane", "cuts-pane"):
             return
         in_pane = (pane == "score-pane") == (source.id == "score-view") and pane != "prompt-pane"
         if not in_pane:
@@ -402,6 +417,7 @@ class ExplorerScreen(AppScreen):
         self._source = message.view
         if self.query(AttentionView):
             self.request_attention()
+        self.request_studies()
 
     # -- attention -----------------------------------------------------------------------------------
     def request_attention(self) -> None:
@@ -444,7 +460,8 @@ class ExplorerScreen(AppScreen):
             view.show_maps(message.maps, message.record)
 
     @on(AttentionView.Step)
-    def _attention_step(self, message: AttentionView.Step) -> None:
+    @on(TokenStudy.Step)
+    def _attention_step(self, message: AttentionView.Step | TokenStudy.Step) -> None:
         if self._source is not None and self._source.records:
             self._source.select(self._source.selected + message.delta)
 
@@ -460,7 +477,7 @@ class ExplorerScreen(AppScreen):
 
     def action_back(self) -> None:
         """Escape: from the tokens (or the attention maps) back to the prompt; from there to the runs."""
-        if isinstance(self.focused, TokenView | AttentionView):
+        if isinstance(self.focused, TokenView | AttentionView | TokenStudy):
             self.query_one(CommandBar).focus_input()
             return
         self.cancel_generation()
@@ -482,10 +499,7 @@ class ExplorerScreen(AppScreen):
         """Open the Attention tab (adding it the first time); from it, go back to the tokens."""
         tabs = self.query_one("#explorer-tabs", TabbedContent)
         if tabs.active == "attention-pane":
-            scored = self._source is not None and self._source.id == "score-view"
-            tabs.active = "score-pane" if scored else "samples-pane"
-            if self._source is not None:
-                self._source.focus()
+            self._back_to_tokens()
             return
         if not self.query(AttentionView):
             # added on first use, so the explorer looks as before until attention is asked for
@@ -497,11 +511,50 @@ class ExplorerScreen(AppScreen):
         self.query_one(AttentionView).focus()
         self.request_attention()
 
+    def _back_to_tokens(self) -> None:
+        """From a view of the selected token back to the tab of its tokens, focus on them."""
+        scored = self._source is not None and self._source.id == "score-view"
+        self.query_one("#explorer-tabs", TabbedContent).active = "score-pane" if scored else "samples-pane"
+        if self._source is not None:
+            self._source.focus()
+
+    async def action_study(self, kind: str) -> None:
+        """F7/F8: open the tab of the logit lens / the sampler's cuts (added on first use); from it, back."""
+        tabs = self.query_one("#explorer-tabs", TabbedContent)
+        if tabs.active == f"{kind}-pane":
+            self._back_to_tokens()
+            return
+        if not self.query(f"#{kind}-view"):
+            title, widget = STUDIES[kind]
+            scroll = VerticalScroll(widget(id=f"{kind}-view"), id=f"{kind}-scroll")
+            scroll.can_focus = False
+            await tabs.add_pane(TabPane(title, scroll, id=f"{kind}-pane"))
+            self._tune_focus_chain()
+        tabs.active = f"{kind}-pane"
+        view = self.query_one(f"#{kind}-view", TokenStudy)
+        view.focus()
+        self._follow(view)
+
+    def request_studies(self) -> None:
+        for view in self.query(TokenStudy):
+            self._follow(view)
+
+    def _follow(self, view: TokenStudy) -> None:
+        """Point ``view`` at the selected token of the followed token view (it computes in a worker)."""
+        source = self._source
+        record = source.selected_record if source is not None else None
+        if source is None or record is None:
+            view.show_note("Select a token in a sample (←/→ or a click) to look into it.")
+            return
+        view.follow(StudyRequest(source.prompt, [r.id for r in source.records], source.selected, record,
+                                 scored=source.id == "score-view", params=self._params_used))
+
     def action_next_tab(self) -> None:
         tabs = self.query_one("#explorer-tabs", TabbedContent)
         panes = ["samples-pane", "prompt-pane", "score-pane"]
         if self.query(AttentionView):
             panes.append("attention-pane")
+        panes += [f"{kind}-pane" for kind in STUDIES if self.query(f"#{kind}-view")]
         tabs.active = panes[(panes.index(tabs.active) + 1) % len(panes)] if tabs.active in panes else panes[0]
 
     def action_clear(self) -> None:

@@ -32,6 +32,7 @@ HELP_KEYS = """\
 | explorer | `F2` | switch between generate and score mode |
 | explorer | `ctrl+l` | clear the samples |
 | explorer | `F4` / `F5` | vocabulary / attention of the selected token (`[` `]` head) |
+| explorer | `F7` / `F8` | logit lens / the sampler's cuts of the selected token (`←` `→` token) |
 | vocabulary | type | filter tokens by piece, text, hex or id |
 """
 
