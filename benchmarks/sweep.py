@@ -132,6 +132,7 @@ def main() -> int:
     p.add_argument("--measure", action="store_true", help="print seconds per step instead of training")
     p.add_argument("--table", action="store_true", help="print the results file as a Markdown table")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (several configurations at once: 1 each)")
     p.add_argument("--tag", default="")
     p.add_argument("--cache", type=Path, default=Path("/tmp/tinygpt-sweep"))
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "sweep.jsonl")
@@ -142,7 +143,7 @@ def main() -> int:
     if not SAMPLE.is_file():
         print(f"the TinyStories sample is not at {SAMPLE}", file=sys.stderr)
         return 2
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     tok, train, val = data(a.vocab, a.cache)
     mc, tc = configs(a, tok.vocab_size)
@@ -168,7 +169,7 @@ def main() -> int:
     seconds = time.perf_counter() - t0
     held = val[: a.eval_docs] if a.eval_docs else val
     r = evaluate_documents(model, tok, held, dtype=torch.bfloat16 if a.dtype == "bf16" else torch.float32)
-    out = {k: v for k, v in vars(a).items() if k not in ("cache", "results", "measure")}
+    out = {k: v for k, v in vars(a).items() if k not in ("cache", "results", "measure", "threads")}
     out.update(params=model.num_params(), tokens=a.steps * a.B * a.T, train_s=round(seconds, 1),
                last_train_loss=round(loss, 4), val_bpb=round(r["bpb"], 4), val_loss=round(r["loss"], 4))
     print(json.dumps(out))
