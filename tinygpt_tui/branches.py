@@ -264,6 +264,11 @@ def _read_branch(b: Any, i: int, tree: BranchTree) -> Branch:
     return Branch(i, parent, position, token, recs)
 
 
+def path_words(points: list[BranchPoint], first: int = 1) -> str:
+    """``root → #4 'x' → #9 'y'``: a path in words, token positions numbered from ``first``."""
+    return " → ".join(["root"] + [f"#{p.position + first} {p.text!r}" for p in points])
+
+
 # --------------------------------------------------------------------------------------------------
 # Growing a branch with the one sampler
 

@@ -32,6 +32,8 @@ HELP_KEYS = """\
 | explorer | `F2` | switch between generate and score mode |
 | explorer | `ctrl+l` | clear the samples |
 | explorer | `F4` / `F5` | vocabulary / attention of the selected token (`[` `]` head) |
+| explorer | `b` | branch: choose one of the selected token's alternatives (`↑` `↓`, `enter` or `b`, or click one) and continue from it |
+| branches | `[` `]` / `p` | sibling branch / the parent branch, at the branch point |
 | vocabulary | type | filter tokens by piece, text, hex or id |
 """
 
