@@ -122,8 +122,15 @@ def test_path_and_total_log_probability_along_nested_branches(lm):
     c = grow(model, tok, tree, b.id, 5, alternative(tree, b.id, 5, tok))
     d = grow(model, tok, tree, b.id, 1, alternative(tree, b.id, 1, tok))
     assert c.parent == a.id and d.parent == 0
+    # another alternative at b's own branch point is b's sibling, and b's parent's token there is no branch
+    e_token = next(x.id for x in tree.sequence(b.id)[8].alternatives
+                   if x.id not in (b.token, tree.sequence(a.id)[8].id))
+    e = grow(model, tok, tree, b.id, 8, e_token)
+    assert e.parent == a.id and [x.id for x in tree.siblings(e.id)] == [c.id, b.id, e.id]
+    with pytest.raises(TinyGPTError, match="already is"):
+        grow(model, tok, tree, b.id, 8, tree.sequence(a.id)[8].id)
     assert [x.id for x in tree.siblings(a.id)] == [d.id, a.id]  # by branch point
-    assert [x.id for x in tree.children(a.id)] == [c.id, b.id]
+    assert [x.id for x in tree.children(a.id)] == [c.id, b.id, e.id]
     assert tree.sequence(c.id)[:5] == tree.sequence(a.id)[:5]
 
 

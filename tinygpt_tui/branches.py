@@ -126,9 +126,10 @@ class BranchTree:
 
     def owner(self, bid: int, position: int) -> int:
         """The branch a new branch at ``position`` of ``bid``'s sequence leaves: the nearest ancestor
-        (or ``bid`` itself) that owns the token there, so the tree stays as shallow as it can."""
+        (or ``bid`` itself) whose own tokens start after ``position``, so the tree stays as shallow as
+        it can and the alternatives taken at one branch point are siblings."""
         b = self.branch(bid)
-        while b.parent is not None and position < b.position:
+        while b.parent is not None and position <= b.position:
             b = self.branch(b.parent)
         return b.id
 
@@ -144,10 +145,12 @@ class BranchTree:
         if vocab_size is not None and not 0 <= token < vocab_size:
             raise TinyGPTError(f"Token id {token} is not in this vocabulary of {vocab_size}.",
                                "pick one of the alternatives shown for that token.")
-        if seq[position].id == token:
-            raise TinyGPTError(f"Token {position + 1} of branch {bid} already is {seq[position].display!r}.",
-                               "pick another alternative to branch from.")
         parent = self.owner(bid, position)
+        there = self.sequence(parent)[position]
+        if token in (seq[position].id, there.id):
+            shown = seq[position] if token == seq[position].id else there
+            raise TinyGPTError(f"Token {position + 1} of branch {bid if shown is seq[position] else parent} "
+                               f"already is {shown.display!r}.", "pick another alternative to branch from.")
         for b in self.branches:
             if b.parent == parent and b.position == position and b.token == token:
                 raise TinyGPTError(f"Branch {b.id} already takes that token there.",

@@ -342,7 +342,7 @@ def pick_alternative(record, spec: str, encode) -> int:
     if spec.isdigit():
         k = int(spec)
         if not 1 <= k <= len(alts):
-            raise TinyGPTError(f"Token {record.index} has {len(alts)} alternatives shown, not {k}.",
+            raise TinyGPTError(f"That token has {len(alts)} alternatives shown, not {k}.",
                                f"pick 1 to {len(alts)}, or id=N for any token.")
         return alts[k - 1].id
     name, eq, value = spec.partition("=")
