@@ -28,7 +28,7 @@ def other_alternative(record, avoid=()) -> int:
 async def branch_with_keys(pilot, pane, avoid=()) -> None:
     """b on the selected token, down to an alternative outside ``avoid``, enter; wait for the branch."""
     detail = pilot.app.screen.query_one("TokenDetail")
-    count = len(pane.tree.branches) if pane is not None and pane.tree else 1
+    count = len(pane.branch_tree.branches) if pane is not None and pane.branch_tree else 1
     await pilot.press("b")
     assert pilot.app.focused is detail
     want = other_alternative(detail.record, avoid)
@@ -37,7 +37,7 @@ async def branch_with_keys(pilot, pane, avoid=()) -> None:
     await pilot.press("enter")
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.query("BranchPane") and not screen.query_one("BranchPane").busy
-                   and len(screen.query_one("BranchPane").tree.branches) > count)
+                   and len(screen.query_one("BranchPane").branch_tree.branches) > count)
 
 
 @pytest.mark.anyio
@@ -54,7 +54,7 @@ async def test_b_and_enter_branch_and_brackets_and_p_move_through_the_tree(runs_
         root_token = sample.records[2].id
         await branch_with_keys(pilot, None)
         pane = explorer.query_one("BranchPane")
-        tree = pane.tree
+        tree = pane.branch_tree
         first = tree.branches[1]
         assert (first.parent, first.position) == (0, 2) and first.records[0].id == first.token != root_token
         assert explorer.query_one("#explorer-tabs").active == "branches-pane"
@@ -119,22 +119,22 @@ async def test_a_click_on_an_alternative_branches_and_the_tree_saves_and_opens(r
         k = other_alternative(detail.record)
         chosen = detail.record.alternatives[k].id
         await pilot.click(detail, offset=alternative_offset(detail, k))
-        await wait_for(pilot, lambda: explorer.query("BranchPane") and explorer.query_one("BranchPane").tree
-                       and len(explorer.query_one("BranchPane").tree.branches) == 2
+        await wait_for(pilot, lambda: explorer.query("BranchPane") and explorer.query_one("BranchPane").branch_tree
+                       and len(explorer.query_one("BranchPane").branch_tree.branches) == 2
                        and not explorer.query_one("BranchPane").busy)
         pane = explorer.query_one("BranchPane")
-        assert pane.tree.branches[1].token == chosen and pane.tree.branches[1].position == 1
+        assert pane.branch_tree.branches[1].token == chosen and pane.branch_tree.branches[1].position == 1
 
         saved = tmp_path / "tree.json"
         await command(pilot, f"/branches save {saved}")
         assert "Saved 2 branches" in bar_text(app) and saved.is_file()
-        before = pane.tree
+        before = pane.branch_tree
         (tmp_path / "bad.json").write_text("[1, 2]", encoding="utf-8")
         await command(pilot, f"/branches open {tmp_path / 'bad.json'}")
-        assert "is not a branch tree of tinygpt" in bar_text(app) and pane.tree is before
+        assert "is not a branch tree of tinygpt" in bar_text(app) and pane.branch_tree is before
         await command(pilot, f"/branches open {saved}")
-        await wait_for(pilot, lambda: pane.tree is not before)
-        assert pane.tree == before and pane.current == 0
+        await wait_for(pilot, lambda: pane.branch_tree is not before)
+        assert pane.branch_tree == before and pane.current == 0
         await command(pilot, "/branches 1")
         assert pane.current == 1
         await command(pilot, "/branch 2 99")

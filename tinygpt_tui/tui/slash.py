@@ -235,17 +235,17 @@ class SlashCommands:
             self.app.run_worker(show())
             self.app.say(f"Opened {short_path(path)}: {len(tree.branches)} branches of {tree.prompt!r}.")
             return
-        if pane is None or pane.tree is None:
+        if pane is None or pane.branch_tree is None:
             raise TinyGPTError("There is no branch tree yet.",
                                "select a generated token and press b, or /branches open FILE.")
         if action == "save":
-            pane.tree.save(path)
-            self.app.say(f"Saved {len(pane.tree.branches)} branches to {short_path(path)}.")
+            pane.branch_tree.save(path)
+            self.app.say(f"Saved {len(pane.branch_tree.branches)} branches to {short_path(path)}.")
             return
         if action == "go":
             pane.show(int(value))
         screen.query_one("#explorer-tabs").active = "branches-pane"
-        self.app.say(f"{len(pane.tree.branches)} branches; [ ] siblings, p parent, b on a token branches again.")
+        self.app.say(f"{len(pane.branch_tree.branches)} branches; [ ] siblings, p parent, b on a token branches again.")
 
     def _cmd_quit(self, args: list[str]) -> None:
         self.app.action_quit()

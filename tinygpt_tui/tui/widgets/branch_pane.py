@@ -90,7 +90,7 @@ class BranchPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.tree: BranchTree | None = None
+        self.branch_tree: BranchTree | None = None
         self.root: Any = None
         """What the tree grew from (the explorer's generation and sample), to tell a new root apart."""
         self.current = 0
@@ -113,12 +113,12 @@ class BranchPane(Vertical):
     def set_tree(self, tree: BranchTree, root: Any = None) -> None:
         """Show ``tree`` (a new one, or one opened from a file) from its root."""
         self.cancel()
-        self.tree, self.root = tree, root
+        self.branch_tree, self.root = tree, root
         self.show(0)
 
     def show(self, bid: int, select: int | None = None) -> None:
         """Show branch ``bid`` (selecting token ``select`` of its sequence, e.g. a branch point)."""
-        tree = self.tree
+        tree = self.branch_tree
         if tree is None:
             return
         tree.branch(bid)  # a number that is not a branch: one sentence
@@ -129,7 +129,7 @@ class BranchPane(Vertical):
             self.view.select(select)
 
     def refresh_info(self) -> None:
-        tree = self.tree
+        tree = self.branch_tree
         if tree is None:
             return
         bid = self.current
@@ -144,7 +144,7 @@ class BranchPane(Vertical):
 
     # -- moving --------------------------------------------------------------------------------------
     def action_sibling(self, delta: int) -> None:
-        tree = self.tree
+        tree = self.branch_tree
         if tree is None or self.busy:
             return
         siblings = [b.id for b in tree.siblings(self.current)]
@@ -158,7 +158,7 @@ class BranchPane(Vertical):
         self.view.focus()
 
     def action_parent(self) -> None:
-        tree = self.tree
+        tree = self.branch_tree
         if tree is None or self.busy:
             return
         branch = tree.branch(self.current)
@@ -171,7 +171,7 @@ class BranchPane(Vertical):
     @on(BranchList.Picked)
     def _picked(self, message: BranchList.Picked) -> None:
         if not self.busy:
-            self.show(message.branch, select=self.tree.branch(message.branch).position if self.tree else None)
+            self.show(message.branch, select=self.branch_tree.branch(message.branch).position if self.branch_tree else None)
 
     def _say(self, text: str, error: bool = False) -> None:
         """A line under the command bar (the app's), or a notification where there is none."""
@@ -185,7 +185,7 @@ class BranchPane(Vertical):
     def grow(self, workbench: Any, bid: int, position: int, token: int) -> None:
         """Branch from token ``position`` of branch ``bid`` taking ``token``, streamed into the view.
         Raises TinyGPTError (before anything starts) for a branch that cannot be."""
-        tree = self.tree
+        tree = self.branch_tree
         assert tree is not None
         cancel = threading.Event()
         parent, stream = workbench.branch(tree, bid, position, token, cancel)
@@ -234,7 +234,7 @@ class BranchPane(Vertical):
 
     @on(Grown)
     def _grown(self, message: Grown) -> None:
-        if message.request != self._request or self.tree is None or self._growing is None:
+        if message.request != self._request or self.branch_tree is None or self._growing is None:
             return
         self.busy = False
         parent, position, token = self._growing
@@ -243,7 +243,7 @@ class BranchPane(Vertical):
             self._say(message.error or "The branch was stopped; it was not added.", error=bool(message.error))
             self.show(parent)
             return
-        branch = self.tree.add(parent, position, token, message.records)
+        branch = self.branch_tree.add(parent, position, token, message.records)
         self.show(branch.id, select=position)
         self.view.focus()
         self.post_message(self.Added(branch.id))
