@@ -314,3 +314,35 @@ def test_lens_and_cuts_look_into_a_token_of_the_last_generation(run):
     assert "error: There is no token 9: the sample has 6 tokens." in out
     assert "error: The last generation has no sample 3." in out
     assert "error: 'x' is not a token number." in out
+
+
+def test_branch_continues_from_an_alternative_and_branches_lists_saves_and_opens(run, home):
+    keys = "/params tokens=12 seed=5 temperature=1\rabc\r"
+    _, first = drive(keys + "/quit\r")
+    seq = first.tree.sequence(0)
+    assert len(seq) > 2, "the fixture sample ended too early to branch from"
+    # the rank (as the per-token table shows it) of an alternative that is not the sampled token
+    rank, alt = next((k, a) for k, a in enumerate(seq[2].alternatives, 1) if a.id != seq[2].id)
+    out, repl = drive(keys + f"/branch 2 {rank}\r/branches\r/branches save tree.json\r/branches 0\r"
+                      "/branches open tree.json\r/quit\r")
+    tree = repl.tree
+    assert len(tree.branches) == 2 and tree.branches[1].token == alt.id and tree.branches[1].position == 2
+    assert tree.branches[1].records[0].id == alt.id
+    total = f"{tree.total_logprob(1):.3f}"
+    assert f"branch 1: root → #2 {alt.text!r}" in out and f"total ln P {total}" in out
+    assert "Branches of 'abc'" in out and total in out.split("Branches of 'abc'")[1]
+    assert "Saved 2 branches to tree.json" in out and "Opened tree.json: 2 branches." in out
+    assert (home / "tree.json").is_file() and repl.branch_id == 0
+
+
+def test_branch_mistakes_are_one_sentence(run, home):
+    (home / "bad.json").write_text('{"format": "something else"}', encoding="utf-8")
+    out, repl = drive("/branch 1 1\r/params tokens=6 seed=5\rabc\r/branch x 1\r/branch 99 1\r/branch 1 99\r"
+                      "/branch 1 text=abc\r/branches 7\r/branches open nosuch.json\r/branches open bad.json\r"
+                      "/branches frob\r/quit\r")
+    for sentence in ("There is nothing to branch from yet.", "'x' is not a token position.", "not #99.",
+                     "alternatives shown, not 99.", "'abc' is 3 tokens, not one.", "There is no branch 7.",
+                     "There is no file nosuch.json.", "bad.json is not a branch tree of tinygpt.",
+                     "/branches does not know 'frob'."):
+        assert sentence in out, sentence
+    assert "Traceback" not in out and len(repl.tree.branches) == 1

@@ -187,6 +187,21 @@ def test_explorer_cuts_tab(size, runs_home, snap_compare):
     assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=cuts)
 
 
+def test_explorer_branches_tab(size, runs_home, snap_compare):
+    async def branched(pilot):
+        await explorer_with_tokens(pilot, select=3, params="seed=4 max_new_tokens=24 num_samples=1")
+        await pilot.press("b", "enter")  # the most likely alternative that is not the token
+        screen = pilot.app.screen
+        await settle(pilot, lambda: len(screen.query_one("BranchPane").branch_tree.branches) == 2
+                     and not screen.query_one("BranchPane").busy)
+        await run_command(pilot, "/params")  # a fixed message line
+        screen.query_one("#branch-view").focus(scroll_visible=False)
+        screen.query_one("#branches-scroll").scroll_home(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=branched)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_training_screen(size, runs_home, snap_compare):
     async def training(pilot):

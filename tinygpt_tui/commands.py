@@ -54,6 +54,13 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("clear", "/clear", "Clear the screen."),
         CommandSpec("seed", "/seed [N|random]",
                     "Fix the sampling seed so generations repeat (random: a fresh seed each time).", "int", 1),
+        CommandSpec("branch", "/branch POSITION ALTERNATIVE",
+                    "Continue the last generation from another token: at token POSITION take its ALTERNATIVE-th "
+                    "most likely one (1 = the top alternative), or id=N, or text=T; the new branch is sampled "
+                    "with the same settings and seed.", "", 2),
+        CommandSpec("branches", "/branches [N | save FILE | open FILE]",
+                    "The branch tree of the last generation: each branch's path and total log-probability; "
+                    "N goes to branch N; save and open keep a tree as JSON.", "", 2),
         CommandSpec("quit", "/quit", "Leave (Ctrl-D works too).", "", 0, ("exit", "q")),
         CommandSpec("lens", "/lens N [SAMPLE]",
                     "Logit lens of token N of the last generation (N as in its # column): what each layer "
@@ -335,3 +342,51 @@ def token_args(args: list[str]) -> tuple[int, int]:
     if sample < 1:
         raise TinyGPTError("Samples are numbered from 1.", "e.g. /lens 3 1 for token 3 of the first sample.")
     return numbers[0], sample - 1
+
+
+# --------------------------------------------------------------------------------------------------
+# /branch and /branches
+
+
+def branch_args(args: list[str], first: int) -> tuple[int, str]:
+    """``/branch POSITION ALTERNATIVE``: the 0-based position (the face numbers tokens from ``first``)
+    and the alternative as typed (see :func:`pick_alternative`)."""
+    if len(args) != 2:
+        raise TinyGPTError("/branch takes a token position and an alternative.",
+                           "e.g. /branch 5 2: at token 5, the second most likely token.")
+    if not args[0].isdigit() or int(args[0]) < first:
+        raise TinyGPTError(f"'{args[0]}' is not a token position.", f"positions are whole numbers from {first}.")
+    return int(args[0]) - first, args[1]
+
+
+def pick_alternative(record, spec: str, encode) -> int:
+    """The token id ``spec`` names at ``record``: ``K`` the K-th of its alternatives (1 = most likely),
+    ``id=N`` token id N, ``text=T`` the one token whose text is T (``encode`` turns text into ids)."""
+    alts = list(getattr(record, "alternatives", []) or [])
+    if spec.isdigit():
+        k = int(spec)
+        if not 1 <= k <= len(alts):
+            raise TinyGPTError(f"That token has {len(alts)} alternatives shown, not {k}.",
+                               f"pick 1 to {len(alts)}, or id=N for any token.")
+        return alts[k - 1].id
+    name, eq, value = spec.partition("=")
+    if eq and name == "id" and value.isdigit():
+        return int(value)
+    if eq and name == "text" and value:
+        ids = encode(value.replace("\\n", "\n"))
+        if len(ids) != 1:
+            raise TinyGPTError(f"{value!r} is {len(ids)} tokens, not one.", "pick one token, or its id=N.")
+        return ids[0]
+    raise TinyGPTError(f"'{spec}' is not an alternative.", "write its rank (1, 2...), id=N or text=T.")
+
+
+def branches_args(args: list[str]) -> tuple[str, str | int | None]:
+    """``/branches [N | save FILE | open FILE]`` as (``list`` | ``go`` | ``save`` | ``open``, its value)."""
+    if not args:
+        return "list", None
+    if len(args) == 1 and args[0].isdigit():
+        return "go", int(args[0])
+    if len(args) == 2 and args[0] in ("save", "open"):
+        return args[0], args[1]
+    raise TinyGPTError(f"/branches does not know '{' '.join(args)}'.",
+                       "write /branches, /branches N, /branches save FILE or /branches open FILE.")

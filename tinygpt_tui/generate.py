@@ -260,6 +260,8 @@ def generate(
     cancel: threading.Event | None = None,
     inspect: bool = True,
     stop_at_eot: bool = True,
+    context: Sequence[int] | None = None,
+    force: int | None = None,
 ) -> Iterator[TokenRecord]:
     """Sample one continuation of ``prompt``, yielding a record per token as soon as it is drawn.
 
@@ -270,11 +272,19 @@ def generate(
     entropy, rank, alternatives are NaN/empty) for plain, fastest sampling. ``stop_at_eot=False``
     samples on past ``<|endoftext|>`` (into the next document).
 
+    ``context`` starts from these token ids instead of encoding ``prompt`` (a branch continues from
+    ids, which re-encoding their text could tokenize differently). ``force`` makes the first token
+    this id instead of a draw, recorded as the model saw it there (its raw probability, rank and
+    alternatives; ``prob_sampled`` 0 when the filters had cut it). The forced step draws nothing, so
+    what follows is exactly what sampling from ``context + [force]`` with the same seed gives.
+
     The model is put in eval mode for the duration and restored afterwards.
     """
     params = resolve_seed(params)
     block_size = model.config.block_size
-    ids = encode_prompt(tok, prompt)
+    ids = list(context) if context is not None else encode_prompt(tok, prompt)
+    if not ids:
+        raise TinyGPTError("There is nothing to continue from.", "give a prompt or some token ids.")
     keep = slide_keep(block_size)
     note = ""
     if len(ids) > block_size:
@@ -303,10 +313,15 @@ def generate(
                 cand_ids, cand_probs, cut = filtered_distribution(
                     logits, params.temperature, params.top_k, params.top_p
                 )
-                pick = torch.multinomial(cand_probs, 1, generator=gen) if cand_probs.numel() > 1 else None
-                chosen_t = cand_ids[pick] if pick is not None else cand_ids[:1]
+                if index == 0 and force is not None:
+                    chosen_t = torch.tensor([force], dtype=torch.long, device=device)
+                    where = (cand_ids == force).nonzero()
+                    prob_sampled = float(cand_probs[where[0, 0]]) if where.numel() else 0.0
+                else:
+                    pick = torch.multinomial(cand_probs, 1, generator=gen) if cand_probs.numel() > 1 else None
+                    chosen_t = cand_ids[pick] if pick is not None else cand_ids[:1]
+                    prob_sampled = float(cand_probs[pick]) if pick is not None else 1.0
                 chosen = int(chosen_t)
-                prob_sampled = float(cand_probs[pick]) if pick is not None else 1.0
                 if inspect:
                     lp, ent, rank, alt_ids, alt_p = _raw_stats(logits.unsqueeze(0), chosen_t.view(1), n_alt)
                     logprob, entropy, rnk = lp[0], ent[0], int(rank[0])

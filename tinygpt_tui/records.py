@@ -70,6 +70,54 @@ class TokenRecord:
                 d[key] = None
         return d
 
+    @classmethod
+    def from_dict(cls, d: Any) -> TokenRecord:
+        """The record :meth:`to_dict` wrote (None back to NaN, hex back to bytes). Raises ValueError
+        (or TypeError) for anything else, so a reader of a file can word one sentence for it."""
+        if not isinstance(d, dict):
+            raise ValueError("a token record is not an object")
+        values = dict(d)
+        values["bytes"] = bytes.fromhex(str(values.get("bytes", "")))
+        for name, kind in _FIELD_TYPES.items():
+            value = values.get(name)
+            if kind == "float":
+                if value is None and name in values:
+                    values[name] = math.nan
+                elif isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"{name} is not a number")
+                else:
+                    values[name] = float(value)
+            elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} is not a whole number")
+            elif kind == "str" and not isinstance(value, str):
+                raise ValueError(f"{name} is not text")
+        if values.get("finish") not in (None, "eot", "stop", "length"):
+            raise ValueError("finish is not one of eot, stop, length")
+        alts = values.get("alternatives", [])
+        if not isinstance(alts, list):
+            raise ValueError("alternatives is not a list")
+        values["alternatives"] = [_alternative(a) for a in alts]
+        return cls(**values)  # an unknown or missing field: TypeError
+
+
+def _alternative(d: Any) -> Alternative:
+    if not (isinstance(d, dict) and set(d) == {"id", "piece", "text", "prob"}):
+        raise ValueError("an alternative is not {id, piece, text, prob}")
+    if isinstance(d["id"], bool) or not isinstance(d["id"], int) or not isinstance(d["prob"], int | float):
+        raise ValueError("an alternative's id or prob is not a number")
+    if not (isinstance(d["piece"], str) and isinstance(d["text"], str)):
+        raise ValueError("an alternative's piece or text is not text")
+    return Alternative(d["id"], d["piece"], d["text"], float(d["prob"]))
+
+
+_FIELD_TYPES = {
+    "index": "int", "sample": "int", "id": "int", "piece": "str", "hex": "str", "text": "str",
+    "display": "str", "prob": "float", "logprob": "float", "prob_sampled": "float",
+    "surprisal_bits": "float", "entropy_bits": "float", "rank": "int", "cut_mass": "float", "note": "str",
+}
+"""What each field of a record read from JSON must be (``bytes``, ``alternatives`` and ``finish`` are
+checked on their own)."""
+
 
 @dataclass
 class ScoreResult:

@@ -170,6 +170,24 @@ def surprisal_text(records: Iterable[TokenRecord]) -> Text:
     return out
 
 
+def branches_table(tree: Any, current: int, first: int = 0) -> Table:
+    """Every branch of a :class:`~tinygpt_tui.branches.BranchTree`: its path from the root, length and
+    total log-probability; ``current`` is marked. Positions are numbered from ``first``."""
+    from .branches import path_words
+
+    table = Table(title=f"Branches of {tree.prompt!r} (seed {tree.params.seed})", box=box.SIMPLE_HEAVY,
+                  title_justify="left", title_style="bold")
+    table.add_column("", width=1)
+    table.add_column("Branch", justify="right")
+    table.add_column("Path")
+    table.add_column("Tokens", justify="right")
+    table.add_column("Total ln P", justify="right")
+    for b in tree.branches:
+        table.add_row("▶" if b.id == current else "", str(b.id), Text(path_words(tree.path(b.id), first)),
+                      str(len(tree.sequence(b.id))), f"{tree.total_logprob(b.id):.3f}")
+    return table
+
+
 def params_table(rows: Sequence[tuple[str, str, str]], title: str = "Sampling settings") -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
     table.add_column("Setting", style="cyan")

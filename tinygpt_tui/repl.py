@@ -151,6 +151,10 @@ class Repl:
         self.params = SamplingConfig()
         self.last_generation: tuple[str, list[Any], SamplingConfig] | None = None
         """The prompt, records and settings of the last generation (what /lens and /cuts look into)."""
+        self.tree: Any = None
+        """The branch tree of the last generation's first sample (a branches.BranchTree), or one opened."""
+        self.branch_id = 0
+        """The branch /branch grows from: the last one made or gone to."""
         if history is None:
             try:
                 history = FileHistory(str(history_path()))
@@ -326,6 +330,80 @@ class Repl:
         self.params = commands.apply_params(self.params, [f"seed={args[0]}"])
         self.info(f"seed set to {self.params.seed if self.params.seed is not None else 'random'}")
 
+    def cmd_branch(self, args: list[str]) -> None:
+        """``/branch POSITION ALTERNATIVE``: POSITION is the ``#`` of the per-token table (from 0), of the
+        current branch; ALTERNATIVE a rank among that token's alternatives, id=N or text=T."""
+        from .render import prob_style
+
+        tree = self._tree()
+        position, spec = commands.branch_args(args, first=0)
+        seq = tree.sequence(self.branch_id)
+        if position >= len(seq):
+            raise TinyGPTError(f"Branch {self.branch_id} has tokens #0 to #{len(seq) - 1}, not #{position}.",
+                               "POSITION is the # column of the per-token table.")
+        token = commands.pick_alternative(seq[position], spec, self.workbench.tokenizer.encode)
+        cancel = threading.Event()
+        parent, stream = self.workbench.branch(tree, self.branch_id, position, token, cancel)
+        self.console.print(Text(tree.prompt, style="bold"), Text("".join(r.text for r in seq[:position]), style="dim"),
+                           sep="", end="")
+        records = []
+        try:
+            for rec in stream:
+                records.append(rec)
+                self.console.print(Text(rec.text, style=prob_style(rec.prob)), end="")
+        except KeyboardInterrupt:
+            cancel.set()
+            self.info("\n(stopped: no branch was added)", "yellow")
+            return
+        self.console.print()
+        self.branch_id = tree.add(parent, position, token, records).id
+        self.show_branch(self.branch_id)
+
+    def show_branch(self, bid: int) -> None:
+        """A branch: its tokens (those it shares with its parent dim), its own per-token table, its path."""
+        from .branches import path_words
+        from .render import boundaries_text, probs_table
+
+        tree = self.tree
+        branch = tree.branch(bid)
+        seq = tree.sequence(bid)
+        shared = boundaries_text(seq[: branch.position], colour=False)  # what it shares with its parent
+        shared.stylize("dim")
+        self.console.print(Text.assemble(shared, boundaries_text(branch.records)))
+        self.console.print(probs_table(branch.records, title=f"Branch {bid}", width=self.console.width))
+        self.info(f"branch {bid}: {path_words(tree.path(bid), first=0)} · {len(seq)} tokens · total ln P "
+                  f"{tree.total_logprob(bid):.3f}", "bold")
+
+    def cmd_branches(self, args: list[str]) -> None:
+        from .branches import open_tree
+        from .render import branches_table
+
+        action, value = commands.branches_args(args)
+        if action == "open":
+            self.tree, self.branch_id = open_tree(Path(str(value)).expanduser()), 0
+            other = self.tree.run and self.tree.run != self.workbench.run_name
+            self.info(f"Opened {value}: {len(self.tree.branches)} branches"
+                      + (f" grown by run '{self.tree.run}' (another run is loaded)." if other else "."))
+            self.console.print(branches_table(self.tree, self.branch_id))
+            return
+        tree = self._tree()
+        if action == "save":
+            tree.save(Path(str(value)).expanduser())
+            self.info(f"Saved {len(tree.branches)} branches to {value}; /branches open {value} reopens them.")
+        elif action == "go":
+            tree.branch(int(value))  # a number that is not a branch: one sentence
+            self.branch_id = int(value)
+            self.show_branch(self.branch_id)
+        else:
+            self.console.print(branches_table(tree, self.branch_id))
+            self.info("/branches N goes to branch N; /branch POSITION ALTERNATIVE grows the one marked ▶.", "dim")
+
+    def _tree(self) -> Any:
+        if self.tree is None:
+            raise TinyGPTError("There is nothing to branch from yet.",
+                               "type a prompt first, or /branches open FILE.")
+        return self.tree
+
     def cmd_quit(self, args: list[str]) -> bool:
         return False
 
@@ -398,13 +476,21 @@ class Repl:
         records: list[Any] = []
         # kept for /lens and /cuts, whatever becomes of the generation (a stop keeps what was drawn)
         self.last_generation = (prompt, records, params)
+        first: list = []  # the first sample: the root of the branch tree /branch grows
         try:
             for rec in stream:
                 records.append(rec)
                 view.add(rec)
+                if rec.sample == 0:
+                    first.append(rec)
         except KeyboardInterrupt:
             cancel.set()
             self.info("\n(stopped)", "yellow")
         finally:
             view.finish()
-        self.info(f"/seed {params.seed} repeats this.", "dim")
+        if first:
+            from .branches import BranchTree
+
+            self.tree, self.branch_id = BranchTree.start(prompt, params, first, self.workbench.run_name or ""), 0
+        self.info(f"/seed {params.seed} repeats this. /branch POSITION ALTERNATIVE continues it from another "
+                  "token.", "dim")

@@ -24,6 +24,7 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .attention import AttentionMaps
+    from .branches import BranchTree
     from .cuts import SamplerCuts
     from .generate import ScoreResult, TokenRecord
     from .lens import LogitLens
@@ -331,6 +332,17 @@ class Workbench:
         from . import generate as gen
 
         return gen.score_text(self.model, self.tokenizer, text)
+
+    def branch(self, tree: BranchTree, bid: int, position: int, token: int,
+               cancel: threading.Event | None = None) -> tuple[int, Iterator[TokenRecord]]:
+        """A new branch of ``tree`` at ``position`` of branch ``bid`` taking ``token``: the parent it
+        leaves (checked now: a TinyGPTError for a branch that cannot be) and a stream of its records.
+        Add the records with ``tree.add(parent, position, token, records)`` once the stream ends."""
+        from . import branches
+
+        parent = tree.check_branch(bid, position, token, self.model.config.vocab_size)
+        return parent, branches.branch_records(self.model, self.tokenizer, tree, parent, position, token,
+                                               cancel=cancel)
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """The ids a generation from ``prompt`` starts with (``<|endoftext|>`` for an empty prompt)."""

@@ -7,6 +7,7 @@ means here, and its help where that differs (:data:`TUI_HELP`), is this module's
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..commands import format_params
@@ -27,6 +28,9 @@ TUI_HELP = {
     "tokens": "Open the vocabulary explorer of the loaded run.",
     "lens": "Select token N (0-based) of a sample in the explorer and open its logit lens (F7).",
     "cuts": "Select token N (0-based) of a sample in the explorer and open the sampler's cuts there (F8).",
+    "branch": "Continue the sample (or branch) in view from another token: at token POSITION (as the detail "
+              "panel numbers it) take its ALTERNATIVE-th alternative, or id=N, or text=T. Keys: b on a token.",
+    "branches": "Show the Branches tab (N: branch N); save FILE / open FILE keep a branch tree as JSON.",
 }
 
 
@@ -188,6 +192,62 @@ class SlashCommands:
         if isinstance(app.screen, ExplorerScreen):
             app.screen.clear_samples()
         app.say("")
+
+    def _explorer(self) -> Any:
+        from .screens.explorer import ExplorerScreen
+
+        screen = self.app.screen
+        if not isinstance(screen, ExplorerScreen):
+            raise TinyGPTError("Branches live in the generation explorer.", "open a run there first (/load RUN).")
+        return screen
+
+    def _cmd_branch(self, args: list[str]) -> None:
+        from .. import commands
+
+        screen = self._explorer()
+        position, spec = commands.branch_args(args, first=1)
+        source = screen._source
+        if source is None or not source.records:
+            raise TinyGPTError("Which sample?", "select a token of a generated sample (or branch) first.")
+        if position >= len(source.records):
+            raise TinyGPTError(f"There are {len(source.records)} tokens in view, not {position + 1}.",
+                               f"pick a position from 1 to {len(source.records)}.")
+        record = source.records[position]
+        token = commands.pick_alternative(record, spec, self.app.workbench.tokenizer.encode)
+        self.app.run_worker(screen.branch_from(record, token))
+
+    def _cmd_branches(self, args: list[str]) -> None:
+        from .. import commands
+        from ..branches import open_tree
+        from .widgets.branch_pane import branch_pane
+
+        screen = self._explorer()
+        action, value = commands.branches_args(args)
+        path = Path(str(value)).expanduser() if action in ("save", "open") else None
+        panes = screen.query("BranchPane")
+        pane = panes.first() if panes else None
+        if action == "open":
+            tree = open_tree(path)  # a bad file: one sentence, before anything changes
+
+            async def show() -> None:
+                opened = await branch_pane(screen.query_one("#explorer-tabs"))
+                opened.set_tree(tree)
+                screen.query_one("#explorer-tabs").active = "branches-pane"
+
+            self.app.run_worker(show())
+            self.app.say(f"Opened {short_path(path)}: {len(tree.branches)} branches of {tree.prompt!r}.")
+            return
+        if pane is None or pane.branch_tree is None:
+            raise TinyGPTError("There is no branch tree yet.",
+                               "select a generated token and press b, or /branches open FILE.")
+        if action == "save":
+            pane.branch_tree.save(path)
+            self.app.say(f"Saved {len(pane.branch_tree.branches)} branches to {short_path(path)}.")
+            return
+        if action == "go":
+            pane.show(int(value))
+        screen.query_one("#explorer-tabs").active = "branches-pane"
+        self.app.say(f"{len(pane.branch_tree.branches)} branches; [ ] siblings, p parent, b on a token branches again.")
 
     def _cmd_quit(self, args: list[str]) -> None:
         self.app.action_quit()

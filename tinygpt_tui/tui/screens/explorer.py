@@ -25,11 +25,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Header, Static, TabbedContent, TabPane, Tabs
 
+from ...branches import BranchTree
 from ...commands import format_params
 from ...config import SamplingConfig, TinyGPTError
 from ...present import PROB_BANDS, error_line
 from ..messages import AttentionComputed, GenerationFinished, TextScored, TokensGenerated
 from ..widgets.attention_view import AttentionView
+from ..widgets.branch_pane import BranchPane, branch_pane, pane_of
 from ..widgets.breakdown_table import BreakdownTable
 from ..widgets.command_bar import CommandBar
 from ..widgets.cuts_view import CutsView
@@ -68,6 +70,7 @@ class ExplorerScreen(AppScreen):
         Binding("f6", "next_tab", "Next tab"),
         Binding("f7", "study('lens')", "Logit lens", show=False),
         Binding("f8", "study('cuts')", "Sampler's cuts", show=False),
+        Binding("b", "branch", "Branch", show=False),  # named in the help and the detail panel's hint
         Binding("ctrl+l", "clear", "Clear"),
     ]
 
@@ -307,7 +310,7 @@ class ExplorerScreen(AppScreen):
             self._labels[sample].update(self._sample_label(sample))
         rate = message.tokens / message.seconds if message.seconds > 0 else 0.0
         self.tinygpt.say(f"{message.tokens} tokens in {message.seconds:.2f}s ({rate:.0f} tokens/s). "
-                     "Tab to the tokens, ←/→ to select one; F3 changes the view, F5 shows attention.")
+                     "Tab to the tokens, ←/→ to select one; F3 changes the view, F5 shows attention, b branches.")
 
     def sample_view(self, sample: int) -> TokenView | None:
         """The token view of sample ``sample`` (0-based) of the current generation, if it has one."""
@@ -316,6 +319,8 @@ class ExplorerScreen(AppScreen):
     def cancel_generation(self) -> None:
         if self._cancel is not None:
             self._cancel.set()
+        for pane in self.query(BranchPane):
+            pane.cancel()
 
     # -- prompt breakdown ----------------------------------------------------------------------------
     def show_breakdown(self, text: str) -> None:
@@ -385,8 +390,7 @@ class ExplorerScreen(AppScreen):
         source = self._source
         if source is None or pane in ("attention-pane", "lens-pane", "cuts-pane"):
             return
-        in_pane = (pane == "score-pane") == (source.id == "score-view") and pane != "prompt-pane"
-        if not in_pane:
+        if pane != pane_of(source.id):
             self._clear_detail()
 
     @on(TokenView.Edge)
@@ -477,6 +481,9 @@ class ExplorerScreen(AppScreen):
 
     def action_back(self) -> None:
         """Escape: from the tokens (or the attention maps) back to the prompt; from there to the runs."""
+        if isinstance(self.focused, TokenDetail) and self._source is not None:
+            self._source.focus()  # from choosing an alternative back to the tokens
+            return
         if isinstance(self.focused, TokenView | AttentionView | TokenStudy):
             self.query_one(CommandBar).focus_input()
             return
@@ -513,8 +520,8 @@ class ExplorerScreen(AppScreen):
 
     def _back_to_tokens(self) -> None:
         """From a view of the selected token back to the tab of its tokens, focus on them."""
-        scored = self._source is not None and self._source.id == "score-view"
-        self.query_one("#explorer-tabs", TabbedContent).active = "score-pane" if scored else "samples-pane"
+        self.query_one("#explorer-tabs", TabbedContent).active = pane_of(
+            self._source.id if self._source is not None else None)
         if self._source is not None:
             self._source.focus()
 
@@ -552,10 +559,43 @@ class ExplorerScreen(AppScreen):
     def action_next_tab(self) -> None:
         tabs = self.query_one("#explorer-tabs", TabbedContent)
         panes = ["samples-pane", "prompt-pane", "score-pane"]
-        if self.query(AttentionView):
-            panes.append("attention-pane")
+        panes += [p for p in ("attention-pane", "branches-pane") if self.query(f"#{p}")]
         panes += [f"{kind}-pane" for kind in STUDIES if self.query(f"#{kind}-view")]
         tabs.active = panes[(panes.index(tabs.active) + 1) % len(panes)] if tabs.active in panes else panes[0]
 
     def action_clear(self) -> None:
         self.clear_samples()
+
+    # -- branches ------------------------------------------------------------------------------------
+    def action_branch(self) -> None:
+        """b: choose one of the selected token's alternatives in the detail panel (enter branches)."""
+        source = self._source
+        if source is None or source.selected_record is None or source.id == "score-view":
+            self.tinygpt.say("Select a generated token first (←/→ or a click), then press b.", error=True)
+        elif not self.query_one(TokenDetail).choose():
+            self.tinygpt.say("This token has no alternatives (/params alternatives=5 keeps some).", error=True)
+
+    @on(TokenDetail.Branch)
+    async def _branch(self, message: TokenDetail.Branch) -> None:
+        await self.branch_from(message.record, message.alternative.id)
+
+    async def branch_from(self, record, token: int) -> None:
+        """Continue from ``token`` instead of ``record`` (a token of the view the detail panel follows)
+        as a new branch: of the sample's tree (started here), or of the branch in view."""
+        source, params = self._source, self._params_used
+        if source is None or source.id == "score-view" or params is None or (self.busy and source.id != "branch-view"):
+            self.tinygpt.say("Branching continues a generated sample: select one of its tokens once it is done.",
+                             error=True)
+            return
+        pane = await branch_pane(self.query_one("#explorer-tabs", TabbedContent))
+        try:
+            if source is not pane.view and pane.root != (self.generation, record.sample):
+                tree = BranchTree.start(self._prompt, replace(params, seed=params.seed + record.sample),
+                                        source.records, self.run)
+                pane.set_tree(tree, (self.generation, record.sample))
+            pane.grow(self.tinygpt.workbench, pane.current if source is pane.view else 0, record.index, token)
+        except TinyGPTError as err:
+            self.tinygpt.say_error(err)
+            return
+        self.query_one("#explorer-tabs", TabbedContent).active = "branches-pane"
+        self.tinygpt.say(f"Branching at token {record.index + 1}… ([ ] siblings, p parent, /branches save FILE)")

@@ -33,6 +33,8 @@ HELP_KEYS = """\
 | explorer | `ctrl+l` | clear the samples |
 | explorer | `F4` / `F5` | vocabulary / attention of the selected token (`[` `]` head) |
 | explorer | `F7` / `F8` | logit lens / the sampler's cuts of the selected token (`←` `→` token) |
+| explorer | `b` | branch: choose one of the selected token's alternatives (`↑` `↓`, `enter` or `b`, or click one) and continue from it |
+| branches | `[` `]` / `p` | sibling branch / the parent branch, at the branch point |
 | vocabulary | type | filter tokens by piece, text, hex or id |
 """
 

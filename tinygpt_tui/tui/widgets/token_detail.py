@@ -1,4 +1,9 @@
-"""The detail panel of one token: id, piece, bytes, probability, surprisal, entropy, alternatives."""
+"""The detail panel of one token: id, piece, bytes, probability, surprisal, entropy, alternatives.
+
+Focused (``b`` in the explorer), it lets the user choose one of the alternatives (up/down, enter or
+b) and posts :class:`TokenDetail.Branch`; a click on an alternative does the same at any time. The
+cursor and the hint show only while the panel has focus, so the panel looks as before otherwise.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,12 @@ import math
 from typing import Any
 
 from rich.console import Group
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Static
 
 from ...present import prob_band, visible
@@ -22,16 +31,79 @@ def bar(p: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")).ljust(width)
 
 
-class TokenDetail(Static):
+BRANCH_HINT = "↑/↓ choose an alternative · enter or b: continue from it as a branch · esc back"
+
+
+class TokenDetail(Static, can_focus=True):
     """Everything known about the selected token; an empty hint when nothing is selected."""
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Prev alternative", show=False),
+        Binding("down", "cursor(1)", "Next alternative", show=False),
+        Binding("enter,b", "branch", "Branch", show=False),
+    ]
 
     DEFAULT_CSS = """
     TokenDetail { height: auto; padding: 0 1; }
     """
 
+    class Branch(Message):
+        """Continue from ``alternative`` (an Alternative of ``record``) as a new branch."""
+
+        def __init__(self, detail: TokenDetail, record: Any, alternative: Any) -> None:
+            super().__init__()
+            self.detail, self.record, self.alternative = detail, record, alternative
+
+        @property
+        def control(self) -> TokenDetail:
+            return self.detail
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(self._empty(), id=id)
         self.record: Any | None = None
+        self.cursor = 0
+        """The alternative the keys would branch from (shown while the panel has focus)."""
+
+    @property
+    def alternatives(self) -> list[Any]:
+        return list(getattr(self.record, "alternatives", []) or []) if self.record is not None else []
+
+    def choose(self) -> bool:
+        """Take focus to choose an alternative, the cursor on the most likely one that is not the token
+        itself; False when there is nothing to choose from."""
+        alts = self.alternatives
+        if not alts:
+            return False
+        self.cursor = next((k for k, a in enumerate(alts) if a.id != self.record.id), 0)
+        self.focus()
+        self._redraw()
+        return True
+
+    def action_cursor(self, delta: int) -> None:
+        if self.alternatives:
+            self.cursor = max(0, min(len(self.alternatives) - 1, self.cursor + delta))
+            self._redraw()
+
+    def action_branch(self) -> None:
+        alts = self.alternatives
+        if alts:
+            self.post_message(self.Branch(self, self.record, alts[min(self.cursor, len(alts) - 1)]))
+
+    def on_click(self, event: events.Click) -> None:
+        k = event.style.meta.get("alt") if event.style else None
+        if isinstance(k, int) and 0 <= k < len(self.alternatives):
+            self.cursor = k
+            self.post_message(self.Branch(self, self.record, self.alternatives[k]))
+
+    def on_focus(self) -> None:
+        self._redraw()
+
+    def on_blur(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if self.record is not None:
+            self.update(self.render_record(self.record, self.cursor if self.has_focus else None))
 
     @staticmethod
     def _empty() -> Text:
@@ -39,10 +111,16 @@ class TokenDetail(Static):
 
     def show(self, record: Any | None) -> None:
         self.record = record
-        self.update(self._empty() if record is None else self.render_record(record))
+        self.cursor = 0
+        if record is None:
+            self.update(self._empty())
+        else:
+            self._redraw()
 
     @staticmethod
-    def render_record(rec: Any) -> Group:
+    def render_record(rec: Any, cursor: int | None = None) -> Group:
+        """The panel for ``rec``; ``cursor``: the alternative to highlight, with the keys' hint (None:
+        neither). Each alternative's cells carry its rank in the style's meta, for clicks."""
         facts = Table.grid(padding=(0, 1))
         facts.add_column(style="bold", justify="right")
         facts.add_column()
@@ -75,10 +153,14 @@ class TokenDetail(Static):
         alts.add_column()
         alts.add_column()
         alts.add_column(justify="right")
-        for alt in getattr(rec, "alternatives", []) or []:
+        for k, alt in enumerate(getattr(rec, "alternatives", []) or []):
             chosen = alt.id == rec.id
             alt_text = alt.text if alt.text else alt.piece
-            label = Text(f"[{visible(alt_text)}]", style="bold" if chosen else "")
-            alts.add_row(str(alt.id), label, Text(bar(alt.prob), style=prob_band(alt.prob).colour),
-                         Text(f"{alt.prob:.3f}" + (" ◀" if chosen else "  ")))
-        return Group(facts, Text(""), alts)
+            meta = Style(meta={"alt": k}, reverse=True if k == cursor else None)
+            label = Text(f"[{visible(alt_text)}]", style=Style(bold=True if chosen else None) + meta)
+            alts.add_row(Text(str(alt.id), style=meta), label,
+                         Text(bar(alt.prob), style=Style.parse(prob_band(alt.prob).colour) + meta),
+                         Text(f"{alt.prob:.3f}" + (" ◀" if chosen else "  "), style=meta))
+        if cursor is None:
+            return Group(facts, Text(""), alts)
+        return Group(facts, Text(""), alts, Text(""), Text(BRANCH_HINT, style="dim"))

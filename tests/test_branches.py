@@ -1,0 +1,225 @@
+"""Branch trees: a branch continues exactly from its alternative, paths and total log-probabilities,
+the JSON round trip, and files that are not trees."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import pytest
+import torch
+
+from tinygpt_tui.branches import BranchTree, grow, open_tree
+from tinygpt_tui.config import ModelConfig, SamplingConfig, TinyGPTError
+from tinygpt_tui.generate import encode_prompt, generate, score_text
+from tinygpt_tui.model import GPT
+from tinygpt_tui.tokenizer import CharTokenizer
+
+torch.set_num_threads(1)
+
+CHARS = list("abcdefghijklmnopqrstuvwxyz .")
+PROMPT = "once upon"
+
+
+@pytest.fixture(scope="module")
+def lm():
+    """A micro GPT with seeded random weights, sharpened so its samples are not uniform noise, that
+    never ends a document (every sample and branch runs its whole length: nothing depends on luck)."""
+    tok = CharTokenizer(CHARS)
+    torch.manual_seed(3)
+    model = GPT(ModelConfig(n_layer=2, n_head=2, n_embd=32, block_size=64, vocab_size=tok.vocab_size))
+    with torch.no_grad():
+        model.lm_head.weight.mul_(4.0)
+
+    def no_eot(module, inputs, logits):
+        logits[..., tok.eot_id] = -30.0
+        return logits
+
+    model.lm_head.register_forward_hook(no_eot)
+    return model, tok
+
+
+def root_tree(lm, tokens: int = 16, prompt: str = PROMPT) -> BranchTree:
+    """A tree whose root is a whole sample (no <|endoftext|>, so its text re-encodes to the same ids)."""
+    model, tok = lm
+    params = SamplingConfig(seed=11, max_new_tokens=tokens, temperature=1.0, top_k=0, top_p=1.0)
+    records = list(generate(model, tok, prompt, params))
+    assert len(records) == tokens
+    return BranchTree.start(prompt, params, records, run="micro")
+
+
+def alternative(tree: BranchTree, bid: int, position: int, tok) -> int:
+    """The most likely alternative at ``position`` that is neither the token there nor <|endoftext|>."""
+    rec = tree.sequence(bid)[position]
+    return next(a.id for a in rec.alternatives if a.id not in (rec.id, tok.eot_id))
+
+
+def text_of(records) -> str:
+    return "".join(r.text for r in records)
+
+
+def test_a_branch_starts_with_its_alternative_and_goes_on_as_the_sampler_would(lm):
+    model, tok = lm
+    tree = root_tree(lm)
+    position = 5
+    alt = alternative(tree, 0, position, tok)
+    branch = grow(model, tok, tree, 0, position, alt)
+
+    assert branch.id == 1 and branch.parent == 0 and branch.position == position and branch.token == alt
+    first = branch.records[0]
+    assert first.id == alt and first.index == position
+    # the forced token carries what the model gave it there: the probability the parent's
+    # alternatives list showed for it at that position
+    shown = next(a.prob for a in tree.branches[0].records[position].alternatives if a.id == alt)
+    assert math.isclose(first.prob, shown, rel_tol=1e-4)
+    assert first.logprob == pytest.approx(math.log(shown), abs=1e-4)
+    assert [r.index for r in branch.records] == list(range(position, position + len(branch.records)))
+
+    # the rest is what sampling from the extended prompt gives with the same seed: written as text
+    # (a char tokenizer re-encodes it to the same ids), so this reference does not use branching at all
+    extended = PROMPT + text_of(tree.branches[0].records[:position]) + tok.decode([alt])
+    budget = tree.params.max_new_tokens - position - 1
+    expected = list(generate(model, tok, extended, SamplingConfig(
+        seed=tree.params.seed, max_new_tokens=budget, temperature=1.0, top_k=0, top_p=1.0)))
+    assert [r.id for r in branch.records[1:]] == [r.id for r in expected]
+    assert [r.logprob for r in branch.records[1:]] == pytest.approx([r.logprob for r in expected], abs=1e-4)
+    # the branch keeps the sample's length budget: it ends where its parent ended
+    assert len(tree.sequence(1)) == tree.params.max_new_tokens and branch.records[-1].finish == "length"
+
+
+def test_the_forced_token_says_when_the_filters_had_cut_it(lm):
+    model, tok = lm
+    params = SamplingConfig(seed=1, max_new_tokens=3, top_k=1)
+    ids = encode_prompt(tok, PROMPT)
+    top = next(generate(model, tok, PROMPT, params)).id
+    other = next(i for i in range(tok.vocab_size) if i not in (top, tok.eot_id))
+    forced = list(generate(model, tok, "", params, context=ids, force=other))
+    assert forced[0].id == other and forced[0].prob_sampled == 0.0 and forced[0].rank > 1
+    assert forced[0].alternatives[0].id == top
+
+
+def test_path_and_total_log_probability_along_nested_branches(lm):
+    model, tok = lm
+    tree = root_tree(lm, prompt="")  # a fresh document: generation starts from <|endoftext|>, as scoring does
+    a = grow(model, tok, tree, 0, 3, alternative(tree, 0, 3, tok))
+    b = grow(model, tok, tree, a.id, 8, alternative(tree, a.id, 8, tok))
+
+    path = tree.path(b.id)
+    assert [(p.branch, p.position, p.token) for p in path] == [(a.id, 3, a.token), (b.id, 8, b.token)]
+    assert tree.path(0) == []
+    root, own_a = tree.branches[0].records, a.records
+    expected = (sum(r.logprob for r in root[:3]) + sum(r.logprob for r in own_a[: 8 - 3])
+                + sum(r.logprob for r in b.records))
+    assert tree.total_logprob(b.id) == pytest.approx(expected, abs=1e-9)
+    # the same total, measured independently: score the branch's whole text under teacher forcing
+    seq = tree.sequence(b.id)
+    scored = score_text(model, tok, text_of(seq)).records
+    assert [r.id for r in scored] == [r.id for r in seq]
+    assert tree.total_logprob(b.id) == pytest.approx(sum(r.logprob for r in scored), abs=1e-3)
+
+    # a branch at a position before b's branch point leaves the branch that owns that token
+    c = grow(model, tok, tree, b.id, 5, alternative(tree, b.id, 5, tok))
+    d = grow(model, tok, tree, b.id, 1, alternative(tree, b.id, 1, tok))
+    assert c.parent == a.id and d.parent == 0
+    # another alternative at b's own branch point is b's sibling, and b's parent's token there is no branch
+    e_token = next(x.id for x in tree.sequence(b.id)[8].alternatives
+                   if x.id not in (b.token, tree.sequence(a.id)[8].id))
+    e = grow(model, tok, tree, b.id, 8, e_token)
+    assert e.parent == a.id and [x.id for x in tree.siblings(e.id)] == [c.id, b.id, e.id]
+    with pytest.raises(TinyGPTError, match="already is"):
+        grow(model, tok, tree, b.id, 8, tree.sequence(a.id)[8].id)
+    assert [x.id for x in tree.siblings(a.id)] == [d.id, a.id]  # by branch point
+    assert [x.id for x in tree.children(a.id)] == [c.id, b.id, e.id]
+    assert tree.sequence(c.id)[:5] == tree.sequence(a.id)[:5]
+
+
+def test_branching_refuses_what_cannot_be_a_new_branch(lm):
+    model, tok = lm
+    tree = root_tree(lm)
+    seq = tree.sequence(0)
+    with pytest.raises(TinyGPTError, match="already is"):
+        grow(model, tok, tree, 0, 2, seq[2].id)
+    with pytest.raises(TinyGPTError, match="not in branch 0"):
+        grow(model, tok, tree, 0, len(seq), 1)
+    with pytest.raises(TinyGPTError, match="not in this vocabulary"):
+        grow(model, tok, tree, 0, 2, tok.vocab_size)
+    with pytest.raises(TinyGPTError, match="no branch 7"):
+        grow(model, tok, tree, 7, 2, 1)
+    alt = alternative(tree, 0, 2, tok)
+    grow(model, tok, tree, 0, 2, alt)
+    with pytest.raises(TinyGPTError, match="Branch 1 already"):
+        grow(model, tok, tree, 0, 2, alt)
+    assert len(tree.branches) == 2
+
+
+def test_a_cancelled_branch_is_not_added(lm):
+    model, tok = lm
+    tree = root_tree(lm)
+    cancel = threading.Event()
+    cancel.set()
+    assert grow(model, tok, tree, 0, 2, alternative(tree, 0, 2, tok), cancel=cancel) is None
+    assert len(tree.branches) == 1
+
+
+def test_the_json_round_trip_is_exact(lm, tmp_path):
+    model, tok = lm
+    tree = root_tree(lm)
+    a = grow(model, tok, tree, 0, 4, alternative(tree, 0, 4, tok))
+    grow(model, tok, tree, a.id, 9, alternative(tree, a.id, 9, tok))
+    path = tmp_path / "sub" / "tree.json"
+    tree.save(path)
+    back = open_tree(path)
+    assert back == tree  # every record, float for float
+    assert back.to_dict() == tree.to_dict()
+    assert back.total_logprob(2) == tree.total_logprob(2)
+    assert json.loads(path.read_text())["version"] == 1
+    assert [p.name for p in path.parent.iterdir()] == ["tree.json"]  # no temporary file left behind
+
+
+def damaged(tree: BranchTree, change) -> dict:
+    data = json.loads(json.dumps(tree.to_dict()))
+    change(data)
+    return data
+
+
+def test_bad_and_foreign_files_are_refused_in_one_sentence(lm, tmp_path):
+    model, tok = lm
+    tree = root_tree(lm)
+    grow(model, tok, tree, 0, 4, alternative(tree, 0, 4, tok))
+    cases = {
+        "missing": None,
+        "not json": "{ nope",
+        "binary": b"\x80\x81\xff",
+        "foreign": json.dumps({"name": "something else"}),
+        "a list": json.dumps([1, 2]),
+        "future": json.dumps(damaged(tree, lambda d: d.update(version=99))),
+        "bad params": json.dumps(damaged(tree, lambda d: d["params"].update(temperature=-1))),
+        "params of another type": json.dumps(damaged(tree, lambda d: d["params"].update(top_k="many"))),
+        "no branches": json.dumps(damaged(tree, lambda d: d.update(branches=[]))),
+        "later parent": json.dumps(damaged(tree, lambda d: d["branches"][1].update(parent=5))),
+        "off its parent": json.dumps(damaged(tree, lambda d: d["branches"][1].update(position=999))),
+        "wrong first token": json.dumps(damaged(tree, lambda d: d["branches"][1].update(token=-3))),
+        "record field missing": json.dumps(damaged(tree, lambda d: d["branches"][0]["records"][0].pop("logprob"))),
+        "record field extra": json.dumps(damaged(tree, lambda d: d["branches"][0]["records"][0].update(x=1))),
+        "record bytes": json.dumps(damaged(tree, lambda d: d["branches"][0]["records"][0].update(bytes="zz"))),
+        "alternative": json.dumps(damaged(tree, lambda d: d["branches"][0]["records"][0].update(
+            alternatives=[{"id": "x"}]))),
+    }
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.json"
+        if isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        elif isinstance(content, bytes):
+            path.write_bytes(content)
+        with pytest.raises(TinyGPTError) as err:
+            open_tree(path)
+        assert err.value.hint, name
+        assert "\n" not in err.value.message and "Traceback" not in str(err.value), name
+
+
+def test_a_tree_needs_a_seed_and_tokens(lm):
+    with pytest.raises(TinyGPTError, match="seed"):
+        BranchTree.start("x", SamplingConfig(seed=None), root_tree(lm).branches[0].records)
+    with pytest.raises(TinyGPTError, match="no tokens"):
+        BranchTree.start("x", SamplingConfig(seed=1), [])
