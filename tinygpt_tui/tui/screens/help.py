@@ -33,6 +33,8 @@ HELP_KEYS = """\
 | explorer | `ctrl+l` | clear the samples |
 | explorer | `F4` / `F5` | vocabulary / attention of the selected token (`[` `]` head) |
 | vocabulary | type | filter tokens by piece, text, hex or id |
+| vocabulary | click a header | sort: count, under-trained score (highest first), emb/med, head/med |
+| explorer | `/versus RUN [TEXT]` | the text under the loaded run and RUN, disagreements first (`escape` back) |
 """
 
 
