@@ -168,7 +168,7 @@ def test_vocab_of_a_trained_run_lists_its_most_under_trained_tokens(runs_home, c
     model, _tok, _cfg = Workbench(Workspace(runs_home / "models", runs_home / "data")).read_model("fixture")
     scores = under_trained(model).score
     assert under["tied"] is True and len(under["tokens"]) == 5
-    assert [t["score"] for t in under["tokens"]] == pytest.approx(sorted(scores, reverse=True)[:5].tolist())
+    assert [t["score"] for t in under["tokens"]] == pytest.approx(sorted(scores.tolist(), reverse=True)[:5])
     assert all(t["count"] is None and t["head_ratio"] is None for t in under["tokens"])  # no shards; tied
     rc, out, _ = run(capsys, "vocab", "--run", "fixture", "--top", "3")
     assert rc == 0 and "Most under-trained" in out and "geometric mean" in out
