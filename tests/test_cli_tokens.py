@@ -155,3 +155,29 @@ def test_the_offline_hint_of_tokenize_names_options_tokenize_takes(home, capsys,
     err = capsys.readouterr().err
     assert "could not be loaded" in err and "--kind bpe" not in err.replace("tokenizer train --kind bpe", "")
     assert "--run NAME" in err
+
+
+def test_vocab_of_a_trained_run_lists_its_most_under_trained_tokens(runs_home, capsys):
+    from tinygpt_tui.undertrained import under_trained
+    from tinygpt_tui.workbench import Workbench
+    from tinygpt_tui.workspace import Workspace
+
+    rc, out, _ = run(capsys, "vocab", "--run", "fixture", "--top", "5", "--json")
+    assert rc == 0
+    under = json.loads(out)["under_trained"]
+    model, _tok, _cfg = Workbench(Workspace(runs_home / "models", runs_home / "data")).read_model("fixture")
+    scores = under_trained(model).score
+    assert under["tied"] is True and len(under["tokens"]) == 5
+    assert [t["score"] for t in under["tokens"]] == pytest.approx(sorted(scores.tolist(), reverse=True)[:5])
+    assert all(t["count"] is None and t["head_ratio"] is None for t in under["tokens"])  # no shards; tied
+    rc, out, _ = run(capsys, "vocab", "--run", "fixture", "--top", "3")
+    assert rc == 0 and "Most under-trained" in out and "geometric mean" in out
+    rc, out, _ = run(capsys, "vocab", "--run", "fresh", "--json")  # no weights yet: the tokenizer alone
+    assert rc != 0 or "under_trained" not in json.loads(out)
+
+
+def test_vocab_help_explains_the_under_trained_score(capsys):
+    with pytest.raises(SystemExit):
+        main(["vocab", "--help"])
+    out = capsys.readouterr().out
+    assert "under-trained score" in out and "Land & Bartolo" in out

@@ -1141,3 +1141,51 @@ async def test_at_80x24_the_vocabulary_keeps_its_hex_and_the_explorer_header_thr
         hex_column = list(table.columns).index("hex")
         before = sum(c.get_render_width(table) for c in list(table.columns.values())[:hex_column])
         assert before + len("3c 7c 65") <= table.region.width  # hex shows (a long special's runs on)
+
+
+# -- under-trained tokens and two runs on one text (issue 10) ---------------------------------------
+@pytest.mark.anyio
+async def test_the_vocabulary_sorts_by_the_under_trained_score_and_explains_it(runs_home):
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/tokens")
+        vocab = app.screen
+        table = vocab.query_one("#vocab-table")
+        await wait_for(pilot, lambda: table.row_count == app.workbench.tokenizer.vocab_size)
+        assert [str(k.value) for k in table.columns][-3:] == ["under", "emb", "head"]
+        assert "geometric mean" in str(vocab.query_one("#vocab-under-help").content)
+        vocab.sort_by("under")
+        await pilot.pause()
+        expected = app.workbench.under_trained().ranking().tolist()
+        assert [r[0] for r in vocab.shown] == expected  # the most under-trained first, ties by id
+        assert table.get_row_at(0)[5] == f"{app.workbench.under_trained().score[expected[0]]:.2f}"
+        vocab.sort_by("emb")
+        await pilot.pause()
+        ratios = [r[6] for r in vocab.shown]
+        assert ratios == sorted(ratios)  # the shortest embedding rows (least trained) first
+
+
+@pytest.mark.anyio
+async def test_versus_opens_a_view_of_both_runs_with_the_largest_disagreement_first(runs_home):
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "other", seed=1)
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/versus nope The fox.")
+        assert "no run named 'nope'" in bar_text(app) and screen_name(app) == "ExplorerScreen"
+        await command(pilot, "/versus other The fox met a [bold]bear[/bold].")
+        assert screen_name(app) == "VersusScreen"
+        view = app.screen
+        await wait_for(pilot, lambda: view.result is not None)
+        await pilot.pause()
+        table = view.query_one("#versus-table")
+        assert table.row_count == len("The fox met a [bold]bear[/bold].")
+        diffs = [abs(r.diff) for r in view.result.by_disagreement()]
+        assert float(str(table.get_row_at(0)[4])) == pytest.approx(view.result.by_disagreement()[0].diff, abs=0.006)
+        assert diffs[0] == max(diffs) > 0
+        assert "[bold]bear[/bold]" in str(view.query_one("#versus-a").content)  # text, never markup
+        await pilot.press("escape")
+        assert screen_name(app) == "ExplorerScreen"

@@ -225,6 +225,34 @@ def test_vocabulary_screen(size, runs_home, snap_compare):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap_compare):
+    async def vocab(pilot):
+        app = pilot.app
+        await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
+        await pilot.press("f4")
+        await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
+        app.screen.sort_by("under")
+        await pilot.pause()
+
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_versus_screen(size, runs_home, snap_compare):
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "other", seed=1)
+
+    async def versus(pilot):
+        app = pilot.app
+        await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
+        await run_command(pilot, "/versus other The fox met a kind bear.")
+        await settle(pilot, lambda: name_of(app) == "VersusScreen" and app.screen.result is not None)
+
+    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=versus)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_help_screen(size, runs_home, snap_compare):
     assert snap_compare(new_app(), terminal_size=size, press=["f1"], run_before=runs_listed)
 

@@ -38,6 +38,9 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Show the sampling settings, or set some, e.g. /params temperature=0.7 top_k=50.",
                     "params", None),
         CommandSpec("tokens", "/tokens", "Show vocabulary statistics of the loaded run's tokenizer."),
+        CommandSpec("versus", "/versus RUN [TEXT]",
+                    "Read a text under the loaded run and RUN side by side: each token's surprisal under both "
+                    "and where they disagree most (TEXT: default the last prompt).", "runs", None),
         CommandSpec("train", "/train [RUN] [nproc=N]",
                     "Start (or resume) training a run; nproc=N trains in N processes (DDP through torchrun).",
                     "runs", 2),

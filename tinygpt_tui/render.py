@@ -455,3 +455,50 @@ def cuts_legend(cuts: Any) -> Text:
     return Text(f"Removed: mass each stage cut, out of the distribution after temperature; the last stage "
                 f"keeps {_pct(cuts.kept)} and is what the sampler drew from. A dim stage is off "
                 "(top_k=0, top_p=1, or greedy).", style="dim")
+
+
+# Two runs, one text (versus.py)
+
+
+def versus_text(result: Any, side: str) -> Text:
+    """The text with each token (or word) coloured by its surprisal under run ``side`` ("a" or "b")."""
+    out = Text()
+    for r in result.rows:
+        bits = r.bits_a if side == "a" else r.bits_b
+        out.append(r.text if result.unit == "word" else visible(r.text, ESCAPES), style=surprisal_style(bits))
+    return out
+
+
+def versus_table(result: Any, top: int = 20) -> Table:
+    """The rows where the two runs disagree most: bits under each (coloured on the surprisal scale)
+    and B - A, coloured by the size of the disagreement on the same scale."""
+    unit = result.unit
+    table = Table(title=f"Where they disagree most (per {unit})", box=box.SIMPLE_HEAVY, title_justify="left",
+                  title_style="bold")
+    table.add_column("#", justify="right", style="cyan")
+    table.add_column("Token" if unit == "token" else "Word")
+    table.add_column(f"A {result.run_a}", justify="right")
+    table.add_column(f"B {result.run_b}", justify="right")
+    table.add_column("B - A", justify="right")
+    if unit == "word":
+        table.add_column("bpb A", justify="right")
+        table.add_column("bpb B", justify="right")
+    for r in result.by_disagreement()[:top]:
+        cells: list[Any] = [str(r.index), repr(r.text) if unit == "word" else visible(r.text, ESCAPES),
+                            Text(f"{r.bits_a:.2f}", style=surprisal_style(r.bits_a)),
+                            Text(f"{r.bits_b:.2f}", style=surprisal_style(r.bits_b)),
+                            Text(f"{r.diff:+.2f}", style=surprisal_style(abs(r.diff)))]
+        if unit == "word":
+            cells += [f"{r.bits_a / max(1, r.bytes):.2f}", f"{r.bits_b / max(1, r.bytes):.2f}"]
+        table.add_row(*cells)
+    return table
+
+
+def versus_summary(result: Any) -> Text:
+    """Bits per byte of each run on the text, and how the rows were lined up."""
+    how = ("same tokenizer: compared per token" if result.unit == "token"
+           else "different tokenizers: each token's bits spread over its bytes, compared per word")
+    return Text.assemble(("bits per byte ", "bold"), (f"A {result.bits_per_byte_a:.3f}", "bold cyan"),
+                         "  ", (f"B {result.bits_per_byte_b:.3f}", "bold cyan"),
+                         f"   {result.bytes} bytes; {result.tokens_a} tokens under A, {result.tokens_b} under B; "
+                         f"{how}", *(f"; {n}" for n in result.notes))

@@ -267,6 +267,19 @@ class Repl:
         for renderable in vocab_stats_tables(self.workbench.vocab_stats()):
             self.console.print(renderable)
 
+    def cmd_versus(self, args: list[str]) -> None:
+        from .render import legend, versus_summary, versus_table, versus_text
+
+        if not args or len(args) < 2:
+            raise TinyGPTError("/versus needs a run and a text.", "for example /versus other Once upon a time.")
+        result = self.workbench.versus(args[0], " ".join(args[1:]))
+        for side, name in (("a", result.run_a), ("b", result.run_b)):
+            self.console.print(Text(f"{side.upper()} {name}", style="bold"))
+            self.console.print(versus_text(result, side))
+        self.console.print(legend("surprisal"))
+        self.console.print(versus_table(result, 10))
+        self.console.print(versus_summary(result))
+
     def cmd_train(self, args: list[str]) -> None:
         args, nproc = nproc_arg(args)
         name = args[0] if args else self.workbench.run_name

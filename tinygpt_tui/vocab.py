@@ -32,13 +32,15 @@ def breakdown(tok: Tokenizer, text: str) -> list[dict[str, Any]]:
             for i in tok.encode(text)]
 
 
-def vocab_stats(tok: Tokenizer, shards_dir: str | Path | None = None, top: int = 20) -> dict[str, Any]:
+def vocab_stats(tok: Tokenizer, shards_dir: str | Path | None = None, top: int = 20,
+                counts: np.ndarray | None = None) -> dict[str, Any]:
     """Vocabulary statistics; with ``shards_dir`` also token frequencies on its training split.
 
     Keys: kind, vocab_size, special_tokens, fingerprint, length_histogram ({bytes: count}, specials
     excluded), mean_token_bytes, longest (top tokens by byte length); with shards: tokens (train
     tokens counted), most_frequent / least_frequent (seen at least once; specials excluded),
     never_seen (count) and never_seen_examples, bytes_per_token (corpus bytes per non-special token).
+    ``counts`` (of :func:`count_tokens` on the shards' training split) saves counting them again.
     """
     lengths = tok.byte_lengths()
     special_ids = np.array(sorted(tok.special_tokens.values()), dtype=np.int64)
@@ -68,7 +70,8 @@ def vocab_stats(tok: Tokenizer, shards_dir: str | Path | None = None, top: int =
     from .shards import open_shards
 
     shards = open_shards(shards_dir, tok)
-    counts = count_tokens(shards.train, tok.vocab_size)
+    if counts is None:
+        counts = count_tokens(shards.train, tok.vocab_size)
     total = int(counts.sum())
     seen = normal_ids[counts[normal_ids] > 0]
     by_count = seen[np.lexsort((seen, -counts[seen]))]

@@ -273,13 +273,47 @@ class Workbench:
             self._vocab_cache["freq"] = counts
         return self._vocab_cache["freq"]
 
-    def vocab_rows(self) -> list[tuple[int, str, str, int, int | None]]:
-        """One row per token: (id, piece, hex, byte length, frequency in the training shard or None)."""
+    def under_trained(self) -> Any:
+        """The loaded model's under-trained measures (undertrained.py), computed once per loaded run."""
+        if "under" not in self._vocab_cache:
+            from .undertrained import under_trained
+
+            self._vocab_cache["under"] = under_trained(self.model)
+        return self._vocab_cache["under"]
+
+    def vocab_rows(self) -> list[tuple[Any, ...]]:
+        """One row per token: (id, piece, hex, byte length, frequency in the training shard or None,
+        under-trained score, embedding distance ratio, head distance ratio or None when tied)."""
         tok = self.tokenizer
         lengths = tok.byte_lengths()
         freq = self.token_frequencies()
+        under = self.under_trained()
+        n = len(under.score)
+        head = under.head_ratio
         return [(i, tok.piece(i), tok.hex(i), int(lengths[i]),
-                 None if freq is None or i >= len(freq) else int(freq[i])) for i in range(tok.vocab_size)]
+                 None if freq is None or i >= len(freq) else int(freq[i]),
+                 float(under.score[i]) if i < n else None,
+                 float(under.embedding_ratio[i]) if i < n else None,
+                 float(head[i]) if head is not None and i < n else None) for i in range(tok.vocab_size)]
+
+    def versus(self, run_b: str, text: str, run_a: str | None = None, which: str = "best") -> Any:
+        """``text`` scored under two runs side by side (versus.py): ``run_a`` (default: the loaded run)
+        against ``run_b``."""
+        from .versus import versus
+
+        sides = []
+        for name in (run_a or self.run_name, run_b):
+            if name is None:
+                raise TinyGPTError("No model is loaded to compare.", "load a run first, or name both runs.")
+            if name == self.run_name and self._model is not None:
+                sides.append((name, self.model, self.tokenizer))
+                continue
+            if not self.run_exists(name):
+                raise TinyGPTError(f"There is no run named '{name}' in {self.models_dir}.",
+                                   "list the runs with `tinygpt runs` (or /load with no name).")
+            model, tok, _cfg = self.read_model(name, which=which)
+            sides.append((name, model, tok))
+        return versus(text, sides[0], sides[1])
 
     # -- sampling ----------------------------------------------------------------------------------
     def default_params(self) -> SamplingConfig:

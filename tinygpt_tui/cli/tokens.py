@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..config import EOT, TinyGPTError, TokenizerConfig
+from ..undertrained import EXPLANATION
 from .common import workbench
+
+UNDER_TRAINED_HELP = (
+    "With --run of a trained run, the most under-trained tokens are listed (and under 'under_trained' "
+    "in --json): " + EXPLANATION + " Columns: count (in the run's training shards), emb (embedding row "
+    "distance over the median), head (the same for an untied output head; '-' when tied).")
 
 
 def register(sub: Any) -> None:
@@ -57,7 +63,9 @@ def register(sub: Any) -> None:
 
     v = sub.add_parser("vocab", help="vocabulary statistics (token frequencies with --data)",
                        description="Vocabulary size, special tokens, token lengths, longest tokens; with "
-                       "--data also the most and least frequent tokens and bytes per token on the corpus.")
+                       "--data also the most and least frequent tokens and bytes per token on the corpus; "
+                       "with --run of a trained run also its most under-trained tokens.",
+                       epilog=UNDER_TRAINED_HELP)
     _tokenizer_options(v, allow_gpt2=True)
     v.add_argument("--data", metavar="DATASET",
                    help="count tokens in this dataset's shards (with --run: the run's dataset by default)")
@@ -223,7 +231,20 @@ def cmd_vocab(args: argparse.Namespace) -> int:
                                "prepare them with `tinygpt data prepare`, or train a run on this dataset.")
     if args.top < 0:
         raise TinyGPTError(f"--top {args.top} must be 0 or more.", "e.g. --top 20.")
-    stats = vocab_stats(tok, shards, top=args.top)
+    counts = None
+    if shards is not None:
+        from ..shards import open_shards
+        from ..vocab import count_tokens
+
+        counts = count_tokens(open_shards(shards, tok).train, tok.vocab_size)  # once, for both uses
+    stats = vocab_stats(tok, shards, top=args.top, counts=counts)
+    if args.run and workbench(args).has_weights(args.run):
+        from ..undertrained import under_trained, under_trained_rows
+
+        model, _tok, _cfg = workbench(args).read_model(args.run)
+        under = under_trained(model)
+        stats["under_trained"] = {"explanation": EXPLANATION, "tied": under.tied,
+                                  "tokens": under_trained_rows(tok, under, counts, top=args.top)}
     if args.json:
         print(json.dumps(stats, indent=2, ensure_ascii=False))
         return 0
@@ -281,3 +302,15 @@ def _print_vocab(stats: dict[str, Any]) -> None:
         token_table("Least frequent (seen at least once)", stats["least_frequent"], True)
         if stats["never_seen_examples"]:
             token_table(f"Never seen ({stats['never_seen']:,}; first by id)", stats["never_seen_examples"], False)
+    if "under_trained" in stats:
+        under = stats["under_trained"]
+        t = Table(title="Most under-trained (by the weights" + (", tied head)" if under["tied"] else ")"),
+                  title_justify="left")
+        for label in ("Token ID", "Token", "count", "emb", "head", "score"):
+            t.add_column(label, justify="left" if label == "Token" else "right")
+        for r in under["tokens"]:
+            t.add_row(str(r["id"]), repr(r["text"]), "-" if r["count"] is None else f"{r['count']:,}",
+                      f"{r['embedding_ratio']:.2f}", "-" if r["head_ratio"] is None else f"{r['head_ratio']:.2f}",
+                      f"{r['score']:.2f}")
+        console.print(t)
+        console.print(under["explanation"], style="dim", markup=False)

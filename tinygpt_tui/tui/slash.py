@@ -135,6 +135,25 @@ class SlashCommands:
     def _cmd_tokens(self, args: list[str]) -> None:
         self.app.show_vocab()
 
+    def _cmd_versus(self, args: list[str]) -> None:
+        from .screens.explorer import ExplorerScreen
+
+        app = self.app
+        if not args:
+            raise TinyGPTError("Which run should the loaded one be compared with?", "type /versus RUN [TEXT].")
+        if not app.workbench.loaded or app.workbench.run_name is None:
+            raise TinyGPTError("No model is loaded.", "pick a run on the runs screen or type /load RUN.")
+        run, text = args[0], " ".join(args[1:])
+        if not text and isinstance(app.screen, ExplorerScreen):
+            text = app.screen.last_prompt
+        if not text:
+            raise TinyGPTError("There is no text to compare the runs on.", f"type /versus {run} some text.")
+        if not app.workbench.run_exists(run):
+            raise TinyGPTError(f"There is no run named '{run}'.", "/load with no name lists the runs.")
+        from .screens.versus import VersusScreen
+
+        app.push_screen(VersusScreen(app.workbench.run_name, run, text))
+
     def _cmd_train(self, args: list[str]) -> None:
         app = self.app
         run = args[0] if args else self._selected_or_current()

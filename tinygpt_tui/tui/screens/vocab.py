@@ -1,4 +1,5 @@
-"""The vocabulary explorer (/tokens): statistics and a searchable table of every token."""
+"""The vocabulary explorer (/tokens): statistics and a searchable, sortable table of every token, with
+its count in the training shards and how under-trained its weights look (undertrained.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,19 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from ...config import TinyGPTError
 from ...present import error_line
+from ...undertrained import EXPLANATION
 from ..widgets.footer import WorkbenchFooter
 from .base import AppScreen
 
-Row = tuple[int, str, str, int, "int | None"]
+Row = tuple[int, str, str, int, "int | None", "float | None", "float | None", "float | None"]
+"""id, piece, hex, bytes, count in the shards, under-trained score, embedding ratio, head ratio."""
+
+COLUMNS = (("id", "id"), ("piece", "piece"), ("hex", "hex"), ("bytes", "len"), ("count in shards", "freq"),
+           ("under-trained", "under"), ("emb/med", "emb"), ("head/med", "head"))
+"""(label, key) in Row order. Hex before the counts: a narrow terminal crops the last columns, and hex
+is what a piece is."""
+DESCENDING = {"len", "freq", "under"}
+"""Columns sorted largest first; the ratios sort smallest (most under-trained) first."""
 
 
 def matches(row: Row, query: str) -> bool:
@@ -26,7 +36,7 @@ def matches(row: Row, query: str) -> bool:
     q = query.strip()
     if not q:
         return True
-    tid, piece, hx, _, _ = row
+    tid, piece, hx = row[0], row[1], row[2]
     if q.startswith("#") and q[1:].isdigit():
         return tid == int(q[1:])
     if q.isdigit() and tid == int(q):
@@ -92,6 +102,8 @@ class VocabScreen(AppScreen):
             with VerticalScroll(id="vocab-stats-column"):
                 yield Static(f"vocabulary of {self.run}", id="vocab-title", markup=False)
                 yield Static("Counting…", id="vocab-stats", markup=False)
+                yield Static(EXPLANATION + " Click a column's header to sort by it.", id="vocab-under-help",
+                             markup=False)
             with Vertical(id="vocab-right"):
                 yield Input(placeholder="search: a piece (Ġthe), hex (68 65), or an id (#42)", id="vocab-search")
                 yield Static("", id="vocab-count", markup=False)
@@ -100,9 +112,7 @@ class VocabScreen(AppScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#vocab-table", DataTable)
-        # hex before the counts: a narrow terminal crops the last column, and hex is what a piece is
-        for label, key in (("id", "id"), ("piece", "piece"), ("hex", "hex"), ("bytes", "len"),
-                           ("count in shards", "freq")):
+        for label, key in COLUMNS:
             table.add_column(label, key=key)
         self.query_one("#vocab-search", Input).focus()
         self._load()
@@ -130,8 +140,7 @@ class VocabScreen(AppScreen):
         table = self.query_one("#vocab-table", DataTable)
         table.clear()
         self.shown = [r for r in self.rows if matches(r, query)]
-        for tid, piece, hx, length, freq in self.shown:
-            table.add_row(tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", key=str(tid))
+        self._add_rows(table)
         total = len(self.rows)
         self.query_one("#vocab-count", Static).update(Text(  # the query is the user's text, never markup
             f"{len(self.shown):,} of {total:,} tokens" + (f" match '{query}'" if query.strip() else "")))
@@ -143,14 +152,27 @@ class VocabScreen(AppScreen):
 
     @on(DataTable.HeaderSelected, "#vocab-table")
     def _sort(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        index = {"id": 0, "piece": 1, "hex": 2, "len": 3, "freq": 4}[key]  # positions in a Row
-        descending = key in ("len", "freq")
-        self.shown.sort(key=lambda r: (r[index] is None, r[index]), reverse=descending)
+        self.sort_by(str(event.column_key.value))
+
+    def sort_by(self, key: str) -> None:
+        """Sort the shown rows by column ``key`` (counts, lengths and scores largest first); unknown
+        values (no shards, a tied head) go last."""
+        index = [k for _, k in COLUMNS].index(key)  # positions in a Row
+        descending = key in DESCENDING
+        known = [r for r in self.shown if r[index] is not None]
+        known.sort(key=lambda r: r[index], reverse=descending)
+        self.shown = known + [r for r in self.shown if r[index] is None]
         table = self.query_one("#vocab-table", DataTable)
         table.clear()
-        for tid, piece, hx, length, freq in self.shown:
-            table.add_row(tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", key=str(tid))
+        self._add_rows(table)
+
+    def _add_rows(self, table: DataTable) -> None:
+        def number(value: float | None) -> str:
+            return "-" if value is None else f"{value:.2f}"
+
+        for tid, piece, hx, length, freq, under, emb, head in self.shown:
+            table.add_row(tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", number(under),
+                          number(emb), number(head), key=str(tid))
 
     def action_back(self) -> None:
         self.app.pop_screen()
