@@ -1080,7 +1080,7 @@ async def test_the_training_screen_colours_the_story_and_marks_what_fell_most(ru
         screen = app.screen
         await wait_for(pilot, lambda: screen.query_one("#train-story-scroll").display)
         view = screen.query_one("StoryView")
-        shown = view.render()
+        shown = view.story
         assert STORY in shown.plain and "at step 50" in shown.plain and "fell most since step 25" in shown.plain
         # each character in its band's colour; the five largest falls (25 -> 50) underlined, no other
         latest, previous = story_event(50, 0)["bits"], story_event(25, 0)["bits"]
@@ -1096,8 +1096,8 @@ async def test_the_training_screen_colours_the_story_and_marks_what_fell_most(ru
 
         # a live evaluation moves the story on: step 50 becomes the previous one
         screen.handle_event(decode(story_event(75, 0)))
-        await wait_for(pilot, lambda: "at step 75" in view.render().plain)
-        assert "fell most since step 50" in view.render().plain
+        await wait_for(pilot, lambda: "at step 75" in view.story.plain)
+        assert "fell most since step 50" in view.story.plain
 
 
 @pytest.mark.anyio

@@ -73,10 +73,10 @@ def interpolate(points: Mapping[int, float], step: int) -> float | None:
 def y_range(values: Sequence[float | None], *, skip: float = UNSTABLE, log: bool = False,
             pad: float = 0.05) -> tuple[float, float] | None:
     """(low, high) y limits of ``values`` without the first ``skip`` of them (at least one once there
-    are five), padded by ``pad`` of the span; on a log scale only positive values count. None when
+    are five, none with ``skip=0``), padded by ``pad`` of the span; on a log scale only positive values count. None when
     nothing is left to bound."""
     finite = [float(v) for v in values if _finite(v) and (not log or v > 0)]  # type: ignore[operator]
-    if len(finite) >= 5:
+    if len(finite) >= 5 and skip > 0:
         finite = finite[max(1, math.ceil(len(finite) * skip)):]
     if not finite:
         return None

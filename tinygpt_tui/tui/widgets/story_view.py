@@ -46,18 +46,20 @@ class StoryView(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
-        self.shown: tuple[int | None, tuple] = (None, ())
+        self._key: tuple[int | None, tuple] = (None, ())
+        self.story = Text()
+        """What it shows now (tests read it: a Static's own render is Textual's content, not this)."""
 
     def show(self, state: TrainingState) -> None:
         """Redraw from ``state`` when its story changed since the last call."""
         key = (state.story_step, state.story_bits)
-        if key == self.shown:
+        if key == self._key:
             return
-        self.shown = key
-        if not state.story_tokens:
-            self.update("")
-            return
-        out = story_title(state)
-        out.append("\n")
-        out.append_text(story_text(state))
+        self._key = key
+        out = Text()
+        if state.story_tokens:
+            out = story_title(state)
+            out.append("\n")
+            out.append_text(story_text(state))
+        self.story = out
         self.update(out)
