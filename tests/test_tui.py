@@ -1078,7 +1078,8 @@ async def test_the_training_screen_colours_the_story_and_marks_what_fell_most(ru
         app.show_training("storied")
         await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen" and app.screen.run == "storied")
         screen = app.screen
-        await wait_for(pilot, lambda: screen.query_one("#train-story-scroll").display)
+        # the screen may still be composing: a query that finds nothing yet is "not yet"
+        await wait_for(pilot, lambda: any(w.display for w in screen.query("#train-story-scroll")))
         view = screen.query_one("StoryView")
         shown = view.story
         assert STORY in shown.plain and "at step 50" in shown.plain and "fell most since step 25" in shown.plain

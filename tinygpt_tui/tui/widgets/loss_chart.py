@@ -10,6 +10,8 @@ the untrained model's loss does not flatten the rest of the curve.
 
 from __future__ import annotations
 
+import math
+
 from textual_plotext import PlotextPlot
 
 from ...curves import AXES, interpolate, smooth, y_range
@@ -65,16 +67,17 @@ class LossChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss" + (" (log)" if self.log_y else ""))
+        # a log scale plots log10 of the loss on a linear axis: plotext's own log scale and a y range
+        # do not mix (a legend whose series the range cut away crashes its renderer)
+        plt.title("log10 loss" if self.log_y else "loss")
         plt.xlabel(AXIS_LABELS[self.axis])
-        if self.log_y:
-            plt.yscale("log")
         raw: list[float] = []
         for series, name, colour in ((self.train, "train", "cyan"), (self.val, "val", "orange")):
-            if not series:
+            steps = [s for s in sorted(series) if not self.log_y or series[s] > 0]
+            if not steps:
                 continue
-            steps = sorted(series)
-            xs, ys = self.x_of(steps), [series[s] for s in steps]
+            xs = self.x_of(steps)
+            ys = [math.log10(series[s]) if self.log_y else series[s] for s in steps]
             raw += ys
             if name == "train":
                 plt.plot(xs, ys, marker="braille", color="gray")  # the raw readings, faint
@@ -85,7 +88,7 @@ class LossChart(PlotextPlot):
             if len(pairs) > 1:
                 plt.plot([p[0] for p in pairs], [p[1] for p in pairs], marker="braille", color=colour,
                          label=name if name == "train" else None)
-        limits = y_range(raw, log=self.log_y)
+        limits = y_range(raw)
         if limits is not None:
             plt.ylim(*limits)
         self.refresh()
