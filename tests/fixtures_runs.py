@@ -20,8 +20,19 @@ TEXT = (
 FIXED_TIME = 1_700_000_000.0
 
 
-def metric_events(max_steps: int = 50) -> list[dict]:
-    """A plausible, fixed training history: stages, start, steps, evals, samples, checkpoints, done."""
+STORY = TEXT.split("\n")[0]
+
+
+def story_event(step: int, t: float) -> dict:
+    """A fixed scoring of the validation story (one character a token): each token's surprisal falls
+    with the step, some much faster than others, so that the ones that fell most are well defined."""
+    bits = [round((1 + (i * 7) % 11) * (0.9 if i % 3 else 0.4) ** (step / 25), 3) for i in range(len(STORY))]
+    return {"event": "story", "step": step, "tokens": list(STORY), "bits": bits, "time": t}
+
+
+def metric_events(max_steps: int = 50, *, stories: bool = False) -> list[dict]:
+    """A plausible, fixed training history: stages, start, steps, evals, samples, checkpoints, done;
+    with ``stories``, the validation story scored at each evaluation too."""
     t = FIXED_TIME
     events: list[dict] = [
         {"event": "stage", "stage": "corpus", "message": "preparing the corpus from storybook", "time": t},
@@ -45,6 +56,8 @@ def metric_events(max_steps: int = 50) -> list[dict]:
                            "val_bpb": round(val / 0.6931, 4), "best": True, "time": t + 5 + step * 0.2})
             events.append({"event": "sample", "step": step, "text": "Once upon a time the fox ran to the bear.",
                            "time": t + 5 + step * 0.2})
+            if stories:
+                events.append(story_event(step, t + 5 + step * 0.2))
             events.append({"event": "checkpoint", "step": step, "path": "model.safetensors", "best": True,
                            "time": t + 5 + step * 0.2})
     events.append({"event": "done", "step": max_steps, "reason": "finished",
@@ -53,10 +66,11 @@ def metric_events(max_steps: int = 50) -> list[dict]:
 
 
 def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: bool = True,
-             mtime: float = FIXED_TIME) -> Path:
+             mtime: float = FIXED_TIME, stories: bool = False) -> Path:
     """Write run ``name`` under the models folder ``models``; returns its folder.
 
-    ``trained=False`` writes only the config (a run that has not been trained yet).
+    ``trained=False`` writes only the config (a run that has not been trained yet); ``stories`` adds
+    the validation story's scorings to its metrics.
     """
     import torch
 
@@ -72,7 +86,7 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
         tok.save(d / runs.TOKENIZER)
         torch.manual_seed(seed)
         model = GPT(cfg.model)
-        events = metric_events(cfg.train.max_steps)
+        events = metric_events(cfg.train.max_steps, stories=stories)
         # the state's best validation figures are those of its own metrics (as a trainer writes them)
         best = min((e for e in events if e["event"] == "eval"), key=lambda e: e["val_loss"])
         last = [e for e in events if e["event"] == "eval"][-1]

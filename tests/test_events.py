@@ -22,6 +22,7 @@ EXAMPLES = [
             tokens=5120, threads=2, time=T + 12),
     ev.Eval(step=20, train_loss=3.0, val_loss=3.1, val_bpb=2.2, best=True, time=T + 23),
     ev.Sample(step=20, text="Once upon a time", time=T + 23.5),
+    ev.Story(step=20, tokens=("Once", " upon", "", "é"), bits=(7.25, 0.5, None, 3.0), time=T + 23.7),
     ev.Checkpoint(step=20, path="/m/r", best=True, time=T + 24),
     ev.Done(step=40, reason="interrupted", message="stopped at step 40; checkpoint saved in /m/r.",
             resumable=True, time=T + 50),
@@ -45,7 +46,7 @@ def test_wire_keys_are_the_ones_the_faces_read():
                                  "grad_norm", "tokens", "threads")} == {
         "event": "step", "step": 10, "loss": 3.5, "lr": 1e-3, "tokens_per_s": 2000.0, "mfu": 0.01,
         "elapsed_s": 10.0, "eta_s": 30.0, "grad_norm": 1.2, "tokens": 5120, "threads": 2}
-    done = EXAMPLES[8].to_dict()
+    done = EXAMPLES[9].to_dict()
     assert done["resumable"] is True and done["reason"] == "interrupted" and done["stage"] == "training"
     assert "same command" not in done["message"]  # the core states facts; faces word them
 
@@ -75,6 +76,9 @@ def test_unknown_kinds_and_keys_are_skipped_and_old_events_without_v_read():
     ({"event": "sample", "step": "1", "text": "x"}, "not a int"),
     ({"event": "eval", "step": 1, "train_loss": 1.0, "val_loss": 1.0, "val_bpb": 1.0, "best": 1}, "not a bool"),
     ({"event": "sample", "v": 99, "step": 1, "text": "x"}, "version 99"),
+    ({"event": "story", "step": 1, "tokens": "ab", "bits": [1.0, 2.0]}, "not a list"),
+    ({"event": "story", "step": 1, "tokens": ["a", 2], "bits": [1.0, 2.0]}, "not a str"),
+    ({"event": "story", "step": 1, "tokens": ["a"], "bits": ["1"]}, "not a float"),
     ({"event": "sample", "v": "1", "step": 1, "text": "x"}, "invalid version"),
 ])
 def test_malformed_events_are_refused_with_a_hint(bad, match):
@@ -253,3 +257,38 @@ def test_state_knows_warm_up_undertraining_and_the_end():
     assert s.best_val_bpb == 1.5 and s.tokens == 640 and s.elapsed_s == 12.0 and not s.warming_up
     # a new session forgets the old verdict
     assert not ev.fold([start], s).undertrained
+
+
+def test_a_story_goes_out_as_lists_with_null_for_non_finite_and_comes_back_as_tuples():
+    story = ev.Story(step=4, tokens=("a", "b", "c"), bits=(1.0, math.inf, math.nan), time=T)
+    wire = json.loads(story.to_json())  # strict JSON: would fail on NaN or Infinity
+    assert wire["tokens"] == ["a", "b", "c"] and wire["bits"] == [1.0, None, None]
+    back = decode(wire)
+    assert back.tokens == ("a", "b", "c") and back.bits == (1.0, None, None)
+    assert decode({"event": "story", "step": 4, "tokens": [], "bits": [2]}).bits == (2.0,)  # ints read as floats
+
+
+def test_old_metrics_without_stories_fold_as_before():
+    """A metrics.jsonl written before the story event existed reads without a problem and without a story."""
+    state = fold(ev.read(e) for e in realistic_stream())
+    assert state.unreadable == 0 and state.story_step is None and state.story_tokens == () and state.story_bits == ()
+
+
+def story(step: int, bits: tuple, tokens: tuple = ("a", "b", "c")) -> ev.Story:
+    return ev.Story(step=step, tokens=tokens, bits=bits, time=T + step)
+
+
+def test_the_reducer_keeps_the_latest_and_the_previous_story():
+    s = reduce(TrainingState(), story(0, (9.0, 9.0, 9.0)))
+    assert (s.story_step, s.story_bits, s.story_prev_step, s.story_prev_bits) == (0, (9.0, 9.0, 9.0), None, ())
+    s = reduce(s, story(10, (4.0, 8.0, 1.0)))
+    assert (s.story_step, s.story_bits) == (10, (4.0, 8.0, 1.0))
+    assert (s.story_prev_step, s.story_prev_bits) == (0, (9.0, 9.0, 9.0))
+    s = reduce(s, story(20, (3.0, 2.0, 1.0)))
+    assert (s.story_prev_step, s.story_prev_bits) == (10, (4.0, 8.0, 1.0)) and s.story_tokens == ("a", "b", "c")
+    # the same step scored again (an evaluation repeated after a crash) replaces the latest, keeps the previous
+    again = reduce(s, story(20, (3.5, 2.0, 1.0)))
+    assert (again.story_bits, again.story_prev_step, again.story_prev_bits) == ((3.5, 2.0, 1.0), 10, (4.0, 8.0, 1.0))
+    # another story (the shards were rebuilt) has nothing to be compared with
+    other = reduce(s, story(30, (1.0,), tokens=("z",)))
+    assert (other.story_tokens, other.story_prev_step, other.story_prev_bits) == (("z",), None, ())

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +20,7 @@ from tinygpt_tui import checkpoint, outcome, runs, train, train_dist, trainer
 from tinygpt_tui.config import TinyGPTError, TokenizerConfig
 from tinygpt_tui.device import available_cores
 from tinygpt_tui.presets import preset_config
+from tinygpt_tui.story import pick_story
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +73,19 @@ def test_train_run_end_to_end(home, workspace, corpus):
     assert [e["step"] for e in evals] == [0, 15, 30] and not evals[0]["best"] and evals[1]["best"]
     assert all(0 < e["val_bpb"] < 8 for e in evals)
     assert len(collect(events, "sample")) == 2 and len(collect(events, "checkpoint")) == 2
+    # the validation story is scored at every evaluation, the untrained model's included: the same
+    # tokens each time, one surprisal per token, and on the whole less surprising once trained
+    stories = collect(events, "story")
+    assert [e["step"] for e in stories] == [0, 15, 30]
+    assert all(e["tokens"] == stories[0]["tokens"] and len(e["bits"]) == len(e["tokens"]) > 0 for e in stories)
+    assert all(b is not None and b >= 0 for e in stories for b in e["bits"])
+    assert sum(stories[-1]["bits"]) < sum(stories[0]["bits"])
+    shards = next((home / "data").rglob("val.bin"))
+    val = np.fromfile(shards, dtype=np.uint16)
+    from tinygpt_tui.tokenizer import load_tokenizer
+    tok = load_tokenizer(home / "models" / "e2e" / runs.TOKENIZER)
+    ids = pick_story(val, tok.eot_id, runs.load_run_config(home / "models" / "e2e").model.block_size)
+    assert "".join(stories[0]["tokens"]) == tok.decode(ids)  # the story is that document of the val split
     assert all("time" in e for e in events)
 
     d = home / "models" / "e2e"

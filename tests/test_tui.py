@@ -670,6 +670,7 @@ async def test_training_screen_shows_history_of_a_finished_run(runs_home):
         assert 50 in dict(screen.state.samples)
         chart = screen.query_one("LossChart")
         assert chart.train == screen.train_loss and chart.val == screen.val_loss
+        assert not screen.query_one("#train-story-scroll").display  # trained before stories existed
 
 
 @pytest.mark.slow
@@ -1189,3 +1190,70 @@ async def test_versus_opens_a_view_of_both_runs_with_the_largest_disagreement_fi
         assert "[bold]bear[/bold]" in str(view.query_one("#versus-a").content)  # text, never markup
         await pilot.press("escape")
         assert screen_name(app) == "ExplorerScreen"
+
+
+# -- the validation story ------------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_the_training_screen_colours_the_story_and_marks_what_fell_most(runs_home):
+    from fixtures_runs import STORY, make_run, story_event
+
+    from tinygpt_tui.events import decode
+    from tinygpt_tui.present import surprisal_band
+
+    make_run(runs_home / "models", "storied", stories=True)
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 3)
+        app.show_training("storied")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen" and app.screen.run == "storied")
+        screen = app.screen
+        # the screen may still be composing: a query that finds nothing yet is "not yet"
+        await wait_for(pilot, lambda: any(w.display for w in screen.query("#train-story-scroll")))
+        view = screen.query_one("StoryView")
+        shown = view.story
+        assert STORY in shown.plain and "at step 50" in shown.plain and "fell most since step 25" in shown.plain
+        # each character in its band's colour; the five largest falls (25 -> 50) underlined, no other
+        latest, previous = story_event(50, 0)["bits"], story_event(25, 0)["bits"]
+        falls = sorted(range(len(STORY)), key=lambda i: previous[i] - latest[i], reverse=True)[:5]
+        start = shown.plain.index(STORY)
+        styles = {}
+        for span in shown.spans:
+            for i in range(max(span.start, start), min(span.end, start + len(STORY))):
+                styles[i - start] = str(span.style)
+        for i, bits in enumerate(latest):
+            assert surprisal_band(bits).colour in styles[i]
+            assert ("underline" in styles[i]) == (i in falls), i
+
+        # a live evaluation moves the story on: step 50 becomes the previous one
+        screen.handle_event(decode(story_event(75, 0)))
+        await wait_for(pilot, lambda: "at step 75" in view.story.plain)
+        assert "fell most since step 50" in view.story.plain
+
+
+@pytest.mark.anyio
+async def test_the_loss_chart_cycles_its_x_axis_and_toggles_a_log_scale(runs_home):
+    from fixtures_runs import metric_events
+
+    steps = {e["step"]: e for e in metric_events(50) if e["event"] == "step"}
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 2)
+        await pilot.press("t")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen")
+        screen = app.screen
+        chart, rates = screen.query_one("LossChart"), screen.query_one("RateChart")
+        await wait_for(pilot, lambda: rates.lr)
+        assert rates.lr == {s: e["lr"] for s, e in steps.items()}  # the learning rate on its own chart
+        assert chart.axis == "step" and not chart.log_y
+        await pilot.press("a")
+        assert chart.axis == "tokens" and "tokens" in bar_text(app)
+        # the evaluation at step 25 sits at the tokens seen by then
+        assert chart.x_of([25, 50]) == [float(steps[25]["tokens"]), float(steps[50]["tokens"])]
+        await pilot.press("a")
+        assert chart.axis == "time" and chart.x_of([25]) == [steps[25]["elapsed_s"]]
+        await pilot.press("a")
+        assert chart.axis == "step"
+        await pilot.press("l")
+        assert chart.log_y and "log" in bar_text(app)
+        await pilot.press("l")
+        assert not chart.log_y

@@ -214,6 +214,22 @@ def test_training_screen(size, runs_home, snap_compare):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_training_screen_with_its_story(size, runs_home, snap_compare):
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "storied", stories=True)
+
+    async def training(pilot):
+        await settle(pilot, lambda: pilot.app.screen.query_one("RunTable").row_count >= 3)
+        pilot.app.show_training("storied")
+        await settle(pilot, lambda: name_of(pilot.app) == "TrainingScreen"
+                     and pilot.app.screen.query_one("#train-story-scroll").display)
+        await pilot.pause(0.3)  # one redraw tick
+
+    assert snap_compare(new_app(), terminal_size=size, run_before=training)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_vocabulary_screen(size, runs_home, snap_compare):
     async def vocab(pilot):
         app = pilot.app

@@ -69,8 +69,7 @@ class Event:
         """The wire form: ``event``, ``v``, ``time``, then the fields; non-finite floats as None."""
         out: dict[str, Any] = {"event": self.kind, "v": VERSION}
         for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = None if isinstance(value, float) and not math.isfinite(value) else value
+            out[f.name] = _wire(getattr(self, f.name))
         return out
 
     def to_json(self) -> str:
@@ -156,6 +155,17 @@ class Sample(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Story(Event):
+    """The run's fixed validation story scored after an evaluation (story.py): its tokens as text and
+    the surprisal of each in bits (None where it was not finite), one per token."""
+
+    kind: ClassVar[str] = "story"
+    step: int
+    tokens: tuple[str, ...]
+    bits: tuple[float | None, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Checkpoint(Event):
     """A checkpoint was written in folder ``path``; ``best`` when the best weights were replaced too."""
 
@@ -203,11 +213,18 @@ class Error(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (Stage, Progress, Start, Step, Eval, Sample,
-                                                                 Checkpoint, Done, Error)}
+                                                                 Story, Checkpoint, Done, Error)}
 
 
 # --------------------------------------------------------------------------------------------------
 # decoding
+
+
+def _wire(value: Any) -> Any:
+    """A field's JSON form: tuples as lists, non-finite floats (in them too) as None."""
+    if isinstance(value, tuple):
+        return [_wire(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _hints(cls: type[Event]) -> dict[str, Any]:
@@ -217,6 +234,11 @@ def _hints(cls: type[Event]) -> dict[str, Any]:
 def _check(kind: str, name: str, value: Any, hint: Any) -> Any:
     """``value`` as the field's type, or EventError."""
     args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]: a JSON list of X
+        if not isinstance(value, (list, tuple)):
+            raise EventError(f"The '{kind}' event has {name}={str(value)[:40]!r}, which is not a list.",
+                             "the event stream or metrics.jsonl is damaged or was written by another program.")
+        return tuple(_check(kind, name, v, args[0]) for v in value)
     if type(None) in args:
         if value is None:
             return None
@@ -362,6 +384,13 @@ class TrainingState:
     undertrained: bool = False
     undertrained_why: str = ""
     """From the done event: the run ended still learning fast, or far short of its plan (and why)."""
+    story_step: int | None = None
+    story_tokens: tuple[str, ...] = ()
+    story_bits: tuple[float | None, ...] = ()
+    """The latest scoring of the run's validation story: its step, tokens and surprisal per token."""
+    story_prev_step: int | None = None
+    story_prev_bits: tuple[float | None, ...] = ()
+    """The scoring before it, of the same story (empty when there is none, or the story changed)."""
 
     @property
     def warming_up(self) -> bool:
@@ -420,6 +449,13 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
         return s
     if isinstance(event, Sample):
         return r(state, samples=(*state.samples, (event.step, event.text))[-SAMPLES_KEPT:])
+    if isinstance(event, Story):
+        if event.step == state.story_step:  # a step scored again (a resume replays its last evaluation)
+            return r(state, story_tokens=event.tokens, story_bits=event.bits)
+        same = event.tokens == state.story_tokens
+        return r(state, story_step=event.step, story_tokens=event.tokens, story_bits=event.bits,
+                 story_prev_step=state.story_step if same else None,
+                 story_prev_bits=state.story_bits if same else ())
     if isinstance(event, Checkpoint):
         return r(state, checkpoint_step=event.step, checkpoint_path=event.path)
     if isinstance(event, Done):

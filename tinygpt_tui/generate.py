@@ -51,6 +51,7 @@ __all__ = [
     "generate",
     "generate_samples",
     "score_text",
+    "score_ids",
     "encode_prompt",
     "filtered_distribution",
     "resolve_seed",
@@ -423,6 +424,21 @@ def score_text(
     ids = encode_prompt(tok, text, what="text")
     if doc_start_id(tok) is not None:
         ids = ids[1:]  # the document start is the context, not a token to score
+    return score_ids(model, tok, ids, alternatives=alternatives, cancel=cancel)
+
+
+def score_ids(
+    model: GPT,
+    tok: Tokenizer,
+    ids: Sequence[int],
+    *,
+    alternatives: int = 5,
+    cancel: threading.Event | None = None,
+) -> ScoreResult:
+    """:func:`score_text` of text already tokenized (``ids`` without a document start), as training's
+    story is: its ids come from the validation shard, and decoding and encoding them again could cut
+    them differently."""
+    ids = [int(i) for i in ids]
     start = doc_start_id(tok)
     seq = [tok.eot_id if start is None else start] + ids  # seq[j] predicts seq[j + 1]
     n = len(ids)

@@ -6,7 +6,7 @@ tokenizer, token shards: prepare.py, across ranks: train_dist.py), then trains i
 :class:`~tinygpt_tui.trainer.Trainer`.
 
 Every event (events.py: ``stage``, ``progress``, ``start``, ``step``, ``eval``, ``sample``,
-``checkpoint``, ``done``, ``error``) goes to ``metrics.jsonl`` and to the ``on_event`` callback as its
+``story``, ``checkpoint``, ``done``, ``error``) goes to ``metrics.jsonl`` and to the ``on_event`` callback as its
 JSON dict; run as a process (``python -m tinygpt_tui.train --run NAME``, or under torchrun) each event
 is also printed as one JSON line, and SIGINT/SIGTERM finish the step, save and exit 0.
 """

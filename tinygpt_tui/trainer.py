@@ -7,8 +7,8 @@ and checkpoints, each reported as a typed event. :mod:`tinygpt_tui.train` builds
   a wall-clock budget with ``max_time``), gradient accumulation, clipping, bf16/fp16 autocast,
   optional ``torch.compile``;
 - every ``eval_interval`` steps measures validation loss and bits per byte (evaluate.py), writes a
-  sample (generate.py's sampler) and a checkpoint, keeping the best-by-validation weights beside the
-  latest.
+  sample (generate.py's sampler), scores the validation story (story.py) and writes a checkpoint,
+  keeping the best-by-validation weights beside the latest.
 
 Exact resume: batch ``i`` of the training stream is a pure function of (seed, i) (shards.BatchSampler),
 the global torch RNG is consumed only by dropout inside training steps (evaluation and samples use
@@ -44,10 +44,11 @@ from .device import (
 )
 from .distributed import DistContext
 from .evaluate import byte_lengths_tensor, estimate_loss
-from .events import Checkpoint, Done, Eval, Event, Sample, Stage, Start, Step
+from .events import Checkpoint, Done, Eval, Event, Sample, Stage, Start, Step, Story
 from .meter import StepMeter
 from .model import GPT
 from .optim import lr_factor, make_optimizer, set_lr_factor
+from .story import pick_story, score_story
 
 if TYPE_CHECKING:  # pragma: no cover
     from .shards import ShardSet
@@ -98,6 +99,8 @@ class Trainer:
         self.sampler = BatchSampler(shard_set, cfg.model.block_size, tc.batch_size, tc.seed,
                                     device=str(self.device), pin_memory=self.device.type == "cuda")
         self.byte_lengths = byte_lengths_tensor(tok, self.device)
+        # the validation story scored at each evaluation (rank 0's business; the others never score)
+        self.story_ids = pick_story(shard_set.val, tok.eot_id, cfg.model.block_size) if ctx.is_main else []
 
         self.step = 0  # optimizer steps done
         self.elapsed = 0.0  # seconds of training so far, across resumes
@@ -322,7 +325,16 @@ class Trainer:
         self.emit(Eval(step=self.step, train_loss=m["train_loss"], val_loss=m["val_loss"], val_bpb=m["val_bpb"],
                        best=best))
         self.emit(Sample(step=self.step, text=self.sample()))
+        self.emit_story()
         self.save(best=best)
+
+    def emit_story(self) -> None:
+        """Score the validation story and send it (rank 0, at each evaluation). Scoring draws no
+        random number, so the global RNG that exact resume relies on is left as it was."""
+        if not self.story_ids:
+            return
+        tokens, bits = score_story(self.model, self.tok, self.story_ids)  # leaves the model in train mode
+        self.emit(Story(step=self.step, tokens=tokens, bits=bits))
 
     # ---------------------------------------------------------------------------------------------
     # the loop
@@ -344,6 +356,7 @@ class Trainer:
             m = self.evaluate()
             self.emit(Eval(step=0, train_loss=m["train_loss"], val_loss=m["val_loss"], val_bpb=m["val_bpb"],
                            best=False))
+            self.emit_story()  # the untrained model's story: every later one is compared with it
         saved_step = self.step if self.resumed else -1
         next_probe = self.elapsed + PROBE_EVERY
         while True:

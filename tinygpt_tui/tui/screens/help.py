@@ -25,6 +25,8 @@ HELP_KEYS = """\
 | training | `s` | start or resume training |
 | training | `x` | stop training (a checkpoint is saved) |
 | training | `e` | open the run in the explorer |
+| training | `a` | loss chart's x axis: step → tokens seen → wall time |
+| training | `l` | loss chart's y axis: linear ↔ log |
 | explorer | `enter` | generate from the prompt (or score it in score mode) |
 | explorer | `tab` | move focus: prompt → tokens → tabs |
 | explorer | `←` `→` `home` `end` | select a token (or click one) |

@@ -22,7 +22,8 @@ from ...present import error_line
 from ...units import duration, human_count
 from ..widgets.command_bar import CommandBar
 from ..widgets.footer import WorkbenchFooter
-from ..widgets.loss_chart import LossChart
+from ..widgets.loss_chart import LossChart, RateChart
+from ..widgets.story_view import StoryView
 from .base import AppScreen
 
 STAGES = ("corpus", "tokenizer", "shards", "model", "training")
@@ -77,6 +78,8 @@ class TrainingScreen(AppScreen):
         Binding("x", "stop", "Stop"),
         Binding("c", "continue", "Continue"),
         Binding("e", "explore", "Explore"),
+        Binding("a", "axis", "x axis"),
+        Binding("l", "log_scale", "Log y"),
     ]
 
     def __init__(self, run: str) -> None:
@@ -86,7 +89,10 @@ class TrainingScreen(AppScreen):
         """The run's training as the one reducer folds it: history, then live events."""
         self.train_loss: dict[int, float] = {}
         self.val_loss: dict[int, float] = {}
-        """The loss chart's series, by step (the state keeps only the latest figures)."""
+        self.lr: dict[int, float] = {}
+        self.tokens: dict[int, float] = {}
+        self.seconds: dict[int, float] = {}
+        """The charts' series, by step (the state keeps only the latest figures)."""
         self.status: str = "idle"
         """This app's relation to the run: training, watching, stopping, done, error, stopped or idle."""
         self.show_end = False
@@ -104,7 +110,12 @@ class TrainingScreen(AppScreen):
                 yield Static("steps", id="train-progress-label", markup=False)
                 yield ProgressBar(id="train-progress", show_eta=False)
                 yield Static("", id="train-numbers", markup=False)
-            yield LossChart(id="loss-chart")
+            with Vertical(id="train-charts"):
+                yield LossChart(id="loss-chart")
+                yield RateChart(id="lr-chart")
+        # hidden until the run has a story (runs trained before stories existed never show it)
+        with VerticalScroll(id="train-story-scroll"):
+            yield StoryView(id="train-story")
         yield Static("latest samples", id="train-samples-title", markup=False)
         with VerticalScroll(id="train-samples-scroll"):
             yield Static("", id="train-samples", markup=False)
@@ -143,8 +154,12 @@ class TrainingScreen(AppScreen):
         """Fold one training event into the screen's state (redrawn on the next tick)."""
         self.state = reduce(self.state, event)
         state = self.state
-        if isinstance(event, Step) and state.loss is not None:
-            self.train_loss[state.step] = state.loss
+        if isinstance(event, Step):
+            if state.loss is not None:
+                self.train_loss[state.step] = state.loss
+            self.lr[state.step] = event.lr
+            self.tokens[state.step] = float(event.tokens)
+            self.seconds[state.step] = event.elapsed_s
             self._chart_dirty = True
         elif isinstance(event, Eval) and state.val_loss is not None:
             self.val_loss[state.step] = state.val_loss
@@ -174,9 +189,12 @@ class TrainingScreen(AppScreen):
         self._draw_progress()
         self._draw_numbers()
         self._draw_samples()
+        self._draw_story()
         if self._chart_dirty:
             self._chart_dirty = False
-            self.query_one(LossChart).set_series(self.train_loss, self.val_loss)
+            self.query_one(LossChart).set_series(self.train_loss, self.val_loss, tokens=self.tokens,
+                                                 seconds=self.seconds)
+            self.query_one(RateChart).set_series(self.lr)
 
     def _draw_header(self) -> None:
         workbench = self.tinygpt.workbench
@@ -296,6 +314,10 @@ class TrainingScreen(AppScreen):
                 grid.add_row(*cells, *[""] * (4 - len(cells)))
         self.query_one("#train-numbers", Static).update(grid)
 
+    def _draw_story(self) -> None:
+        self.query_one("#train-story-scroll").display = bool(self.state.story_tokens)
+        self.query_one(StoryView).show(self.state)
+
     def on_resize(self) -> None:
         self._dirty = True
 
@@ -333,6 +355,15 @@ class TrainingScreen(AppScreen):
         self.tinygpt.continue_training(self.run)
         self._sync_status()
         self._flush()
+
+    def action_axis(self) -> None:
+        """Draw the loss against the step, the tokens seen or the wall time, in turn."""
+        axis = self.query_one(LossChart).cycle_axis()
+        self.tinygpt.say(f"loss against {axis}.")
+
+    def action_log_scale(self) -> None:
+        log = self.query_one(LossChart).toggle_log()
+        self.tinygpt.say("loss on a log scale." if log else "loss on a linear scale.")
 
     def action_explore(self) -> None:
         if not self.tinygpt.workbench.has_weights(self.run):

@@ -1,40 +1,120 @@
-"""The live loss chart: train and validation loss against the step (textual-plotext).
+"""The live charts of the training screen (textual-plotext): the loss, and the learning rate.
 
-The train loss is a line (a reading every few steps); the validation loss a point per evaluation,
-step 0 (the untrained model) included, with nothing interpolated between them."""
+The loss chart draws each measured curve twice: the raw readings faint, and their debiased exponential
+smoothing (curves.smooth) bold, so that the trend reads through the noise of small batches. The
+validation loss is also a point per evaluation, step 0 (the untrained model) included. The x axis is
+the step, the tokens seen or the wall time (:meth:`LossChart.cycle_axis`); the y axis linear or log
+(:meth:`LossChart.toggle_log`); its range leaves the first unstable readings out (curves.y_range), so
+the untrained model's loss does not flatten the rest of the curve.
+"""
 
 from __future__ import annotations
 
+import math
+
 from textual_plotext import PlotextPlot
+
+from ...curves import AXES, interpolate, smooth, y_range
+
+AXIS_LABELS = {"step": "step", "tokens": "tokens seen", "time": "wall time (s)"}
 
 
 class LossChart(PlotextPlot):
-    """Plots two series keyed by step; :meth:`set_series` replaces them and redraws."""
+    """Plots train and validation loss keyed by step; :meth:`set_series` replaces them and redraws."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.train: dict[int, float] = {}
         self.val: dict[int, float] = {}
+        self.tokens: dict[int, float] = {}
+        self.seconds: dict[int, float] = {}
+        """Tokens seen and elapsed seconds at the steps a step event measured them (the other x axes)."""
+        self.axis = "step"
+        self.log_y = False
 
     def on_mount(self) -> None:
         super().on_mount()
         self.replot()
 
-    def set_series(self, train: dict[int, float], val: dict[int, float]) -> None:
+    def set_series(self, train: dict[int, float], val: dict[int, float], *,
+                   tokens: dict[int, float] | None = None, seconds: dict[int, float] | None = None) -> None:
         self.train, self.val = dict(train), dict(val)
+        if tokens is not None:
+            self.tokens = dict(tokens)
+        if seconds is not None:
+            self.seconds = dict(seconds)
+        self.replot()
+
+    def cycle_axis(self) -> str:
+        """Step -> tokens -> time -> step; returns the new axis."""
+        self.axis = AXES[(AXES.index(self.axis) + 1) % len(AXES)]
+        self.replot()
+        return self.axis
+
+    def toggle_log(self) -> bool:
+        self.log_y = not self.log_y
+        self.replot()
+        return self.log_y
+
+    def x_of(self, steps: list[int]) -> list[float]:
+        """The x values of ``steps`` on the current axis (tokens and time read between measurements)."""
+        if self.axis == "step":
+            return [float(s) for s in steps]
+        known = self.tokens if self.axis == "tokens" else self.seconds
+        return [v if (v := interpolate(known, s)) is not None else float(s) for s in steps]
+
+    def replot(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        # a log scale plots log10 of the loss on a linear axis: plotext's own log scale and a y range
+        # do not mix (a legend whose series the range cut away crashes its renderer)
+        plt.title("log10 loss" if self.log_y else "loss")
+        plt.xlabel(AXIS_LABELS[self.axis])
+        raw: list[float] = []
+        for series, name, colour in ((self.train, "train", "cyan"), (self.val, "val", "orange")):
+            steps = [s for s in sorted(series) if not self.log_y or series[s] > 0]
+            if not steps:
+                continue
+            xs = self.x_of(steps)
+            ys = [math.log10(series[s]) if self.log_y else series[s] for s in steps]
+            raw += ys
+            if name == "train":
+                plt.plot(xs, ys, marker="braille", color="gray")  # the raw readings, faint
+            else:  # measured at evaluations only: one point each
+                plt.scatter(xs, ys, label=name, marker="o", color=colour)
+            smoothed = smooth(ys)
+            pairs = [(x, y) for x, y in zip(xs, smoothed, strict=True) if y is not None]
+            if len(pairs) > 1:
+                plt.plot([p[0] for p in pairs], [p[1] for p in pairs], marker="braille", color=colour,
+                         label=name if name == "train" else None)
+        limits = y_range(raw)
+        if limits is not None:
+            plt.ylim(*limits)
+        self.refresh()
+
+
+class RateChart(PlotextPlot):
+    """The learning rate against the step: the schedule as it ran (warmup, decay, re-warmup)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.lr: dict[int, float] = {}
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.replot()
+
+    def set_series(self, lr: dict[int, float]) -> None:
+        self.lr = dict(lr)
         self.replot()
 
     def replot(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("loss")
-        plt.xlabel("step")
-        if self.train:
-            xs = sorted(self.train)
-            plt.plot(xs, [self.train[x] for x in xs], label="train", marker="braille", color="cyan")
-        if self.val:
-            xs = sorted(self.val)
-            # measured at evaluations only: one point each, nothing drawn in between
-            plt.scatter(xs, [self.val[x] for x in xs], label="val", marker="o", color="orange")
+        plt.title("learning rate")
+        if self.lr:
+            xs = sorted(self.lr)
+            plt.plot(xs, [self.lr[x] for x in xs], marker="braille", color="green")
         self.refresh()
