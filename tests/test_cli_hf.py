@@ -64,3 +64,68 @@ async def test_tui_opens_an_hf_model_in_the_explorer(home, llama_folder):
         assert isinstance(app.screen, ExplorerScreen)
         await pilot.pause(0.3)  # let the explorer finish mounting its tabs before the test ends the app
         assert app.workbench.run_name == f"hf:{llama_folder}"
+
+
+async def _wait_for(pilot, cond, tries: int = 200) -> bool:
+    for _ in range(tries):
+        if cond():
+            return True
+        await pilot.pause(0.05)
+    return cond()
+
+
+@pytest.mark.anyio
+async def test_runs_screen_opens_an_hf_folder_typed_in_its_dialog(home, tmp_path):
+    """o on the runs screen asks for a hub id or folder and opens it in the explorer, as --hf does."""
+    from tinygpt_tui.tui.app import TinyGPTApp
+    from tinygpt_tui.tui.screens.confirm import AskTextScreen
+    from tinygpt_tui.tui.screens.explorer import ExplorerScreen
+    from tinygpt_tui.tui.screens.runs import RunsScreen
+    from tinygpt_tui.workspace import Workspace
+
+    folder = build("gpt2", tmp_path / "gpt2-tiny")
+    app = TinyGPTApp(Workspace(home / "models", home / "data"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("o")
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, AskTextScreen))
+        # escape leaves the dialog and opens nothing
+        await pilot.press("escape")
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        assert not app.workbench.loaded
+        await pilot.press("o")
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, AskTextScreen))
+        app.screen.query_one("#ask-input").value = str(folder)
+        await pilot.press("enter")
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, ExplorerScreen))
+        await pilot.pause(0.3)  # let the explorer finish mounting its tabs before the test ends the app
+        assert app.workbench.run_name == f"hf:{folder}"
+
+
+@pytest.mark.anyio
+async def test_runs_screen_says_one_sentence_for_an_unknown_hub_id(home, monkeypatch):
+    import huggingface_hub.constants
+
+    from tinygpt_tui.tui.app import TinyGPTApp
+    from tinygpt_tui.tui.screens.confirm import AskTextScreen
+    from tinygpt_tui.tui.screens.runs import RunsScreen
+    from tinygpt_tui.tui.widgets.command_bar import CommandBar
+    from tinygpt_tui.workspace import Workspace
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the variable is read when huggingface_hub is imported, which an earlier test may have done
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    app = TinyGPTApp(Workspace(home / "models", home / "data"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("o")
+        assert await _wait_for(pilot, lambda: isinstance(app.screen, AskTextScreen))
+        app.screen.query_one("#ask-input").value = "no-such-user/no-such-model-xyz"
+        await pilot.press("enter")
+
+        def said() -> str:
+            return app.screen.query_one(CommandBar).message_text if isinstance(app.screen, RunsScreen) else ""
+
+        assert await _wait_for(pilot, lambda: "hub" in said())
+        assert "no-such-user/no-such-model-xyz" in said() and "Traceback" not in said()
+        assert isinstance(app.screen, RunsScreen) and not app.workbench.loaded

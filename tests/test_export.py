@@ -24,7 +24,8 @@ def _make_run(models, tmp_path, name, *, kind="bpe", overrides=None, steps=25):
     corpus = tmp_path / f"{name}.txt"
     corpus.write_text(CORPUS, encoding="utf-8")
     cfg = preset_config("micro", name, {"tokenizer": {"kind": kind, "vocab_size": 300}, **(overrides or {})})
-    tok = train_tokenizer(TokenizerConfig(kind=kind, vocab_size=300), corpus)
+    tok = train_tokenizer(TokenizerConfig(kind=kind, vocab_size=300, special_tokens=cfg.tokenizer.special_tokens),
+                          corpus)
     cfg.model.vocab_size = tok.vocab_size
     d = runs.create_run(models, cfg)
     tok.save(d / runs.TOKENIZER)
@@ -104,3 +105,27 @@ def test_export_refuses_a_non_empty_folder(tmp_path):
     with pytest.raises(TinyGPTError, match="not empty"):
         export_run(run, tmp_path / "out")
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("extra", [[], ["<|im_start|>"]])
+def test_gpt2_tokenizer_run_exports_gpt2s_tokenizer(tmp_path, gpt2_cache, extra):
+    """A run with the gpt2 kind (tiktoken) exports a transformers tokenizer giving the same ids, and the
+    tanh GELU of an imported GPT-2 exports as gelu_new: the same logits."""
+    import transformers
+
+    models = tmp_path / "models"
+    models.mkdir()
+    run, model, tok = _make_run(models, tmp_path, "g2", kind="gpt2", steps=2,
+                                overrides={"model": {"activation": "gelu_tanh", "bias": True},
+                                           "tokenizer": {"kind": "gpt2", "special_tokens": ["<|endoftext|>", *extra]}})
+    out = export_run(run, tmp_path / "out")
+    hf = transformers.AutoModelForCausalLM.from_pretrained(out)
+    hf_tok = transformers.AutoTokenizer.from_pretrained(out)
+    assert hf.config.activation_function == "gelu_new"
+    text = CORPUS[:400] + "<|endoftext|>  Spaces,\ttabs\n\nand 1234 digits — 😀 ok" + "".join(extra)
+    ids = tok.encode(text)
+    assert hf_tok(text)["input_ids"] == ids
+    assert hf_tok.decode(ids) == tok.decode(ids)
+    x = torch.tensor([ids[:32]])
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(x).logits, hf.eval()(x).logits, atol=1e-4, rtol=0)

@@ -36,7 +36,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 POSITIONS = ("learned", "rotary")
 NORMS = ("layernorm", "rmsnorm")
-ACTIVATIONS = ("gelu", "relu2")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu2")
 OPTIMIZERS = ("adamw", "muon")
 SCHEDULES = ("cosine", "wsd")
 
@@ -173,7 +173,8 @@ class ModelConfig:
     qk_norm: bool = False
     """RMS-normalise queries and keys per head before attention (keeps attention logits bounded)."""
     activation: str = "gelu"
-    """MLP non-linearity: ``gelu`` or ``relu2`` (ReLU squared)."""
+    """MLP non-linearity: ``gelu`` (exact), ``gelu_tanh`` (GPT-2's tanh approximation, ``gelu_new``, for
+    imported GPT-2 models) or ``relu2`` (ReLU squared)."""
     zero_init: bool = False
     """Start every residual projection (and an untied head) at zero, so each block begins as identity."""
     logit_softcap: float = 0.0

@@ -34,7 +34,7 @@ def unexportable_options(m: ModelConfig) -> list[str]:
         out.append(f"weightless {m.norm} (norm={m.norm})")
     if m.qk_norm:
         out.append("QK-norm (qk_norm=true)")
-    if m.activation != "gelu":
+    if m.activation not in ("gelu", "gelu_tanh"):
         out.append(f"the {m.activation} activation (activation={m.activation})")
     if m.logit_softcap:
         out.append(f"the logit soft-cap (logit_softcap={m.logit_softcap:g})")
@@ -76,7 +76,8 @@ def gpt2_config(m: ModelConfig, tok: Tokenizer) -> Any:
     transformers = require_transformers()
     return transformers.GPT2Config(
         vocab_size=m.vocab_size, n_positions=m.block_size, n_embd=m.n_embd, n_layer=m.n_layer, n_head=m.n_head,
-        n_inner=4 * m.n_embd, activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        n_inner=4 * m.n_embd,
+        activation_function="gelu_new" if m.activation == "gelu_tanh" else "gelu", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
         layer_norm_epsilon=1e-5, tie_word_embeddings=m.tie_weights, bos_token_id=tok.eot_id,
         eos_token_id=tok.eot_id, architectures=["GPT2LMHeadModel"],
     )
@@ -99,11 +100,49 @@ def hf_tokenizer(tok: Tokenizer) -> Any:
         backend = TkTokenizer(BPE(vocab={k: v for k, v in vocab.items() if k not in specials}, merges=[]))
         backend.add_special_tokens(sorted(specials, key=lambda s: tok.special_tokens[s]))
         backend.decoder = decoders.Fuse()
+    elif tok.kind == "gpt2":
+        backend = _gpt2_backend(tok)
     else:
-        raise TinyGPTError(f"A {tok.kind} tokenizer is not exported yet.",
-                           "GPT-2's own tokenizer loads in transformers as AutoTokenizer.from_pretrained('gpt2').")
+        raise TinyGPTError(f"A {tok.kind} tokenizer cannot be exported.",
+                           "export a run whose tokenizer is bpe, char or gpt2.")
     return transformers.PreTrainedTokenizerFast(tokenizer_object=backend, eos_token=EOT, bos_token=EOT,
                                                 unk_token=None, model_max_length=None)
+
+
+def _gpt2_backend(tok: Tokenizer) -> Any:
+    """GPT-2's tiktoken encoding (and the run's extra special tokens) as a ``tokenizers`` BPE.
+
+    tiktoken keeps ranks, not merges: the merge that makes a token is found by merging its bytes with
+    the lower-ranked tokens only, as tiktoken itself would, until two parts are left."""
+    from tokenizers import Tokenizer as TkTokenizer
+    from tokenizers import decoders, pre_tokenizers
+    from tokenizers.models import BPE
+
+    from .pieces import bytes_to_piece
+
+    ranks: dict[bytes, int] = tok._enc._mergeable_ranks  # type: ignore[attr-defined]
+    merges = []
+    for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        if len(token) < 2:
+            continue
+        parts = [token[i:i + 1] for i in range(len(token))]
+        while len(parts) > 2:
+            # only tokens ranked before this one exist when it is made
+            pairs = [(r, i) for i in range(len(parts) - 1)
+                     if (r := ranks.get(parts[i] + parts[i + 1])) is not None and r < rank]
+            if not pairs:
+                raise TinyGPTError("The GPT-2 vocabulary has a token no earlier merges build.",
+                                   "this is a bug in the export; please report it.")
+            i = min(pairs)[1]
+            parts[i:i + 2] = [parts[i] + parts[i + 1]]
+        merges.append((bytes_to_piece(parts[0]), bytes_to_piece(parts[1])))
+    vocab = {bytes_to_piece(b): r for b, r in ranks.items()}
+    backend = TkTokenizer(BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    # GPT-2's split pattern is the ByteLevel pre-tokenizer's own (use_regex), without a prefix space
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens(sorted(tok.special_tokens, key=lambda s: tok.special_tokens[s]))
+    return backend
 
 
 def model_card(cfg: RunConfig, tok: Tokenizer, params: int, state: dict[str, Any] | None) -> str:

@@ -153,6 +153,11 @@ SHAPE_KEYS = {
 RESUME_KEYS = {("train", "batch_size"), ("train", "grad_accum"), ("train", "seed")}
 
 
+def _start_point(run: Path) -> bool:
+    """Whether the run's resume point is an imported start point (no batch read yet: any batch size)."""
+    return bool((runs.state_summary(run) or {}).get("start_point"))
+
+
 def configure_run(models: Path, name: str, preset: str | None,
                   overrides: dict[str, dict[str, Any]]) -> tuple[RunConfig, list[str]]:
     """The configuration of run ``name`` in the models folder ``models`` after ``overrides``, written
@@ -184,7 +189,7 @@ def configure_run(models: Path, name: str, preset: str | None,
                     f"Run '{name}' already has {key} = {current[section].get(key)!r}; {flag} {value} "
                     f"would change the model or its data.",
                     "drop the flag to resume the run, or start a new run under another --run name.")
-            if (section, key) in RESUME_KEYS and (d / runs.STATE).exists():
+            if (section, key) in RESUME_KEYS and (d / runs.STATE).exists() and not _start_point(d):
                 flag = "--" + key.replace("_", "-")
                 raise TinyGPTError(
                     f"Run '{name}' has a checkpoint trained with {key} = {current[section].get(key)!r}; {flag} "

@@ -167,7 +167,8 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         # the attribute keeps its GPT-2 name so that classic checkpoints' module tree is unchanged
-        self.gelu = ReLU2() if config.activation == "relu2" else nn.GELU()
+        self.gelu = (ReLU2() if config.activation == "relu2"
+                     else nn.GELU(approximate="tanh") if config.activation == "gelu_tanh" else nn.GELU())
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 

@@ -77,9 +77,11 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
     try:
         cfg, tok, shard_set, resume, corpus = train_dist.prepare_across_ranks(run, workspace.data, cfg, ctx, emit,
                                                                               stop)
-        emit(Stage(stage="model", message="building the model" + (" and restoring the checkpoint" if resume else "")))
+        start_point = bool(resume and resume[1].get("start_point"))  # an imported run's first training
+        emit(Stage(stage="model", message="building the model" + (
+            " from its imported weights" if start_point else " and restoring the checkpoint" if resume else "")))
         note = train_dist.world_change_note(int(resume[1].get("world_size", 1)), ctx.world_size, cfg) \
-            if resume else None
+            if resume and not start_point else None
         if note:
             emit(Stage(stage="model", message=note))
         trainer = Trainer(run, cfg, tok, shard_set, emit, stop, resume, ctx, corpus_fingerprint=corpus)

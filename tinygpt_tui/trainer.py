@@ -119,7 +119,9 @@ class Trainer:
         self.last_val_loss: float | None = None
         self.val_history: list[tuple[int, float]] = []  # (step, val loss) of the evaluations
         self.eval_seconds = 0.0  # how long the last evaluation + sample + checkpoint took
-        self.resumed = resume is not None
+        # an imported run's start point (hf_import) holds weights only: the run starts from them as a
+        # fresh run does (its step-0 evaluation, its own seeding), not as a resumed one
+        self.resumed = resume is not None and not resume[1].get("start_point")
         if resume is not None:
             self._restore(*resume)
 
@@ -136,7 +138,7 @@ class Trainer:
         # the RNG that dropout draws from starts from a known state, whatever setup consumed; each
         # rank has its own (rank 0's is the single-process one)
         saved_world = int(resume[1].get("world_size", 1)) if resume is not None else None
-        if resume is not None and (ctx.rank == 0 or saved_world == ctx.world_size):
+        if self.resumed and (ctx.rank == 0 or saved_world == ctx.world_size):
             checkpoint.restore_rng(train_dist.rank_rng(resume[0], ctx.rank), resume[1], self.device)
         else:
             torch.manual_seed(tc.seed + 1 + ctx.rank + 1_000_003 * self.step)

@@ -200,6 +200,14 @@ class Workbench:
                                "list runs with `tinygpt runs`.")
         return export_run(self.run_folder(run), Path(out), which=which, force=force)
 
+    def import_hf(self, folder: Path | str, run: str, *, source: str | None = None, preset: str = "tiny",
+                  block_size: int | None = None, lr: float | None = None) -> RunConfig:
+        """Create ``run`` starting from a GPT-2-shaped transformers folder (see hf_import.py)."""
+        from .hf_import import import_run
+
+        return import_run(self.models_dir, Path(folder), run, source=source, preset=preset,
+                          block_size=block_size, lr=lr)
+
     def unload(self) -> None:
         self._model = self._tokenizer = self._config = None
         self.run_name = None

@@ -34,7 +34,7 @@ from ..workspace import Workspace
 from .messages import RunLoaded, TrainingEnded, TrainingEvent
 from .palette import SlashCommandProvider
 from .screens.base import AppScreen
-from .screens.confirm import ChoiceScreen
+from .screens.confirm import AskTextScreen, ChoiceScreen
 from .screens.help import HelpScreen
 from .screens.new_run import NewRunResult, NewRunScreen
 from .screens.runs import RunsScreen
@@ -194,6 +194,17 @@ class TinyGPTApp(App[None]):
         """Open a Hugging Face model in a worker thread (transformers import, weights), then explore it."""
         self.say(f"Opening {source} with transformers…")
         self._load_hf_worker(source)
+
+    def ask_hf(self) -> None:
+        """Ask for a hub id or a local folder, then open it as ``--hf`` does (escape: nothing)."""
+        def answered(source: str | None) -> None:
+            if source is not None:
+                self.load_hf(source.strip())  # an empty answer gets open_hf's one sentence
+
+        self.push_screen(AskTextScreen(
+            "Open a Hugging Face causal language model: a hub id (needs the network once, then the cache) "
+            "or a local folder with config.json, weights and tokenizer.",
+            placeholder="gpt2, roneneldan/TinyStories-1M or ./my-model-folder"), answered)
 
     @work(thread=True, exclusive=True, group="load")
     def _load_hf_worker(self, source: str) -> None:

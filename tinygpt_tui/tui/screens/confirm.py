@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 
 class ChoiceScreen(ModalScreen[str]):
@@ -35,3 +35,38 @@ class ChoiceScreen(ModalScreen[str]):
 
     def action_cancel(self) -> None:
         self.dismiss("cancel")
+
+
+class AskTextScreen(ModalScreen[str | None]):
+    """A question and a one-line answer; dismisses with the text (enter or the first button), or None
+    on escape or Cancel. The answer is the user's text: passed on as it is, never parsed as markup."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, placeholder: str = "", ok: str = "Open") -> None:
+        super().__init__()
+        self.question = question
+        self.placeholder = placeholder
+        self.ok = ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="ask-dialog"):
+            yield Static(self.question, id="ask-question", markup=False)
+            yield Input(placeholder=self.placeholder, id="ask-input")
+            with Horizontal(id="ask-buttons"):
+                yield Button(self.ok, id="ask-ok", variant="primary")
+                yield Button("Cancel", id="ask-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(self.query_one(Input).value if event.button.id == "ask-ok" else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -20,6 +20,7 @@ HELP_KEYS = """\
 | runs | `enter` / `e` | open the selected run in the generation explorer |
 | runs | `n` | new run form |
 | runs | `t` | training screen of the selected run |
+| runs | `o` | open a Hugging Face model (hub id or local folder) in the explorer |
 | runs | `r` | refresh the list |
 | new run | `ctrl+s` | create; `ctrl+t` create and train |
 | training | `s` | start or resume training |

@@ -47,6 +47,7 @@ class RunsScreen(AppScreen):
         Binding("e", "open_selected", "Explore"),
         Binding("t", "train_selected", "Training"),
         Binding("n", "new_run", "New run"),
+        Binding("o", "open_hf", "Open HF model"),
         Binding("r", "refresh", "Refresh"),
     ]
 
@@ -177,6 +178,9 @@ class RunsScreen(AppScreen):
 
     def action_new_run(self) -> None:
         self.tinygpt.new_run()
+
+    def action_open_hf(self) -> None:
+        self.tinygpt.ask_hf()
 
     def action_refresh(self) -> None:
         self.refresh_runs()
