@@ -149,6 +149,10 @@ class Repl:
         self.console = console or Console(highlight=False)
         self.which = which
         self.params = SamplingConfig()
+        self.last_prompt = ""
+        self.last_records: list[Any] = []
+        """The token records of the last generation (what /save tokens and /save samples write)."""
+        self._io = (input, output)
         if history is None:
             try:
                 history = FileHistory(str(history_path()))
@@ -314,6 +318,50 @@ class Repl:
         self.info(f"Created run '{name}' (preset tiny, storybook data) and started training it in the "
                   f"background (pid {proc.proc.pid}); /load {name} once it has weights, /stop stops it.")
 
+    def cmd_rename(self, args: list[str]) -> None:
+        if len(args) != 2:
+            raise TinyGPTError("/rename takes the run's name and its new one.", "e.g. /rename quick stories-1.")
+        self.workbench.rename_run(args[0], args[1])
+        self.info(f"Renamed run '{args[0]}' to '{args[1]}'.")
+
+    def cmd_delete(self, args: list[str]) -> None:
+        from .units import human_bytes
+
+        if len(args) != 1:
+            raise TinyGPTError("Which run should be deleted?", "name it: /delete RUN.")
+        name = args[0]
+        wb = self.workbench
+        if wb.loaded and wb.run_name == name:  # said before asking, as the workbench would refuse it
+            raise TinyGPTError(f"Run '{name}' is loaded here, so it cannot be deleted.",
+                               "load another run first (/load RUN), then delete this one.")
+        size = wb.run_footprint(name)
+        if not self.confirm(f"Delete run '{name}' and its {size.files} files ({human_bytes(size.bytes)})? "
+                            "This cannot be undone. [y/N] "):
+            self.info(f"Kept run '{name}'.", "dim")
+            return
+        wb.delete_run(name)
+        self.info(f"Deleted run '{name}' ({size.files} files, {human_bytes(size.bytes)}).")
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question on the REPL's own input; only y or yes is a yes (Ctrl-C, Ctrl-D: no)."""
+        ask: PromptSession = PromptSession(input=self._io[0], output=self._io[1])  # no history: answers are not prompts
+        try:
+            answer = ask.prompt(question)
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    def cmd_save(self, args: list[str]) -> None:
+        from .present import short_path
+
+        kind, file, run = commands.save_args(args)
+        if kind == "metrics":
+            run = run or self.workbench.run_name
+        path, n = self.workbench.save_table(kind, Path(file), prompt=self.last_prompt,
+                                            records=self.last_records, run=run)
+        what = {"samples": "sample", "tokens": "token", "metrics": "measurement"}[kind]
+        self.info(f"Saved {n} {what}{'s' if n != 1 else ''} to {short_path(path)}.")
+
     def cmd_clear(self, args: list[str]) -> None:
         self.console.clear()
 
@@ -360,9 +408,11 @@ class Repl:
         cancel = threading.Event()
         stream = self.workbench.generate(prompt, params, cancel=cancel)
         view.start(prompt, breakdown, params.seed, params.num_samples)
+        self.last_prompt, self.last_records = prompt, []
         try:
             for rec in stream:
                 view.add(rec)
+                self.last_records.append(rec)
         except KeyboardInterrupt:
             cancel.set()
             self.info("\n(stopped)", "yellow")

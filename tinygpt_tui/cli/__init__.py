@@ -15,7 +15,7 @@ __all__ = ["build_parser", "main", "print_error", "size_arg"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import data, export, sampling, tokens, training
+    from . import data, export, runs, sampling, tokens, training
 
     parser = argparse.ArgumentParser(
         prog="tinygpt",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", help="where runs live (default: ./models or $TINYGPT_MODELS)")
     parser.add_argument("--data-dir", help="where prepared datasets live (default: ./data or $TINYGPT_DATA)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in (data, tokens, training, sampling, export):
+    for area in (data, tokens, training, sampling, export, runs):
         area.register(sub)
     return parser
 

@@ -25,6 +25,8 @@ TUI_HELP = {
     "stop": "Stop the generation in progress, or this app's training (it saves a checkpoint).",
     "load": "Open a trained run in the generation explorer (/load alone lists the runs).",
     "tokens": "Open the vocabulary explorer of the loaded run.",
+    "rename": "Rename a run (/rename OLD NEW; /rename alone asks for the selected run's new name).",
+    "delete": "Delete a run and its files, after a confirmation (the selected run when none is named).",
 }
 
 
@@ -178,6 +180,43 @@ class SlashCommands:
 
     def _cmd_new(self, args: list[str]) -> None:
         self.app.new_run()
+
+    def _cmd_rename(self, args: list[str]) -> None:
+        run = args[0] if args else self._selected_or_current()
+        if run is None:
+            raise TinyGPTError("Which run?", "type /rename OLD NEW, or select a run on the runs screen.")
+        self.app.rename_run(run, args[1] if len(args) > 1 else None)
+
+    def _cmd_delete(self, args: list[str]) -> None:
+        run = args[0] if args else self._selected_or_current()
+        if run is None:
+            raise TinyGPTError("Which run?", "type /delete RUN, or select a run on the runs screen.")
+        self.app.delete_run(run)
+
+    def _cmd_save(self, args: list[str]) -> None:
+        from pathlib import Path
+
+        from ..commands import save_args
+        from .screens.explorer import ExplorerScreen
+
+        app = self.app
+        kind, file, run = save_args(args)
+        prompt, records = "", []
+        if kind == "metrics":
+            run = run or self._selected_or_current()
+        else:
+            explorer = app.find_screen(ExplorerScreen)
+            if explorer is not None:
+                # the token views of the explorer's last generation, one per sample, in order
+                prompt = explorer.last_prompt
+                records = [r for view in explorer.query("TokenView.sample-view") for r in view.records]
+        try:
+            path, n = app.workbench.save_table(kind, Path(file), prompt=prompt, records=records, run=run)
+        except OSError as err:
+            app.say_error(err)
+            return
+        what = {"samples": "sample", "tokens": "token", "metrics": "measurement"}[kind]
+        app.say(f"Saved {n} {what}{'s' if n != 1 else ''} to {short_path(path)}.")
 
     def _cmd_clear(self, args: list[str]) -> None:
         from .screens.explorer import ExplorerScreen
