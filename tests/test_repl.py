@@ -299,7 +299,7 @@ def test_rename_delete_after_asking_and_save_in_the_repl(run):
     assert "Renamed run 'other' to 'second'." in out
     assert "error: The name 'tiny' is taken" in out
     assert "error: Run 'tiny' is loaded here, so it cannot be deleted." in out
-    assert "Kept run 'second'." in out and "Deleted run 'second' (2 files" in out
+    assert "Kept run 'second'." in out and "Deleted run 'second' (3 files" in out
     assert "error: There is no run named 'second'" in out
     assert sorted(p.name for p in MODELS.iterdir()) == ["tiny"]
     records = repl.last_records

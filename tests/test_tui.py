@@ -1100,11 +1100,14 @@ async def test_runs_screen_renames_a_run_in_a_dialog_and_by_command(runs_home):
         table.focus()
         await pilot.press("down", "m")
         await wait_for(pilot, lambda: screen_name(app) == "NameScreen")
+        await pilot.pause()
         field = app.screen.query_one("#name-input")
         assert field.value == "fresh"
+        field.focus()
         for bad, why in (("../up", "Use letters"), ("fixture", "is taken")):
             field.value = bad
             await pilot.press("enter")
+            await pilot.pause()
             assert why in str(app.screen.query_one("#name-problem").content)
             assert screen_name(app) == "NameScreen"
         field.value = "fresh-2"
