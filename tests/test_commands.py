@@ -30,7 +30,7 @@ def test_plain_text_is_a_prompt_and_slash_lines_are_commands():
 
 def test_every_command_in_the_registry_parses_and_has_help():
     expected = {"help", "params", "tokens", "train", "continue", "stop", "load", "new", "clear", "seed", "quit",
-                "lens", "cuts"}
+                "lens", "cuts", "branch", "branches", "versus", "rename", "delete", "save"}
     assert set(COMMANDS) == expected
     for name, spec in COMMANDS.items():
         assert parse(f"/{name}").name == name
@@ -135,3 +135,23 @@ def test_the_core_sampling_modules_import_no_ui_library():
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_save_delete_and_rename_parse_with_their_arguments():
+    from tinygpt_tui.commands import save_args
+
+    assert parse("/rename a b").args == ["a", "b"]
+    assert parse("/delete a").name == "delete"
+    with pytest.raises(TinyGPTError, match="at most 1"):
+        parse("/delete a b")
+    assert save_args(parse('/save tokens "my file.csv"').args) == ("tokens", "my file.csv", None)
+    assert save_args(["METRICS", "m.json", "quick"]) == ("metrics", "m.json", "quick")
+    with pytest.raises(TinyGPTError, match="cannot save 'token'") as e:
+        save_args(["token", "t.csv"])
+    assert "did you mean tokens?" in e.value.hint
+    with pytest.raises(TinyGPTError, match="needs what to save and a file name"):
+        save_args(["tokens"])
+    with pytest.raises(TinyGPTError, match="takes no run"):
+        save_args(["samples", "s.csv", "quick"])
+    assert completions("/save t") == ["tokens"]
+    assert completions("/save metrics m.csv q", ["quick", "other"]) == ["quick"]

@@ -346,3 +346,29 @@ def test_branch_mistakes_are_one_sentence(run, home):
                      "/branches does not know 'frob'."):
         assert sentence in out, sentence
     assert "Traceback" not in out and len(repl.tree.branches) == 1
+
+
+def test_rename_delete_after_asking_and_save_in_the_repl(run):
+    import csv
+    import json
+
+    out, repl = drive("/rename other second\r/rename second tiny\r/delete tiny\r"
+                      "/delete second\rn\r/delete second\ry\r/delete second\r"
+                      "/params tokens=6 seed=2 samples=2\rab\r/save tokens t.csv\r/save samples s.json\r"
+                      "/save tokens t.csv\r/save metrics m.csv\r/quit\r")
+    assert "Renamed run 'other' to 'second'." in out
+    assert "error: The name 'tiny' is taken" in out
+    assert "error: Run 'tiny' is loaded here, so it cannot be deleted." in out
+    assert "Kept run 'second'." in out and "Deleted run 'second' (3 files" in out
+    assert "error: There is no run named 'second'" in out
+    assert sorted(p.name for p in MODELS.iterdir()) == ["tiny"]
+    records = repl.last_records
+    assert len({r.sample for r in records}) == 2
+    with open("t.csv", newline="", encoding="utf-8") as f:
+        back = list(csv.DictReader(f))
+    assert [int(r["id"]) for r in back] == [r.id for r in records] and f"Saved {len(records)} tokens to t.csv" in out
+    samples = json.load(open("s.json", encoding="utf-8"))
+    assert [s["text"] for s in samples] == ["".join(r.text for r in records if r.sample == k) for k in (0, 1)]
+    assert all(s["prompt"] == "ab" for s in samples)
+    assert "error: t.csv already exists; saving never replaces a file." in out
+    assert "error: Run 'tiny' has no metrics yet." in out

@@ -1257,3 +1257,96 @@ async def test_the_loss_chart_cycles_its_x_axis_and_toggles_a_log_scale(runs_hom
         assert chart.log_y and "log" in bar_text(app)
         await pilot.press("l")
         assert not chart.log_y
+
+
+# -- renaming, deleting, saving ------------------------------------------------------------------------
+@pytest.mark.anyio
+async def test_runs_screen_deletes_a_run_after_asking_and_refuses_the_loaded_one(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("RunTable")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        table.focus()
+        await pilot.press("down", "d")
+        await wait_for(pilot, lambda: screen_name(app) == "ChoiceScreen")
+        assert "Delete run 'fresh' and its 1 files" in str(app.screen.query_one("#choice-question").content)
+        await pilot.press("enter")  # the focused button keeps the run
+        await wait_for(pilot, lambda: screen_name(app) == "RunsScreen")
+        assert (runs_home / "models" / "fresh").is_dir() and "Kept run fresh" in bar_text(app)
+        await command(pilot, "/delete fresh")
+        await wait_for(pilot, lambda: screen_name(app) == "ChoiceScreen")
+        await pilot.click("#choice-delete")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert not (runs_home / "models" / "fresh").exists()
+        assert "Deleted run fresh (1 files" in bar_text(app)
+        await command(pilot, "/load fixture")
+        await open_explorer(pilot)
+        await command(pilot, "/delete fixture")
+        assert "is open in the explorer, so it cannot be deleted" in bar_text(app)
+        assert screen_name(app) == "ExplorerScreen" and (runs_home / "models" / "fixture").is_dir()
+        await command(pilot, "/delete ghost")
+        assert "There is no run named 'ghost'" in bar_text(app)
+
+
+@pytest.mark.anyio
+async def test_runs_screen_renames_a_run_in_a_dialog_and_by_command(runs_home):
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("RunTable")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        table.focus()
+        await pilot.press("down", "m")
+        await wait_for(pilot, lambda: screen_name(app) == "AskTextScreen")
+        await pilot.pause()
+        field = app.screen.query_one("#ask-input")
+        assert field.value == "fresh"
+        field.focus()
+        for bad, why in (("../up", "Use letters"), ("fixture", "is taken")):
+            field.value = bad
+            await pilot.press("enter")
+            await pilot.pause()
+            assert why in str(app.screen.query_one("#ask-problem").content)
+            assert screen_name(app) == "AskTextScreen"
+        field.value = "fresh-2"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "fresh-2" in [r.name for r in table.runs])
+        assert "Renamed run fresh to fresh-2" in bar_text(app)
+        assert not (runs_home / "models" / "fresh").exists()
+        await command(pilot, "/rename fixture fox")
+        await wait_for(pilot, lambda: "fox" in [r.name for r in table.runs])
+        assert (runs_home / "models" / "fox" / "model.safetensors").is_file()
+        await command(pilot, "/rename fox fresh-2")
+        assert "The name 'fresh-2' is taken" in bar_text(app)
+
+
+@pytest.mark.anyio
+async def test_save_writes_the_explorers_tokens_samples_and_the_runs_metrics(runs_home):
+    import csv
+    import json
+
+    from tinygpt_tui import tables
+
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        await command(pilot, "/save tokens early.csv")
+        assert "There is no generation to save tokens of yet" in bar_text(app)
+        await generate_seeded(pilot, "Once upon", 12, at_least=4, samples=2)
+        records = [r for v in app.screen.query("TokenView.sample-view") for r in v.records]
+        await command(pilot, "/save tokens tokens.csv")
+        assert f"Saved {len(records)} tokens to tokens.csv" in bar_text(app)
+        with open(runs_home / "tokens.csv", newline="", encoding="utf-8") as f:
+            back = list(csv.DictReader(f))
+        assert [int(r["id"]) for r in back] == [r.id for r in records]
+        assert [r["text"] for r in back] == [r.display for r in records]
+        assert [float(r["prob"]) for r in back] == [r.prob for r in records]
+        await command(pilot, "/save samples samples.json")
+        samples = json.loads((runs_home / "samples.json").read_text(encoding="utf-8"))
+        assert samples == tables.sample_rows("Once upon", records) and len(samples) == 2
+        await command(pilot, "/save metrics metrics.json")
+        metrics = json.loads((runs_home / "metrics.json").read_text(encoding="utf-8"))
+        assert metrics and {m["event"] for m in metrics} == {"step", "eval"}
+        await command(pilot, "/save tokens tokens.csv")
+        assert "already exists" in bar_text(app)
+        await command(pilot, "/save tokens tokens.txt")
+        assert "Cannot tell the format of 'tokens.txt'" in bar_text(app)

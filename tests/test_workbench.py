@@ -231,3 +231,47 @@ def test_token_frequencies_count_the_shard_in_chunks(workbench, monkeypatch, tmp
     assert counts is not None and int(counts.sum()) == len(train_ids) > 64
     assert (counts == np.bincount(train_ids, minlength=len(counts))).all()
     assert sizes and max(sizes) <= 64  # never the whole shard at once
+
+
+def test_rename_keeps_a_loaded_run_loaded_under_its_new_name(workbench):
+    workbench.load("fixture")
+    workbench.rename_run("fixture", "fox")
+    assert workbench.run_name == "fox" and workbench.run_names() == {"fox", "fresh"}
+    assert workbench.run_config("fox").name == "fox"
+    workbench.load("fox")  # its weights, tokenizer and state moved with it
+    assert workbench.loaded
+
+
+def test_delete_refuses_the_loaded_run_then_deletes_another(workbench):
+    workbench.load("fixture")
+    with pytest.raises(TinyGPTError, match="is loaded for generation") as e:
+        workbench.delete_run("fixture")
+    assert "/load" in e.value.hint
+    size = workbench.run_footprint("fresh")
+    assert workbench.delete_run("fresh") == size and size.files == 1
+    assert workbench.run_names() == {"fixture"}
+
+
+def test_save_table_writes_metrics_tokens_and_samples(workbench, runs_home):
+    import csv
+
+    from tinygpt_tui import runs
+
+    events = runs.read_metrics(runs_home / "models" / "fixture")[0]
+    path, n = workbench.save_table("metrics", runs_home / "m.csv", run="fixture")
+    with open(path, newline="", encoding="utf-8") as f:
+        back = list(csv.DictReader(f))
+    measured = [e for e in events if e["event"] in ("step", "eval")]
+    assert n == len(back) == len(measured) and [r["step"] for r in back] == [str(e["step"]) for e in measured]
+    with pytest.raises(TinyGPTError, match="no metrics yet"):
+        workbench.save_table("metrics", runs_home / "m2.csv", run="fresh")
+    with pytest.raises(TinyGPTError, match="no generation to save tokens of"):
+        workbench.save_table("tokens", runs_home / "t.json", records=[])
+    workbench.load("fixture")
+    recs = list(workbench.generate("Once", SamplingConfig(seed=1, max_new_tokens=6, num_samples=2)))
+    path, n = workbench.save_table("tokens", runs_home / "t.json", records=recs)
+    import json
+
+    assert n == len(recs) and [r["id"] for r in json.loads(path.read_text())] == [r.id for r in recs]
+    path, n = workbench.save_table("samples", runs_home / "s.json", prompt="Once", records=recs)
+    assert n == 2 and json.loads(path.read_text())[1]["text"] == "".join(r.text for r in recs if r.sample == 1)

@@ -24,7 +24,8 @@ class CommandSpec:
     usage: str
     help: str
     arg: str = ""
-    """What its arguments complete to: ``params`` (name=value), ``runs`` (run names), ``int``, ''."""
+    """What its arguments complete to: ``params`` (name=value), ``runs`` (run names), ``int``,
+    ``save`` (what /save writes, then run names for metrics), ''."""
     max_args: int | None = 0
     """How many arguments it takes at most (None: any number)."""
     aliases: tuple[str, ...] = ()
@@ -54,6 +55,13 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Create a new run (preset tiny on the built-in stories; default name quick) and train it "
                     "(nproc=N: in N processes).",
                     "", 2),
+        CommandSpec("rename", "/rename OLD NEW", "Rename a run (not while it trains).", "runs", 2),
+        CommandSpec("delete", "/delete RUN",
+                    "Delete a run and all its files, after asking (not while it trains or is loaded).", "runs", 1),
+        CommandSpec("save", "/save samples|tokens|metrics FILE.json|FILE.csv [RUN]",
+                    "Save the last generation's samples or token table (token, id, piece, bytes, "
+                    "probabilities, alternatives), or a run's metrics, as JSON or CSV (from the extension).",
+                    "save", 3),
         CommandSpec("clear", "/clear", "Clear the screen."),
         CommandSpec("seed", "/seed [N|random]",
                     "Fix the sampling seed so generations repeat (random: a fresh seed each time).", "int", 1),
@@ -284,6 +292,12 @@ def completions(text: str, run_names: Iterable[str] = ()) -> list[str]:
         return [f"{n}=" for n in param_names() if n.startswith(low)]
     if spec.arg == "runs":
         return sorted(n for n in run_names if n.startswith(word))
+    if spec.arg == "save":
+        if len(words) == 1:
+            return [k for k in SAVE_KINDS if k.startswith(word.lower())]
+        if len(words) == 3 and words[0].lower() == "metrics":
+            return sorted(n for n in run_names if n.startswith(word))
+        return []
     if spec.arg == "commands":
         return [n for n in COMMANDS if n.startswith(word.lstrip("/").lower())]
     if spec.arg == "int" and "random".startswith(word.lower()) and word:
@@ -393,3 +407,25 @@ def branches_args(args: list[str]) -> tuple[str, str | int | None]:
         return args[0], args[1]
     raise TinyGPTError(f"/branches does not know '{' '.join(args)}'.",
                        "write /branches, /branches N, /branches save FILE or /branches open FILE.")
+
+
+SAVE_KINDS = ("samples", "tokens", "metrics")
+"""What /save writes (tables.KINDS; repeated here so that parsing needs no table code)."""
+
+
+def save_args(args: list[str]) -> tuple[str, str, str | None]:
+    """``/save KIND FILE [RUN]``: (kind, file, run or None). Only metrics belong to a run; samples and
+    tokens are the last generation's. Shared by the REPL and the app."""
+    usage = "e.g. /save tokens tokens.csv, /save samples samples.json or /save metrics metrics.csv."
+    if len(args) < 2:
+        raise TinyGPTError("/save needs what to save and a file name.", usage)
+    kind = args[0].lower()
+    if kind not in SAVE_KINDS:
+        close = _suggest(kind, SAVE_KINDS)
+        hint = f"did you mean {close}? " if close else ""
+        raise TinyGPTError(f"/save cannot save '{args[0]}'.", f"{hint}It saves {', '.join(SAVE_KINDS)}.")
+    run = args[2] if len(args) > 2 else None
+    if run is not None and kind != "metrics":
+        raise TinyGPTError(f"/save {kind} takes no run: it saves the last generation.",
+                           "e.g. /save tokens tokens.csv (only /save metrics FILE RUN names a run).")
+    return kind, args[1], run

@@ -155,6 +155,10 @@ class Repl:
         """The branch tree of the last generation's first sample (a branches.BranchTree), or one opened."""
         self.branch_id = 0
         """The branch /branch grows from: the last one made or gone to."""
+        self.last_prompt = ""
+        self.last_records: list[Any] = []
+        """The token records of the last generation (what /save tokens and /save samples write)."""
+        self._io = (input, output)
         if history is None:
             try:
                 history = FileHistory(str(history_path()))
@@ -333,6 +337,50 @@ class Repl:
         self.info(f"Created run '{name}' (preset tiny, storybook data) and started training it in the "
                   f"background (pid {proc.proc.pid}); /load {name} once it has weights, /stop stops it.")
 
+    def cmd_rename(self, args: list[str]) -> None:
+        if len(args) != 2:
+            raise TinyGPTError("/rename takes the run's name and its new one.", "e.g. /rename quick stories-1.")
+        self.workbench.rename_run(args[0], args[1])
+        self.info(f"Renamed run '{args[0]}' to '{args[1]}'.")
+
+    def cmd_delete(self, args: list[str]) -> None:
+        from .units import human_bytes
+
+        if len(args) != 1:
+            raise TinyGPTError("Which run should be deleted?", "name it: /delete RUN.")
+        name = args[0]
+        wb = self.workbench
+        if wb.loaded and wb.run_name == name:  # said before asking, as the workbench would refuse it
+            raise TinyGPTError(f"Run '{name}' is loaded here, so it cannot be deleted.",
+                               "load another run first (/load RUN), then delete this one.")
+        size = wb.run_footprint(name)
+        if not self.confirm(f"Delete run '{name}' and its {size.files} files ({human_bytes(size.bytes)})? "
+                            "This cannot be undone. [y/N] "):
+            self.info(f"Kept run '{name}'.", "dim")
+            return
+        wb.delete_run(name)
+        self.info(f"Deleted run '{name}' ({size.files} files, {human_bytes(size.bytes)}).")
+
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question on the REPL's own input; only y or yes is a yes (Ctrl-C, Ctrl-D: no)."""
+        ask: PromptSession = PromptSession(input=self._io[0], output=self._io[1])  # no history: answers are not prompts
+        try:
+            answer = ask.prompt(question)
+        except (KeyboardInterrupt, EOFError):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    def cmd_save(self, args: list[str]) -> None:
+        from .present import short_path
+
+        kind, file, run = commands.save_args(args)
+        if kind == "metrics":
+            run = run or self.workbench.run_name
+        path, n = self.workbench.save_table(kind, Path(file), prompt=self.last_prompt,
+                                            records=self.last_records, run=run)
+        what = {"samples": "sample", "tokens": "token", "metrics": "measurement"}[kind]
+        self.info(f"Saved {n} {what}{'s' if n != 1 else ''} to {short_path(path)}.")
+
     def cmd_clear(self, args: list[str]) -> None:
         self.console.clear()
 
@@ -490,12 +538,14 @@ class Repl:
         # kept for /lens and /cuts, whatever becomes of the generation (a stop keeps what was drawn)
         self.last_generation = (prompt, records, params)
         first: list = []  # the first sample: the root of the branch tree /branch grows
+        self.last_prompt, self.last_records = prompt, []
         try:
             for rec in stream:
                 records.append(rec)
                 view.add(rec)
                 if rec.sample == 0:
                     first.append(rec)
+                self.last_records.append(rec)
         except KeyboardInterrupt:
             cancel.set()
             self.info("\n(stopped)", "yellow")

@@ -15,6 +15,14 @@ def human_count(n: float | None) -> str:
     return f"{n:.0f}"
 
 
+def human_bytes(n: int) -> str:
+    """1_500_000 -> '1.5 MB', 980 -> '980 B' (decimal units, as parse_size reads them)."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
 def duration(seconds: float | None) -> str:
     """95 -> '1m35s', 4000 -> '1h06m', 7 -> '7s'; None -> '-'."""
     if seconds is None or not math.isfinite(seconds):

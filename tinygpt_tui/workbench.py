@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .generate import ScoreResult, TokenRecord
     from .lens import LogitLens
     from .model import GPT
+    from .runops import Footprint
     from .runs import RunInfo
     from .tokenizer import Tokenizer
 
@@ -111,6 +112,70 @@ class Workbench:
         if proc is not None and proc.alive:
             return True
         return runs.is_training(self.run_folder(name))
+
+    def rename_run(self, old: str, new: str) -> Path:
+        """Rename run ``old`` to ``new`` (see runops.py); a loaded run stays loaded under its new name.
+        Refused while it trains, here or elsewhere."""
+        from . import runops
+
+        self._refuse_training_here(old, "renamed")
+        folder = runops.rename_run(self.models_dir, old, new)
+        self.training.pop(old, None)  # a finished process of the old name: nothing to keep
+        if self.run_name == old:
+            self.run_name = new
+        return folder
+
+    def delete_run(self, name: str) -> Footprint:
+        """Delete run ``name`` and its files (see runops.py). Refused while it trains and while it is the
+        loaded run."""
+        from . import runops
+
+        if self.loaded and self.run_name == name:
+            raise TinyGPTError(f"Run '{name}' is loaded for generation, so it cannot be deleted.",
+                               "load another run first (/load RUN), then delete this one.")
+        self._refuse_training_here(name, "deleted")
+        removed = runops.delete_run(self.models_dir, name)
+        self.training.pop(name, None)
+        return removed
+
+    def run_footprint(self, name: str) -> Footprint:
+        """The files and bytes of run ``name`` (what deleting it removes)."""
+        from . import runops
+
+        return runops.footprint(runops.run_folder(self.models_dir, name))
+
+    def _refuse_training_here(self, name: str, doing: str) -> None:
+        proc = self.training.get(name)
+        if proc is not None and proc.alive:
+            raise TinyGPTError(f"Run '{name}' is training in this session, so it cannot be {doing}.",
+                               "stop it first (x on its training screen, or /stop), then try again.")
+
+    # -- table exports -----------------------------------------------------------------------------
+    def save_table(self, kind: str, path: Path, *, prompt: str = "", records: list[TokenRecord] | None = None,
+                   run: str | None = None) -> tuple[Path, int]:
+        """Write ``kind`` (samples, tokens: of ``records``, a generation from ``prompt``; metrics: of
+        ``run``) to ``path`` as JSON or CSV (by its extension); returns the path and the rows written."""
+        from . import tables
+
+        tables.table_format(Path(path))  # a bad extension is said before anything else
+        if kind == "metrics":
+            if run is None:
+                raise TinyGPTError("Whose metrics?", "name the run: /save metrics FILE RUN, or open one first.")
+            if not self.run_exists(run):
+                raise TinyGPTError(f"There is no run named '{run}' in {self.models_dir}.",
+                                   "check the name on the runs screen.")
+            wires, _ = self.read_metrics(run)
+            rows = tables.metric_rows(wires)
+            if not rows:
+                raise TinyGPTError(f"Run '{run}' has no metrics yet.", "train it first; its steps are recorded as it goes.")
+        elif kind in ("samples", "tokens"):
+            if not records:
+                raise TinyGPTError(f"There is no generation to save {kind} of yet.",
+                                   "generate first: type a prompt and press enter.")
+            rows = tables.sample_rows(prompt, records) if kind == "samples" else tables.token_rows(records)
+        else:
+            raise TinyGPTError(f"Cannot save '{kind}'.", f"save one of: {', '.join(tables.KINDS)}.")
+        return tables.write_table(Path(path), rows), len(rows)
 
     # -- datasets and shards -----------------------------------------------------------------------
     def dataset_dir(self, name: str) -> Path:

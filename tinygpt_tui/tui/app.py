@@ -204,7 +204,7 @@ class TinyGPTApp(App[None]):
         self.push_screen(AskTextScreen(
             "Open a Hugging Face causal language model: a hub id (needs the network once, then the cache) "
             "or a local folder with config.json, weights and tokenizer.",
-            placeholder="gpt2, roneneldan/TinyStories-1M or ./my-model-folder"), answered)
+            placeholder="gpt2, roneneldan/TinyStories-1M or ./my-model-folder", ok="Open"), answered)
 
     @work(thread=True, exclusive=True, group="load")
     def _load_hf_worker(self, source: str) -> None:
@@ -326,6 +326,88 @@ class TinyGPTApp(App[None]):
         explorer = self.find_screen(ExplorerScreen)
         if explorer is not None:
             explorer.refresh_status()
+
+    # -- renaming and deleting runs ----------------------------------------------------------------
+    def _leave_run(self, run: str) -> None:
+        """A run was renamed or deleted: a screen still showing it under its old name goes back to the
+        runs (the explorer's model stays loaded, under the new name)."""
+        shown = getattr(self.screen, "run", None)
+        if shown == run and len(self.screen_stack) > 1:
+            self.show_runs()
+
+    def rename_run(self, old: str, new: str | None = None) -> None:
+        """Rename run ``old`` to ``new``; without ``new``, ask for it in a dialog first."""
+        from ..config import valid_run_name
+
+        if new is None:
+            if not self.workbench.run_exists(old):
+                self.say(f"There is no run named '{old}'. Hint: the runs screen lists them.", error=True)
+                return
+
+            def check(text: str) -> str | None:
+                if not valid_run_name(text):
+                    return "Use letters, digits, '-', '_' or '.', starting with a letter or digit."
+                if text != old and (self.workbench.models_dir / text).exists():
+                    return f"The name '{text}' is taken."
+                return None
+
+            def answered(text: str | None) -> None:
+                if text and text != old:
+                    self.rename_run(old, text)
+
+            self.push_screen(AskTextScreen(f"Rename run '{old}' to:", old, ok="Rename", check=check), answered)
+            return
+        try:
+            self.workbench.rename_run(old, new)
+        except (TinyGPTError, OSError) as err:
+            self.say_error(err)
+            return
+        if self.current_run == old:
+            self.current_run = new
+        self._leave_run(old)
+        self.refresh_runs()
+        self.say(f"Renamed run {old} to {new}.")
+
+    def delete_run(self, run: str) -> None:
+        """Ask, then delete ``run`` and its files; refused (with why) for the loaded run and a run in
+        training, before anything is asked."""
+        from ..units import human_bytes
+
+        workbench = self.workbench
+        try:
+            if workbench.loaded and workbench.run_name == run:
+                raise TinyGPTError(f"Run '{run}' is open in the explorer, so it cannot be deleted.",
+                                   "load another run first (/load RUN), then delete this one.")
+            if workbench.is_training(run):
+                raise TinyGPTError(f"Run '{run}' is being trained, so it cannot be deleted.",
+                                   "stop its training first (x on its training screen, or /stop).")
+            size = workbench.run_footprint(run)
+        except (TinyGPTError, OSError) as err:
+            self.say_error(err)
+            return
+
+        def decided(choice: str | None) -> None:
+            if choice != "delete":
+                self.say(f"Kept run {run}.")
+                return
+            try:
+                workbench.delete_run(run)
+            except (TinyGPTError, OSError) as err:
+                self.say_error(err)
+                return
+            if self.current_run == run:
+                self.current_run = None
+            self._leave_run(run)
+            self.refresh_runs()
+            self.say(f"Deleted run {run} ({size.files} files, {human_bytes(size.bytes)}).")
+
+        self.push_screen(
+            ChoiceScreen(f"Delete run '{run}' and its {size.files} files ({human_bytes(size.bytes)})?\n\n"
+                         "Its weights, checkpoints and metrics are removed; this cannot be undone.",
+                         # Keep first, so that a stray enter keeps the run
+                         [("keep", "Keep it", "primary"), ("delete", "Delete", "error")]),
+            decided,
+        )
 
     def refresh_runs(self) -> None:
         """Re-read the runs on the runs screen (a run was created, started, checkpointed or ended)."""

@@ -31,6 +31,8 @@ TUI_HELP = {
     "branch": "Continue the sample (or branch) in view from another token: at token POSITION (as the detail "
               "panel numbers it) take its ALTERNATIVE-th alternative, or id=N, or text=T. Keys: b on a token.",
     "branches": "Show the Branches tab (N: branch N); save FILE / open FILE keep a branch tree as JSON.",
+    "rename": "Rename a run (/rename OLD NEW; /rename alone asks for the selected run's new name).",
+    "delete": "Delete a run and its files, after a confirmation (the selected run when none is named).",
 }
 
 
@@ -203,6 +205,43 @@ class SlashCommands:
 
     def _cmd_new(self, args: list[str]) -> None:
         self.app.new_run()
+
+    def _cmd_rename(self, args: list[str]) -> None:
+        run = args[0] if args else self._selected_or_current()
+        if run is None:
+            raise TinyGPTError("Which run?", "type /rename OLD NEW, or select a run on the runs screen.")
+        self.app.rename_run(run, args[1] if len(args) > 1 else None)
+
+    def _cmd_delete(self, args: list[str]) -> None:
+        run = args[0] if args else self._selected_or_current()
+        if run is None:
+            raise TinyGPTError("Which run?", "type /delete RUN, or select a run on the runs screen.")
+        self.app.delete_run(run)
+
+    def _cmd_save(self, args: list[str]) -> None:
+        from pathlib import Path
+
+        from ..commands import save_args
+        from .screens.explorer import ExplorerScreen
+
+        app = self.app
+        kind, file, run = save_args(args)
+        prompt, records = "", []
+        if kind == "metrics":
+            run = run or self._selected_or_current()
+        else:
+            explorer = app.find_screen(ExplorerScreen)
+            if explorer is not None:
+                # the token views of the explorer's last generation, one per sample, in order
+                prompt = explorer.last_prompt
+                records = [r for view in explorer.query("TokenView.sample-view") for r in view.records]
+        try:
+            path, n = app.workbench.save_table(kind, Path(file), prompt=prompt, records=records, run=run)
+        except OSError as err:
+            app.say_error(err)
+            return
+        what = {"samples": "sample", "tokens": "token", "metrics": "measurement"}[kind]
+        app.say(f"Saved {n} {what}{'s' if n != 1 else ''} to {short_path(path)}.")
 
     def _cmd_clear(self, args: list[str]) -> None:
         from .screens.explorer import ExplorerScreen

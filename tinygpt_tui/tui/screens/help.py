@@ -22,6 +22,8 @@ HELP_KEYS = """\
 | runs | `t` | training screen of the selected run |
 | runs | `o` | open a Hugging Face model (hub id or local folder) in the explorer |
 | runs | `r` | refresh the list |
+| runs | `m` | rename the selected run (a dialog asks for the new name) |
+| runs | `d` | delete the selected run (after a confirmation; not while it trains or is loaded) |
 | new run | `ctrl+s` | create; `ctrl+t` create and train |
 | training | `s` | start or resume training |
 | training | `x` | stop training (a checkpoint is saved) |

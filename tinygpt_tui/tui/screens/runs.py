@@ -49,6 +49,8 @@ class RunsScreen(AppScreen):
         Binding("n", "new_run", "New run"),
         Binding("o", "open_hf", "Open HF model"),
         Binding("r", "refresh", "Refresh"),
+        Binding("m", "rename_selected", "Rename"),
+        Binding("d", "delete_selected", "Delete"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -164,6 +166,16 @@ class RunsScreen(AppScreen):
         name = self._selected()
         if name:
             self.tinygpt.show_training(name)
+
+    def action_rename_selected(self) -> None:
+        name = self._selected()
+        if name:
+            self.tinygpt.rename_run(name)
+
+    def action_delete_selected(self) -> None:
+        name = self._selected()
+        if name:
+            self.tinygpt.delete_run(name)
 
     def action_quick_start(self) -> None:
         self.tinygpt.quick_start()
