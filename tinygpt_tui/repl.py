@@ -150,14 +150,11 @@ class Repl:
         self.which = which
         self.params = SamplingConfig()
         self.last_generation: tuple[str, list[Any], SamplingConfig] | None = None
-        """The prompt, records and settings of the last generation (what /lens and /cuts look into)."""
+        """The prompt, records and settings of the last generation (what /lens, /cuts and /save look into)."""
         self.tree: Any = None
         """The branch tree of the last generation's first sample (a branches.BranchTree), or one opened."""
         self.branch_id = 0
         """The branch /branch grows from: the last one made or gone to."""
-        self.last_prompt = ""
-        self.last_records: list[Any] = []
-        """The token records of the last generation (what /save tokens and /save samples write)."""
         self._io = (input, output)
         if history is None:
             try:
@@ -178,6 +175,16 @@ class Repl:
         )
         if run is not None:
             self.load(run, quiet=True)  # the banner describes it
+
+
+    @property
+    def last_prompt(self) -> str:
+        return self.last_generation[0] if self.last_generation else ""
+
+    @property
+    def last_records(self) -> list[Any]:
+        """The token records of the last generation (what /save tokens and /save samples write)."""
+        return self.last_generation[1] if self.last_generation else []
 
     def training_status(self) -> str | None:
         """One line per training process started from this REPL (:func:`status_line` of the state its
@@ -538,14 +545,12 @@ class Repl:
         # kept for /lens and /cuts, whatever becomes of the generation (a stop keeps what was drawn)
         self.last_generation = (prompt, records, params)
         first: list = []  # the first sample: the root of the branch tree /branch grows
-        self.last_prompt, self.last_records = prompt, []
         try:
             for rec in stream:
                 records.append(rec)
                 view.add(rec)
                 if rec.sample == 0:
                     first.append(rec)
-                self.last_records.append(rec)
         except KeyboardInterrupt:
             cancel.set()
             self.info("\n(stopped)", "yellow")
