@@ -103,11 +103,13 @@ def autocast_for(dtype: str):
 
 def print_table(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    print("| tag | layers x width | vocab | batch x context | Muon lr | AdamW lr | params | steps | tokens | held-out bits/byte |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(f"| {r['tag']} | {r['layers']} x {r['embd']} | {r['vocab']} | {r['B']} x {r['T']} | {r['lr']} | "
-              f"{r['adam_lr']} | {r['params'] / 1e6:.2f}M | {r['steps']} | {r['tokens'] / 1e6:.2f}M | {r['val_bpb']:.4f} |")
+    print("| tag | layers x width | vocab | batch x context | dropout | Muon lr | AdamW lr | params | steps | tokens "
+          "| held-out bits/byte |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in sorted(rows, key=lambda r: r["val_bpb"]):
+        print(f"| {r['tag']} | {r['layers']} x {r['embd']} | {r['vocab']} | {r['B']} x {r['T']} | {r.get('dropout', 0.0)} | "
+              f"{r['lr']} | {r['adam_lr']} | {r['params'] / 1e6:.2f}M | {r['steps']} | {r['tokens'] / 1e6:.2f}M | "
+              f"{r['val_bpb']:.4f} |")
 
 
 def main() -> int:
