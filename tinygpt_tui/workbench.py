@@ -271,11 +271,14 @@ class Workbench:
         return self._vocab_cache["freq"]
 
     def vocab_rows(self) -> list[tuple[int, str, str, int, int | None]]:
-        """One row per token: (id, piece, hex, byte length, frequency in the training shard or None)."""
+        """One row per token: (id, piece, hex, byte length, frequency in the training shard or None).
+
+        The byte length counts the bytes the hex shows: a special token's bytes are the UTF-8 of its
+        name (13 for ``<|endoftext|>``), as every face shows them. (Bits per byte counts a special as 1
+        byte, ``Tokenizer.byte_lengths``; that is the metric's convention, never a length on screen.)"""
         tok = self.tokenizer
-        lengths = tok.byte_lengths()
         freq = self.token_frequencies()
-        return [(i, tok.piece(i), tok.hex(i), int(lengths[i]),
+        return [(i, tok.piece(i), tok.hex(i), len(tok.token_bytes(i)),
                  None if freq is None or i >= len(freq) else int(freq[i])) for i in range(tok.vocab_size)]
 
     # -- sampling ----------------------------------------------------------------------------------
