@@ -111,8 +111,9 @@ def test_params_show_and_set_and_bad_values_keep_the_repl_going(run):
 def test_seed_repeats_a_generation_and_shows_itself(run):
     out, repl = drive("/params tokens=8 temperature=1\r/seed 11\r/seed\rabc\rabc\r/seed random\r/quit\r")
     assert "seed set to 11" in out and "seed: 11" in out and "seed set to random" in out
-    boundaries = re.findall(r"^Token boundaries\n(.*)$", out, flags=re.M)
-    assert len(boundaries) == 2 and boundaries[0] == boundaries[1]
+    stories = re.findall(r"^abc.*$", out, flags=re.M)  # the streamed answers
+    surprises = re.findall(r"^most surprising: .*$", out, flags=re.M)
+    assert len(stories) == 2 and stories[0] == stories[1] and len(surprises) == 2 and surprises[0] == surprises[1]
     assert repl.params.seed is None
 
 
