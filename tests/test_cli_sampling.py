@@ -75,7 +75,7 @@ def test_generate_show_all_has_every_view(home, capsys):
     rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab c", "--tokens", "4",
                            "--seed", "1", "--show", "all")
     assert rc == 0, err
-    for heading in ("Token ID", "Token", "Visualization", "61", "Token boundaries", "[a][b][ ][c]", "Pieces",
+    for heading in ("Token ID", "Token", "Hex", "61", "Token boundaries", "[a][b][ ][c]", "Pieces",
                     "Per token", "Top alternatives", "seed 1", "4 tokens"):
         assert heading in out, heading
     rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "ab", "--tokens", "3",
@@ -179,7 +179,10 @@ def test_each_view_runs_alone(home, capsys, show):
     elif show == "boundaries":
         assert lines[0] == "Token boundaries" and lines[1] == "[a][b][.][c][g]"
     else:
-        rows = [line.split() for line in lines if line.split()[:1] in (["0"], ["1"], ["2"])]
+        stacked = "Bytes and top alternatives"  # under 100 columns the rows come twice: numbers first
+        titles = [i for i, line in enumerate(lines) if line.strip() == stacked]
+        numbers = lines[:titles[0]] if titles else lines
+        rows = [line.split() for line in numbers if line.split()[:1] in (["0"], ["1"], ["2"])]
         assert [r[1] for r in rows] == ["'.'", "'c'", "'g'"]
         assert all(r[2].endswith("%") and float(r[3]) < 0 for r in rows)  # P and ln P
 
@@ -218,3 +221,89 @@ def test_generate_output_writes_the_samples_whole(home, capsys):
     assert rc == 0 and [_json.loads(x)["text"] for x in lines] == [_json.loads(x)["text"] for x in out.splitlines()]
     rc, out, err = run_cli(capsys, *base, "--output", str(home / "s.txt" / "inside-a-file.txt"))
     assert rc == 2 and "Traceback" not in err and "s.txt" in err
+
+
+# --------------------------------------------------------------------------------------------------
+# Small screens (issue 9)
+
+
+def _records(capsys, *extra: str) -> list[dict]:
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--json", *extra)
+    assert rc == 0, err
+    return [r for line in out.splitlines() for r in json.loads(line)["records"]]
+
+
+@pytest.mark.parametrize("columns", [120, 80, 60])
+def test_the_per_token_table_keeps_every_column_on_a_narrow_terminal(home, capsys, monkeypatch, columns):
+    make_run()
+    args = ("--prompt", "ab c", "--tokens", "6", "--seed", "1")
+    records = _records(capsys, *args)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", *args, "--show", "probs")
+    assert rc == 0, err
+    for header in ("Token", "Hex", "P", "ln P", "Bits", "H", "Rank", "P samp", "Top alternatives"):
+        assert any(header in line.split("  ") or f" {header} " in f" {line} " for line in out.splitlines()), header
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
+    for r in records:  # every token's hex is shown somewhere, in a row of its own number
+        assert any(line.split()[0] == str(r["index"]) and f" {r['hex']} " in f" {line} "
+                   for line in out.splitlines() if line.strip()), r["index"]
+    assert rows and all(len(line) <= columns for line in out.splitlines())
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_an_alternative_is_never_split_across_lines(home, capsys, monkeypatch, columns):
+    make_run()
+    args = ("--prompt", "ab c", "--tokens", "8", "--seed", "2", "--alternatives", "8")
+    records = _records(capsys, *args)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", *args, "--show", "probs")
+    assert rc == 0, err
+    lines = out.splitlines()
+    for r in records:
+        for a in r["alternatives"]:
+            quoted = repr(a["text"])
+            label = quoted if len(quoted) <= 16 else quoted[:14] + "…" + quoted[-1]
+            assert any(label + " " in line for line in lines), label  # the label and its % stay together
+            assert any(f"{label} {a['prob'] * 100:.1f}%" in line for line in lines if a["prob"] >= 0.001)
+
+
+def test_token_boundaries_wrap_between_tokens_only(home, capsys, monkeypatch):
+    make_run()
+    monkeypatch.setenv("COLUMNS", "21")
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", "--prompt", "a b c d e f g h i j k l", "--tokens",
+                           "12", "--seed", "4", "--show", "boundaries")
+    assert rc == 0, err
+    lines = out.splitlines()
+    body = lines[lines.index("Token boundaries") + 1:]
+    body = body[:next(i for i, line in enumerate(body) if line.startswith("colour"))]
+    assert len(body) > 1  # it did wrap
+    for line in body:  # each line holds whole [tokens]: it starts and ends at a bracket
+        assert line.rstrip().startswith("[") and line.rstrip().endswith("]"), line
+    assert "".join(line.rstrip() for line in body).startswith("[a][ ][b][ ][c]")
+
+
+@pytest.mark.parametrize("view, prompt_part", [("pieces", "a b Ġ c "), ("boundaries", "[a][b][ ][c]"),
+                                               ("hex", "61 | 62 | 20 | 63 | ")])
+def test_every_token_view_starts_with_the_prompt_tokens(home, capsys, view, prompt_part):
+    make_run()
+    args = ("--prompt", "ab c", "--tokens", "5", "--seed", "1")
+    records = _records(capsys, *args)
+    rc, out, err = run_cli(capsys, "generate", "--run", "tiny", *args, "--show", view)
+    assert rc == 0, err
+    generated = {"pieces": " ".join(r["piece"] for r in records),
+                 "boundaries": "".join(f"[{r['display']}]" for r in records),
+                 "hex": " | ".join(r["hex"] for r in records)}[view]
+    assert prompt_part + generated in out.replace("\n", "" if view == "boundaries" else "\n")
+
+
+def test_readable_is_the_story_then_its_token_boundaries(home, capsys):
+    make_run()
+    args = ("--prompt", "ab c", "--tokens", "6", "--seed", "1")
+    rc, readable, err = run_cli(capsys, "generate", "--run", "tiny", *args, "--readable")
+    assert rc == 0, err
+    rc, shown, _ = run_cli(capsys, "generate", "--run", "tiny", *args, "--show", "text,boundaries")
+    assert readable == shown and "Token boundaries" in readable and "[a][b][ ][c]" in readable
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    out = capsys.readouterr().out
+    assert "--readable" in out and "text,boundaries" in " ".join(out.split())

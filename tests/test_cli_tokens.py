@@ -34,7 +34,7 @@ def test_tokenize_gpt2_table(gpt2_cache, capsys):
     rc, out, _ = run(capsys, "tokenize", "hello soft", "--kind", "gpt2")
     assert rc == 0
     header = next(line for line in out.splitlines() if "Token ID" in line)
-    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["Token ID", "Token", "Visualization"]
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["Token ID", "Token", "Hex"]
     assert "31373" in out and "'hello'" in out and "68 65 6c 6c 6f" in out
     assert "[hello][ soft]" in out
     assert "hello Ġsoft" in out
@@ -53,7 +53,7 @@ def test_train_from_dataset_then_info_tokenize_vocab(dataset, capsys):
                        "--special", "<|im_start|>", "--json")
     assert rc == 0, err
     info = json.loads(out)
-    path = dataset / "tokenizer-bpe-300.json"
+    path = dataset / "corpus.tokenizer.json"
     assert Path(info["path"]).resolve() == path and path.is_file()
     assert info["special_tokens"] == {EOT: 0, "<|im_start|>": 1}
 
@@ -181,3 +181,33 @@ def test_vocab_help_explains_the_under_trained_score(capsys):
         main(["vocab", "--help"])
     out = capsys.readouterr().out
     assert "under-trained score" in out and "Land & Bartolo" in out
+
+
+def test_training_again_replaces_the_tokenizer_instead_of_leaving_the_old_one(dataset, capsys):
+    first = json.loads(run(capsys, "tokenizer", "train", "--data", "stories", "--vocab-size", "300", "--json")[1])
+    (dataset / "corpus.txt").write_text("".join(f"{doc.upper()}\n{EOT}\n" for doc in DOCS), encoding="utf-8")
+    rc, out, err = run(capsys, "tokenizer", "train", "--data", "stories", "--vocab-size", "280", "--json")
+    assert rc == 0, err
+    second = json.loads(out)
+    assert second["path"] == first["path"] and second["fingerprint"] != first["fingerprint"]
+    files = sorted(p.name for p in dataset.iterdir() if "tokenizer" in p.name)
+    assert files == ["corpus.tokenizer.json"]  # one tokenizer, the new one: nothing stale beside it
+    assert load_tokenizer(dataset / files[0]).fingerprint() == second["fingerprint"]
+    assert not [p for p in dataset.iterdir() if p.name.startswith(".") or p.suffix == ".tmp"]  # no leftovers
+
+
+def test_vocab_histogram_folds_long_tokens_into_one_row(home, capsys):
+    from tinygpt_tui.vocab import HISTOGRAM_MAX_BYTES
+
+    # a word repeated often enough becomes one BPE token of 34 bytes, well past the fold
+    corpus = home / "long.txt"
+    corpus.write_text("".join(f"{doc} supercalifragilisticexpialidocious\n{EOT}\n" for doc in DOCS), encoding="utf-8")
+    rc, out, err = run(capsys, "tokenizer", "train", "--corpus", str(corpus), "--vocab-size", "400", "--json")
+    assert rc == 0, err
+    rc, out, err = run(capsys, "vocab", "--tokenizer", json.loads(out)["path"], "--top", "1")
+    assert rc == 0, err
+    lines = out[out.index("Token length"):].splitlines()
+    labels = [line.split("│")[1].strip() for line in lines if line.count("│") >= 3]
+    labels = labels[:labels.index(f"{HISTOGRAM_MAX_BYTES}+") + 1]
+    assert all(int(n) < HISTOGRAM_MAX_BYTES for n in labels[:-1])  # no row past the fold
+    assert labels[:-1] == sorted(labels[:-1], key=int)

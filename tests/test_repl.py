@@ -60,12 +60,33 @@ def run(home, monkeypatch):
     return home
 
 
-def test_a_prompt_shows_tokens_generation_and_the_table(run):
+def test_a_prompt_shows_the_story_first_then_a_short_summary(run):
     out, _ = drive("/params tokens=5 seed=3\rab c\r/quit\r")
     assert "set tokens=5, seed=3" in out
-    for part in ("Token ID", "Visualization", "'a'", "63", "Token boundaries", "[a][b][ ][c]", "Pieces",
-                 "Per token", "Top alternatives", "5 tokens", "/seed 3 repeats this.", "bye"):
+    for part in ("5 tokens", "mean surprisal", "most surprising: ", "/seed 3 repeats this.", "bye"):
         assert part in out, part
+    answer = out[out.index("ab c"):]
+    assert answer.index("ab c") < answer.index("5 tokens")  # the story comes before anything about it
+    assert "Per token" not in out and "Token boundaries" not in out  # the tables are a command away
+
+
+def test_the_full_tables_are_one_command_away_and_it_repeats_the_answer(run, capsys):
+    import shlex
+
+    from tinygpt_tui.cli import main
+
+    out, _ = drive("/params tokens=40 seed=3 temperature=0.9\rab c\r/quit\r")
+    answer = out[out.index("ab c"):]
+    assert len(answer[:answer.index("bye")].splitlines()) <= 12  # a 40-token answer is a few lines, not ~250
+    line = next(line for line in out.splitlines() if line.startswith("tinygpt generate"))
+    argv = shlex.split(line)[1:]
+    assert argv[argv.index("--show") + 1] == "all"
+    story = answer.splitlines()[0]
+    assert main(argv) == 0
+    full = capsys.readouterr().out
+    assert story in full  # the same answer (same seed and settings) ...
+    for part in ("Token ID", "Token boundaries", "Pieces", "Per token", "Top alternatives"):
+        assert part in full, part  # ... with every table
 
 
 def test_help_lists_every_command_and_details_one(run):
@@ -90,8 +111,9 @@ def test_params_show_and_set_and_bad_values_keep_the_repl_going(run):
 def test_seed_repeats_a_generation_and_shows_itself(run):
     out, repl = drive("/params tokens=8 temperature=1\r/seed 11\r/seed\rabc\rabc\r/seed random\r/quit\r")
     assert "seed set to 11" in out and "seed: 11" in out and "seed set to random" in out
-    boundaries = re.findall(r"^Token boundaries\n(.*)$", out, flags=re.M)
-    assert len(boundaries) == 2 and boundaries[0] == boundaries[1]
+    stories = re.findall(r"^abc.*$", out, flags=re.M)  # the streamed answers
+    surprises = re.findall(r"^most surprising: .*$", out, flags=re.M)
+    assert len(stories) == 2 and stories[0] == stories[1] and len(surprises) == 2 and surprises[0] == surprises[1]
     assert repl.params.seed is None
 
 

@@ -10,7 +10,7 @@ from conftest import write_corpus
 from tinygpt_tui.config import EOT, TokenizerConfig
 from tinygpt_tui.shards import prepare_shards, val_mask
 from tinygpt_tui.tokenizer_training import train_tokenizer
-from tinygpt_tui.vocab import breakdown, count_tokens, vocab_stats
+from tinygpt_tui.vocab import HISTOGRAM_MAX_BYTES, breakdown, count_tokens, histogram_rows, vocab_stats
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,33 @@ def test_count_tokens_counts_every_id_in_chunks():
 
     data = np.array([0, 1, 1, 3, 3, 3], dtype=np.uint16)
     assert count_tokens(data, 5, chunk=4).tolist() == [1, 2, 0, 3, 0]
+
+
+def test_histogram_rows_fold_the_long_tail_into_one_row():
+    hist = {n: n * 10 for n in range(1, HISTOGRAM_MAX_BYTES + 5)} | {128: 1}
+    rows = histogram_rows(hist)
+    assert [label for label, _ in rows] == [str(n) for n in range(1, HISTOGRAM_MAX_BYTES)] + [f"{HISTOGRAM_MAX_BYTES}+"]
+    assert sum(c for _, c in rows) == sum(hist.values())  # nothing lost
+    assert histogram_rows({2: 1, 1: 3}) == [("1", 3), ("2", 1)]  # short: exact, in order
+
+
+def test_every_face_shows_the_same_histogram_rows():
+    """The CLI, the REPL (render) and the app all show histogram_rows: no face cuts it shorter."""
+    from rich.console import Console
+
+    from tinygpt_tui.render import vocab_stats_tables
+    from tinygpt_tui.tui.screens.vocab import stats_table
+
+    hist = {n: 100 + n for n in range(1, 21)}
+    stats = {"kind": "bpe", "vocab_size": 500, "special_tokens": {EOT: 0}, "length_histogram": hist}
+    expected = histogram_rows(hist)
+
+    console = Console(width=400, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    for renderable in vocab_stats_tables(stats):
+        console.print(renderable)
+    console.print(stats_table(stats))
+    text = console.export_text()
+    repl_line = next(line for line in text.splitlines() if "length histogram" in line)
+    app_line = next(line for line in text.splitlines() if "length histogram" in line and "B:" not in line)
+    assert "  ".join(f"{k}B: {v}" for k, v in expected) in repl_line
+    assert ", ".join(f"{k}: {v}" for k, v in expected) in app_line

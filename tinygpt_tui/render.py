@@ -11,13 +11,23 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table as RichTable
 from rich.text import Text
 
 from .events import TrainingState
 from .generate import TokenRecord
-from .present import ESCAPES, PROB_BANDS, SURPRISAL_BANDS, error_sentence, prob_band, surprisal_band, visible
+from .present import (
+    ESCAPES,
+    PROB_BANDS,
+    SURPRISAL_BANDS,
+    error_sentence,
+    hex_label,
+    prob_band,
+    surprisal_band,
+    visible,
+)
 from .units import duration, human_count
 
 
@@ -78,24 +88,79 @@ def _pct(p: float) -> str:
 
 
 def breakdown_table(rows: Sequence[dict[str, Any]], title: str | None = None) -> Table:
-    """The tokenization of a text: ``Token ID | Token | Visualization`` (the last is hex bytes)."""
+    """The tokenization of a text: ``Token ID | Token | Hex``.
+
+    Named as the app names its columns: there "Visualization" is the token inside its context, so
+    the column of bytes is "Hex" here too, never "Visualization"."""
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
     table.add_column("Token ID", justify="right", style="cyan")
     table.add_column("Token")
-    table.add_column("Visualization", style="magenta")
+    table.add_column("Hex", style="magenta")
     for row in rows:
         table.add_row(str(row["id"]), repr(row["text"]), row["hex"])
     return table
 
 
-def boundaries_text(records: Iterable[TokenRecord], colour: bool = True) -> Text:
-    """``[he][ll][o][ soft]``: each token on its own in brackets, coloured by its probability."""
-    out = Text()
-    for r in records:
-        out.append("[", style="dim")
-        out.append(visible(r.display, ESCAPES), style=prob_style(r.prob) if colour and r.prob == r.prob else "")
-        out.append("]", style="dim")
-    return out
+class Labels:
+    """Token labels laid out in lines that break only between labels, never inside one.
+
+    Rich wraps a Text at its spaces, and a token's label holds spaces (``[ soft]``, ``' the' 4.1%``):
+    a plain Text would split it over two lines. This renderable packs whole labels into each line for
+    the width it is given; a label wider than the whole line is cut short with an ellipsis (it still
+    never continues on the next line).
+    """
+
+    def __init__(self, labels: Iterable[Text], sep: str = "") -> None:
+        self.labels = [label for label in labels if label.cell_len]
+        self.sep = sep
+
+    def lines(self, width: int) -> list[Text]:
+        """The lines for ``width`` cells."""
+        width = max(1, width)
+        lines: list[Text] = []
+        line = Text()
+        for label in self.labels:
+            gap = len(self.sep) if line.cell_len else 0
+            if line.cell_len and line.cell_len + gap + label.cell_len > width:
+                lines.append(line)
+                line, gap = Text(), 0
+            if gap:
+                line.append(self.sep)
+            line.append_text(label)
+        if line.cell_len or not lines:
+            lines.append(line)
+        for one in lines:
+            one.truncate(width, overflow="ellipsis")
+            one.no_wrap = True
+        return lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.lines(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max((label.cell_len for label in self.labels), default=0)
+        total = sum(label.cell_len for label in self.labels) + len(self.sep) * max(0, len(self.labels) - 1)
+        return Measurement(widest, total).clamp(max_width=options.max_width)
+
+    @property
+    def plain(self) -> str:
+        """All the labels on one line (what a pipe or a test reads)."""
+        return self.sep.join(label.plain for label in self.labels)
+
+
+def boundary_label(text: str, style: str = "") -> Text:
+    """One token as ``[text]``: its whitespace written as escapes, the brackets dim."""
+    return Text.assemble(("[", "dim"), (visible(text, ESCAPES), style), ("]", "dim"))
+
+
+def boundaries_text(records: Iterable[TokenRecord], colour: bool = True,
+                    prompt: Sequence[dict[str, Any]] = ()) -> Labels:
+    """``[he][ll][o][ soft]``: each token on its own in brackets, coloured by its probability; the
+    ``prompt``'s own tokens (rows of ``vocab.breakdown``) first, in bold."""
+    labels = [boundary_label(hex_label(row["hex"], row["text"]), "bold") for row in prompt]
+    labels += [boundary_label(r.display, prob_style(r.prob) if colour and r.prob == r.prob else "")
+               for r in records]
+    return Labels(labels)
 
 
 def clean_text(records: Iterable[TokenRecord], colour: bool = False) -> Text:
@@ -105,54 +170,75 @@ def clean_text(records: Iterable[TokenRecord], colour: bool = False) -> Text:
     return out
 
 
-def pieces_text(records: Iterable[TokenRecord]) -> Text:
-    """The raw pieces as the tokenizer writes them: ``he ll o Ġsoft``."""
-    return Text(" ".join(r.piece for r in records))
+def pieces_text(records: Iterable[TokenRecord], prompt: Sequence[dict[str, Any]] = ()) -> Labels:
+    """The raw pieces as the tokenizer writes them: ``he ll o Ġsoft``; the prompt's first, in bold."""
+    return Labels([Text(row["piece"], style="bold") for row in prompt] + [Text(r.piece) for r in records],
+                  sep=" ")
 
 
-def hex_text(records: Iterable[TokenRecord]) -> Text:
-    return Text(" | ".join(r.hex for r in records))
+def hex_text(records: Iterable[TokenRecord], prompt: Sequence[dict[str, Any]] = ()) -> Labels:
+    """Each token's bytes in hex, ``68 65 | 6c 6c``; the prompt's first, in bold."""
+    return Labels([Text(row["hex"], style="bold") for row in prompt] + [Text(r.hex) for r in records],
+                  sep=" | ")
+
+
+def _alt_label(text: str, width: int = 16) -> str:
+    """A quoted alternative, cut to ``width`` with an ellipsis inside its quotes (so it still reads as
+    one quoted token)."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= width else quoted[:width - 2] + "…" + quoted[-1]
+
+
+def alternatives_labels(r: TokenRecord) -> Labels:
+    """The top alternatives of a record, ``'j' 4.5%  'c' 4.4%``, each kept whole on its line."""
+    return Labels([Text.assemble((_alt_label(a.text), "bold" if a.id == r.id else ""), (" " + _pct(a.prob), "dim"))
+                   for a in r.alternatives], sep="  ")
+
+
+STACK_WIDTH = 100
+"""Below this many columns :func:`probs_table` stacks: the numbers in one table, each token's hex and
+alternatives in a second one below it, so every column keeps its room instead of one being dropped."""
 
 
 def probs_table(records: Sequence[TokenRecord], title: str | None = None, scored: bool = False,
-                width: int = 120) -> Table:
+                width: int = 120) -> Any:
     """Per token: its text, hex, probability, log probability, surprisal, entropy, rank, alternatives.
 
-    ``width`` is the space available: below 100 columns the hex column is left out so the
-    alternatives keep room to breathe.
+    ``width`` is the space available: below :data:`STACK_WIDTH` columns the hex and the alternatives
+    move to a table of their own under the numbers (a stacked layout, whole down to 50 columns); no
+    column is ever left out.
     """
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("Token", max_width=16)
-    show_hex = width >= 100
-    if show_hex:
-        table.add_column("Hex", style="magenta", max_width=18)
-    table.add_column("P", justify="right")
-    table.add_column("ln P", justify="right")
-    table.add_column("Bits", justify="right")
-    table.add_column("H", justify="right", header_style="bold")
-    table.add_column("Rank", justify="right")
-    if not scored:
-        table.add_column("P samp", justify="right")
-    table.add_column("Top alternatives")
+    from rich.console import Group
+
+    stacked = width < STACK_WIDTH
+    # stacked, the columns are one space apart instead of two: nine columns of numbers fit in 50
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold",
+                  collapse_padding=stacked, pad_edge=not stacked)
+    bytes_table = Table(title="Bytes and top alternatives", box=box.SIMPLE_HEAVY, title_justify="left",
+                        title_style="bold", collapse_padding=True, pad_edge=False)
+    for t in (table, bytes_table) if stacked else (table,):
+        t.add_column("#", justify="right", style="dim", no_wrap=True)
+        # a token is cut short (with an ellipsis) rather than split; its hex says it in full
+        t.add_column("Token", max_width=12 if stacked else 16, no_wrap=True, overflow="ellipsis")
+    hex_table = bytes_table if stacked else table
+    # hex wraps between bytes (at its spaces), never inside one
+    hex_table.add_column("Hex", style="magenta", min_width=5, max_width=11 if stacked else 18)
+    for name in ("P", "ln P", "Bits", "H", "Rank") + (() if scored else ("P samp",)):
+        table.add_column(name, justify="right", no_wrap=True)
+    hex_table.add_column("Top alternatives")
     for r in records:
-        alts = Text()
-        for k, a in enumerate(r.alternatives):
-            if k:
-                alts.append("  ")
-            alts.append(repr(a.text)[:14], style="bold" if a.id == r.id else "")
-            alts.append(" " + _pct(a.prob), style="dim")
-        row: list[Any] = [str(r.index), Text(repr(r.display), style=prob_style(r.prob))]
-        if show_hex:
-            row.append(r.hex)
-        row += [_pct(r.prob), f"{r.logprob:.3f}", f"{r.surprisal_bits:.2f}", f"{r.entropy_bits:.2f}", str(r.rank)]
+        token = Text(repr(r.display), style=prob_style(r.prob))
+        numbers = [_pct(r.prob), f"{r.logprob:.3f}", f"{r.surprisal_bits:.2f}", f"{r.entropy_bits:.2f}", str(r.rank)]
         if not scored:
-            row.append(_pct(r.prob_sampled))
-        row.append(alts)
-        table.add_row(*row)
+            numbers.append(_pct(r.prob_sampled))
+        if stacked:
+            table.add_row(str(r.index), token, *numbers)
+            bytes_table.add_row(str(r.index), token.copy(), r.hex, alternatives_labels(r))
+        else:
+            table.add_row(str(r.index), token, r.hex, *numbers, alternatives_labels(r))
         if r.note:
             table.add_row("", Text(r.note, style="italic yellow"), *[""] * (len(table.columns) - 2))
-    return table
+    return Group(table, bytes_table) if stacked else table
 
 
 def probs_legend(scored: bool = False) -> Text:
@@ -237,7 +323,9 @@ def vocab_stats_tables(stats: dict[str, Any]) -> list[Any]:
         summary.add_row("mean token length", f"{stats['mean_token_bytes']:.2f} bytes")
     hist = stats.get("length_histogram") or {}
     if hist:
-        summary.add_row("length histogram", "  ".join(f"{k}B: {v}" for k, v in sorted(hist.items())))
+        from .vocab import histogram_rows
+
+        summary.add_row("length histogram", "  ".join(f"{k}B: {v}" for k, v in histogram_rows(hist)))
     if "tokens" in stats:
         summary.add_row("training tokens", f"{stats['tokens']:,}")
         summary.add_row("bytes per token", f"{stats.get('bytes_per_token', 0):.2f}")
@@ -329,22 +417,24 @@ class GenerationView:
             c.print(Text.assemble((self.prompt, "bold"), clean_text(recs, colour=True)))
         if "boundaries" in self.views:
             c.print(Text("Token boundaries", style="bold underline"))
-            prompt = Text()
-            for row in self.prompt_rows:  # the prompt's own tokens, in bold, before the generated ones
-                prompt.append(f"[{visible(row['text'], ESCAPES)}]", style="bold")
-            c.print(Text.assemble(prompt, boundaries_text(recs)))
+            c.print(boundaries_text(recs, prompt=self.prompt_rows))
             c.print(legend("prob"))
+        # Every token-by-token view starts with the prompt's own tokens, in bold: how the prompt was
+        # cut decides what the model saw (a word split at its end changes the continuation), so a view
+        # without them would hide half the story, and views that disagree on it read as a bug.
         if "pieces" in self.views:
             c.print(Text("Pieces", style="bold underline"))
-            c.print(pieces_text(recs))
+            c.print(pieces_text(recs, prompt=self.prompt_rows))
         if "hex" in self.views and "probs" not in self.views:
             c.print(Text("Bytes (hex)", style="bold underline"))
-            c.print(hex_text(recs))
+            c.print(hex_text(recs, prompt=self.prompt_rows))
         if "probs" in self.views:
             c.print(probs_table(recs, title="Per token", width=c.width))
             c.print(probs_legend())
         if len(self.views) > 1 or any(r.note for r in recs):
             c.print(summary_line(recs))
+        if "surprising" in self.views and recs:
+            c.print(surprising_line(recs))
 
     def finish(self) -> None:
         if self.records:
@@ -368,6 +458,20 @@ def summary_line(recs: Sequence[TokenRecord]) -> Text:
     for note, where in seen.items():
         at = f"token {where[0]}" if len(where) == 1 else f"{len(where)} times, first at token {where[0]}"
         out.append(f"\nnote ({at}): {note}", style="yellow")
+    return out
+
+
+def surprising_line(recs: Sequence[TokenRecord], n: int = 3) -> Text:
+    """``most surprising: 'x' 6.21 bits (token 3), ...``: the ``n`` tokens the model least expected, the
+    short answer to "where did it go off the rails" without the per-token table."""
+    measured = [r for r in recs if r.surprisal_bits == r.surprisal_bits]
+    worst = sorted(measured, key=lambda r: (-r.surprisal_bits, r.index))[:n]
+    out = Text("most surprising: ", style="dim")
+    for k, r in enumerate(worst):
+        if k:
+            out.append(", ", style="dim")
+        out.append(repr(r.display), style=prob_style(r.prob))
+        out.append(f" {r.surprisal_bits:.2f} bits (token {r.index})", style="dim")
     return out
 
 

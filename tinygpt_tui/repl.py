@@ -1,8 +1,8 @@
 """``tinygpt demo``: a prompt-toolkit REPL to explore a trained run token by token.
 
-Type a prompt: the REPL shows its tokenization, streams a generation coloured by probability, then
-the token boundaries, raw pieces and a per-token table with the alternatives the model considered
-(what ``tinygpt generate --show all`` prints). Slash commands change settings (``/help`` lists them).
+Type a prompt: the REPL streams a generation coloured by probability, then a short summary (tokens,
+why it stopped, mean surprisal, the most surprising tokens) and the ``tinygpt generate --show all``
+line that prints every table for the same answer. Slash commands change settings (``/help`` lists them).
 
 Input: history is kept across sessions in ``$TINYGPT_HISTORY`` (default ``~/.tinygpt_history``);
 Tab completes commands, ``/params`` names and ``/load`` run names. For a multi-line prompt end a line
@@ -536,8 +536,10 @@ class Repl:
         encode_prompt(self.workbench.tokenizer, prompt)  # a bad character: one sentence, before any output
         params = resolve_seed(self.params)
         breakdown = self.workbench.breakdown(prompt) if prompt else []
-        view = GenerationView(self.console, {"breakdown", "text", "boundaries", "pieces", "probs"},
-                              stream=True)
+        # The story first, then a few lines about it (tokens, why it stopped, mean surprisal, the most
+        # surprising tokens): with every table an answer ran to ~250 lines and the story scrolled away.
+        # The full tables are one command away (printed after the answer).
+        view = GenerationView(self.console, {"text", "surprising"}, stream=True)
         cancel = threading.Event()
         stream = self.workbench.generate(prompt, params, cancel=cancel)
         view.start(prompt, breakdown, params.seed, params.num_samples)
@@ -561,4 +563,20 @@ class Repl:
 
             self.tree, self.branch_id = BranchTree.start(prompt, params, first, self.workbench.run_name or ""), 0
         self.info(f"/seed {params.seed} repeats this. /branch POSITION ALTERNATIVE continues it from another "
-                  "token.", "dim")
+                  "token. Every table (tokens, boundaries, pieces, probabilities, alternatives):", "dim")
+        self.console.print(Text(self.full_view_command(prompt, params), style="dim"), soft_wrap=True)
+
+    def full_view_command(self, prompt: str, params: SamplingConfig) -> str:
+        """The ``tinygpt generate --show all`` line that repeats this answer with every table."""
+        import shlex
+
+        name = self.workbench.run_name or ""
+        # a Hugging Face model is loaded as run "hf:SOURCE" (Workbench.load_hf)
+        source = ["--hf", name[3:]] if name.startswith("hf:") else ["--run", name, "--checkpoint", self.which]
+        argv = ["tinygpt", "generate", *source, "--prompt", prompt, "--seed", str(params.seed),
+                "--temperature", str(params.temperature), "--top-k", str(params.top_k), "--top-p", str(params.top_p),
+                "--tokens", str(params.max_new_tokens), "--samples", str(params.num_samples),
+                "--alternatives", str(params.alternatives)]
+        for stop in params.stop or []:
+            argv += ["--stop", stop.replace("\n", "\\n").replace("\t", "\\t")]  # as --stop reads them
+        return shlex.join([*argv, "--show", "all"])

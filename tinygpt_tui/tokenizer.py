@@ -158,7 +158,9 @@ class Tokenizer:
         return self.token_bytes(token_id).decode("utf-8", errors="replace")
 
     def byte_lengths(self) -> np.ndarray:
-        """Bytes each id stands for, as an int64 array of ``vocab_size``; special tokens count 1."""
+        """Bytes each id stands for, as bits per byte counts them: an int64 array of ``vocab_size``
+        where a special token counts 1 (it marks a boundary, not text). Not a length to show: a face
+        shows a special token's bytes as those of its name (:meth:`token_bytes`, :meth:`hex`)."""
         if getattr(self, "_byte_lengths", None) is None:
             lengths = np.fromiter((len(t) for t in self._tokens), dtype=np.int64, count=self.vocab_size)
             for i in self._special_ids:

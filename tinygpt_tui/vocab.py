@@ -26,6 +26,20 @@ def count_tokens(data: np.ndarray, vocab_size: int, chunk: int = 1 << 24) -> np.
 
 
 
+HISTOGRAM_MAX_BYTES = 16
+"""The token-length histogram every face shows has one row per length up to this many bytes and one
+row ``16+`` for all longer tokens (GPT-2 has a few of 128 bytes; a row for each would bury the
+shape). The stats keep the exact counts; :func:`histogram_rows` folds them, for every face alike."""
+
+
+def histogram_rows(histogram: dict[int, int], max_bytes: int = HISTOGRAM_MAX_BYTES) -> list[tuple[str, int]]:
+    """``{1: 30, 2: 5, 40: 1}`` -> ``[("1", 30), ("2", 5), ("16+", 1)]``: lengths in order, those of
+    ``max_bytes`` or more summed into one last row."""
+    rows = [(str(n), c) for n, c in sorted((int(n), c) for n, c in histogram.items()) if n < max_bytes]
+    longer = sum(c for n, c in histogram.items() if int(n) >= max_bytes)
+    return rows + ([(f"{max_bytes}+", longer)] if longer else [])
+
+
 def breakdown(tok: Tokenizer, text: str) -> list[dict[str, Any]]:
     """One row per token of ``text``: id, piece ('Ġsoft'), hex ('20 73 ...'), text (' soft')."""
     return [{"id": i, "piece": tok.piece(i), "hex": tok.hex(i), "text": tok.token_text(i)}

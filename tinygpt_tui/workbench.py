@@ -356,14 +356,17 @@ class Workbench:
 
     def vocab_rows(self) -> list[tuple[Any, ...]]:
         """One row per token: (id, piece, hex, byte length, frequency in the training shard or None,
-        under-trained score, embedding distance ratio, head distance ratio or None when tied)."""
+        under-trained score, embedding distance ratio, head distance ratio or None when tied).
+
+        The byte length counts the bytes the hex shows: a special token's bytes are the UTF-8 of its
+        name (13 for ``<|endoftext|>``), as every face shows them. (Bits per byte counts a special as 1
+        byte, ``Tokenizer.byte_lengths``; that is the metric's convention, never a length on screen.)"""
         tok = self.tokenizer
-        lengths = tok.byte_lengths()
         freq = self.token_frequencies()
         under = self.under_trained()
         n = len(under.score)
         head = under.head_ratio
-        return [(i, tok.piece(i), tok.hex(i), int(lengths[i]),
+        return [(i, tok.piece(i), tok.hex(i), len(tok.token_bytes(i)),
                  None if freq is None or i >= len(freq) else int(freq[i]),
                  float(under.score[i]) if i < n else None,
                  float(under.embedding_ratio[i]) if i < n else None,

@@ -20,7 +20,9 @@ GENERATE_EPILOG = """\
 views (--show, comma-separated): text (the prompt and its continuation, streamed on a terminal),
 boundaries ([he][ll][o] coloured by probability), pieces (he ll o Ġsoft), hex (bytes per token),
 probs (per-token table: probability, log probability, surprisal, entropy, rank, alternatives),
-all (every view plus the prompt's tokenization table).
+all (every view plus the prompt's tokenization table). --readable is text,boundaries: the story,
+then the same story cut into [tokens] (the prompt's in bold), which wraps between tokens only.
+On a terminal under 100 columns the per-token table stacks: the numbers, then hex and alternatives.
 
 --json prints one JSON object per sample, one per line (JSON lines):
   {"sample", "seed", "prompt", "prompt_ids", "text", "finish", "params", "records": [...]}
@@ -56,6 +58,9 @@ def register(sub: Any) -> None:
     g.add_argument("--alternatives", type=int, help="top alternatives recorded per token (default 5)")
     g.add_argument("--show", default="text", metavar="VIEWS",
                    help="text, boundaries, pieces, hex, probs or all (comma-separated; default text)")
+    g.add_argument("--readable", action="store_true",
+                   help="the story as plain text, then the same text cut into [token] boundaries: the "
+                        "readable view (an alias of --show text,boundaries; adds to --show)")
     g.add_argument("--json", action="store_true", help="print JSON lines, one object per sample")
     g.add_argument("--output", type=Path, metavar="FILE",
                    help="also write the samples to FILE: prompt and text, separated by <|endoftext|> lines "
@@ -144,6 +149,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from ..vocab import breakdown
 
     views = parse_views(args.show)
+    if args.readable:
+        views |= {"text", "boundaries"}
     name, model, tok, cfg = _load(args)
     params = resolve_seed(sampling_from_args(cfg.sampling, args))
     prompt = args.prompt

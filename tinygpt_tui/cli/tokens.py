@@ -42,8 +42,8 @@ def register(sub: Any) -> None:
                    help="an extra special token, e.g. '<|im_start|>' (repeatable)")
     t.add_argument("--train-bytes", default="50MB",
                    help="train BPE on a sample of at most this much text (default 50MB; 'all' for no cap)")
-    t.add_argument("--out", type=Path, help="output file (default: beside the corpus, "
-                   "tokenizer-<kind>-<vocab>.json)")
+    t.add_argument("--out", type=Path, help="output file (default: beside the corpus, <corpus name>.tokenizer.json; "
+                   "training again replaces it)")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
     t.set_defaults(func=cmd_train)
 
@@ -55,7 +55,8 @@ def register(sub: Any) -> None:
     i.set_defaults(func=cmd_info)
 
     k = sub.add_parser("tokenize", help="show how a text splits into tokens",
-                       description="Show a text's tokens: ids, pieces, bytes in hex and [boundaries].")
+                       description="Show a text's tokens: a Token ID | Token | Hex table, then the text cut into "
+                       "[boundaries] and the raw pieces.")
     k.add_argument("text", help="the text to tokenize ('-' reads standard input)")
     _tokenizer_options(k, allow_gpt2=True)
     k.add_argument("--json", action="store_true", help="print JSON")
@@ -114,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                "prepare it with `tinygpt data prepare`.")
     else:
         corpus = args.corpus
-    out = args.out or corpus.parent / _default_name(cfg)
+    out = args.out or default_tokenizer_path(corpus)
 
     if args.json or not sys.stderr.isatty():
         tok = train_tokenizer(cfg, corpus, out=out)
@@ -142,8 +143,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_name(cfg: TokenizerConfig) -> str:
-    return f"tokenizer-{cfg.kind}-{cfg.vocab_size}.json" if cfg.kind == "bpe" else f"tokenizer-{cfg.kind}.json"
+def default_tokenizer_path(corpus: Path) -> Path:
+    """Where ``tokenizer train`` saves a corpus's tokenizer: ``corpus.tokenizer.json`` for ``corpus.txt``.
+
+    One name per corpus, whatever the kind and size: training again (a new vocabulary size, a rebuilt
+    corpus) replaces the file in one atomic rename, so a folder never holds an old tokenizer beside
+    the new one (a name per kind and size left the earlier one there, disagreeing with the corpus)."""
+    return corpus.with_name(f"{corpus.stem}.tokenizer.json")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -202,7 +208,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     table = Table(title=f"{len(rows)} tokens ({tok.kind}, vocab {tok.vocab_size:,})", title_justify="left")
     table.add_column("Token ID", justify="right", style="cyan")
     table.add_column("Token", style="green")
-    table.add_column("Visualization", style="magenta")
+    table.add_column("Hex", style="magenta")  # the app's name; its "Visualization" is the token in context
     for r in rows:
         table.add_row(str(r["id"]), escape(repr(r["text"])), r["hex"])
     console.print(table)
@@ -257,6 +263,7 @@ def _print_vocab(stats: dict[str, Any]) -> None:
     from rich.markup import escape
 
     from ..render import Table
+    from ..vocab import histogram_rows
 
     console = Console(highlight=False)
     head = Table(title="Vocabulary", show_header=False, title_justify="left")
@@ -276,9 +283,10 @@ def _print_vocab(stats: dict[str, Any]) -> None:
     hist.add_column("bytes", justify="right")
     hist.add_column("tokens", justify="right")
     hist.add_column("")
-    peak = max(stats["length_histogram"].values(), default=1)
-    for n, count in stats["length_histogram"].items():
-        hist.add_row(str(n), f"{count:,}", "█" * max(1, round(30 * count / peak)))
+    rows = histogram_rows(stats["length_histogram"])
+    peak = max((count for _, count in rows), default=1)
+    for n, count in rows:
+        hist.add_row(n, f"{count:,}", "█" * max(1, round(30 * count / peak)))
     console.print(hist)
 
     def token_table(title: str, rows: list[dict[str, Any]], with_count: bool) -> None:

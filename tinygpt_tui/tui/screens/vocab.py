@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from ...config import TinyGPTError
 from ...present import error_line
 from ...undertrained import EXPLANATION
+from ...vocab import histogram_rows
 from ..widgets.footer import WorkbenchFooter
 from .base import AppScreen
 
@@ -56,6 +57,8 @@ def stats_table(stats: dict[str, Any]) -> Table:
             text = "-" if not math.isfinite(value) else f"{value:,.3f}"
         elif isinstance(value, int):
             text = f"{value:,}"
+        elif key == "length_histogram":  # every row, folded as every face folds it (vocab.py)
+            text = ", ".join(f"{n}: {count}" for n, count in histogram_rows(value))
         elif isinstance(value, dict):
             text = ", ".join(f"{k}: {v}" for k, v in list(value.items())[:8])
         elif isinstance(value, (list, tuple)):
