@@ -318,14 +318,14 @@ def test_lens_and_cuts_look_into_a_token_of_the_last_generation(run):
     assert (prompt, params.top_k, params.num_samples) == ("ab c", 4, 2)
     # the lens of token 2 of the first sample: one row per layer (emb and each block), the last
     # one's probability being the record's own
-    rec = next(r for r in records if r.sample == 0 and r.index == 2)
+    rec = next(r for r in records if r.sample == 0 and r.index == 1)  # token 2, numbered from 1
     lens_part = out.split("Logit lens of token 2")[1].split("The sampler's cuts")[0]
     n_layer = repl.workbench.config.model.n_layer
     rows = [line.split() for line in lens_part.splitlines() if re.match(r"^\s+(emb|\d+)\s+\d", line)]
     assert [r[0] for r in rows] == ["emb"] + [str(i) for i in range(1, n_layer + 1)]
     assert rows[-1][1] == f"{rec.prob * 100:.1f}%" and rows[-1][2] == str(rec.rank)
     # the cuts of token 2 of the second sample: its last stage is what the sampler drew from
-    rec2 = next(r for r in records if r.sample == 1 and r.index == 2)
+    rec2 = next(r for r in records if r.sample == 1 and r.index == 1)
     cuts_part = out.split("The sampler's cuts at token 2")[1]
     stages = {line.split()[0]: line.split() for line in cuts_part.splitlines()
               if re.match(r"^\s+(raw|temperature|top-k|top-p)\s", line)}
@@ -344,11 +344,11 @@ def test_branch_continues_from_an_alternative_and_branches_lists_saves_and_opens
     seq = first.tree.sequence(0)
     assert len(seq) > 2, "the fixture sample ended too early to branch from"
     # the rank (as the per-token table shows it) of an alternative that is not the sampled token
-    rank, alt = next((k, a) for k, a in enumerate(seq[2].alternatives, 1) if a.id != seq[2].id)
+    rank, alt = next((k, a) for k, a in enumerate(seq[1].alternatives, 1) if a.id != seq[1].id)  # token 2
     out, repl = drive(keys + f"/branch 2 {rank}\r/branches\r/branches save tree.json\r/branches 0\r"
                       "/branches open tree.json\r/quit\r")
     tree = repl.tree
-    assert len(tree.branches) == 2 and tree.branches[1].token == alt.id and tree.branches[1].position == 2
+    assert len(tree.branches) == 2 and tree.branches[1].token == alt.id and tree.branches[1].position == 1
     assert tree.branches[1].records[0].id == alt.id
     total = f"{tree.total_logprob(1):.3f}"
     assert f"branch 1: root → #2 {alt.text!r}" in out and f"total ln P {total}" in out

@@ -267,9 +267,9 @@ def _read_branch(b: Any, i: int, tree: BranchTree) -> Branch:
     return Branch(i, parent, position, token, recs)
 
 
-def path_words(points: list[BranchPoint], first: int = 1) -> str:
-    """``root → #4 'x' → #9 'y'``: a path in words, token positions numbered from ``first``."""
-    return " → ".join(["root"] + [f"#{p.position + first} {p.text!r}" for p in points])
+def path_words(points: list[BranchPoint]) -> str:
+    """``root → #4 'x' → #9 'y'``: a path in words, token positions numbered from 1 (as every face does)."""
+    return " → ".join(["root"] + [f"#{p.position + 1} {p.text!r}" for p in points])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -344,36 +344,39 @@ def continue_args(args: list[str]) -> tuple[int | None, float | None, str | None
 
 
 def token_args(args: list[str]) -> tuple[int, int]:
-    """``/lens N [SAMPLE]`` and ``/cuts N [SAMPLE]``: the token's index N (0-based, the # column of the
-    per-token table) and the sample's index (the 1-based SAMPLE as shown, 0-based here; default the
-    first). Shared by the REPL and the app."""
+    """``/lens N [SAMPLE]`` and ``/cuts N [SAMPLE]``: the token's index (N as shown, from 1, as every
+    face numbers tokens; 0-based here) and the sample's index (SAMPLE from 1, default the first;
+    0-based here). Shared by the REPL and the app."""
     if not args:
-        raise TinyGPTError("Which token?", "give its number from the # column, e.g. /lens 3 (or /lens 3 2 "
+        raise TinyGPTError("Which token?", "give its number (the # column, from 1), e.g. /lens 3 (or /lens 3 2 "
                            "for sample 2).")
     numbers = []
     for arg, what in zip(args, ("token number", "sample number"), strict=False):
         if not arg.isdigit():
             raise TinyGPTError(f"'{arg}' is not a {what}.", "e.g. /lens 3, or /lens 3 2 for token 3 of sample 2.")
         numbers.append(int(arg))
+    token = numbers[0]
     sample = numbers[1] if len(numbers) > 1 else 1
+    if token < 1:
+        raise TinyGPTError("Tokens are numbered from 1.", "e.g. /lens 1 for the first generated token.")
     if sample < 1:
         raise TinyGPTError("Samples are numbered from 1.", "e.g. /lens 3 1 for token 3 of the first sample.")
-    return numbers[0], sample - 1
+    return token - 1, sample - 1
 
 
 # --------------------------------------------------------------------------------------------------
 # /branch and /branches
 
 
-def branch_args(args: list[str], first: int) -> tuple[int, str]:
-    """``/branch POSITION ALTERNATIVE``: the 0-based position (the face numbers tokens from ``first``)
-    and the alternative as typed (see :func:`pick_alternative`)."""
+def branch_args(args: list[str]) -> tuple[int, str]:
+    """``/branch POSITION ALTERNATIVE``: the 0-based position (POSITION as shown, from 1) and the
+    alternative as typed (see :func:`pick_alternative`)."""
     if len(args) != 2:
         raise TinyGPTError("/branch takes a token position and an alternative.",
                            "e.g. /branch 5 2: at token 5, the second most likely token.")
-    if not args[0].isdigit() or int(args[0]) < first:
-        raise TinyGPTError(f"'{args[0]}' is not a token position.", f"positions are whole numbers from {first}.")
-    return int(args[0]) - first, args[1]
+    if not args[0].isdigit() or int(args[0]) < 1:
+        raise TinyGPTError(f"'{args[0]}' is not a token position.", "positions are whole numbers from 1.")
+    return int(args[0]) - 1, args[1]
 
 
 def pick_alternative(record, spec: str, encode) -> int:

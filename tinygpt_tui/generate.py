@@ -503,8 +503,8 @@ def score_context(seq: Sequence[int], index: int, block_size: int) -> list[int]:
     part of the window of :func:`evaluate.score_windows` that scored it, up to the token."""
     target = index + 1
     if not 0 < target < len(seq):
-        raise TinyGPTError(f"There is no token {index} in a text of {len(seq) - 1} tokens.",
-                           f"pick one from 0 to {len(seq) - 2}.")
+        raise TinyGPTError(f"There is no token {index + 1} in a text of {len(seq) - 1} tokens.",
+                           f"pick one from 1 to {len(seq) - 1}.")
     for start, end, first in score_windows(len(seq), block_size):
         if start + first < target <= end:
             return [int(i) for i in seq[start:target]]

@@ -232,10 +232,10 @@ def probs_table(records: Sequence[TokenRecord], title: str | None = None, scored
         if not scored:
             numbers.append(_pct(r.prob_sampled))
         if stacked:
-            table.add_row(str(r.index), token, *numbers)
-            bytes_table.add_row(str(r.index), token.copy(), r.hex, alternatives_labels(r))
+            table.add_row(str(r.index + 1), token, *numbers)  # tokens are numbered from 1 everywhere
+            bytes_table.add_row(str(r.index + 1), token.copy(), r.hex, alternatives_labels(r))
         else:
-            table.add_row(str(r.index), token, r.hex, *numbers, alternatives_labels(r))
+            table.add_row(str(r.index + 1), token, r.hex, *numbers, alternatives_labels(r))
         if r.note:
             table.add_row("", Text(r.note, style="italic yellow"), *[""] * (len(table.columns) - 2))
     return Group(table, bytes_table) if stacked else table
@@ -256,9 +256,9 @@ def surprisal_text(records: Iterable[TokenRecord]) -> Text:
     return out
 
 
-def branches_table(tree: Any, current: int, first: int = 0) -> Table:
+def branches_table(tree: Any, current: int) -> Table:
     """Every branch of a :class:`~tinygpt_tui.branches.BranchTree`: its path from the root, length and
-    total log-probability; ``current`` is marked. Positions are numbered from ``first``."""
+    total log-probability; ``current`` is marked. Positions are numbered from 1, as everywhere."""
     from .branches import path_words
 
     table = Table(title=f"Branches of {tree.prompt!r} (seed {tree.params.seed})", box=box.SIMPLE_HEAVY,
@@ -269,7 +269,7 @@ def branches_table(tree: Any, current: int, first: int = 0) -> Table:
     table.add_column("Tokens", justify="right")
     table.add_column("Total ln P", justify="right")
     for b in tree.branches:
-        table.add_row("▶" if b.id == current else "", str(b.id), Text(path_words(tree.path(b.id), first)),
+        table.add_row("▶" if b.id == current else "", str(b.id), Text(path_words(tree.path(b.id))),
                       str(len(tree.sequence(b.id))), f"{tree.total_logprob(b.id):.3f}")
     return table
 
@@ -454,7 +454,7 @@ def summary_line(recs: Sequence[TokenRecord]) -> Text:
     seen: dict[str, list[int]] = {}
     for r in recs:
         if r.note:
-            seen.setdefault(r.note, []).append(r.index)
+            seen.setdefault(r.note, []).append(r.index + 1)
     for note, where in seen.items():
         at = f"token {where[0]}" if len(where) == 1 else f"{len(where)} times, first at token {where[0]}"
         out.append(f"\nnote ({at}): {note}", style="yellow")
@@ -471,7 +471,7 @@ def surprising_line(recs: Sequence[TokenRecord], n: int = 3) -> Text:
         if k:
             out.append(", ", style="dim")
         out.append(repr(r.display), style=prob_style(r.prob))
-        out.append(f" {r.surprisal_bits:.2f} bits (token {r.index})", style="dim")
+        out.append(f" {r.surprisal_bits:.2f} bits (token {r.index + 1})", style="dim")
     return out
 
 
@@ -508,7 +508,7 @@ def lens_table(lens: Any, rec: TokenRecord) -> Table:
     settled = lens.settled
     when = (f"top prediction from layer {settled} on" if settled is not None
             else "never the top prediction at the last layer (sampled below the top)")
-    title = Text.assemble(("Logit lens of token ", "bold"), (f"{rec.index} ", "bold"),
+    title = Text.assemble(("Logit lens of token ", "bold"), (f"{rec.index + 1} ", "bold"),
                           (repr(rec.display), f"bold {prob_style(rec.prob)}"), f": {when}")
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
     table.add_column("Layer", justify="right")
@@ -536,7 +536,7 @@ def lens_legend(lens: Any) -> Text:
 def cuts_table(cuts: Any, rec: TokenRecord) -> Table:
     """Per stage of the sampler: the setting, tokens left, the mass removed, the chosen token's
     probability and rank, the top of the distribution."""
-    title = Text.assemble(("The sampler's cuts at token ", "bold"), (f"{rec.index} ", "bold"),
+    title = Text.assemble(("The sampler's cuts at token ", "bold"), (f"{rec.index + 1} ", "bold"),
                           (repr(rec.display), f"bold {prob_style(rec.prob)}"))
     table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
     table.add_column("Stage")
@@ -588,7 +588,7 @@ def versus_table(result: Any, top: int = 20) -> Table:
         table.add_column("bpb A", justify="right")
         table.add_column("bpb B", justify="right")
     for r in result.by_disagreement()[:top]:
-        cells: list[Any] = [str(r.index), repr(r.text) if unit == "word" else visible(r.text, ESCAPES),
+        cells: list[Any] = [str(r.index + 1), repr(r.text) if unit == "word" else visible(r.text, ESCAPES),
                             Text(f"{r.bits_a:.2f}", style=surprisal_style(r.bits_a)),
                             Text(f"{r.bits_b:.2f}", style=surprisal_style(r.bits_b)),
                             Text(f"{r.diff:+.2f}", style=surprisal_style(abs(r.diff)))]

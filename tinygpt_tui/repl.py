@@ -399,16 +399,16 @@ class Repl:
         self.info(f"seed set to {self.params.seed if self.params.seed is not None else 'random'}")
 
     def cmd_branch(self, args: list[str]) -> None:
-        """``/branch POSITION ALTERNATIVE``: POSITION is the ``#`` of the per-token table (from 0), of the
+        """``/branch POSITION ALTERNATIVE``: POSITION is the token's number (from 1, as every table numbers it), of the
         current branch; ALTERNATIVE a rank among that token's alternatives, id=N or text=T."""
         from .render import prob_style
 
         tree = self._tree()
-        position, spec = commands.branch_args(args, first=0)
+        position, spec = commands.branch_args(args)
         seq = tree.sequence(self.branch_id)
         if position >= len(seq):
-            raise TinyGPTError(f"Branch {self.branch_id} has tokens #0 to #{len(seq) - 1}, not #{position}.",
-                               "POSITION is the # column of the per-token table.")
+            raise TinyGPTError(f"Branch {self.branch_id} has tokens #1 to #{len(seq)}, not #{position + 1}.",
+                               "POSITION is the token's number, from 1 (the # column of the per-token table).")
         token = commands.pick_alternative(seq[position], spec, self.workbench.tokenizer.encode)
         cancel = threading.Event()
         parent, stream = self.workbench.branch(tree, self.branch_id, position, token, cancel)
@@ -439,7 +439,7 @@ class Repl:
         shared.stylize("dim")
         self.console.print(Text.assemble(shared, boundaries_text(branch.records)))
         self.console.print(probs_table(branch.records, title=f"Branch {bid}", width=self.console.width))
-        self.info(f"branch {bid}: {path_words(tree.path(bid), first=0)} · {len(seq)} tokens · total ln P "
+        self.info(f"branch {bid}: {path_words(tree.path(bid))} · {len(seq)} tokens · total ln P "
                   f"{tree.total_logprob(bid):.3f}", "bold")
 
     def cmd_branches(self, args: list[str]) -> None:
@@ -502,7 +502,7 @@ class Repl:
         samples = sorted({r.sample for r in records})
         if sample not in samples:
             raise TinyGPTError(f"The last generation has no sample {sample + 1}.",
-                               f"it has {len(samples)}: /lens {index} {samples[-1] + 1 if samples else 1}.")
+                               f"it has {len(samples)}: /lens {index + 1} {samples[-1] + 1 if samples else 1}.")
         ids = [r.id for r in records if r.sample == sample]
         context = self.workbench.token_context(prompt, ids, index)
         return next(r for r in records if r.sample == sample and r.index == index), context

@@ -473,9 +473,9 @@ class Workbench:
         from .generate import doc_start_id, sampler_context, score_context
 
         if not 0 <= index < len(ids):
-            raise TinyGPTError(f"There is no token {index}: the {'text' if scored else 'sample'} has "
+            raise TinyGPTError(f"There is no token {index + 1}: the {'text' if scored else 'sample'} has "
                                f"{len(ids)} token{'s' if len(ids) != 1 else ''}.",
-                               f"pick one from 0 to {len(ids) - 1}." if ids else "generate something first.")
+                               f"pick one from 1 to {len(ids)}." if ids else "generate something first.")
         block = self.model.config.block_size
         if scored:
             start = doc_start_id(self.tokenizer)

@@ -26,8 +26,8 @@ TUI_HELP = {
     "stop": "Stop the generation in progress, or this app's training (it saves a checkpoint).",
     "load": "Open a trained run in the generation explorer (/load alone lists the runs).",
     "tokens": "Open the vocabulary explorer of the loaded run.",
-    "lens": "Select token N (0-based) of a sample in the explorer and open its logit lens (F7).",
-    "cuts": "Select token N (0-based) of a sample in the explorer and open the sampler's cuts there (F8).",
+    "lens": "Select token N (from 1) of a sample in the explorer and open its logit lens (F7).",
+    "cuts": "Select token N (from 1) of a sample in the explorer and open the sampler's cuts there (F8).",
     "branch": "Continue the sample (or branch) in view from another token: at token POSITION (as the detail "
               "panel numbers it) take its ALTERNATIVE-th alternative, or id=N, or text=T. Keys: b on a token.",
     "branches": "Show the Branches tab (N: branch N); save FILE / open FILE keep a branch tree as JSON.",
@@ -263,7 +263,7 @@ class SlashCommands:
         from .. import commands
 
         screen = self._explorer()
-        position, spec = commands.branch_args(args, first=1)
+        position, spec = commands.branch_args(args)
         source = screen._source
         if source is None or not source.records:
             raise TinyGPTError("Which sample?", "select a token of a generated sample (or branch) first.")
@@ -332,8 +332,8 @@ class SlashCommands:
         if view is None or not view.records:
             raise TinyGPTError(f"There is no sample {sample + 1} to look into.", "generate from a prompt first.")
         if index >= len(view.records):
-            raise TinyGPTError(f"There is no token {index}: sample {sample + 1} has {len(view.records)} tokens.",
-                               f"pick one from 0 to {len(view.records) - 1}.")
+            raise TinyGPTError(f"There is no token {index + 1}: sample {sample + 1} has {len(view.records)} tokens.",
+                               f"pick one from 1 to {len(view.records)}.")
         view.focus()
         view.select(index)
         screen.call_later(screen.action_study, kind)

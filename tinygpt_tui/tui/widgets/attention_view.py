@@ -106,7 +106,7 @@ class AttentionView(Static, can_focus=True):
         out = Text()
         label = getattr(rec, "display", "") or getattr(rec, "text", "") or maps.labels[-1]
         out.append("token ", style="bold")
-        out.append(f"#{rec.index if rec is not None else n - 1} ", style="bold")
+        out.append(f"#{rec.index + 1 if rec is not None else n} ", style="bold")
         out.append(f"[{visible(label)}]", style=prob_band(getattr(rec, "prob", 1.0)).colour + " bold")
         out.append(f"  attends over {n} token{'s' if n != 1 else ''} of context", style="dim")
         if maps.cropped:

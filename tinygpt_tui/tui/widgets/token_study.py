@@ -87,7 +87,7 @@ class TokenStudy(Static, can_focus=True):
 
     def follow(self, request: StudyRequest) -> None:
         """Compute the view of ``request``'s token, off the event loop."""
-        self.show_note(f"Computing the {self.WHAT} of token #{request.index}…")
+        self.show_note(f"Computing the {self.WHAT} of token #{request.index + 1}…")
         self.request = request
         self._worker(self._number, request)
 
@@ -134,8 +134,8 @@ class TokenStudy(Static, can_focus=True):
         assert self.request is not None
         rec = self.request.record
         out = Text()
-        # numbered from 0 as the attention view, the REPL's # column and /lens N number them
-        out.append(f"{title} #{self.request.index} ", style="bold")
+        # numbered from 1, as every face numbers tokens
+        out.append(f"{title} #{self.request.index + 1} ", style="bold")
         label = getattr(rec, "display", "") or getattr(rec, "text", "")
         out.append(f"[{visible(label)}]", style=prob_band(getattr(rec, "prob", 1.0)).colour + " bold")
         out.append(f"\n{hint} · ←/→ token · {self.KEY} back\n", style="dim")
