@@ -182,7 +182,7 @@ def test_each_view_runs_alone(home, capsys, show):
         stacked = "Bytes and top alternatives"  # under 100 columns the rows come twice: numbers first
         titles = [i for i, line in enumerate(lines) if line.strip() == stacked]
         numbers = lines[:titles[0]] if titles else lines
-        rows = [line.split() for line in numbers if line.split()[:1] in (["0"], ["1"], ["2"])]
+        rows = [line.split() for line in numbers if line.split()[:1] in (["1"], ["2"], ["3"])]  # from 1
         assert [r[1] for r in rows] == ["'.'", "'c'", "'g'"]
         assert all(r[2].endswith("%") and float(r[3]) < 0 for r in rows)  # P and ln P
 
@@ -197,7 +197,7 @@ def test_repeated_window_notes_are_said_once_with_a_count():
                             surprisal_bits=1.0) for i in range(30)]
     recs[-1].finish = "length"
     text = summary_line(recs).plain
-    assert text.count(slid) == 1 and f"note (3 times, first at token 9): {slid}" in text
+    assert text.count(slid) == 1 and f"note (3 times, first at token 10): {slid}" in text
     assert text.startswith("30 tokens, reached the token limit, mean surprisal 1.00 bits")
 
 
@@ -245,7 +245,7 @@ def test_the_per_token_table_keeps_every_column_on_a_narrow_terminal(home, capsy
         assert any(header in line.split("  ") or f" {header} " in f" {line} " for line in out.splitlines()), header
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
     for r in records:  # every token's hex is shown somewhere, in a row of its own number
-        assert any(line.split()[0] == str(r["index"]) and f" {r['hex']} " in f" {line} "
+        assert any(line.split()[0] == str(r["index"] + 1) and f" {r['hex']} " in f" {line} "
                    for line in out.splitlines() if line.strip()), r["index"]
     assert rows and all(len(line) <= columns for line in out.splitlines())
 

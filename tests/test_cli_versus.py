@@ -44,7 +44,7 @@ def test_versus_prints_the_largest_disagreement_first(two_runs, capsys, tmp_path
     rc, js, _ = run(capsys, "versus", "fixture", "other", "--file", str(path), "--json")
     rows = json.loads(js)["rows"]
     biggest = max(rows, key=lambda r: (abs(r["diff"]), -r["index"]))
-    first_row = next(line for line in out.splitlines() if line.strip().startswith(str(biggest["index"]) + " "))
+    first_row = next(line for line in out.splitlines() if line.strip().startswith(str(biggest["index"] + 1) + " "))
     assert f"{biggest['diff']:+.2f}" in first_row
 
 

@@ -166,7 +166,7 @@ def test_score_context_is_what_the_scorer_saw_in_each_window():
         assert len(context) <= 10 and context[-1] == seq[r.index]
         probs = torch.softmax(next_token_logits(model, context), dim=-1)
         assert float(probs[r.id]) == pytest.approx(r.prob, rel=1e-4, abs=1e-6)
-    with pytest.raises(TinyGPTError, match="no token 40"):
+    with pytest.raises(TinyGPTError, match="no token 41"):
         score_context(seq, 40, 10)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tinygpt_tui.config import SamplingConfig
 from tinygpt_tui.events import Stage, Step, fold
+from tinygpt_tui.present import visible
 from tinygpt_tui.presets import preset_config
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -445,7 +446,7 @@ async def test_attention_tab_follows_the_selected_token(runs_home):
         # the sequence ends at the selected token: prompt, then the first three generated tokens
         assert len(view.maps.ids) == len("Once upon") + 3 and view.token is record
         shown = str(view.render())
-        assert f"token #2 [{record.display}]" in shown
+        assert f"token #3 [{visible(record.display)}]" in shown
         assert f"mean of {cfg.n_head}" in shown
         for layer in range(1, cfg.n_layer + 1):
             assert f"layer {layer} " in shown
@@ -469,6 +470,7 @@ async def test_lens_and_cuts_tabs_follow_the_selected_token(runs_home):
         await open_explorer(pilot)
         explorer = app.screen
         await generate_seeded(pilot, "Once upon", 12, at_least=5)
+        generated_with = app.params.top_k
         await command(pilot, "/params temperature=0.9 top_k=5 top_p=0.8")  # not the generation's settings
         tabs = explorer.query_one("#explorer-tabs")
         assert not explorer.query("LensView") and not explorer.query("CutsView")  # tabs appear on first use
@@ -490,7 +492,7 @@ async def test_lens_and_cuts_tabs_follow_the_selected_token(runs_home):
         expected = workbench.logit_lens(context(2), record.id)
         assert [layer.prob for layer in lens.result.layers] == pytest.approx([layer.prob for layer in expected.layers])
         shown = str(lens.render())
-        assert f"lens of token #2 [{record.display}]" in shown and "F7 back" in shown
+        assert f"lens of token #3 [{visible(record.display)}]" in shown and "F7 back" in shown
         for name in ["emb"] + [f"L{i}" for i in range(1, app.workbench.config.model.n_layer + 1)]:
             assert f"\n{name:>4} " in shown, name
         # the next token from inside the view
@@ -506,15 +508,15 @@ async def test_lens_and_cuts_tabs_follow_the_selected_token(runs_home):
         stages = cuts.result.stages
         assert stages[0].prob == pytest.approx(record.prob, rel=1e-4)
         assert stages[-1].prob == pytest.approx(record.prob_sampled, rel=1e-4)
-        assert cuts.result.params.top_k == app.workbench.default_params().top_k  # not the /params set later
+        assert cuts.result.params.top_k == generated_with != 5  # not the /params set later
         shown = str(cuts.render())
-        assert f"cuts at token #3 [{record.display}]" in shown and "F8 back" in shown
+        assert f"cuts at token #4 [{visible(record.display)}]" in shown and "F8 back" in shown
         assert all(f"\n{name}" in shown for name in ("raw", "temperature", "top-k", "top-p"))
         # F8 again: back to the tokens; F6 walks through the new tabs too
         await pilot.press("f8")
         assert tabs.active == "samples-pane" and app.focused is tokens
-        # /lens N selects token N (0-based) of the first sample and opens its lens
-        await command(pilot, "/lens 1")
+        # /lens N selects token N (from 1) of the first sample and opens its lens
+        await command(pilot, "/lens 2")
         await wait_for(pilot, lambda: tabs.active == "lens-pane" and lens.result is not None
                        and lens.request.record is tokens.records[1])
         await command(pilot, "/cuts 99")
@@ -1177,17 +1179,24 @@ async def test_versus_opens_a_view_of_both_runs_with_the_largest_disagreement_fi
         await open_explorer(pilot)
         await command(pilot, "/versus nope The fox.")
         assert "no run named 'nope'" in bar_text(app) and screen_name(app) == "ExplorerScreen"
+        # the fixture's character tokenizer has no '[': one sentence, the text quoted as text
         await command(pilot, "/versus other The fox met a [bold]bear[/bold].")
+        assert screen_name(app) == "VersusScreen"
+        view = app.screen
+        await wait_for(pilot, lambda: "cannot represent" in str(view.query_one("#versus-summary").content))
+        assert "'['" in str(view.query_one("#versus-summary").content)
+        await pilot.press("escape")
+        await command(pilot, "/versus other The fox met a bear.")
         assert screen_name(app) == "VersusScreen"
         view = app.screen
         await wait_for(pilot, lambda: view.result is not None)
         await pilot.pause()
         table = view.query_one("#versus-table")
-        assert table.row_count == len("The fox met a [bold]bear[/bold].")
+        assert table.row_count == len("The fox met a bear.")
         diffs = [abs(r.diff) for r in view.result.by_disagreement()]
         assert float(str(table.get_row_at(0)[4])) == pytest.approx(view.result.by_disagreement()[0].diff, abs=0.006)
         assert diffs[0] == max(diffs) > 0
-        assert "[bold]bear[/bold]" in str(view.query_one("#versus-a").content)  # text, never markup
+        assert "The fox met a bear." in str(view.query_one("#versus-a").content)
         await pilot.press("escape")
         assert screen_name(app) == "ExplorerScreen"
 
@@ -1208,7 +1217,8 @@ async def test_the_training_screen_colours_the_story_and_marks_what_fell_most(ru
         await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen" and app.screen.run == "storied")
         screen = app.screen
         # the screen may still be composing: a query that finds nothing yet is "not yet"
-        await wait_for(pilot, lambda: any(w.display for w in screen.query("#train-story-scroll")))
+        await wait_for(pilot, lambda: any(v.story.plain for v in screen.query("StoryView")))
+        assert screen.query_one("#train-story-scroll").display
         view = screen.query_one("StoryView")
         shown = view.story
         assert STORY in shown.plain and "at step 50" in shown.plain and "fell most since step 25" in shown.plain

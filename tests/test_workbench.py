@@ -79,7 +79,7 @@ def test_score_breakdown_and_vocab(workbench):
     assert len(vocab) == workbench.tokenizer.vocab_size
     assert vocab[0][1] == "<|endoftext|>"
     # the byte count beside the hex is the count of the bytes the hex shows, specials included
-    assert all(length == len(bytes.fromhex(hx)) for _, _, hx, length, _ in vocab)
+    assert all(length == len(bytes.fromhex(hx)) for _, _, hx, length, *_ in vocab)
     assert vocab[0][3] == len(b"<|endoftext|>")
     assert workbench.vocab_stats()["vocab_size"] == workbench.tokenizer.vocab_size
 

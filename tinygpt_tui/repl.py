@@ -430,14 +430,15 @@ class Repl:
     def show_branch(self, bid: int) -> None:
         """A branch: its tokens (those it shares with its parent dim), its own per-token table, its path."""
         from .branches import path_words
-        from .render import boundaries_text, probs_table
+        from .render import Labels, boundaries_text, probs_table
 
         tree = self.tree
         branch = tree.branch(bid)
         seq = tree.sequence(bid)
-        shared = boundaries_text(seq[: branch.position], colour=False)  # what it shares with its parent
-        shared.stylize("dim")
-        self.console.print(Text.assemble(shared, boundaries_text(branch.records)))
+        shared = boundaries_text(seq[: branch.position], colour=False).labels  # what it shares with its parent
+        for label in shared:
+            label.stylize("dim")
+        self.console.print(Labels(shared + boundaries_text(branch.records).labels))
         self.console.print(probs_table(branch.records, title=f"Branch {bid}", width=self.console.width))
         self.info(f"branch {bid}: {path_words(tree.path(bid))} · {len(seq)} tokens · total ln P "
                   f"{tree.total_logprob(bid):.3f}", "bold")

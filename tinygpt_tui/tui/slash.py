@@ -264,7 +264,7 @@ class SlashCommands:
 
         screen = self._explorer()
         position, spec = commands.branch_args(args)
-        source = screen._source
+        source = screen.current_source()
         if source is None or not source.records:
             raise TinyGPTError("Which sample?", "select a token of a generated sample (or branch) first.")
         if position >= len(source.records):

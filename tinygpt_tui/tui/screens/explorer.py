@@ -388,10 +388,20 @@ class ExplorerScreen(AppScreen):
         """The detail panel shows a token of the tab in view, never one of another tab."""
         pane = message.pane.id if message.pane is not None else None
         source = self._source
-        if source is None or pane in ("attention-pane", "lens-pane", "cuts-pane"):
+        if pane in ("attention-pane", "lens-pane", "cuts-pane"):
             return
-        if pane != pane_of(source.id):
-            self._clear_detail()
+        if source is not None and pane == pane_of(source.id):
+            return
+        # the tab's own selected token, if it has one (a branch opens with its branch point selected)
+        selected = [v for v in self.query(TokenView) if pane_of(v.id) == pane and v.selected_record is not None]
+        if not selected:
+            if source is not None:
+                self._clear_detail()
+            return
+        view = selected[0]
+        self._source = view
+        self.query_one(TokenDetail).show(view.selected_record)
+        self.query_one("#detail-title", Static).update(f"token {view.selected + 1} of {len(view.records)}")
 
     @on(TokenView.Edge)
     def _edge(self, message: TokenView.Edge) -> None:
@@ -567,8 +577,21 @@ class ExplorerScreen(AppScreen):
         self.clear_samples()
 
     # -- branches ------------------------------------------------------------------------------------
+    def current_source(self) -> TokenView | None:
+        """The token view the detail panel follows; without a selection, the active tab's own view (a
+        branch shown by /branches N, say) so that commands that name a position still find it."""
+        if self._source is not None:
+            return self._source
+        pane = self.query_one("#explorer-tabs", TabbedContent).active
+        return next((v for v in self.query(TokenView) if pane_of(v.id) == pane and v.records), None)
+
     def action_branch(self) -> None:
         """b: choose one of the selected token's alternatives in the detail panel (enter branches)."""
+        focused = self.focused
+        if isinstance(focused, TokenView) and focused.selected_record is not None and self._source is not focused:
+            # the focused view's selection wins (a branch view that was just grown and selected)
+            self._source = focused
+            self.query_one(TokenDetail).show(focused.selected_record)
         source = self._source
         if source is None or source.selected_record is None or source.id == "score-view":
             self.tinygpt.say("Select a generated token first (←/→ or a click), then press b.", error=True)
@@ -582,7 +605,7 @@ class ExplorerScreen(AppScreen):
     async def branch_from(self, record, token: int) -> None:
         """Continue from ``token`` instead of ``record`` (a token of the view the detail panel follows)
         as a new branch: of the sample's tree (started here), or of the branch in view."""
-        source, params = self._source, self._params_used
+        source, params = self.current_source(), self._params_used
         if source is None or source.id == "score-view" or params is None or (self.busy and source.id != "branch-view"):
             self.tinygpt.say("Branching continues a generated sample: select one of its tokens once it is done.",
                              error=True)
