@@ -187,6 +187,7 @@ def test_explorer_cuts_tab(size, runs_home, snap_compare):
     assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=cuts)
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_explorer_branches_tab(size, runs_home, snap_compare):
     async def branched(pilot):
         await explorer_with_tokens(pilot, select=3, params="seed=4 max_new_tokens=24 num_samples=1")

@@ -85,7 +85,7 @@ class VersusScreen(AppScreen):
         table = self.query_one("#versus-table", DataTable)
         table.clear()
         for r in result.by_disagreement():
-            table.add_row(r.index, Text(visible(r.text, ARROWS)),
+            table.add_row(r.index + 1, Text(visible(r.text, ARROWS)),  # numbered from 1, as everywhere
                           Text(f"{r.bits_a:.2f}", style=surprisal_band(r.bits_a).colour),
                           Text(f"{r.bits_b:.2f}", style=surprisal_band(r.bits_b).colour),
                           Text(f"{r.diff:+.2f}", style=surprisal_band(abs(r.diff)).colour), key=str(r.index))
