@@ -392,8 +392,10 @@ class ExplorerScreen(AppScreen):
             return
         if source is not None and pane == pane_of(source.id):
             return
-        # the tab's own selected token, if it has one (a branch opens with its branch point selected)
-        selected = [v for v in self.query(TokenView) if pane_of(v.id) == pane and v.selected_record is not None]
+        # the Branches tab's own selected token, if it has one (a branch opens with its branch point
+        # selected, and its selection message may come after this one)
+        selected = [v for v in self.query(TokenView)
+                    if pane == "branches-pane" and pane_of(v.id) == pane and v.selected_record is not None]
         if not selected:
             if source is not None:
                 self._clear_detail()
