@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..config import TinyGPTError, parse_size
 from ..workbench import Workbench
@@ -15,6 +16,23 @@ def size_arg(text: str) -> int | None:
         return parse_size(text)
     except TinyGPTError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def read_text_arg(args: argparse.Namespace, missing: TinyGPTError, empty_is_missing: bool = False) -> str:
+    """The text a command reads: ``--file``'s contents (UTF-8), standard input for ``-``, else the
+    text given; ``missing`` is raised when there is none (an empty text too, with ``empty_is_missing``)."""
+    if args.file is not None:
+        try:
+            return args.file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise TinyGPTError(f"There is no file {args.file}.", "check the path.") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise TinyGPTError(f"Cannot read {args.file} as UTF-8 text ({type(e).__name__}).") from None
+    if args.text == "-":
+        return sys.stdin.read()
+    if args.text is None or (empty_is_missing and not args.text):
+        raise missing
+    return args.text
 
 
 def print_error(err: TinyGPTError) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SamplingConfig, TinyGPTError
-from .common import workbench
+from .common import read_text_arg, workbench
 
 GENERATE_EPILOG = """\
 views (--show, comma-separated): text (the prompt and its continuation, streamed on a terminal),
@@ -216,28 +216,13 @@ def _write_output(path: Path | None, texts: list[str], json_lines: bool) -> None
 # score
 
 
-def _read_text(args: argparse.Namespace) -> str:
-    if args.file is not None:
-        try:
-            return args.file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TinyGPTError(f"There is no file {args.file}.", "check the path.") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise TinyGPTError(f"Cannot read {args.file} as UTF-8 text ({type(e).__name__}).") from None
-    if args.text == "-":
-        return sys.stdin.read()
-    if args.text is None:
-        raise TinyGPTError("There is no text to score.", "pass it as an argument, or --file PATH.")
-    return args.text
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from ..generate import score_text
     from ..render import legend, probs_legend, probs_table, surprisal_text
 
-    text = _read_text(args)
+    text = read_text_arg(args, TinyGPTError("There is no text to score.", "pass it as an argument, or --file PATH."))
     name, model, tok, _cfg = _load(args)
     result = score_text(model, tok, text)
     if args.json:

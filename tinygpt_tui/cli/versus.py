@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TinyGPTError
-from .common import workbench
+from .common import read_text_arg, workbench
 
 VERSUS_EPILOG = """\
 how to read it: each run reads the text as tinygpt score does (teacher forcing, the text as a fresh
@@ -47,23 +47,11 @@ def register(sub: Any) -> None:
     v.set_defaults(func=cmd_versus)
 
 
-def _read(args: argparse.Namespace) -> str:
-    if args.file is not None:
-        try:
-            return args.file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TinyGPTError(f"There is no file {args.file}.", "check the path.") from None
-    if args.text == "-":
-        return sys.stdin.read()
-    if not args.text:
-        raise TinyGPTError("There is no text to compare the runs on.", "pass --text \"...\" or --file PATH.")
-    return args.text
-
-
 def cmd_versus(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise TinyGPTError(f"--top {args.top} must be 0 or more.", "e.g. --top 20.")
-    text = _read(args)
+    text = read_text_arg(args, TinyGPTError("There is no text to compare the runs on.",
+                                             "pass --text \"...\" or --file PATH."), empty_is_missing=True)
     result = workbench(args).versus(args.run_b, text, run_a=args.run_a, which=args.checkpoint)
     if args.json:
         sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
