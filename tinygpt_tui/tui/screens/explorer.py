@@ -580,8 +580,13 @@ class ExplorerScreen(AppScreen):
 
     # -- branches ------------------------------------------------------------------------------------
     def current_source(self) -> TokenView | None:
-        """The token view the detail panel follows; without a selection, the active tab's own view (a
-        branch shown by /branches N, say) so that commands that name a position still find it."""
+        """The token view the detail panel follows: the focused view when it has a selection (a branch
+        view just grown and selected, whose selection message may still be on its way), else the last
+        selection, else the active tab's own view (a branch shown by /branches N) so that commands that
+        name a position still find it."""
+        focused = self.focused
+        if isinstance(focused, TokenView) and focused.selected_record is not None:
+            return focused
         if self._source is not None:
             return self._source
         pane = self.query_one("#explorer-tabs", TabbedContent).active
@@ -589,12 +594,10 @@ class ExplorerScreen(AppScreen):
 
     def action_branch(self) -> None:
         """b: choose one of the selected token's alternatives in the detail panel (enter branches)."""
-        focused = self.focused
-        if isinstance(focused, TokenView) and focused.selected_record is not None and self._source is not focused:
-            # the focused view's selection wins (a branch view that was just grown and selected)
-            self._source = focused
-            self.query_one(TokenDetail).show(focused.selected_record)
-        source = self._source
+        source = self.current_source()
+        if source is not None and source is not self._source and source.selected_record is not None:
+            self._source = source
+            self.query_one(TokenDetail).show(source.selected_record)
         if source is None or source.selected_record is None or source.id == "score-view":
             self.tinygpt.say("Select a generated token first (←/→ or a click), then press b.", error=True)
         elif not self.query_one(TokenDetail).choose():
