@@ -65,9 +65,15 @@ def data(vocab: int, cache: Path):
     return tok, np.load(ids_path), val
 
 
+def dropout_text(r: dict) -> str:
+    """The dropout column: one value, or the residual one and the attention one when they differ."""
+    d, att = r.get("dropout", 0.0), r.get("attn_dropout")
+    return f"{d}" if att is None or att == d else f"{d} (attention {att})"
+
+
 def configs(a: argparse.Namespace, vocab_size: int) -> tuple[ModelConfig, TrainConfig]:
     shape = dict(n_layer=a.layers, n_head=a.heads, n_embd=a.embd, block_size=a.T, vocab_size=vocab_size,
-                 dropout=a.dropout)
+                 dropout=a.dropout, attn_dropout=a.attn_dropout)
     if a.arch == "modern":
         mc = ModelConfig(**shape, **{**MODERN_MODEL, "logit_softcap": a.softcap})
         tc = TrainConfig(**{**MODERN_TRAIN, "muon_lr": a.lr, "lr": a.adam_lr, "weight_decay": a.wd,
@@ -107,7 +113,7 @@ def print_table(path: Path) -> None:
           "| held-out bits/byte |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in sorted(rows, key=lambda r: r["val_bpb"]):
-        print(f"| {r['tag']} | {r['layers']} x {r['embd']} | {r['vocab']} | {r['B']} x {r['T']} | {r.get('dropout', 0.0)} | "
+        print(f"| {r['tag']} | {r['layers']} x {r['embd']} | {r['vocab']} | {r['B']} x {r['T']} | {dropout_text(r)} | "
               f"{r['lr']} | {r['adam_lr']} | {r['params'] / 1e6:.2f}M | {r['steps']} | {r['tokens'] / 1e6:.2f}M | "
               f"{r['val_bpb']:.4f} |")
 
@@ -128,6 +134,7 @@ def main() -> int:
     p.add_argument("--cool", type=float, default=0.4, help="cooldown share (wsd)")
     p.add_argument("--softcap", type=float, default=15.0)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--attn-dropout", type=float, default=None, help="attention-probability dropout (unset: --dropout)")
     p.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--eval-docs", type=int, default=400, help="held-out stories scored (0: all)")

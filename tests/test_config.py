@@ -35,6 +35,8 @@ def test_bad_sizes_are_one_sentence(text):
     (lambda: TokenizerConfig(kind="wordpiece"), "Unknown tokenizer kind"),
     (lambda: TokenizerConfig(special_tokens=["<|a|>", ""]), "special token is empty"),
     (lambda: ModelConfig(n_embd=100, n_head=3), "not divisible"),
+    (lambda: ModelConfig(attn_dropout=1.0), "attn_dropout"),
+    (lambda: ModelConfig(attn_dropout=float("nan")), "attn_dropout"),
     (lambda: TrainConfig(device="tpu"), "Unknown device"),
     (lambda: SamplingConfig(temperature=-1), "temperature"),
     (lambda: SamplingConfig(temperature=1e-300), "temperature"),

@@ -257,3 +257,20 @@ def test_unknown_architecture_options_are_refused():
         micro(position="alibi")
     with pytest.raises(ConfigError, match="even head size"):
         micro(position="rotary", n_embd=30, n_head=2)
+
+
+def test_attention_dropout_can_be_set_apart_from_the_residual_dropout():
+    """attn_dropout unset follows dropout; set, it alone decides the attention-probability dropout, so
+    a run can keep the cheap residual dropout and leave attention on its fused path."""
+    assert make(dropout=0.2).transformer.h[0].attn.dropout == 0.2
+    split = make(dropout=0.2, attn_dropout=0.0)
+    attn = split.transformer.h[0].attn
+    assert attn.dropout == 0.0 and attn.attn_dropout.p == 0.0 and attn.resid_dropout.p == 0.2
+    # no attention dropout: with the residual dropout off too, training mode computes eval mode's logits
+    x = torch.randint(0, 64, (2, 12))
+    quiet = make(dropout=0.0, attn_dropout=0.0)
+    with torch.no_grad():
+        assert torch.allclose(quiet.train()(x).logits, quiet.eval()(x).logits, atol=1e-6)
+        # attention dropout alone changes training-mode logits
+        noisy = make(dropout=0.0, attn_dropout=0.5).train()
+        assert not torch.allclose(noisy(x).logits, noisy.eval()(x).logits, atol=1e-3)

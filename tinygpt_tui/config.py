@@ -159,7 +159,11 @@ class ModelConfig:
     vocab_size: int = 8192
     """Set from the tokenizer when a run is created."""
     dropout: float = 0.0
-    """Dropout on attention, MLP and embeddings while training."""
+    """Dropout on the embeddings and on each block's output while training (and on the attention
+    probabilities unless attn_dropout says otherwise)."""
+    attn_dropout: float | None = None
+    """Dropout on the attention probabilities while training; unset means the same as dropout. On a
+    CPU it is the costly part of dropout: it takes attention off its fused path."""
     bias: bool = False
     """Biases in Linear and LayerNorm layers."""
     tie_weights: bool = True
@@ -200,6 +204,10 @@ class ModelConfig:
                f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}.",
                "pick a width that is a multiple of the number of heads.")
         _check(0.0 <= self.dropout < 1.0, f"dropout {self.dropout} must be in [0, 1).")
+        if self.attn_dropout is not None:
+            _check_finite("attn_dropout", self.attn_dropout)
+            _check(0.0 <= self.attn_dropout < 1.0, f"attn_dropout {self.attn_dropout} must be in [0, 1).",
+                   "leave it unset to use dropout's value.")
         _check(self.position != "rotary" or (self.n_embd // self.n_head) % 2 == 0,
                f"Rotary positions need an even head size, not {self.n_embd // self.n_head}.",
                "change n_embd or n_head so that n_embd / n_head is even.")

@@ -98,11 +98,12 @@ class CausalSelfAttention(nn.Module):
         # query, key and value projections for all heads, in one matrix
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.attn_dropout = nn.Dropout(config.dropout)
+        attn_p = config.dropout if config.attn_dropout is None else config.attn_dropout
+        self.attn_dropout = nn.Dropout(attn_p)
         self.resid_dropout = nn.Dropout(config.dropout)
         self.n_head = config.n_head
         self.n_embd = config.n_embd
-        self.dropout = config.dropout
+        self.dropout = attn_p
         self.qk_norm = config.qk_norm
 
     def forward(

@@ -45,6 +45,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--n-embd", "model", "n_embd", int, "width of the residual stream"),
     ("--block-size", "model", "block_size", int, "context length in tokens"),
     ("--dropout", "model", "dropout", float, "dropout while training"),
+    ("--attn-dropout", "model", "attn_dropout", float, "dropout on attention probabilities (default: --dropout)"),
     ("--batch-size", "train", "batch_size", int, "sequences per micro-batch"),
     ("--grad-accum", "train", "grad_accum", int, "micro-batches per optimizer step"),
     ("--lr", "train", "lr", float, "peak learning rate"),
