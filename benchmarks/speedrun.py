@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,8 @@ def main() -> int:
     parser.add_argument("--sample", type=Path, default=SAMPLE)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="change the modern recipe (the cpu-10m preset) for a sweep, e.g. model.n_embd=256")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="copy the trained runs and their data to DIR/models and DIR/data (for screenshots)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speedrun",
                         help="writes OUT.json and OUT.png")
     args = parser.parse_args()
@@ -222,6 +225,10 @@ def main() -> int:
             for p in r["curve"]:
                 print(f"  {p['seconds'] or 0:7.1f} s  step {p['step']:5d}  val {p['val_bpb']:.4f} bits/byte"
                       f"  (train loss {p['train_loss']:.3f}, val loss {p['val_loss']:.3f})")
+        if args.keep:
+            for folder in ("models", "data"):
+                shutil.copytree(home / folder, args.keep / folder, dirs_exist_ok=True)
+            print(f"kept the runs in {args.keep / 'models'}", flush=True)
 
     by = {r["recipe"]: r for r in results}
     summary: dict[str, Any] = {}

@@ -275,8 +275,11 @@ def test_help_screen(size, runs_home, snap_compare):
 
 
 # -- README screenshots of a real run ------------------------------------------------------------------
-def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None) -> list[Path]:
-    """Photograph every screen of ``run`` (in ``workspace``, default ./models) into ``out``; returns the files."""
+def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None,
+                          versus: str | None = None, hf: str | None = None) -> list[Path]:
+    """Photograph every screen of ``run`` (in ``workspace``, default ./models) into ``out``, the explorer's
+    lens, cuts and branches views, ``run`` against the run ``versus`` and the explorer on the Hugging
+    Face model folder ``hf`` when they are given; returns the files."""
     import asyncio
 
     out.mkdir(parents=True, exist_ok=True)
@@ -310,7 +313,9 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
             await pilot.press("f4")
             await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
             shot(app, "vocabulary")
-            await pilot.press("escape", "escape")
+            await pilot.press("escape")
+            await pilot.pause()
+            app.show_runs()
             await runs_listed(pilot)
             app.show_training(run)
             await settle(pilot, lambda: name_of(app) == "TrainingScreen")
@@ -320,7 +325,41 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
             await pilot.pause()
             shot(app, "help")
 
+    async def views() -> None:
+        app = new_app(**({"workspace": workspace} if workspace else {}))
+        async with app.run_test(size=size) as pilot:
+            await runs_listed(pilot)
+            await run_command(pilot, f"/load {run}")
+            await explorer_with_tokens(pilot, select=8, params="seed=7 max_new_tokens=60 num_samples=1 "
+                                                               "temperature=0.8 top_k=40 top_p=0.9")
+            await pilot.press("f7")
+            await settle(pilot, lambda: app.screen.query_one("LensView").result is not None)
+            shot(app, "lens")
+            await pilot.press("f8")
+            await settle(pilot, lambda: app.screen.query_one("CutsView").result is not None)
+            shot(app, "cuts")
+            app.screen.query_one("TokenView.sample-view").focus(scroll_visible=False)
+            await pilot.press("b", "enter")
+            pane = app.screen.query_one("BranchPane")
+            await settle(pilot, lambda: len(pane.branch_tree.branches) == 2 and not pane.busy, timeout=120)
+            await run_command(pilot, "/params")
+            app.screen.query_one("#branches-scroll").scroll_home(animate=False)
+            await pilot.pause()
+            shot(app, "branches")
+            if versus:
+                await run_command(pilot, f"/versus {versus} Once upon a time there was a little girl named "
+                                         "Lily. She loved to play outside in the park with her dog.")
+                await settle(pilot, lambda: name_of(app) == "VersusScreen" and app.screen.result is not None,
+                             timeout=120)
+                shot(app, "versus")
+        if hf:
+            app = new_app(hf=hf, **({"workspace": workspace} if workspace else {}))
+            async with app.run_test(size=size) as pilot:
+                await explorer_with_tokens(pilot, select=5, params="seed=7 max_new_tokens=60 num_samples=1")
+                shot(app, "hf-explorer")
+
     asyncio.run(main())
+    asyncio.run(views())
     return saved
 
 
@@ -332,9 +371,12 @@ if __name__ == "__main__":
     parser.add_argument("--models-dir", default="models")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--versus", help="a second run to set against --run")
+    parser.add_argument("--hf", help="a Hugging Face model folder to open in the explorer")
     args = parser.parse_args()
     from tinygpt_tui.workspace import Workspace
 
     workspace = Workspace.from_env(args.models_dir, args.data_dir).resolved()
-    for path in save_docs_screenshots(args.run, Path(args.out), workspace=workspace):
+    for path in save_docs_screenshots(args.run, Path(args.out), workspace=workspace, versus=args.versus,
+                                      hf=args.hf):
         print(path)
