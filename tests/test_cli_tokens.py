@@ -211,3 +211,19 @@ def test_vocab_histogram_folds_long_tokens_into_one_row(home, capsys):
     labels = labels[:labels.index(f"{HISTOGRAM_MAX_BYTES}+") + 1]
     assert all(int(n) < HISTOGRAM_MAX_BYTES for n in labels[:-1])  # no row past the fold
     assert labels[:-1] == sorted(labels[:-1], key=int)
+
+
+def test_token_tables_show_a_markup_like_token_as_it_is(home, capsys):
+    """A token such as ``[/]`` (one pre-token of punctuation, merged by BPE) is shown as text: no
+    markup escape backslash in the table, the boundaries or the vocabulary's token tables."""
+    corpus = home / "brackets.txt"
+    corpus.write_text("".join(f"a[/]b [/] x[/]\n{EOT}\n" for _ in range(200)), encoding="utf-8")
+    tok_path = home / "brackets.json"
+    assert run(capsys, "tokenizer", "train", "--corpus", str(corpus), "--kind", "bpe", "--vocab-size", "300",
+               "--out", str(tok_path))[0] == 0
+    rc, out, _ = run(capsys, "tokenize", "--tokenizer", str(tok_path), "[/]")
+    assert rc == 0
+    assert "'[/]'" in out and "\\[" not in out
+    assert "[[/]]" in out  # the boundaries line
+    rc, out, _ = run(capsys, "vocab", "--tokenizer", str(tok_path))
+    assert rc == 0 and "'[/]'" in out and "\\[" not in out

@@ -200,7 +200,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         return 0
 
     from rich.console import Console
-    from rich.markup import escape
+    from rich.text import Text
 
     from ..render import Table
 
@@ -210,10 +210,10 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     table.add_column("Token", style="green")
     table.add_column("Hex", style="magenta")  # the app's name; its "Visualization" is the token in context
     for r in rows:
-        table.add_row(str(r["id"]), escape(repr(r["text"])), r["hex"])
+        table.add_row(str(r["id"]), repr(r["text"]), r["hex"])  # the table shows strings as text
     console.print(table)
-    console.print(escape(boundaries), soft_wrap=True)
-    console.print(escape(pieces), soft_wrap=True)
+    console.print(Text(boundaries), soft_wrap=True)
+    console.print(Text(pieces), soft_wrap=True)
     return 0
 
 
@@ -260,7 +260,6 @@ def cmd_vocab(args: argparse.Namespace) -> int:
 
 def _print_vocab(stats: dict[str, Any]) -> None:
     from rich.console import Console
-    from rich.markup import escape
 
     from ..render import Table
     from ..vocab import histogram_rows
@@ -298,7 +297,7 @@ def _print_vocab(stats: dict[str, Any]) -> None:
             t.add_column("count", justify="right")
             t.add_column("share", justify="right")
         for r in rows:
-            cells = [str(r["id"]), escape(repr(r["text"])), str(r["bytes"])]
+            cells = [str(r["id"]), repr(r["text"]), str(r["bytes"])]
             if with_count:
                 cells += [f"{r['count']:,}", f"{100 * r['share']:.3f}%"]
             t.add_row(*cells)
