@@ -28,6 +28,14 @@ def test_plain_text_is_a_prompt_and_slash_lines_are_commands():
     assert parse("/load quick").args == ["quick"]
 
 
+def test_a_text_at_the_end_of_a_command_is_taken_as_typed():
+    """/versus RUN TEXT: the text keeps its apostrophes, quotes and spaces (a shell split refused
+    "It's" as an unbalanced quote)."""
+    assert parse("/versus other It's a \"big\"  day.").args == ["other", "It's a \"big\"  day."]
+    assert parse("/versus other").args == ["other"]
+    assert parse("/versus").args == []
+
+
 def test_every_command_in_the_registry_parses_and_has_help():
     expected = {"help", "params", "tokens", "train", "continue", "stop", "load", "new", "clear", "seed", "quit",
                 "lens", "cuts", "branch", "branches", "versus", "rename", "delete", "save"}

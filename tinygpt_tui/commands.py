@@ -29,6 +29,9 @@ class CommandSpec:
     max_args: int | None = 0
     """How many arguments it takes at most (None: any number)."""
     aliases: tuple[str, ...] = ()
+    text_after: int | None = None
+    """After this many arguments, the rest of the line is one text taken as typed (quotes and
+    apostrophes included), not split like a shell line; None: every argument is split."""
 
 
 COMMANDS: dict[str, CommandSpec] = {
@@ -41,7 +44,8 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("tokens", "/tokens", "Show vocabulary statistics of the loaded run's tokenizer."),
         CommandSpec("versus", "/versus RUN [TEXT]",
                     "Read a text under the loaded run and RUN side by side: each token's surprisal under both "
-                    "and where they disagree most (TEXT: default the last prompt).", "runs", None),
+                    "and where they disagree most (TEXT: default the last prompt).", "runs", None,
+                    text_after=1),
         CommandSpec("train", "/train [RUN] [nproc=N]",
                     "Start (or resume) training a run; nproc=N trains in N processes (DDP through torchrun).",
                     "runs", 2),
@@ -118,7 +122,8 @@ def lookup(name: str) -> CommandSpec:
 def parse(line: str) -> Command | None:
     """Parse one input line: a :class:`Command` for ``/name args...``, None for a plain prompt.
 
-    Arguments are split like a shell does, so ``/params stop="The end"`` keeps the space. Raises
+    Arguments are split like a shell does, so ``/params stop="The end"`` keeps the space; a command
+    that ends in a text (``text_after``) takes the rest of the line as typed. Raises
     TinyGPTError for an unknown command, too many arguments or unbalanced quotes.
     """
     stripped = line.strip()
@@ -128,6 +133,9 @@ def parse(line: str) -> Command | None:
     if not head:
         raise TinyGPTError("A lone '/' is not a command.", "type /help for the list of commands.")
     spec = lookup(head)
+    if spec.text_after is not None:  # a text at the end, as typed: "/versus other It's a cat."
+        words = rest.split(maxsplit=spec.text_after)
+        return Command(spec.name, words, line)
     try:
         args = shlex.split(rest, posix=True) if rest.strip() else []
     except ValueError as e:
