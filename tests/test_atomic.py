@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tinygpt_tui.atomic import (
+    atomic_create_bytes,
     atomic_path,
     atomic_write_text,
     pid_alive,
@@ -30,6 +31,33 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
         tmp.write_text("half")
         raise KeyboardInterrupt
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_creating_never_replaces_a_file_even_one_that_appears_meanwhile(tmp_path):
+    path = tmp_path / "new.json"
+    atomic_create_bytes(path, b"mine")
+    assert path.read_bytes() == b"mine"
+    with pytest.raises(FileExistsError):
+        atomic_create_bytes(path, b"theirs")
+    assert path.read_bytes() == b"mine" and [p.name for p in tmp_path.iterdir()] == ["new.json"]
+
+
+def test_the_save_race_keeps_the_file_that_won(tmp_path, monkeypatch):
+    """A file created between /save's existence check and its write is kept, and the user is told."""
+    from tinygpt_tui import atomic, tables
+    from tinygpt_tui.config import TinyGPTError
+
+    path = tmp_path / "t.json"
+    real = atomic.atomic_create_bytes
+
+    def racing(target, data):
+        target.write_text("written meanwhile")  # another process wins the race
+        real(target, data)
+
+    monkeypatch.setattr(tables, "atomic_create_bytes", racing)
+    with pytest.raises(TinyGPTError, match="already exists"):
+        tables.write_table(path, [{"a": 1}])
+    assert path.read_text() == "written meanwhile" and [p.name for p in tmp_path.iterdir()] == ["t.json"]
 
 
 def test_orphaned_temp_files_are_swept_and_live_writers_kept(tmp_path):

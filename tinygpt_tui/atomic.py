@@ -66,6 +66,35 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_create_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file ``path``, whole or not at all; ``FileExistsError`` when ``path``
+    exists, even one created an instant before by another process: the finished temporary file is
+    hard-linked to its name, which never replaces a file (``os.replace`` would)."""
+    path = Path(path)
+    tmp = Path(pid_temp_file(path.parent, path.name))
+    try:
+        os.chmod(tmp, 0o644)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: an exclusive create still never replaces
+            with open(path, "xb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        fsync_dir(path.parent)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists on this machine."""
     if pid <= 0:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
+from .atomic import atomic_create_bytes
 from .config import TinyGPTError
 
 KINDS = ("samples", "tokens", "metrics")
@@ -135,5 +135,9 @@ def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     if not path.parent.is_dir():
         raise TinyGPTError(f"There is no folder {path.parent} to save {path.name} in.",
                            "create the folder first, or save elsewhere.")
-    atomic_write_text(path, csv_text(rows) if fmt == "csv" else json_text(rows))
+    try:
+        atomic_create_bytes(path, (csv_text(rows) if fmt == "csv" else json_text(rows)).encode("utf-8"))
+    except FileExistsError:  # created by someone else since the check above
+        raise TinyGPTError(f"{path} already exists; saving never replaces a file.",
+                           "pick a new file name, or move the old file away first.") from None
     return path
