@@ -223,3 +223,55 @@ def test_a_tree_needs_a_seed_and_tokens(lm):
         BranchTree.start("x", SamplingConfig(seed=None), root_tree(lm).branches[0].records)
     with pytest.raises(TinyGPTError, match="no tokens"):
         BranchTree.start("x", SamplingConfig(seed=1), [])
+
+
+# --------------------------------------------------------------------------------------------------
+# a branch point inside a character
+
+
+@pytest.fixture(scope="module")
+def byte_lm():
+    """A micro GPT over a byte-level BPE trained on ASCII text, so 'é' is two tokens (c3, a9)."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from tinygpt_tui.tokenizer import BPETokenizer
+
+    bt = ByteLevelBPETokenizer()
+    bt.train_from_iterator(["once upon a time there was a dog"] * 4, vocab_size=300,
+                           special_tokens=["<|endoftext|>"], show_progress=False)
+    tok = BPETokenizer(bt._tokenizer.to_str())
+    torch.manual_seed(5)
+    model = GPT(ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=32, vocab_size=tok.vocab_size))
+
+    def no_eot(module, inputs, logits):
+        logits[..., tok.eot_id] = -30.0
+        return logits
+
+    model.lm_head.register_forward_hook(no_eot)
+    return model, tok
+
+
+def test_a_branch_that_completes_a_split_character_shows_it_whole(byte_lm):
+    model, tok = byte_lm
+    lead, cont = tok.encode("é")  # c3 a9: the character is split over two tokens
+    assert tok.token_bytes(lead) == b"\xc3"
+    params = SamplingConfig(seed=4, max_new_tokens=6, temperature=1.0, top_k=0, top_p=1.0)
+    # a sample whose first token is the character's first byte (forced: a random model rarely draws it)
+    root = list(generate(model, tok, "once", params, force=lead))
+    assert root[0].text == ""  # held back: the character is not finished
+    tree = BranchTree.start("once", params, root)
+    # branch at token 2 with a byte that finishes a character: é (a9), or è (a8) if the sample has a9
+    finish = next(i for i in (cont, tok.encode("è")[1]) if i != root[1].id)
+    branch = grow(model, tok, tree, 0, 1, finish)
+    first = branch.records[0]
+    assert first.text == bytes([0xC3, tok.token_bytes(finish)[0]]).decode("utf-8")  # not U+FFFD
+    assert first.display == f"<{tok.token_bytes(finish).hex()}>"  # alone, its byte is still shown as hex
+    seq = tree.sequence(branch.id)
+    assert text_of(seq) == b"".join(r.bytes for r in seq).decode("utf-8", "replace")
+    assert "é" in text_of(seq) or "è" in text_of(seq)
+
+    # a token that does not finish it: the broken character shows as U+FFFD, as any invalid UTF-8
+    other = grow(model, tok, tree, 0, 1, next(i for i in tok.encode(" a") if i != root[1].id))
+    assert other.records[0].text.startswith("\ufffd")
+    seq = tree.sequence(other.id)
+    assert text_of(seq) == b"".join(r.bytes for r in seq).decode("utf-8", "replace")

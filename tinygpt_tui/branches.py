@@ -290,9 +290,12 @@ def branch_records(
     :meth:`BranchTree.check_branch`), numbered from ``position``: ``token`` forced, then sampled.
 
     It generates from the prompt's ids + the parent's tokens before ``position``, with the tree's
-    settings and seed, for what is left of the sample's ``max_new_tokens``.
+    settings and seed, for what is left of the sample's ``max_new_tokens``. When the position splits a
+    character (its first bytes are the parent's last tokens before it), the branch's text carries
+    those bytes on, as the sample's own text stream did: the branch's first token completes the
+    character (or shows U+FFFD where its bytes do not, as any invalid UTF-8 does).
     """
-    from .generate import encode_prompt, generate
+    from .generate import encode_prompt, generate, held_bytes
 
     context = tree.context_ids(encode_prompt(tok, tree.prompt), parent, position)
     vocab = model.config.vocab_size
@@ -300,7 +303,9 @@ def branch_records(
         raise TinyGPTError("This tree holds token ids the loaded model does not have.",
                            "load the run that generated it.")
     params = dataclasses.replace(tree.params, max_new_tokens=max(1, tree.params.max_new_tokens - position))
-    for record in generate(model, tok, tree.prompt, params, context=context, force=token, cancel=cancel):
+    held = held_bytes(tok, tree.sequence(parent)[:position])
+    for record in generate(model, tok, tree.prompt, params, context=context, force=token, cancel=cancel,
+                           held=held):
         yield dataclasses.replace(record, index=record.index + position)
 
 
