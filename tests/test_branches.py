@@ -10,7 +10,7 @@ import threading
 import pytest
 import torch
 
-from tinygpt_tui.branches import BranchTree, grow, open_tree
+from tinygpt_tui.branches import BranchTree, BranchTrees, grow, open_tree, open_trees
 from tinygpt_tui.config import ModelConfig, SamplingConfig, TinyGPTError
 from tinygpt_tui.generate import encode_prompt, generate, score_text
 from tinygpt_tui.model import GPT
@@ -223,3 +223,148 @@ def test_a_tree_needs_a_seed_and_tokens(lm):
         BranchTree.start("x", SamplingConfig(seed=None), root_tree(lm).branches[0].records)
     with pytest.raises(TinyGPTError, match="no tokens"):
         BranchTree.start("x", SamplingConfig(seed=1), [])
+
+
+# --------------------------------------------------------------------------------------------------
+# a branch point inside a character
+
+
+@pytest.fixture(scope="module")
+def byte_lm():
+    """A micro GPT over a byte-level BPE trained on ASCII text, so 'é' is two tokens (c3, a9)."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from tinygpt_tui.tokenizer import BPETokenizer
+
+    bt = ByteLevelBPETokenizer()
+    bt.train_from_iterator(["once upon a time there was a dog"] * 4, vocab_size=300,
+                           special_tokens=["<|endoftext|>"], show_progress=False)
+    tok = BPETokenizer(bt._tokenizer.to_str())
+    torch.manual_seed(5)
+    model = GPT(ModelConfig(n_layer=1, n_head=2, n_embd=16, block_size=32, vocab_size=tok.vocab_size))
+
+    def no_eot(module, inputs, logits):
+        logits[..., tok.eot_id] = -30.0
+        return logits
+
+    model.lm_head.register_forward_hook(no_eot)
+    return model, tok
+
+
+def test_a_branch_that_completes_a_split_character_shows_it_whole(byte_lm):
+    model, tok = byte_lm
+    lead, cont = tok.encode("é")  # c3 a9: the character is split over two tokens
+    assert tok.token_bytes(lead) == b"\xc3"
+    params = SamplingConfig(seed=4, max_new_tokens=6, temperature=1.0, top_k=0, top_p=1.0)
+    # a sample whose first token is the character's first byte (forced: a random model rarely draws it)
+    root = list(generate(model, tok, "once", params, force=lead))
+    assert root[0].text == ""  # held back: the character is not finished
+    tree = BranchTree.start("once", params, root)
+    # branch at token 2 with a byte that finishes a character: é (a9), or è (a8) if the sample has a9
+    finish = next(i for i in (cont, tok.encode("è")[1]) if i != root[1].id)
+    branch = grow(model, tok, tree, 0, 1, finish)
+    first = branch.records[0]
+    assert first.text == bytes([0xC3, tok.token_bytes(finish)[0]]).decode("utf-8")  # not U+FFFD
+    assert first.display == f"<{tok.token_bytes(finish).hex()}>"  # alone, its byte is still shown as hex
+    seq = tree.sequence(branch.id)
+    assert text_of(seq) == b"".join(r.bytes for r in seq).decode("utf-8", "replace")
+    assert "é" in text_of(seq) or "è" in text_of(seq)
+
+    # a token that does not finish it: the broken character shows as U+FFFD, as any invalid UTF-8
+    other = grow(model, tok, tree, 0, 1, next(i for i in tok.encode(" a") if i != root[1].id))
+    assert other.records[0].text.startswith("\ufffd")
+    seq = tree.sequence(other.id)
+    assert text_of(seq) == b"".join(r.bytes for r in seq).decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------------------------------
+# one tree per sample
+
+
+def sample_trees(lm, samples: int = 3, tokens: int = 12) -> tuple[BranchTrees, SamplingConfig]:
+    """The trees of a generation of several samples (each with its own seed, seed + sample)."""
+    import dataclasses
+
+    model, tok = lm
+    params = SamplingConfig(seed=21, max_new_tokens=tokens, num_samples=samples, temperature=1.0, top_k=0, top_p=1.0)
+    trees = BranchTrees()
+    for k in range(samples):
+        records = list(generate(model, tok, PROMPT, params, sample=k))
+        trees.add(BranchTree.start(PROMPT, dataclasses.replace(params, seed=params.seed + k), records, sample=k))
+    return trees, params
+
+
+def test_each_sample_has_its_own_tree_that_branches_with_its_own_seed(lm):
+    model, tok = lm
+    trees, params = sample_trees(lm)
+    assert trees.samples() == [0, 1, 2] and trees.current == 2
+    assert [r.id for r in trees.select(0).branches[0].records] != [r.id for r in trees.trees[1].branches[0].records]
+    one = trees.select(1)
+    assert trees.tree is one and one.sample == 1
+    alt = alternative(one, 0, 4, tok)
+    branch = grow(model, tok, one, 0, 4, alt)
+    # sample 1's branch goes on as sampling sample 1 would: with seed + 1, from its own tokens
+    extended = PROMPT + text_of(one.branches[0].records[:4]) + tok.decode([alt])
+    expected = list(generate(model, tok, extended, SamplingConfig(
+        seed=params.seed + 1, max_new_tokens=params.max_new_tokens - 5, temperature=1.0, top_k=0, top_p=1.0)))
+    assert [r.id for r in branch.records[1:]] == [r.id for r in expected]
+    assert len(trees.trees[0].branches) == 1 and len(trees.trees[2].branches) == 1  # the others are untouched
+    assert trees.branch_count() == 4
+
+    # moving between the samples' trees
+    assert trees.step(1).sample == 2 and trees.step(1) is None and trees.current == 2
+    assert trees.step(-1).sample == 1
+    del trees.trees[0]
+    with pytest.raises(TinyGPTError, match=r"Sample 1 has no branch tree \(samples with one: 2, 3\)") as err:
+        trees.select(0)
+    assert "select a token of sample 1" in err.value.hint and trees.current == 1
+    assert trees.step(-1) is None
+    other = BranchTree.start("another prompt", params, one.branches[0].records, sample=0)
+    with pytest.raises(TinyGPTError, match="another prompt than these"):
+        trees.add(other)
+
+
+def test_every_tree_saves_and_opens_with_the_sample_in_view(lm, tmp_path):
+    model, tok = lm
+    trees, _ = sample_trees(lm)
+    for k in (0, 2):
+        grow(model, tok, trees.trees[k], 0, 3, alternative(trees.trees[k], 0, 3, tok))
+    trees.select(2)
+    path = tmp_path / "trees.json"
+    trees.save(path)
+    back = open_trees(path)
+    assert back == trees and back.current == 2 and back.tree.sample == 2
+    assert json.loads(path.read_text())["version"] == 2
+    assert open_tree(path) == trees.trees[2]  # a reader of one tree gets the one in view
+
+    # a file of one tree (version 1) opens as a generation of one, its sample kept
+    single = tmp_path / "one.json"
+    trees.trees[2].save(single)
+    assert json.loads(single.read_text())["version"] == 1
+    one = open_trees(single)
+    assert one.samples() == [2] and one.tree == trees.trees[2]
+    # written before trees named their sample: the first sample
+    data = json.loads(single.read_text())
+    del data["sample"]
+    single.write_text(json.dumps(data))
+    assert open_trees(single).samples() == [0]
+
+
+def test_damaged_files_of_several_trees_are_refused_in_one_sentence(lm, tmp_path):
+    trees, _ = sample_trees(lm, samples=2, tokens=6)
+    good = trees.to_dict()
+    cases = {
+        "no trees": {**good, "trees": []},
+        "same sample twice": {**good, "trees": [good["trees"][0], good["trees"][0]]},
+        "no tree in view": {**good, "current": 7},
+        "current not a number": {**good, "current": True},
+        "a bad tree": {**good, "trees": [good["trees"][0], {"format": "tinygpt-branches", "version": 1}]},
+        "a bad sample": {**good, "trees": [{**good["trees"][0], "sample": -1}]},
+    }
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        with pytest.raises(TinyGPTError) as err:
+            open_trees(path)
+        assert err.value.hint, name
+        assert "\n" not in err.value.message, name

@@ -163,3 +163,16 @@ def test_save_delete_and_rename_parse_with_their_arguments():
         save_args(["samples", "s.csv", "quick"])
     assert completions("/save t") == ["tokens"]
     assert completions("/save metrics m.csv q", ["quick", "other"]) == ["quick"]
+
+
+def test_branches_arguments():
+    from tinygpt_tui.commands import branches_args
+
+    assert branches_args([]) == ("list", None)
+    assert branches_args(["3"]) == ("go", 3)
+    assert branches_args(["sample", "2"]) == ("sample", 1)  # shown from 1, kept from 0
+    assert branches_args(["save", "t.json"]) == ("save", "t.json")
+    for bad in (["sample", "0"], ["sample", "x"], ["sample"], ["nope"]):
+        with pytest.raises(TinyGPTError) as err:
+            branches_args(bad)
+        assert err.value.hint

@@ -169,3 +169,135 @@ def test_import_command(home, gpt2_folder, capsys):
     assert main(["import", "--hf", str(home / "nowhere"), "--run", "x"]) != 0
     err = capsys.readouterr().err
     assert "is not a folder" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------------
+# a hub id: huggingface_hub.snapshot_download stands in for the network, serving folders built here
+
+
+@pytest.fixture
+def fake_hub(monkeypatch, tmp_path, gpt2_folder):
+    """``snapshot_download`` serving ``tiny/gpt2`` (with a pickle file beside its safetensors) and
+    ``tiny/neo`` from local folders: it copies what ``allow_patterns`` matches, as the real one
+    downloads, and records every call; other ids are not on this hub."""
+    import fnmatch
+    import shutil
+
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    repos = {"tiny/gpt2": gpt2_folder, "tiny/neo": build("gpt_neo", tmp_path / "neo-repo")}
+    (gpt2_folder / "pytorch_model.bin").write_bytes(b"never to be downloaded")
+    calls: list[tuple[str, list[str]]] = []
+
+    def snapshot_download(repo_id, allow_patterns=None, **kwargs):
+        calls.append((repo_id, list(allow_patterns or [])))
+        if repo_id not in repos:
+            request = httpx2.Request("GET", f"https://huggingface.co/api/models/{repo_id}")
+            raise RepositoryNotFoundError("404 Repository Not Found", response=httpx2.Response(404, request=request))
+        out = tmp_path / "hub-cache" / repo_id.replace("/", "--")
+        out.mkdir(parents=True, exist_ok=True)
+        for f in repos[repo_id].iterdir():
+            if any(fnmatch.fnmatch(f.name, p) for p in allow_patterns):
+                shutil.copy(f, out / f.name)
+        return str(out)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    return calls
+
+
+def test_a_hub_id_imports_through_snapshot_download(home, gpt2_folder, fake_hub):
+    from tinygpt_tui.hf_import import HUB_FILES
+
+    cfg = import_run(home / "models", "tiny/gpt2", "hub", block_size=16)
+    # the config alone first (checked before any weight downloads), then weights and tokenizer only
+    assert fake_hub == [("tiny/gpt2", ["config.json"]), ("tiny/gpt2", HUB_FILES)]
+    assert cfg.tokenizer.kind == "bpe" and cfg.model.n_layer == 2
+    model, tok, _ = checkpoint.load_model(home / "models" / "hub", which="latest")
+    ids = tok.encode(TEXT)[:16]
+    with torch.no_grad():
+        ours = model(torch.tensor([ids])).logits[0]
+    torch.testing.assert_close(ours, _transformers_logits(gpt2_folder, ids), atol=1e-4, rtol=0)
+    assert checkpoint.load_state(home / "models" / "hub")[1]["imported_from"] == "tiny/gpt2"  # the id, not the cache
+
+
+def test_the_hub_snapshot_holds_no_pickle_weights(home, fake_hub, tmp_path):
+    import_run(home / "models", "tiny/gpt2", "hub2")
+    cached = {p.name for p in (tmp_path / "hub-cache" / "tiny--gpt2").iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= cached
+    assert "pytorch_model.bin" not in cached
+
+
+def test_import_command_takes_a_hub_id(home, fake_hub, capsys):
+    assert main(["import", "--hf", "tiny/gpt2", "--run", "fromhub", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["run"] == "fromhub" and out["tokenizer"] == "bpe"
+
+
+def test_a_hub_model_that_does_not_map_or_fit_is_refused_before_its_weights_download(home, fake_hub):
+    with pytest.raises(TinyGPTError, match="gpt_neo model; only GPT-2's architecture maps"):
+        import_run(home / "models", "tiny/neo", "neo")
+    with pytest.raises(TinyGPTError, match=r"Importing tiny/gpt2 needs about .* more than the"):
+        import_run(home / "models", "tiny/gpt2", "big", memory=1000)
+    assert fake_hub == [("tiny/neo", ["config.json"]), ("tiny/gpt2", ["config.json"])]  # no weights fetched
+    assert not (home / "models" / "neo").exists() and not (home / "models" / "big").exists()
+
+
+def test_a_local_folder_too_large_for_memory_is_refused_before_loading(home, gpt2_folder):
+    with pytest.raises(TinyGPTError, match="needs about .* of memory") as err:
+        import_run(home / "models", gpt2_folder, "big", memory=1000)
+    assert err.value.hint == "pick a smaller model."
+    assert not (home / "models" / "big").exists()
+
+
+def _one_sentence(err) -> str:
+    text = str(err.value.message)
+    assert err.value.hint and "\n" not in text and "Traceback" not in text
+    return text
+
+
+def test_a_wrong_hub_id_is_one_sentence(home, fake_hub, capsys):
+    with pytest.raises(TinyGPTError) as err:
+        import_run(home / "models", "nobody/no-such-model", "x")
+    assert "There is no model 'nobody/no-such-model' on the Hugging Face hub" in _one_sentence(err)
+    assert main(["import", "--hf", "nobody/no-such-model", "--run", "x"]) != 0
+    printed = capsys.readouterr().err
+    assert "There is no model" in printed and "Traceback" not in printed
+    assert not (home / "models" / "x").exists()
+
+
+@pytest.mark.parametrize("raised", ["LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError"])
+def test_offline_is_one_sentence(home, monkeypatch, raised):
+    import huggingface_hub
+    from huggingface_hub import errors
+
+    exc = getattr(errors, raised, None) or ConnectionError
+
+    def snapshot_download(repo_id, **kwargs):
+        raise exc("Cannot find an appropriate cached snapshot folder for the specified revision on the local disk")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(TinyGPTError) as err:
+        import_run(home / "models", "openai-community/gpt2", "offline")
+    assert "the Hugging Face hub cannot be reached (offline)" in _one_sentence(err)
+    assert "connect once" in err.value.hint
+    assert not (home / "models" / "offline").exists()
+
+
+def test_offline_for_real_with_an_empty_cache(home, monkeypatch, tmp_path):
+    """The real snapshot_download with HF_HUB_OFFLINE and an empty cache: the same sentence, no network."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(TinyGPTError) as err:
+        import_run(home / "models", "openai-community/gpt2", "offline")
+    assert "cannot be reached (offline)" in _one_sentence(err)
+
+
+def test_a_name_that_is_neither_folder_nor_id(home):
+    for name in ("./missing-folder", "a/b/c", "has space"):
+        with pytest.raises(TinyGPTError, match="is not a folder") as err:
+            import_run(home / "models", name, "x")
+        assert "hub id" in err.value.hint

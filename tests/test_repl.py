@@ -394,3 +394,26 @@ def test_rename_delete_after_asking_and_save_in_the_repl(run):
     assert all(s["prompt"] == "ab" for s in samples)
     assert "error: t.csv already exists; saving never replaces a file." in out
     assert "error: Run 'tiny' has no metrics yet." in out
+
+
+def test_each_sample_has_its_own_branch_tree(run, home):
+    """Two samples: /branches sample 2 shows the second's tree, /branch grows it (with its own seed),
+    the first keeps its own; save and open keep both."""
+    keys = "/params tokens=10 seed=5 temperature=1 samples=2\rabc\r"
+    _, first = drive(keys + "/quit\r")
+    assert first.trees.samples() == [0, 1] and first.trees.current == 0
+    second = first.trees.trees[1]
+    assert second.params.seed == 6 and second.sample == 1
+    seq = second.sequence(0)
+    assert len(seq) > 2, "the fixture's second sample ended too early to branch from"
+    rank, alt = next((k, a) for k, a in enumerate(seq[1].alternatives, 1) if a.id != seq[1].id)
+    out, repl = drive(keys + f"/branches sample 2\r/branch 2 {rank}\r/branches sample 1\r/branches save trees.json\r"
+                      "/branches sample 3\r/branches sample 2\r/branches open trees.json\r/quit\r")
+    trees = repl.trees
+    assert trees.samples() == [0, 1] and len(trees.trees[1].branches) == 2 and len(trees.trees[0].branches) == 1
+    assert trees.trees[1].branches[1].token == alt.id
+    assert "Sample 2's tree (each sample has its own: 1, 2;" in out
+    assert "Saved 3 branches in 2 samples' trees to trees.json" in out
+    assert "Sample 3 has no branch tree (samples with one: 1, 2)." in out
+    assert "Opened trees.json: 3 branches in 2 samples' trees." in out
+    assert trees.current == 0 and repl.branch_id == 0  # saved with sample 1 in view

@@ -139,3 +139,70 @@ async def test_a_click_on_an_alternative_branches_and_the_tree_saves_and_opens(r
         assert pane.current == 1
         await command(pilot, "/branch 2 99")
         assert "alternatives shown, not 99" in bar_text(app)
+
+
+@pytest.mark.anyio
+async def test_each_sample_has_its_own_tree(runs_home, tmp_path):
+    """Two samples: branching the second keeps the first's tree; { } and /branches sample S switch
+    between them, each at the branch it was at; /branches save and open keep both."""
+    import json
+
+    from tinygpt_tui.branches import open_trees
+
+    app = new_app(run="fixture")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_explorer(pilot)
+        explorer = app.screen
+        await generate_seeded(pilot, "Once upon", 10, at_least=4, samples=2)
+        first, second = explorer.query_one("#sample-0"), explorer.query_one("#sample-1")
+        assert len(second.records) >= 2
+        await pilot.press("tab", "right", "right")  # sample 1, token 2
+        await branch_with_keys(pilot, None)
+        pane = explorer.query_one("BranchPane")
+        assert pane.trees.samples() == [0] and len(pane.branch_tree.branches) == 2
+
+        # a token of the second sample: b starts that sample's own tree, the first one's stays
+        explorer.query_one("#explorer-tabs").active = "samples-pane"
+        await pilot.pause()
+        second.focus()
+        second.select(1)
+        await pilot.pause()
+        detail = explorer.query_one("TokenDetail")
+        await pilot.press("b")
+        await pilot.press(*["down"] * (other_alternative(detail.record) - detail.cursor), "enter")
+        await wait_for(pilot, lambda: pane.trees.samples() == [0, 1] and not pane.busy
+                       and len(pane.trees.trees[1].branches) == 2)
+        trees = pane.trees
+        assert trees.current == 1 and pane.current == 1
+        assert len(trees.trees[0].branches) == 2  # kept
+        assert [r.id for r in trees.trees[1].branches[0].records] == [r.id for r in second.records]
+        assert [r.id for r in trees.trees[0].branches[0].records] == [r.id for r in first.records]
+        assert trees.trees[1].params.seed == trees.trees[0].params.seed + 1  # the sample's own seed
+        assert str(explorer.query_one("#branch-info").content).startswith("sample 2 · branch 1 of 2")
+        listed = str(explorer.query_one("#branch-list").content)
+        assert "sample 1" in listed and "sample 2" in listed
+
+        # { } go to the other sample's tree, at the branch it was at
+        await pilot.press("left_curly_bracket")
+        assert trees.current == 0 and pane.current == 1
+        assert [r.id for r in pane.view.records] == [r.id for r in trees.trees[0].sequence(1)]
+        await pilot.press("left_curly_bracket")
+        assert trees.current == 0 and "No other sample's tree that way." in bar_text(app)
+        await pilot.press("p")  # the root of sample 1's tree
+        await pilot.press("right_curly_bracket")
+        assert trees.current == 1 and pane.current == 1
+        await command(pilot, "/branches sample 1")
+        assert trees.current == 0 and pane.current == 0  # where it was left: its root
+        await command(pilot, "/branches sample 3")
+        assert "Sample 3 has no branch tree" in bar_text(app) and trees.current == 0
+
+        # save and open keep both trees and the one in view
+        saved = tmp_path / "trees.json"
+        await command(pilot, f"/branches save {saved}")
+        assert "Saved 4 branches in 2 samples' trees" in bar_text(app)
+        kept = open_trees(saved)
+        assert json.loads(saved.read_text())["version"] == 2 and kept == trees
+        await command(pilot, "/branches sample 2")
+        await command(pilot, f"/branches open {saved}")
+        await wait_for(pilot, lambda: pane.trees is not trees)
+        assert pane.trees == kept and pane.trees.current == 0 and pane.current == 0

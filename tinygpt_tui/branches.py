@@ -11,8 +11,12 @@ A branch's *path* is the list of branch points from the root to it; its *total l
 the sum of the log-probabilities of its whole sequence (the shared tokens before each branch point,
 every forced token as the model gave it at that position, and what followed).
 
-A tree is saved as versioned JSON (written atomically) and read back with every field checked: a
-file that is not a branch tree is refused with one sentence, never obeyed.
+A generation of several samples has one tree per sample (:class:`BranchTrees`: each sample's own
+root, seed and branches, and the sample in view). The faces save and open all of a generation's
+trees in one file (version 2); a file of one tree (version 1) still opens, as a generation of one.
+
+A file is versioned JSON (written atomically) and read back with every field checked: a file that is
+not a branch tree is refused with one sentence, never obeyed.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 
 FORMAT = "tinygpt-branches"
 VERSION = 1
+"""One tree (:meth:`BranchTree.to_dict`)."""
+TREES_VERSION = 2
+"""A generation's trees, one per sample (:meth:`BranchTrees.to_dict`)."""
 
 
 @dataclass
@@ -72,10 +79,13 @@ class BranchTree:
     """Indexed by branch id; the root is branch 0."""
     run: str = ""
     """The run that generated it (informative: reopening it with another run is allowed)."""
+    sample: int = 0
+    """Which sample (0-based) of its generation the root is."""
 
     @classmethod
-    def start(cls, prompt: str, params: SamplingConfig, records: list[TokenRecord], run: str = "") -> BranchTree:
-        """A tree whose root is ``records``, one sample generated from ``prompt`` with ``params``
+    def start(cls, prompt: str, params: SamplingConfig, records: list[TokenRecord], run: str = "",
+              sample: int = 0) -> BranchTree:
+        """A tree whose root is ``records``, sample ``sample`` generated from ``prompt`` with ``params``
         (whose seed must be that sample's own: ``params.seed + sample`` of a multi-sample call)."""
         if params.seed is None:
             raise TinyGPTError("A branch tree needs the seed its sample was drawn with.",
@@ -83,7 +93,7 @@ class BranchTree:
         if not records:
             raise TinyGPTError("There are no tokens to branch from.", "generate something first.")
         params = dataclasses.replace(params, num_samples=1)
-        return cls(prompt, params, [Branch(0, None, 0, None, list(records))], run)
+        return cls(prompt, params, [Branch(0, None, 0, None, list(records))], run, sample)
 
     # -- reading the tree ----------------------------------------------------------------------------
     def branch(self, bid: int) -> Branch:
@@ -176,6 +186,7 @@ class BranchTree:
             "format": FORMAT,
             "version": VERSION,
             "run": self.run,
+            "sample": self.sample,
             "prompt": self.prompt,
             "params": dataclasses.asdict(self.params),
             "branches": [
@@ -193,10 +204,13 @@ class BranchTree:
                                "open a file written by /branches save.")
         if data.get("version") != VERSION:
             raise TinyGPTError(f"{where} is a branch tree of version {data.get('version')!r}; this tinygpt "
-                               f"reads version {VERSION}.", "save the tree again with this version.")
+                               f"reads versions {VERSION} and {TREES_VERSION}.", "save the tree again with this version.")
         try:
             if not isinstance(data.get("prompt"), str) or not isinstance(data.get("run", ""), str):
                 raise ValueError("prompt or run is not text")
+            sample = data.get("sample", 0)
+            if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+                raise ValueError("sample is not a sample number")
             params = data.get("params")
             if not isinstance(params, dict):
                 raise ValueError("params is not an object")
@@ -204,7 +218,7 @@ class BranchTree:
             raw = data.get("branches")
             if not isinstance(raw, list) or not raw:
                 raise ValueError("there are no branches")
-            tree = cls(data["prompt"], params, [], data.get("run", ""))
+            tree = cls(data["prompt"], params, [], data.get("run", ""), sample)
             for i, b in enumerate(raw):
                 tree.branches.append(_read_branch(b, i, tree))
         except ConfigError as e:
@@ -217,17 +231,19 @@ class BranchTree:
 
     def save(self, path: Path) -> None:
         """Write the tree to ``path`` as JSON, atomically (a crash leaves the old file or the new one)."""
-        from .atomic import atomic_write_text
-
-        try:
-            atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False) + "\n")
-        except OSError as e:
-            raise TinyGPTError(f"Cannot write {path}: {e.strerror or e}.",
-                               "pick a folder you can write to.") from None
+        _save_json(Path(path), self.to_dict())
 
 
-def open_tree(path: Path) -> BranchTree:
-    """Read a tree :meth:`BranchTree.save` wrote; TinyGPTError for a missing, unreadable or foreign file."""
+def _save_json(path: Path, data: dict[str, Any]) -> None:
+    from .atomic import atomic_write_text
+
+    try:
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False) + "\n")
+    except OSError as e:
+        raise TinyGPTError(f"Cannot write {path}: {e.strerror or e}.", "pick a folder you can write to.") from None
+
+
+def _read_json(path: Path) -> Any:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -237,11 +253,103 @@ def open_tree(path: Path) -> BranchTree:
         raise TinyGPTError(f"Cannot read {path}: {getattr(e, 'strerror', None) or e}.",
                            "open a file written by /branches save.") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise TinyGPTError(f"{path} is not JSON, so it is not a branch tree.",
                            "open a file written by /branches save.") from None
-    return BranchTree.from_dict(data, where=str(path))
+
+
+def open_tree(path: Path) -> BranchTree:
+    """Read a tree :meth:`BranchTree.save` wrote (from a file of several, the one that was in view);
+    TinyGPTError for a missing, unreadable or foreign file."""
+    return open_trees(path).tree
+
+
+def open_trees(path: Path) -> BranchTrees:
+    """Read the trees :meth:`BranchTrees.save` wrote, or the one tree :meth:`BranchTree.save` wrote;
+    TinyGPTError for a missing, unreadable or foreign file."""
+    return BranchTrees.from_dict(_read_json(path), where=str(path))
+
+
+@dataclass
+class BranchTrees:
+    """The branch trees of one generation: one per sample that has one (keyed by 0-based sample),
+    and the sample in view. A face starts a sample's tree when that sample is first branched."""
+
+    trees: dict[int, BranchTree] = field(default_factory=dict)
+    current: int = 0
+    """The sample whose tree is in view."""
+
+    @property
+    def tree(self) -> BranchTree | None:
+        """The tree in view (None before any)."""
+        return self.trees.get(self.current)
+
+    def samples(self) -> list[int]:
+        """The samples that have a tree, in order."""
+        return sorted(self.trees)
+
+    def add(self, tree: BranchTree) -> BranchTree:
+        """Keep ``tree`` as its sample's tree (replacing one it had) and bring it into view."""
+        if self.trees and any(t.prompt != tree.prompt for t in self.trees.values()):
+            raise TinyGPTError("That tree grew from another prompt than these.",
+                               "keep the trees of one generation together; start anew for another prompt.")
+        self.trees[tree.sample] = tree
+        self.current = tree.sample
+        return tree
+
+    def select(self, sample: int) -> BranchTree:
+        """Bring sample ``sample``'s tree into view; one sentence when it has none."""
+        if sample not in self.trees:
+            have = ", ".join(str(k + 1) for k in self.samples()) or "none"
+            raise TinyGPTError(f"Sample {sample + 1} has no branch tree (samples with one: {have}).",
+                               f"select a token of sample {sample + 1} and press b to start its tree.")
+        self.current = sample
+        return self.trees[sample]
+
+    def step(self, delta: int) -> BranchTree | None:
+        """The tree of the next (``delta`` 1) or previous (-1) sample that has one, in view; None at an end."""
+        samples = self.samples()
+        if self.current not in samples:
+            return None
+        i = samples.index(self.current) + delta
+        if not 0 <= i < len(samples):
+            return None
+        return self.select(samples[i])
+
+    def branch_count(self) -> int:
+        return sum(len(t.branches) for t in self.trees.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": TREES_VERSION, "current": self.current,
+                "trees": [self.trees[k].to_dict() for k in self.samples()]}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "The file") -> BranchTrees:
+        """What :meth:`to_dict` wrote, or one tree (version 1) as a generation of one."""
+        if isinstance(data, dict) and data.get("format") == FORMAT and data.get("version") == TREES_VERSION:
+            raw, current = data.get("trees"), data.get("current")
+            if not isinstance(raw, list) or not raw:
+                raise TinyGPTError(f"{where} is a damaged branch tree file (it holds no trees).",
+                                   "open a file written by /branches save.")
+            trees = cls()
+            for i, t in enumerate(raw):
+                tree = BranchTree.from_dict(t, where=f"{where} (tree {i + 1})")
+                if tree.sample in trees.trees:
+                    raise TinyGPTError(f"{where} holds two trees of sample {tree.sample + 1}.",
+                                       "open a file written by /branches save.")
+                trees.add(tree)
+            if isinstance(current, bool) or current not in trees.trees:
+                raise TinyGPTError(f"{where} is a damaged branch tree file (no tree of the sample in view).",
+                                   "open a file written by /branches save.")
+            trees.current = current
+            return trees
+        tree = BranchTree.from_dict(data, where=where)
+        return cls({tree.sample: tree}, tree.sample)
+
+    def save(self, path: Path) -> None:
+        """Write every tree to ``path`` as JSON, atomically."""
+        _save_json(Path(path), self.to_dict())
 
 
 def _read_branch(b: Any, i: int, tree: BranchTree) -> Branch:
@@ -290,9 +398,12 @@ def branch_records(
     :meth:`BranchTree.check_branch`), numbered from ``position``: ``token`` forced, then sampled.
 
     It generates from the prompt's ids + the parent's tokens before ``position``, with the tree's
-    settings and seed, for what is left of the sample's ``max_new_tokens``.
+    settings and seed, for what is left of the sample's ``max_new_tokens``. When the position splits a
+    character (its first bytes are the parent's last tokens before it), the branch's text carries
+    those bytes on, as the sample's own text stream did: the branch's first token completes the
+    character (or shows U+FFFD where its bytes do not, as any invalid UTF-8 does).
     """
-    from .generate import encode_prompt, generate
+    from .generate import encode_prompt, generate, held_bytes
 
     context = tree.context_ids(encode_prompt(tok, tree.prompt), parent, position)
     vocab = model.config.vocab_size
@@ -300,7 +411,9 @@ def branch_records(
         raise TinyGPTError("This tree holds token ids the loaded model does not have.",
                            "load the run that generated it.")
     params = dataclasses.replace(tree.params, max_new_tokens=max(1, tree.params.max_new_tokens - position))
-    for record in generate(model, tok, tree.prompt, params, context=context, force=token, cancel=cancel):
+    held = held_bytes(tok, tree.sequence(parent)[:position])
+    for record in generate(model, tok, tree.prompt, params, context=context, force=token, cancel=cancel,
+                           held=held):
         yield dataclasses.replace(record, index=record.index + position)
 
 

@@ -73,9 +73,10 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Continue the last generation from another token: at token POSITION take its ALTERNATIVE-th "
                     "most likely one (1 = the top alternative), or id=N, or text=T; the new branch is sampled "
                     "with the same settings and seed.", "", 2),
-        CommandSpec("branches", "/branches [N | save FILE | open FILE]",
-                    "The branch tree of the last generation: each branch's path and total log-probability; "
-                    "N goes to branch N; save and open keep a tree as JSON.", "", 2),
+        CommandSpec("branches", "/branches [N | sample S | save FILE | open FILE]",
+                    "The branch tree of the last generation's sample in view (each sample has its own): each "
+                    "branch's path and total log-probability; N goes to branch N, sample S to sample S's tree; "
+                    "save and open keep every sample's tree as JSON.", "", 2),
         CommandSpec("quit", "/quit", "Leave (Ctrl-D works too).", "", 0, ("exit", "q")),
         CommandSpec("lens", "/lens N [SAMPLE]",
                     "Logit lens of token N of the last generation (N as in its # column): what each layer "
@@ -409,15 +410,20 @@ def pick_alternative(record, spec: str, encode) -> int:
 
 
 def branches_args(args: list[str]) -> tuple[str, str | int | None]:
-    """``/branches [N | save FILE | open FILE]`` as (``list`` | ``go`` | ``save`` | ``open``, its value)."""
+    """``/branches [N | sample S | save FILE | open FILE]`` as (``list`` | ``go`` | ``sample`` | ``save`` |
+    ``open``, its value); ``sample``'s value is 0-based (S as shown, from 1)."""
     if not args:
         return "list", None
     if len(args) == 1 and args[0].isdigit():
         return "go", int(args[0])
+    if len(args) == 2 and args[0] == "sample":
+        if not args[1].isdigit() or int(args[1]) < 1:
+            raise TinyGPTError(f"'{args[1]}' is not a sample number.", "samples are numbered from 1: /branches sample 2.")
+        return "sample", int(args[1]) - 1
     if len(args) == 2 and args[0] in ("save", "open"):
         return args[0], args[1]
     raise TinyGPTError(f"/branches does not know '{' '.join(args)}'.",
-                       "write /branches, /branches N, /branches save FILE or /branches open FILE.")
+                       "write /branches, /branches N, /branches sample S, /branches save FILE or /branches open FILE.")
 
 
 SAVE_KINDS = ("samples", "tokens", "metrics")

@@ -53,6 +53,7 @@ __all__ = [
     "score_text",
     "score_ids",
     "encode_prompt",
+    "held_bytes",
     "filtered_distribution",
     "resolve_seed",
     "slide_keep",
@@ -108,6 +109,20 @@ class _TextStream:
         text = self.decoder.decode(b"", final=True)
         self.decoder.reset()
         return text
+
+    def held(self) -> bytes:
+        """The bytes of the unfinished character held back now (b"" between characters)."""
+        return self.decoder.getstate()[0]
+
+
+def held_bytes(tok: Tokenizer, records: Sequence[TokenRecord]) -> bytes:
+    """The bytes of an unfinished UTF-8 character that ``records``' text ends with: what the text
+    stream that made them still held back after the last one (a branch that continues from there
+    starts its own stream with them, so the character it completes is decoded whole)."""
+    stream = _TextStream(_Vocab(tok))
+    for r in records:
+        stream.feed(r.id, r.bytes)
+    return stream.held()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,6 +278,7 @@ def generate(
     stop_at_eot: bool = True,
     context: Sequence[int] | None = None,
     force: int | None = None,
+    held: bytes = b"",
 ) -> Iterator[TokenRecord]:
     """Sample one continuation of ``prompt``, yielding a record per token as soon as it is drawn.
 
@@ -278,6 +294,8 @@ def generate(
     this id instead of a draw, recorded as the model saw it there (its raw probability, rank and
     alternatives; ``prob_sampled`` 0 when the filters had cut it). The forced step draws nothing, so
     what follows is exactly what sampling from ``context + [force]`` with the same seed gives.
+    ``held`` (see :func:`held_bytes`) are the bytes of a character the context's text left unfinished:
+    the text stream starts with them, so the token that completes it shows the whole character.
 
     The model is put in eval mode for the duration and restored afterwards.
     """
@@ -294,6 +312,8 @@ def generate(
 
     vocab = _Vocab(tok)
     stream = _TextStream(vocab)
+    if held:
+        stream.decoder.decode(held)  # an unfinished character: nothing comes out yet
     device = model.lm_head.weight.device
     gen = torch.Generator(device=device)
     gen.manual_seed(int(params.seed) + sample)

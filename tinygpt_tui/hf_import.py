@@ -10,6 +10,13 @@ and ``transformers`` is not needed. The tokenizer maps when it is GPT-2's own vo
 gets the ``gpt2`` kind, served by tiktoken) or a byte-level BPE ``tokenizer.json`` whose ids follow
 its merges (saved as the run's ``bpe`` tokenizer); anything else is refused in one sentence.
 
+``--hf`` also takes a hub id (``openai-community/gpt2``), told from a folder as the explorer's
+``--hf`` tells them (hf.py): a folder that exists is a folder, a path-like name that is not one is
+refused, anything else is an id. The id's ``config.json`` is fetched first, so an architecture that
+does not map or a model too large for the machine's memory is refused before any weight downloads;
+then ``huggingface_hub.snapshot_download`` fetches the safetensors weights and the tokenizer files
+only (never pickle weights) into the Hugging Face cache, which serves it offline afterwards.
+
 The run gets a resume point at step 0 holding the imported weights and no optimizer or RNG state:
 the trainer starts from it as from a fresh run (fresh optimizer moments, its own seeding, the step-0
 evaluation), so training fine-tunes the model on the run's text.
@@ -18,6 +25,7 @@ evaluation), so training fine-tunes the model on the run's text.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +39,10 @@ _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "g
 FINETUNE_LR = 3e-4
 """AdamW's peak rate for a fine-tune (nanoGPT fine-tunes GPT-2 at 3e-5 to 1e-4; tiny models take more)."""
 HINT_ARCH = "import a GPT-2-shaped model (model_type gpt2), or open this one in the explorer with --hf."
+HUB_FILES = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer.json", "vocab.json",
+             "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
+"""What a hub import downloads: the config, safetensors weights and tokenizer files, nothing else."""
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -212,12 +224,95 @@ def tokenizer_from_folder(folder: Path, vocab_size: int) -> tuple[Tokenizer, str
 
 
 # --------------------------------------------------------------------------------------------------
+# a folder or a hub id
+
+
+def resolve_folder(source: Path | str, *, memory: int | None = None) -> tuple[Path, str]:
+    """The folder to import from and how to name it: a local folder as it is, or a hub id's snapshot.
+
+    A hub id's config is fetched first and checked (architecture, memory) before the weights are."""
+    src = str(source).strip()
+    local = Path(src).expanduser()
+    if src and local.is_dir():
+        return local, str(local)
+    if not src or src.startswith((".", "/", "~")) or local.exists() or not _HUB_ID.match(src):
+        raise TinyGPTError(f"{src or 'That'} is not a folder.", "pass a local folder with config.json, "
+                           "model.safetensors and the tokenizer, or a hub id such as openai-community/gpt2.")
+    cfg = _read_config(_download(src, ["config.json"]))
+    model_config_from_hf(cfg)  # an architecture that does not map, or a model too large: refused before
+    check_memory(cfg, None, src, memory)  # the weights download
+    folder = _download(src, HUB_FILES)
+    if not any(folder.glob("*.safetensors")):
+        raise TinyGPTError(f"{src} has no safetensors weights on the Hugging Face hub, and this project never "
+                           "opens pickle weights: unpickling can run code.",
+                           "pick a model that publishes model.safetensors, or convert it with transformers "
+                           "(save_pretrained) and import that folder.")
+    return folder, src
+
+
+def _download(repo_id: str, patterns: list[str]) -> Path:
+    """``huggingface_hub.snapshot_download`` of ``patterns`` (from the cache when offline), or one sentence."""
+    try:
+        import huggingface_hub
+        from huggingface_hub import errors
+    except ImportError as e:
+        raise TinyGPTError("Importing a model from the Hugging Face hub needs the huggingface_hub library.",
+                           'install the extra: pip install "tinygpt-tui[hf]" (or pass a local folder).') from e
+    try:
+        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns))
+    except errors.RepositoryNotFoundError:  # GatedRepoError too
+        raise TinyGPTError(f"There is no model '{repo_id}' on the Hugging Face hub that this machine may read "
+                           "(a wrong id, or a private or gated one).",
+                           "check the id on huggingface.co (e.g. openai-community/gpt2), log in for a gated "
+                           "model, or pass a local folder.") from None
+    except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, ConnectionError):
+        raise TinyGPTError(f"Cannot download {repo_id}: the Hugging Face hub cannot be reached (offline) and the "
+                           "model is not in the local cache.",
+                           "connect once to download it (it is cached for offline use after), or pass a local "
+                           "folder.") from None
+    except errors.HFValidationError:
+        raise TinyGPTError(f"'{repo_id}' is not a Hugging Face hub id.",
+                           "write it as owner/name (e.g. openai-community/gpt2), or pass a local folder.") from None
+    except errors.HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        raise TinyGPTError(f"The Hugging Face hub refused to serve {repo_id}"
+                           + (f" (HTTP {status})." if status else "."),
+                           "try again later, or pass a local folder.") from None
+    except OSError as e:
+        raise TinyGPTError(f"Cannot store {repo_id} in the Hugging Face cache: {e.strerror or e}.",
+                           "free some disk space or set HF_HOME to a folder you can write to.") from None
+
+
+def check_memory(cfg: dict[str, Any], folder: Path | None, source: str, memory: int | None = None) -> None:
+    """Refuse a model whose import would not fit in memory (``memory``, default what the machine has
+    free, less a quarter), before any weight is read: the float32 weights are held twice (as read, and
+    in the model built from them)."""
+    from types import SimpleNamespace
+
+    from .hf import _gib, available_memory, estimate_bytes, safetensors_bytes
+
+    size = safetensors_bytes(folder) if folder is not None else None
+    if not size:
+        try:
+            size = estimate_bytes(SimpleNamespace(**cfg))
+        except (TinyGPTError, TypeError, ValueError):
+            return  # the config's own check words what is missing
+    need = 2 * size
+    budget = int((memory if memory is not None else available_memory()) * 0.75)
+    if need > budget:
+        raise TinyGPTError(f"Importing {source} needs about {_gib(need)} of memory (its float32 weights as read "
+                           f"and as a model), more than the {_gib(budget)} this machine can give it.",
+                           "pick a smaller model.")
+
+
+# --------------------------------------------------------------------------------------------------
 # the run
 
 
-def import_run(models: Path, folder: Path, name: str, *, source: str | None = None, preset: str = "tiny",
-               block_size: int | None = None, lr: float | None = None) -> RunConfig:
-    """Create run ``name`` whose shape, tokenizer and starting weights come from ``folder``.
+def import_run(models: Path, folder: Path | str, name: str, *, source: str | None = None, preset: str = "tiny",
+               block_size: int | None = None, lr: float | None = None, memory: int | None = None) -> RunConfig:
+    """Create run ``name`` whose shape, tokenizer and starting weights come from ``folder`` (a local
+    folder or a hub id, see :func:`resolve_folder`).
 
     Training settings (batch, budget, schedule) come from ``preset``, with AdamW at a fine-tuning rate
     (``lr``, default :data:`FINETUNE_LR`); the data from ``source`` (default the preset's). Nothing is written unless all of it
@@ -226,11 +321,13 @@ def import_run(models: Path, folder: Path, name: str, *, source: str | None = No
     from .model import GPT
     from .presets import preset_config
 
-    folder = Path(folder).expanduser()
     d = runs.run_dir(models, name)
     if runs.run_exists(d):
         raise TinyGPTError(f"A run named '{name}' already exists.", "pick another --run name.")
-    m = model_config_from_hf(_read_config(folder), block_size)
+    folder, origin = resolve_folder(folder, memory=memory)
+    hf_cfg = _read_config(folder)
+    m = model_config_from_hf(hf_cfg, block_size)
+    check_memory(hf_cfg, folder, origin, memory)
     tok, kind = tokenizer_from_folder(folder, m.vocab_size)
     tensors = our_state_dict(read_weights(folder), m)
     model = GPT(m)
@@ -254,7 +351,7 @@ def import_run(models: Path, folder: Path, name: str, *, source: str | None = No
         weights = {f"model.{k}": v for k, v in weights_state_dict(model).items()}
         # a start point, not a resume point: no optimizer moments, no RNG state, no batch settings, so
         # the trainer begins as a fresh run would (and the batch size may still change before then)
-        save_state(d, weights, {"step": 0, "elapsed": 0.0, "start_point": True, "imported_from": str(folder),
+        save_state(d, weights, {"step": 0, "elapsed": 0.0, "start_point": True, "imported_from": origin,
                                 "vocab_size": tok.vocab_size, "tokenizer_fingerprint": tok.fingerprint(),
                                 "model": dict(vars(m))})
         save_weights(d / runs.WEIGHTS, model, step=0)

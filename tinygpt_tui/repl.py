@@ -151,10 +151,12 @@ class Repl:
         self.params = SamplingConfig()
         self.last_generation: tuple[str, list[Any], SamplingConfig] | None = None
         """The prompt, records and settings of the last generation (what /lens, /cuts and /save look into)."""
-        self.tree: Any = None
-        """The branch tree of the last generation's first sample (a branches.BranchTree), or one opened."""
+        self.trees: Any = None
+        """The branch trees of the last generation, one per sample (a branches.BranchTrees), or those opened."""
         self.branch_id = 0
-        """The branch /branch grows from: the last one made or gone to."""
+        """The branch /branch grows from, of the tree in view: the last one made or gone to."""
+        self._branch_at: dict[int, int] = {}
+        """The branch that was in view in each sample's tree (/branches sample S comes back to it)."""
         self._io = (input, output)
         if history is None:
             try:
@@ -398,6 +400,11 @@ class Repl:
         self.params = commands.apply_params(self.params, [f"seed={args[0]}"])
         self.info(f"seed set to {self.params.seed if self.params.seed is not None else 'random'}")
 
+    @property
+    def tree(self) -> Any:
+        """The branch tree in view: that of the sample in view (None before any)."""
+        return self.trees.tree if self.trees is not None else None
+
     def cmd_branch(self, args: list[str]) -> None:
         """``/branch POSITION ALTERNATIVE``: POSITION is the token's number (from 1, as every table numbers it), of the
         current branch; ALTERNATIVE a rank among that token's alternatives, id=N or text=T."""
@@ -444,28 +451,48 @@ class Repl:
                   f"{tree.total_logprob(bid):.3f}", "bold")
 
     def cmd_branches(self, args: list[str]) -> None:
-        from .branches import open_tree
-        from .render import branches_table
+        from .branches import open_trees
 
         action, value = commands.branches_args(args)
         if action == "open":
-            self.tree, self.branch_id = open_tree(Path(str(value)).expanduser()), 0
-            other = self.tree.run and self.tree.run != self.workbench.run_name
-            self.info(f"Opened {value}: {len(self.tree.branches)} branches"
-                      + (f" grown by run '{self.tree.run}' (another run is loaded)." if other else "."))
-            self.console.print(branches_table(self.tree, self.branch_id))
+            self.trees, self.branch_id, self._branch_at = open_trees(Path(str(value)).expanduser()), 0, {}
+            tree = self.tree
+            other = tree.run and tree.run != self.workbench.run_name
+            self.info(f"Opened {value}: {self._count()}"
+                      + (f" grown by run '{tree.run}' (another run is loaded)." if other else "."))
+            self._show_trees()
             return
         tree = self._tree()
         if action == "save":
-            tree.save(Path(str(value)).expanduser())
-            self.info(f"Saved {len(tree.branches)} branches to {value}; /branches open {value} reopens them.")
+            self.trees.save(Path(str(value)).expanduser())
+            self.info(f"Saved {self._count()} to {value}; /branches open {value} reopens them.")
         elif action == "go":
             tree.branch(int(value))  # a number that is not a branch: one sentence
             self.branch_id = int(value)
             self.show_branch(self.branch_id)
+        elif action == "sample":
+            self._branch_at[self.trees.current] = self.branch_id
+            self.trees.select(int(value))  # a sample without a tree: one sentence
+            self.branch_id = self._branch_at.get(int(value), 0)
+            self._show_trees()
         else:
-            self.console.print(branches_table(tree, self.branch_id))
+            self._show_trees()
             self.info("/branches N goes to branch N; /branch POSITION ALTERNATIVE grows the one marked ▶.", "dim")
+
+    def _count(self) -> str:
+        """``5 branches``, or ``7 branches in 2 samples' trees``."""
+        n = len(self.trees.trees)
+        return f"{self.trees.branch_count()} branches" + (f" in {n} samples' trees" if n > 1 else "")
+
+    def _show_trees(self) -> None:
+        """The tree in view, and which samples have one when several do."""
+        from .render import branches_table
+
+        samples = self.trees.samples()
+        if len(samples) > 1:
+            self.info(f"Sample {self.trees.current + 1}'s tree (each sample has its own: "
+                      f"{', '.join(str(k + 1) for k in samples)}; /branches sample S shows sample S's).", "dim")
+        self.console.print(branches_table(self.tree, self.branch_id))
 
     def _tree(self) -> Any:
         if self.tree is None:
@@ -547,24 +574,31 @@ class Repl:
         records: list[Any] = []
         # kept for /lens and /cuts, whatever becomes of the generation (a stop keeps what was drawn)
         self.last_generation = (prompt, records, params)
-        first: list = []  # the first sample: the root of the branch tree /branch grows
+        by_sample: dict[int, list] = {}  # each sample: the root of its own branch tree
         try:
             for rec in stream:
                 records.append(rec)
                 view.add(rec)
-                if rec.sample == 0:
-                    first.append(rec)
+                by_sample.setdefault(rec.sample, []).append(rec)
         except KeyboardInterrupt:
             cancel.set()
             self.info("\n(stopped)", "yellow")
         finally:
             view.finish()
-        if first:
-            from .branches import BranchTree
+        if by_sample:
+            from dataclasses import replace
 
-            self.tree, self.branch_id = BranchTree.start(prompt, params, first, self.workbench.run_name or ""), 0
+            from .branches import BranchTree, BranchTrees
+
+            trees = BranchTrees()
+            for k, recs in sorted(by_sample.items()):
+                trees.add(BranchTree.start(prompt, replace(params, seed=params.seed + k), recs,
+                                           self.workbench.run_name or "", sample=k))
+            trees.current = min(by_sample)
+            self.trees, self.branch_id, self._branch_at = trees, 0, {}
+        several = " (of sample 1; /branches sample S for another)" if len(by_sample) > 1 else ""
         self.info(f"/seed {params.seed} repeats this. /branch POSITION ALTERNATIVE continues it from another "
-                  "token. Every table (tokens, boundaries, pieces, probabilities, alternatives):", "dim")
+                  f"token{several}. Every table (tokens, boundaries, pieces, probabilities, alternatives):", "dim")
         self.console.print(Text(self.full_view_command(prompt, params), style="dim"), soft_wrap=True)
 
     def full_view_command(self, prompt: str, params: SamplingConfig) -> str:

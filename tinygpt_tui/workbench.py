@@ -267,10 +267,10 @@ class Workbench:
 
     def import_hf(self, folder: Path | str, run: str, *, source: str | None = None, preset: str = "tiny",
                   block_size: int | None = None, lr: float | None = None) -> RunConfig:
-        """Create ``run`` starting from a GPT-2-shaped transformers folder (see hf_import.py)."""
+        """Create ``run`` starting from a GPT-2-shaped transformers folder or hub id (see hf_import.py)."""
         from .hf_import import import_run
 
-        return import_run(self.models_dir, Path(folder), run, source=source, preset=preset,
+        return import_run(self.models_dir, folder, run, source=source, preset=preset,
                           block_size=block_size, lr=lr)
 
     def unload(self) -> None:

@@ -35,15 +35,18 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_export)
 
     i = sub.add_parser(
-        "import", help="create a run that starts from a GPT-2-shaped transformers folder (to fine-tune it)",
+        "import", help="create a run that starts from a GPT-2-shaped transformers folder or hub id (to fine-tune it)",
         description="Create run NAME whose shape, tokenizer and starting weights come from a local transformers "
-        "folder of GPT-2's architecture (config.json, model.safetensors, tokenizer). The tokenizer must be "
+        "folder of GPT-2's architecture (config.json, model.safetensors, tokenizer), or from a Hugging Face hub "
+        "id (its config, safetensors weights and tokenizer files are downloaded once into the Hugging Face "
+        "cache; its config is checked before the weights download). The tokenizer must be "
         "GPT-2's own (the run gets the gpt2 kind) or a byte-level BPE with <|endoftext|>. Training settings come "
         "from --preset (batch, budget, schedule) with AdamW at a fine-tuning rate (--lr, default 3e-4); then `tinygpt train --run NAME` fine-tunes the model "
         "on --source from step 0 with a fresh optimizer. Other architectures are refused, naming what does "
         "not map. Pickle-only weights are never opened.",
         epilog=IMPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    i.add_argument("--hf", metavar="DIR", type=Path, required=True, help="the transformers folder to start from")
+    i.add_argument("--hf", metavar="DIR_OR_ID", required=True,
+                   help="the transformers folder, or the hub id (e.g. openai-community/gpt2), to start from")
     i.add_argument("--run", metavar="NAME", required=True, help="the new run's name")
     i.add_argument("--source", metavar="DATA", help="the text to fine-tune on (as tinygpt train --source; "
                    "default the preset's)")
@@ -58,6 +61,7 @@ def register(sub: Any) -> None:
 
 IMPORT_EPILOG = """examples:
   tinygpt import --hf ./gpt2-folder --run tuned --source my-notes.txt
+  tinygpt import --hf openai-community/gpt2 --run gpt2-notes --source my-notes.txt --block-size 256
   tinygpt train --run tuned --max-steps 200
 """
 

@@ -30,7 +30,8 @@ TUI_HELP = {
     "cuts": "Select token N (from 1) of a sample in the explorer and open the sampler's cuts there (F8).",
     "branch": "Continue the sample (or branch) in view from another token: at token POSITION (as the detail "
               "panel numbers it) take its ALTERNATIVE-th alternative, or id=N, or text=T. Keys: b on a token.",
-    "branches": "Show the Branches tab (N: branch N); save FILE / open FILE keep a branch tree as JSON.",
+    "branches": "Show the Branches tab (N: branch N; sample S: sample S's tree, each sample has its own); "
+                "save FILE / open FILE keep every sample's tree as JSON.",
     "rename": "Rename a run (/rename OLD NEW; /rename alone asks for the selected run's new name).",
     "delete": "Delete a run and its files, after a confirmation (the selected run when none is named).",
 }
@@ -276,7 +277,7 @@ class SlashCommands:
 
     def _cmd_branches(self, args: list[str]) -> None:
         from .. import commands
-        from ..branches import open_tree
+        from ..branches import open_trees
         from .widgets.branch_pane import branch_pane
 
         screen = self._explorer()
@@ -285,27 +286,31 @@ class SlashCommands:
         panes = screen.query("BranchPane")
         pane = panes.first() if panes else None
         if action == "open":
-            tree = open_tree(path)  # a bad file: one sentence, before anything changes
+            trees = open_trees(path)  # a bad file: one sentence, before anything changes
 
             async def show() -> None:
                 opened = await branch_pane(screen.query_one("#explorer-tabs"))
-                opened.set_tree(tree)
+                opened.set_trees(trees)
                 screen.query_one("#explorer-tabs").active = "branches-pane"
 
             self.app.run_worker(show())
-            self.app.say(f"Opened {short_path(path)}: {len(tree.branches)} branches of {tree.prompt!r}.")
+            self.app.say(f"Opened {short_path(path)}: {_count(trees)} of {trees.tree.prompt!r}.")
             return
         if pane is None or pane.branch_tree is None:
             raise TinyGPTError("There is no branch tree yet.",
                                "select a generated token and press b, or /branches open FILE.")
         if action == "save":
-            pane.branch_tree.save(path)
-            self.app.say(f"Saved {len(pane.branch_tree.branches)} branches to {short_path(path)}.")
+            pane.trees.save(path)  # every sample's tree: a file keeps all that was grown
+            self.app.say(f"Saved {_count(pane.trees)} to {short_path(path)}.")
             return
         if action == "go":
             pane.show(int(value))
+        elif action == "sample":
+            pane.show_sample(int(value))
         screen.query_one("#explorer-tabs").active = "branches-pane"
-        self.app.say(f"{len(pane.branch_tree.branches)} branches; [ ] siblings, p parent, b on a token branches again.")
+        several = len(pane.trees.trees) > 1
+        self.app.say(f"{_count(pane.trees)}; [ ] siblings, p parent, "
+                     + ("{ } samples' trees, " if several else "") + "b on a token branches again.")
 
     def _cmd_quit(self, args: list[str]) -> None:
         self.app.action_quit()
@@ -349,3 +354,9 @@ class SlashCommands:
             if name:
                 return name
         return app.current_run
+
+
+def _count(trees) -> str:
+    """``5 branches``, or ``7 branches in 2 samples' trees`` when several samples have one."""
+    n = len(trees.trees)
+    return f"{trees.branch_count()} branches" + (f" in {n} samples' trees" if n > 1 else "")

@@ -617,10 +617,10 @@ class ExplorerScreen(AppScreen):
             return
         pane = await branch_pane(self.query_one("#explorer-tabs", TabbedContent))
         try:
-            if source is not pane.view and pane.root != (self.generation, record.sample):
-                tree = BranchTree.start(self._prompt, replace(params, seed=params.seed + record.sample),
-                                        source.records, self.run)
-                pane.set_tree(tree, (self.generation, record.sample))
+            if source is not pane.view:  # each sample has its own tree, started on its first branch
+                pane.use_sample(self.generation, record.sample, lambda: BranchTree.start(
+                    self._prompt, replace(params, seed=params.seed + record.sample), source.records, self.run,
+                    sample=record.sample))
             pane.grow(self.tinygpt.workbench, pane.current if source is pane.view else 0, record.index, token)
         except TinyGPTError as err:
             self.tinygpt.say_error(err)

@@ -40,6 +40,7 @@ HELP_KEYS = """\
 | explorer | `F7` / `F8` | logit lens / the sampler's cuts of the selected token (`←` `→` token) |
 | explorer | `b` | branch: choose one of the selected token's alternatives (`↑` `↓`, `enter` or `b`, or click one) and continue from it |
 | branches | `[` `]` / `p` | sibling branch / the parent branch, at the branch point |
+| branches | `{` `}` | the previous / next sample's tree (each sample has its own) |
 | vocabulary | type | filter tokens by piece, text, hex or id |
 | vocabulary | click a header | sort: count, under-trained score (highest first), emb/med, head/med |
 | explorer | `/versus RUN [TEXT]` | the text under the loaded run and RUN, disagreements first (`escape` back) |

@@ -1,9 +1,12 @@
-"""The Branches tab of the explorer: one branch tree (branches.py), the branch in view, its path.
+"""The Branches tab of the explorer: the branch trees of a generation (branches.py), one per sample
+that has been branched, the branch in view and its path.
 
 A line on top says which branch is shown, its path from the root and its total log-probability; the
 branch's whole sequence is a :class:`TokenView` below it (select a token there and press ``b`` to
-branch again); the tree is listed last, one line per branch (click one to go to it). ``[`` and ``]``
-go to the previous and next sibling, ``p`` back to the parent at the branch point.
+branch again); the trees are listed last, one line per branch under a line per sample when several
+samples have one (click one to go to it). ``[`` and ``]`` go to the previous and next sibling, ``p``
+back to the parent at the branch point, ``{`` and ``}`` to the previous and next sample's tree (each
+tree keeps the branch that was in view).
 
 A new branch is generated in a worker thread and streamed into the view like a generation (batches
 of records, at most one message per 30 ms); the tree takes the branch once its stream ends, so a
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.style import Style
@@ -26,37 +29,50 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Static
 
-from ...branches import BranchTree, path_words
+from ...branches import BranchTree, BranchTrees, path_words
 from ...config import TinyGPTError
 from ...present import error_line
 from .token_view import TokenView
 
 COALESCE_SECONDS = 0.03
 KEYS_HINT = "[ ] sibling · p parent · select a token, b: branch from it"
+SAMPLES_HINT = " · { } another sample's tree"
 
 
 class BranchList(Static):
-    """The tree, one line per branch (indented by depth), the shown one marked; a click goes to one."""
+    """The trees, one line per branch (indented by depth) under a line per sample when several
+    samples have a tree, the shown one marked; a click goes to one."""
 
     class Picked(Message):
-        def __init__(self, branch: int) -> None:
+        def __init__(self, branch: int, sample: int | None = None) -> None:
             super().__init__()
-            self.branch = branch
+            self.branch, self.sample = branch, sample
 
-    def show(self, tree: BranchTree | None, current: int) -> None:
+    def show(self, trees: BranchTrees | None, current: int) -> None:
         out = Text()
-        for b in [] if tree is None else tree.branches:
-            meta = Style(meta={"branch": b.id})
-            mark = "▶ " if b.id == current else "  "
-            point = path_words(tree.path(b.id)[-1:]).removeprefix("root → ") if b.parent is not None else "root"
-            out.append(f"{mark}{'  ' * tree.depth(b.id)}{b.id} {point}", style=Style(bold=b.id == current) + meta)
-            out.append(f"  ln P {tree.total_logprob(b.id):.2f}\n", style=Style(dim=True) + meta)
+        samples = [] if trees is None else trees.samples()
+        several = len(samples) > 1
+        for sample in samples:
+            tree = trees.trees[sample]
+            in_view = sample == trees.current
+            if several:
+                out.append(f"sample {sample + 1}\n", style=Style(bold=in_view, dim=not in_view)
+                           + Style(meta={"branch": 0, "sample": sample}))
+            for b in tree.branches:
+                meta = Style(meta={"branch": b.id, "sample": sample})
+                shown = in_view and b.id == current
+                mark = "▶ " if shown else "  "
+                point = path_words(tree.path(b.id)[-1:]).removeprefix("root → ") if b.parent is not None else "root"
+                indent = "  " * (tree.depth(b.id) + several)
+                out.append(f"{mark}{indent}{b.id} {point}", style=Style(bold=shown) + meta)
+                out.append(f"  ln P {tree.total_logprob(b.id):.2f}\n", style=Style(dim=True) + meta)
         self.update(out)
 
     def on_click(self, event) -> None:
-        bid = event.style.meta.get("branch") if event.style else None
+        meta = event.style.meta if event.style else {}
+        bid = meta.get("branch")
         if isinstance(bid, int):
-            self.post_message(self.Picked(bid))
+            self.post_message(self.Picked(bid, meta.get("sample")))
 
 
 class BranchPane(Vertical):
@@ -66,6 +82,8 @@ class BranchPane(Vertical):
         Binding("left_square_bracket", "sibling(-1)", "Prev branch", show=False),
         Binding("right_square_bracket", "sibling(1)", "Next branch", show=False),
         Binding("p", "parent", "Parent branch", show=False),
+        Binding("left_curly_bracket", "sample(-1)", "Prev sample's tree", show=False),
+        Binding("right_curly_bracket", "sample(1)", "Next sample's tree", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -90,15 +108,24 @@ class BranchPane(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.branch_tree: BranchTree | None = None
+        self.trees = BranchTrees()
+        """Every sample's tree (the one in view: ``trees.tree``)."""
         self.root: Any = None
-        """What the tree grew from (the explorer's generation and sample), to tell a new root apart."""
+        """What the trees grew from (the explorer's generation), to tell a new generation apart."""
         self.current = 0
+        """The branch in view, of the tree in view."""
+        self._at: dict[int, int] = {}
+        """The branch that was in view in each sample's tree, to come back to it."""
         self.busy = False
         self._request = 0
-        self._growing: tuple[int, int, int] | None = None
-        """(parent, position, token) of the branch being grown."""
+        self._growing: tuple[BranchTree, int, int, int] | None = None
+        """(tree, parent, position, token) of the branch being grown."""
         self._cancel: threading.Event | None = None
+
+    @property
+    def branch_tree(self) -> BranchTree | None:
+        """The tree in view: that of the sample in view."""
+        return self.trees.tree
 
     def compose(self) -> ComposeResult:
         yield Static("", id="branch-info", markup=False)
@@ -109,12 +136,39 @@ class BranchPane(Vertical):
     def view(self) -> TokenView:
         return self.query_one("#branch-view", TokenView)
 
-    # -- the tree ------------------------------------------------------------------------------------
-    def set_tree(self, tree: BranchTree, root: Any = None) -> None:
-        """Show ``tree`` (a new one, or one opened from a file) from its root."""
+    # -- the trees -----------------------------------------------------------------------------------
+    def set_trees(self, trees: BranchTrees, root: Any = None) -> None:
+        """Show ``trees`` (opened from a file), from the root of the one in view."""
         self.cancel()
-        self.branch_tree, self.root = tree, root
+        self.trees, self.root, self._at = trees, root, {}
         self.show(0)
+
+    def set_tree(self, tree: BranchTree, root: Any = None) -> None:
+        """Show ``tree`` alone, from its root."""
+        self.set_trees(BranchTrees({tree.sample: tree}, tree.sample), root)
+
+    def use_sample(self, root: Any, sample: int, start: Callable[[], BranchTree]) -> BranchTree:
+        """Bring sample ``sample``'s tree of generation ``root`` into view, started with ``start()`` when
+        it has none yet (the trees of an earlier generation are dropped; other samples' trees stay)."""
+        if root != self.root:
+            self.cancel()
+            self.trees, self.root, self._at = BranchTrees(), root, {}
+        if sample in self.trees.trees:
+            self.show_sample(sample)
+        else:
+            tree = start()  # raises TinyGPTError before anything changes
+            if self.trees.tree is not None:
+                self._at[self.trees.current] = self.current
+            self.trees.add(tree)
+            self.show(0)
+        return self.trees.trees[sample]
+
+    def show_sample(self, sample: int) -> None:
+        """Show sample ``sample``'s tree at the branch it was at; one sentence when it has none."""
+        if self.trees.tree is not None:
+            self._at[self.trees.current] = self.current
+        self.trees.select(sample)
+        self.show(self._at.get(sample, 0))
 
     def show(self, bid: int, select: int | None = None) -> None:
         """Show branch ``bid`` (selecting token ``select`` of its sequence, e.g. a branch point)."""
@@ -136,11 +190,13 @@ class BranchPane(Vertical):
         line = Text(f"branch {bid} of {len(tree.branches)}", style="bold")
         line.append(f" · {path_words(tree.path(bid))}")
         line.append(f" · {len(tree.sequence(bid))} tokens · total ln P {tree.total_logprob(bid):.3f}")
+        if len(self.trees.trees) > 1:
+            line = Text(f"sample {self.trees.current + 1} · ", style="bold") + line
         if self.busy:
             line.append(" · growing a branch…", style="yellow")
-        line.append(f"\n{KEYS_HINT}", style="dim")
+        line.append(f"\n{KEYS_HINT}" + (SAMPLES_HINT if len(self.trees.trees) > 1 else ""), style="dim")
         self.query_one("#branch-info", Static).update(line)
-        self.query_one(BranchList).show(tree, bid)
+        self.query_one(BranchList).show(self.trees, bid)
 
     # -- moving --------------------------------------------------------------------------------------
     def action_sibling(self, delta: int) -> None:
@@ -168,10 +224,29 @@ class BranchPane(Vertical):
         self.show(branch.parent, select=branch.position)  # the branch point, in the parent
         self.view.focus()
 
+    def action_sample(self, delta: int) -> None:
+        """{ }: the previous (next) sample's tree, at the branch it was at."""
+        if self.branch_tree is None or self.busy:
+            return
+        samples = self.trees.samples()
+        i = samples.index(self.trees.current) + delta
+        if len(samples) < 2:
+            self._say(f"Only sample {self.trees.current + 1} has a branch tree: select a token of another "
+                      "sample and press b to start its own.")
+        elif not 0 <= i < len(samples):
+            self._say("No other sample's tree that way.")
+        else:
+            self.show_sample(samples[i])
+            self.view.focus()
+
     @on(BranchList.Picked)
     def _picked(self, message: BranchList.Picked) -> None:
-        if not self.busy:
-            self.show(message.branch, select=self.branch_tree.branch(message.branch).position if self.branch_tree else None)
+        if self.busy:
+            return
+        if message.sample is not None and message.sample != self.trees.current:
+            self.show_sample(message.sample)
+        if self.branch_tree is not None:
+            self.show(message.branch, select=self.branch_tree.branch(message.branch).position)
 
     def _say(self, text: str, error: bool = False) -> None:
         """A line under the command bar (the app's), or a notification where there is none."""
@@ -192,7 +267,7 @@ class BranchPane(Vertical):
         self.cancel()
         self._cancel = cancel
         self._request += 1
-        self._growing = (parent, position, token)
+        self._growing = (tree, parent, position, token)
         self.busy = True
         self.current = parent
         self.view.set_records(tree.sequence(parent)[:position], tree.prompt)
@@ -234,16 +309,18 @@ class BranchPane(Vertical):
 
     @on(Grown)
     def _grown(self, message: Grown) -> None:
-        if message.request != self._request or self.branch_tree is None or self._growing is None:
+        if message.request != self._request or self._growing is None:
             return
         self.busy = False
-        parent, position, token = self._growing
+        tree, parent, position, token = self._growing
         self._growing = None
+        if tree is not self.branch_tree:  # the trees were replaced meanwhile (a request is dropped then)
+            return
         if message.records is None:
             self._say(message.error or "The branch was stopped; it was not added.", error=bool(message.error))
             self.show(parent)
             return
-        branch = self.branch_tree.add(parent, position, token, message.records)
+        branch = tree.add(parent, position, token, message.records)
         self.show(branch.id, select=position)
         self.view.focus()
         self.post_message(self.Added(branch.id))
