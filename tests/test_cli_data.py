@@ -124,8 +124,8 @@ def test_an_interrupted_prepare_is_resumed_by_the_same_command(home, tmp_path, c
     real = sources.HFSource._documents_from
     armed = [True]
 
-    def interrupted(source, skip):
-        for i, row in enumerate(real(source, skip)):
+    def interrupted(source, skip, stream=None):
+        for i, row in enumerate(real(source, skip, stream)):
             if armed[0] and i == 500:
                 armed[0] = False
                 if how == "ctrl-c":

@@ -51,8 +51,8 @@ class Failing:
         self.armed = True
         real = sources.HFSource._documents_from
 
-        def documents_from(source, skip):
-            it = real(source, skip)
+        def documents_from(source, skip, stream=None):
+            it = real(source, skip, stream)
             if not self.armed:
                 yield from it
                 return
@@ -215,8 +215,8 @@ from tinygpt_tui import corpora, corpus_build, sources
 from tinygpt_tui.config import DataConfig
 corpus_build.CHECKPOINT_DOCUMENTS = 40
 real = sources.HFSource._documents_from
-def slow(source, skip):
-    for row in real(source, skip):
+def slow(source, skip, stream=None):
+    for row in real(source, skip, stream):
         time.sleep(0.002)
         yield row
 sources.HFSource._documents_from = slow

@@ -70,7 +70,42 @@ def test_documents_are_those_of_iter_documents(jsonl):
     assert {p for p, _ in tagged} == {0, 1}
 
 
-def test_a_streamed_dataset_skips_rows_instead_of_reading_them_again(jsonl, monkeypatch):
+def test_a_streamed_dataset_resumes_from_its_state_without_reading_finished_files(tmp_path, monkeypatch):
+    import datasets
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rows = _rows(300)
+    for k in range(3):  # three files: a streamed dataset's shards
+        write_jsonl(folder / f"part-{k}.jsonl", rows[k * 100:(k + 1) * 100])
+    spec = f"hf:{folder}?streaming=1"
+    first = open_source(spec).reader()
+    head = list(itertools.islice(iter(first), 220))  # into the third file
+    pos = json.loads(json.dumps(first.position()))
+    assert pos["stream"]["skip"] == 0 and pos["stream"]["state"]
+    skipped, opened = [], []
+    real_skip = datasets.IterableDataset.skip
+    monkeypatch.setattr(datasets.IterableDataset, "skip", lambda self, n: skipped.append(n) or real_skip(self, n))
+    real_open = open
+
+    def spy(file, *args, **kwargs):
+        if str(file).endswith(".jsonl"):
+            opened.append(Path(str(file)).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    whole = list(open_source(spec).reader())
+    fresh = opened.count("part-0.jsonl")
+    opened.clear()
+    rest = list(open_source(spec).reader(pos))
+    assert skipped == []  # resumed from the saved state, not by skipping rows
+    # the first file, long finished, is not read again (its first rows are looked at for the column
+    # names when the dataset is opened); datasets resumes from the start of the table it was in
+    assert opened.count("part-0.jsonl") == fresh - 1 and opened.count("part-2.jsonl") == 1
+    assert head + rest == whole
+
+
+def test_without_a_saved_state_a_streamed_dataset_skips_rows(jsonl, monkeypatch):
     import datasets
 
     skipped = []
@@ -86,9 +121,16 @@ def test_a_streamed_dataset_skips_rows_instead_of_reading_them_again(jsonl, monk
     head = list(itertools.islice(iter(first), 30))
     pos = first.position()
     assert pos["raw"] > pos["kept"] == 30  # blank and non-text rows were read too
+    del pos["stream"]  # e.g. a state that could not be saved
     rest = list(open_source(spec).reader(pos))
     assert skipped == [pos["raw"]]
     assert head + rest == list(open_source(spec).reader())
+    # resuming that read again goes from its state, with the same skip underneath
+    second = open_source(spec).reader(pos)
+    more = list(itertools.islice(iter(second), 20))
+    pos2 = json.loads(json.dumps(second.position()))
+    assert pos2["stream"]["skip"] == pos["raw"]
+    assert head + more + list(open_source(spec).reader(pos2)) == list(open_source(spec).reader())
 
 
 def test_max_stories_reached_gives_nothing_more(jsonl):

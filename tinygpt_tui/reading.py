@@ -3,8 +3,9 @@
 A :class:`Reader` walks one source (sources.py) and counts what it has read; its :meth:`~Reader.position`
 is a small JSON-able dict from which a later reader starts just after the last document handed out,
 giving exactly the documents an uninterrupted read would have given. The raw documents already read
-are skipped by the source itself (``Source._documents_from``): a streamed Hugging Face dataset skips
-rows instead of handing them over again, a local file is read past them.
+are skipped by the source itself (``Source._documents_from``): a streamed Hugging Face dataset resumes
+from its saved ``state_dict`` (the files it had finished are not fetched again) or, without one,
+skips rows instead of handing them over again; a local file is read past them.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ class Reader:
         self.source = source
         pos = position or {}
         self.raw, self.draws, self.kept = (int(pos.get(k, 0)) for k in ("raw", "draws", "kept"))
+        self.stream = pos.get("stream") if isinstance(pos.get("stream"), dict) else None
         # Where the reader stood after the last document it handed out, set in one assignment just
         # before handing one out: an interrupt (Ctrl-C) at any instant leaves it whole.
         self._at = (self.raw, self.draws, self.kept)
 
     def position(self) -> dict[str, Any]:
-        raw, draws, kept = self._at
-        return {"raw": raw, "draws": draws, "kept": kept}
+        return self._position(self._at)
+
+    def _position(self, at: tuple[int, int, int]) -> dict[str, Any]:
+        raw, draws, kept = at
+        pos: dict[str, Any] = {"raw": raw, "draws": draws, "kept": kept}
+        stream = self.source.stream_state(raw)
+        if stream is not None:
+            pos["stream"] = stream
+        return pos
 
     def handed(self) -> int:
         """How many documents were handed out, before a resume included (what :meth:`position` counts)."""
@@ -52,7 +61,7 @@ class Reader:
         rng = random.Random(f"sample:{src.seed}:{src.spec}")
         for _ in range(self.draws):  # the sample's generator where it was
             rng.random()
-        for raw in src._documents_from(self.raw):
+        for raw in src._documents_from(self.raw, self.stream):
             self.raw += 1
             doc = clean_document(raw)
             if not doc:
@@ -81,7 +90,7 @@ class MixtureReader(Reader):
 
     def position(self) -> dict[str, Any]:
         parts, taken, _ = self._mix
-        return {"parts": [{"raw": r, "draws": d, "kept": k} for r, d, k in parts], "taken": list(taken)}
+        return {"parts": [r._position(at) for r, at in zip(self.readers, parts, strict=True)], "taken": list(taken)}
 
     def handed(self) -> int:
         return self._mix[2]

@@ -35,6 +35,7 @@ from a saved position, see reading.py). The file readers are in textfiles.py.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import re
@@ -123,9 +124,15 @@ class Source:
         uninterrupted read would have given after it."""
         return Reader(self, position)
 
-    def _documents_from(self, skip: int) -> Iterator[str]:
-        """The raw documents after the first ``skip`` (sources that can seek do better than this)."""
+    def _documents_from(self, skip: int, stream: dict[str, Any] | None = None) -> Iterator[str]:
+        """The raw documents after the first ``skip`` (sources that can seek do better than this).
+        ``stream`` is what :meth:`stream_state` said at that point, for sources that keep one."""
         return itertools.islice(self._documents(), skip, None)
+
+    def stream_state(self, raw: int) -> dict[str, Any] | None:
+        """A JSON-able state from which the read going on now resumes just after raw document ``raw``
+        (faster than skipping ``raw`` documents), or None: resuming skips them."""
+        return None
 
     def _suffix(self) -> str:
         extra = []
@@ -215,24 +222,49 @@ class HFSource(Source):
     def _documents(self) -> Iterator[str]:
         return self._documents_from(0)
 
-    def _documents_from(self, skip: int) -> Iterator[str]:
-        # One item per row (a row without a string gives ""), so that ``skip`` counts rows and the
-        # dataset itself skips them (``skip``: a streamed dataset does not hand them to us again).
+    def _documents_from(self, skip: int, stream: dict[str, Any] | None = None) -> Iterator[str]:
+        # One item per row (a row without a string gives ""), so that ``skip`` counts rows. The dataset
+        # itself skips them: a streamed one from its saved state (``stream``: whole files already read
+        # are not fetched again), else with ``skip`` (those rows are not handed to us again).
         ds = self._load()
         column = self._pick_column(ds)
         try:
             ds = ds.select_columns([column])
         except Exception:  # older datasets or odd builders: iterate whole rows instead
             pass
-        if skip:
-            ds = ds.skip(skip)
+        streamed = callable(getattr(ds, "load_state_dict", None))
+        base = skip
+        if stream and streamed:
+            base = int(stream.get("skip", 0))
+        if base:
+            ds = ds.skip(base)
+        if stream and streamed:
+            ds.load_state_dict(stream["state"])
+        self._live = (ds, base, skip) if streamed else None  # (dataset, its skip, rows read)
         try:
-            for batch in ds.iter(batch_size=1000):
-                for value in batch[column]:
+            if streamed:  # row by row, so that its state_dict is that of the last row handed out
+                for row in ds:
+                    value = row.get(column)
+                    self._live = (ds, base, self._live[2] + 1)
                     yield value if isinstance(value, str) else ""
+            else:
+                for batch in ds.iter(batch_size=1000):
+                    for value in batch[column]:
+                        yield value if isinstance(value, str) else ""
         except (ConnectionError, TimeoutError) as e:
             raise TinyGPTError(f"The Hugging Face hub could not be reached while reading '{self.dataset_id}' "
                                f"({type(e).__name__}).", HUB_HINT) from None
+
+    def stream_state(self, raw: int) -> dict[str, Any] | None:
+        live = getattr(self, "_live", None)
+        if live is None or live[2] != raw:
+            return None  # the read is not where the position says (or not streamed): skip instead
+        try:
+            state = {"skip": live[1], "state": live[0].state_dict()}
+            json.dumps(state)
+        except Exception:  # a state that cannot be saved as JSON: resuming skips rows instead
+            return None
+        return state
 
     def _load(self) -> Any:
         try:
