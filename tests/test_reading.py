@@ -75,37 +75,41 @@ def test_a_streamed_dataset_resumes_from_its_state_without_reading_finished_file
 
     folder = tmp_path / "shards"
     folder.mkdir()
-    rows = _rows(300)
-    for k in range(3):  # three files: a streamed dataset's shards
-        write_jsonl(folder / f"part-{k}.jsonl", rows[k * 100:(k + 1) * 100])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [f"Story {i}: a fox met {i % 7} owls." for i in range(4500)]
+    for k in range(3):  # three files (a streamed dataset's shards) of many row groups, as on the hub
+        pq.write_table(pa.table({"text": texts[k * 1500:(k + 1) * 1500]}), folder / f"part-{k}.parquet",
+                       row_group_size=100)
     spec = f"hf:{folder}?streaming=1"
     first = open_source(spec).reader()
-    head = list(itertools.islice(iter(first), 220))  # into the third file
+    head = list(itertools.islice(iter(first), 3500))  # into the third file, mid-batch of 1000
     pos = json.loads(json.dumps(first.position()))
-    assert pos["stream"]["skip"] == 0 and pos["stream"]["state"]
+    assert pos["stream"]["skip"] == 0 and pos["stream"]["state"] and 0 < pos["stream"]["offset"] < 1000
     skipped, opened = [], []
     real_skip = datasets.IterableDataset.skip
     monkeypatch.setattr(datasets.IterableDataset, "skip", lambda self, n: skipped.append(n) or real_skip(self, n))
     real_open = open
 
     def spy(file, *args, **kwargs):
-        if str(file).endswith(".jsonl"):
+        if str(file).endswith(".parquet"):
             opened.append(Path(str(file)).name)
         return real_open(file, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", spy)
     whole = list(open_source(spec).reader())
-    fresh = opened.count("part-0.jsonl")
+    fresh = opened.count("part-0.parquet")
     opened.clear()
     rest = list(open_source(spec).reader(pos))
     assert skipped == []  # resumed from the saved state, not by skipping rows
-    # the first file, long finished, is not read again (its first rows are looked at for the column
-    # names when the dataset is opened); datasets resumes from the start of the table it was in
-    assert opened.count("part-0.jsonl") == fresh - 1 and opened.count("part-2.jsonl") == 1
+    # the first file, long finished, is not read again (the dataset looks at it once when it is
+    # opened, for its columns, as a fresh read does)
+    assert opened.count("part-0.parquet") == fresh - 1 and opened.count("part-1.parquet") == 1
     assert head + rest == whole
 
 
-def test_without_a_saved_state_a_streamed_dataset_skips_rows(jsonl, monkeypatch):
+def test_without_a_saved_state_a_streamed_dataset_skips_rows(tmp_path, monkeypatch):
     import datasets
 
     skipped = []
@@ -116,21 +120,24 @@ def test_without_a_saved_state_a_streamed_dataset_skips_rows(jsonl, monkeypatch)
         return real(self, n)
 
     monkeypatch.setattr(datasets.IterableDataset, "skip", skip)
-    spec = f"hf:{jsonl}?streaming=1"
+    spec = f"hf:{write_jsonl(tmp_path / 'big.jsonl', _rows(3000))}?streaming=1"
+    whole = list(open_source(spec).reader())
     first = open_source(spec).reader()
     head = list(itertools.islice(iter(first), 30))
     pos = first.position()
     assert pos["raw"] > pos["kept"] == 30  # blank and non-text rows were read too
-    del pos["stream"]  # e.g. a state that could not be saved
+    assert "stream" not in pos  # inside the first batch there is no state yet
     rest = list(open_source(spec).reader(pos))
     assert skipped == [pos["raw"]]
-    assert head + rest == list(open_source(spec).reader())
-    # resuming that read again goes from its state, with the same skip underneath
+    assert head + rest == whole
+    # a read resumed that way saves states over its skip, and resuming from one of them goes on exactly
     second = open_source(spec).reader(pos)
-    more = list(itertools.islice(iter(second), 20))
+    more = list(itertools.islice(iter(second), 1500))
     pos2 = json.loads(json.dumps(second.position()))
     assert pos2["stream"]["skip"] == pos["raw"]
-    assert head + more + list(open_source(spec).reader(pos2)) == list(open_source(spec).reader())
+    skipped.clear()
+    assert head + more + list(open_source(spec).reader(pos2)) == whole
+    assert skipped == [pos["raw"]]  # the same pipeline under the saved state
 
 
 def test_max_stories_reached_gives_nothing_more(jsonl):

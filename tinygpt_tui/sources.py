@@ -224,8 +224,9 @@ class HFSource(Source):
 
     def _documents_from(self, skip: int, stream: dict[str, Any] | None = None) -> Iterator[str]:
         # One item per row (a row without a string gives ""), so that ``skip`` counts rows. The dataset
-        # itself skips them: a streamed one from its saved state (``stream``: whole files already read
-        # are not fetched again), else with ``skip`` (those rows are not handed to us again).
+        # itself skips them: a streamed one from its state_dict before the batch the position is in
+        # (``stream``: files it had finished are not fetched again), else with ``skip`` (those rows are
+        # not handed to us again).
         ds = self._load()
         column = self._pick_column(ds)
         try:
@@ -233,34 +234,38 @@ class HFSource(Source):
         except Exception:  # older datasets or odd builders: iterate whole rows instead
             pass
         streamed = callable(getattr(ds, "load_state_dict", None))
-        base = skip
-        if stream and streamed:
-            base = int(stream.get("skip", 0))
+        state, offset, base = None, 0, skip
+        if stream and streamed and stream.get("state") is not None:
+            state, offset, base = stream["state"], int(stream.get("offset", 0)), int(stream.get("skip", 0))
         if base:
             ds = ds.skip(base)
-        if stream and streamed:
-            ds.load_state_dict(stream["state"])
-        self._live = (ds, base, skip) if streamed else None  # (dataset, its skip, rows read)
+        if state is not None:
+            ds.load_state_dict(state)
+        # [dataset, its skip, (its state at the start of the batch being read, rows read by then), rows
+        # read]: each element is replaced in one assignment, so an interrupt leaves it consistent
+        live = [ds, base, (state, skip - offset), skip]
+        self._live = live if streamed else None
         try:
-            if streamed:  # row by row, so that its state_dict is that of the last row handed out
-                for row in ds:
-                    value = row.get(column)
-                    self._live = (ds, base, self._live[2] + 1)
+            for batch in ds.iter(batch_size=1000):
+                values = batch[column]
+                if offset:  # resumed from the state before this batch: the rows already read go
+                    values, offset = values[offset:], 0
+                for value in values:
+                    live[3] += 1
                     yield value if isinstance(value, str) else ""
-            else:
-                for batch in ds.iter(batch_size=1000):
-                    for value in batch[column]:
-                        yield value if isinstance(value, str) else ""
+                if streamed:  # the state after this batch is the state before the next
+                    live[2] = (ds.state_dict(), live[3])
         except (ConnectionError, TimeoutError) as e:
             raise TinyGPTError(f"The Hugging Face hub could not be reached while reading '{self.dataset_id}' "
                                f"({type(e).__name__}).", HUB_HINT) from None
 
     def stream_state(self, raw: int) -> dict[str, Any] | None:
         live = getattr(self, "_live", None)
-        if live is None or live[2] != raw:
-            return None  # the read is not where the position says (or not streamed): skip instead
+        if live is None or live[3] != raw or live[2][0] is None:
+            return None  # the read is not where the position says, or not streamed: resuming skips rows
+        before, rows = live[2]
         try:
-            state = {"skip": live[1], "state": live[0].state_dict()}
+            state = {"skip": live[1], "state": before, "offset": raw - rows}
             json.dumps(state)
         except Exception:  # a state that cannot be saved as JSON: resuming skips rows instead
             return None
