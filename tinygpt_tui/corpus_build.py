@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +86,7 @@ def discard_partial(folder: Path) -> None:
 
 
 @contextmanager
-def preparing(folder: Path, notice: Notice | None = None, progress: Progress | None = None):  # type: ignore[no-untyped-def]
+def preparing(folder: Path, notice: Notice | None = None, progress: Progress | None = None) -> Iterator[None]:
     """Hold the folder while its corpus is prepared: a second preparer of the same dataset waits
     (saying so once) instead of appending to the same partial file. ``progress(0, None)`` is called
     while waiting, so a stop request raised from it ends the wait. Where the system has no ``flock``
