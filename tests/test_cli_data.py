@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+
+import pytest
 
 from tinygpt_tui.cli import main
 from tinygpt_tui.config import EOT
@@ -105,3 +109,45 @@ def test_markup_in_names_and_files_is_printed_as_text(home, capsys):
     assert "a[b].txt" in capsys.readouterr().out
     assert main(["data", "sample", "--source", str(home / "a[b].txt"), "-n", "2"]) == 0
     assert "[/INST]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_prepare_is_resumed_by_the_same_command(home, tmp_path, capsys, monkeypatch, how):
+    from tinygpt_tui import corpora, sources
+    from tinygpt_tui.config import DataConfig
+
+    rows = [{"text": f"Story {i}: the owl counted {i} stars before dawn."} for i in range(2000)]
+    data = tmp_path / "stories.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = f"hf:{data}?streaming=1"
+    reference = corpora.prepare(tmp_path / "reference", DataConfig(source=spec, dataset="ref"))
+    real = sources.HFSource._documents_from
+    armed = [True]
+
+    def interrupted(source, skip, stream=None):
+        for i, row in enumerate(real(source, skip, stream)):
+            if armed[0] and i == 500:
+                armed[0] = False
+                if how == "ctrl-c":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGTERM)  # as a timeout or docker stop would
+            yield row
+
+    monkeypatch.setattr(sources.HFSource, "_documents_from", interrupted)
+    argv = ["data", "prepare", "--source", spec, "--name", "streamed"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "the corpus written so far is kept; the same command resumes it" in err
+    assert not (home / "data" / "streamed" / "corpus.txt").exists()
+    assert main(["data", "info", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["complete"] is False and listed[0]["partial"]["documents"] in (500, 501)
+    assert main(["data", "info", "streamed"]) == 0
+    assert "resumable at" in capsys.readouterr().out
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "resuming the corpus at 50" in captured.err
+    assert "Prepared (resumed at 50" in captured.out and "2,000 documents" in captured.out
+    assert (home / "data" / "streamed" / "corpus.txt").read_bytes() == \
+        (reference.path / "corpus.txt").read_bytes()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the command put it back

@@ -51,3 +51,26 @@ def test_a_stop_during_preparation_interrupts_it(home, write_stories):
     with pytest.raises(Interrupted):
         prepare_data(home / "models" / "s", home / "data", cfg, None, resumed=False, emit=lambda e: None, stop=stop)
     assert not (runs.run_dir(home / "models", "s") / runs.TOKENIZER).exists()
+
+
+def test_a_corpus_stopped_mid_way_is_resumed_by_the_next_preparation(home):
+    cfg = preset_config("micro", "r", {"data": {"source": "storybook", "max_bytes": 3_000_000},
+                                       "tokenizer": {"kind": "char"}})
+    runs.create_run(home / "models", cfg)
+    stop = threading.Event()
+
+    def emit(event):  # a stop asked for (s in the app, Ctrl-C) once the corpus is under way
+        if isinstance(event, events.Progress) and event.stage == "corpus" and event.done > 0:
+            stop.set()
+
+    with pytest.raises(Interrupted):
+        prepare_data(home / "models" / "r", home / "data", cfg, None, resumed=False, emit=emit, stop=stop)
+    folder = home / "data" / "storybook-3mb"
+    assert not (folder / "corpus.txt").exists() and (folder / "corpus.txt.partial").stat().st_size > 0
+    out: list[events.Event] = []
+    prepare_data(home / "models" / "r", home / "data", cfg, None, resumed=False, emit=out.append,
+                 stop=threading.Event())
+    messages = [e.message for e in out if isinstance(e, events.Stage) and e.stage == "corpus"]
+    assert messages[0] == "preparing the corpus from storybook"
+    assert messages[1].startswith("resuming the corpus at ") and messages[1].endswith(" MB")
+    assert (folder / "source.json").is_file() and not (folder / "corpus.txt.partial").exists()

@@ -2,9 +2,9 @@
 
 :func:`prepare` (and :func:`prepare_corpus`) turns a :class:`DataConfig`'s source spec (sources.py)
 into a corpus file (corpus.py format) in a folder named by :func:`dataset_name`, and reuses it while
-the spec, cap, seed and input files are unchanged. The corpus is written to a temporary file and
-renamed into place, and ``source.json`` (with ``"complete": true``) is written last, so an
-interrupted preparation never looks finished. :func:`list_datasets` and :func:`dataset_info` describe
+the spec, cap, seed and input files are unchanged. The corpus is written by corpus_build.py, which
+resumes an interrupted preparation of the same source where it stopped, and ``source.json`` (with
+``"complete": true``) is written last, so an interrupted preparation never looks finished. :func:`list_datasets` and :func:`dataset_info` describe
 what is there (the token shard sets are listed by shards.py).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -20,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text, fsync_dir, pid_temp_file, remove_orphaned_temp_files
+from .atomic import atomic_write_text, remove_orphaned_temp_files
 from .config import DataConfig, TinyGPTError
-from .corpus import document_bytes, truncated_document
+from .corpus_build import Notice, build_corpus, partial_progress, preparing
 from .shards import list_shard_sets
 from .sources import (
     DEFAULT_INFINITE_BYTES,
@@ -139,7 +138,7 @@ def _is_complete(folder: Path, info: dict[str, Any] | None) -> bool:
 
 
 def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None, *,
-            replace: bool = False) -> PrepareResult:
+            replace: bool = False, notice: Notice | None = None) -> PrepareResult:
     """Write ``<data>/<dataset>/corpus.txt`` and ``source.json`` unless a matching complete corpus exists.
 
     A complete dataset of that name made from another source is replaced only with ``replace`` (the
@@ -147,7 +146,9 @@ def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None, *,
     never rebuilds a dataset other runs use from a defaulted source.
 
     ``progress(done_bytes, total_bytes_or_None)`` is called as bytes are written; an exception raised
-    from it (or anywhere) aborts the preparation and leaves nothing that looks complete.
+    from it (or anywhere) stops the preparation and leaves nothing that looks complete. What was
+    written is kept (corpus_build.py): the next call with the same source resumes it. ``notice(text)``
+    hears about that ("resuming the corpus at ...", or why an unfinished corpus starts over).
     """
     start = time.perf_counter()
     name = dataset_name(cfg)
@@ -162,111 +163,73 @@ def prepare(data: Path, cfg: DataConfig, progress: Progress | None = None, *,
     old = _read_source_json(folder)
     if _reusable(folder, old, resolved, cap, seed, inputs):
         assert old is not None
-        if progress:  # a reused corpus is complete at once: say so, so that progress bars end full
-            progress(old["bytes"], old["bytes"])
-        return PrepareResult(folder, old, True, time.perf_counter() - start, old.get("parts", []))
-
-    if not replace and _is_complete(folder, old) and old is not None and old.get("resolved") not in (None, resolved):
-        # a prepared dataset of another source is never replaced silently (it may be what other runs
-        # train on): the user names the source it was made from, or another dataset
-        raise TinyGPTError(
-            f"Dataset '{name}' in {data} was prepared from {old.get('spec', old.get('resolved'))}, not from "
-            f"{cfg.source}; it is left as it is.",
-            f"give --source {old.get('spec', old.get('resolved'))} to use it, or another dataset name for "
-            f"{cfg.source}; tinygpt data prepare --name {name} --source ... replaces it.")
+        return _reused(folder, old, progress, start)
 
     made_folder = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    # From here on nothing may look complete until the new source.json is written at the very end.
-    (folder / "source.json").unlink(missing_ok=True)
-    corpus = folder / "corpus.txt"
-    remove_orphaned_temp_files(folder)  # corpus-sized leftovers of a killed preparation
-    tmp = pid_temp_file(folder, "corpus.txt")
-    digest = hashlib.sha256()
-    documents = 0
-    size = 0
-    capped = False
-    tagged = source.iter_tagged() if isinstance(source, MixtureSource) else ((0, d) for d in source.iter_documents())
-    n_parts = len(source.parts) if isinstance(source, MixtureSource) else 1
-    part_docs = [0] * n_parts
-    part_bytes = [0] * n_parts
-    report_every = 1 << 18
-    next_report = report_every
-    try:
-        with open(tmp, "wb") as f:
-            pending: list[bytes] = []
-            pending_bytes = 0
-            if progress:
-                progress(0, cap)
-            for part, doc in tagged:
-                chunk = document_bytes(doc)
-                if cap is not None and size + len(chunk) > cap:
-                    capped = True
-                    if documents == 0:
-                        chunk = truncated_document(doc, cap)  # a single huge first document: keep what fits
-                        if not chunk:
-                            break
-                    else:
-                        break
-                pending.append(chunk)
-                pending_bytes += len(chunk)
-                documents += 1
-                size += len(chunk)
-                part_docs[part] += 1
-                part_bytes[part] += len(chunk)
-                if pending_bytes >= 1 << 20:
-                    _flush(f, digest, pending)
-                    pending_bytes = 0
-                if progress and size >= next_report:
-                    progress(size, cap)
-                    next_report = size + report_every
-                if capped:
-                    break
-            _flush(f, digest, pending)
-            f.flush()
-            os.fsync(f.fileno())
-        if documents == 0 or size == 0:
-            raise TinyGPTError(f"The source '{cfg.source}' gave no documents, so the corpus would be empty.",
-                               "check that the file or dataset has text (and that sample= is not too small).")
-        if progress:
-            progress(size, cap)
-        os.replace(tmp, corpus)
-        fsync_dir(folder)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        if made_folder:  # leave no empty folder behind for a source that failed at once
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        raise
-    # Token shards made from an older corpus no longer match it.
-    shutil.rmtree(folder / "shards", ignore_errors=True)
-    parts: list[dict[str, Any]] = []
-    if isinstance(source, MixtureSource):
-        parts = [{"source": s.spec, "weight": round(w, 6), "documents": d, "bytes": b,
-                  "share": round(b / size, 4)}
-                 for (w, s), d, b in zip(source.parts, part_docs, part_bytes, strict=True)]
-    seconds = time.perf_counter() - start
-    info = {
-        "name": name,
-        "spec": cfg.source,
-        "resolved": resolved,
-        "description": source.describe(),
-        "inputs": inputs,
-        "seed": seed,
-        "max_bytes": cap,
-        "capped": capped,
-        "documents": documents,
-        "bytes": size,
-        "sha256": digest.hexdigest(),
-        "parts": parts,
-        "seconds": round(seconds, 3),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "complete": True,
-    }
-    atomic_write_text(folder / "source.json", json.dumps(info, indent=2) + "\n")
+    with preparing(folder, notice, progress):
+        old = _read_source_json(folder)  # another process may have prepared it while we waited
+        if _reusable(folder, old, resolved, cap, seed, inputs):
+            assert old is not None
+            return _reused(folder, old, progress, start)
+        if not replace and _is_complete(folder, old) and old is not None and old.get("resolved") not in (None, resolved):
+            # a prepared dataset of another source is never replaced silently (it may be what other runs
+            # train on): the user names the source it was made from, or another dataset
+            raise TinyGPTError(
+                f"Dataset '{name}' in {data} was prepared from {old.get('spec', old.get('resolved'))}, not from "
+                f"{cfg.source}; it is left as it is.",
+                f"give --source {old.get('spec', old.get('resolved'))} to use it, or another dataset name for "
+                f"{cfg.source}; tinygpt data prepare --name {name} --source ... replaces it.")
+        # From here on nothing may look complete until the new source.json is written at the very end.
+        (folder / "source.json").unlink(missing_ok=True)
+        (folder / "corpus.txt").unlink(missing_ok=True)  # an older corpus: no file but the finished one bears the name
+        remove_orphaned_temp_files(folder)  # leftovers of writers killed before this format
+        identity = {"resolved": resolved, "max_bytes": cap, "seed": seed, "inputs": inputs}
+        try:
+            built = build_corpus(folder, source, identity, cap, spec=cfg.source, progress=progress, notice=notice)
+        except BaseException:
+            if made_folder and not any(folder.iterdir()):  # no empty folder for a source that failed at once
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            raise
+        # Token shards made from an older corpus no longer match it.
+        shutil.rmtree(folder / "shards", ignore_errors=True)
+        size = built.bytes
+        parts: list[dict[str, Any]] = []
+        if isinstance(source, MixtureSource):
+            parts = [{"source": s.spec, "weight": round(w, 6), "documents": d, "bytes": b,
+                      "share": round(b / size, 4)}
+                     for (w, s), d, b in zip(source.parts, built.part_documents, built.part_bytes, strict=True)]
+        seconds = time.perf_counter() - start
+        info = {
+            "name": name,
+            "spec": cfg.source,
+            "resolved": resolved,
+            "description": source.describe(),
+            "inputs": inputs,
+            "seed": seed,
+            "max_bytes": cap,
+            "capped": built.capped,
+            "documents": built.documents,
+            "bytes": size,
+            "sha256": built.sha256,
+            "parts": parts,
+            "seconds": round(seconds, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "complete": True,
+        }
+        if built.resumed:
+            info["resumed_from"] = built.resumed
+        atomic_write_text(folder / "source.json", json.dumps(info, indent=2) + "\n")
     return PrepareResult(folder, info, False, seconds, parts)
+
+
+def _reused(folder: Path, old: dict[str, Any], progress: Progress | None, start: float) -> PrepareResult:
+    if progress:  # a reused corpus is complete at once: say so, so that progress bars end full
+        progress(old["bytes"], old["bytes"])
+    return PrepareResult(folder, old, True, time.perf_counter() - start, old.get("parts", []))
 
 
 def _reusable(folder: Path, old: dict[str, Any] | None, resolved: str, cap: int | None, seed: int | None,
@@ -306,20 +269,13 @@ def _input_stamps(source: Source) -> list[list[Any]]:
     return stamps
 
 
-def _flush(f: Any, digest: Any, pending: list[bytes]) -> None:
-    if pending:
-        data = b"".join(pending)
-        digest.update(data)
-        f.write(data)
-        pending.clear()
-
-
-def prepare_corpus(data: Path, cfg: DataConfig, progress: Progress | None = None) -> Path:
+def prepare_corpus(data: Path, cfg: DataConfig, progress: Progress | None = None,
+                   notice: Notice | None = None) -> Path:
     """Prepare (or reuse) the corpus for ``cfg`` and return its folder, ``<data>/<dataset>``.
 
     The corpus itself is ``<folder>/corpus.txt``; its description is ``<folder>/source.json``.
     """
-    return prepare(data, cfg, progress).path
+    return prepare(data, cfg, progress, notice=notice).path
 
 
 def dataset_source(data: Path, name: str) -> str | None:
@@ -337,8 +293,12 @@ def list_datasets(data: Path) -> list[dict[str, Any]]:
     out = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         info = _read_source_json(folder)
-        if info is None and not (folder / "corpus.txt").exists():
+        partial = partial_progress(folder)
+        if info is None and not (folder / "corpus.txt").exists() and partial is None:
             continue
+        if info is None and partial is not None:  # an unfinished preparation: its own spec and counts
+            info = {"spec": partial.get("spec", "?"), "documents": partial.get("documents"),
+                    "bytes": partial.get("bytes")}
         out.append({
             "name": folder.name,
             "spec": (info or {}).get("spec", "?"),
@@ -347,6 +307,8 @@ def list_datasets(data: Path) -> list[dict[str, Any]]:
             "complete": _is_complete(folder, info),
             "created": (info or {}).get("created"),
             "shards": [s["fingerprint"] for s in list_shard_sets(folder)],
+            "partial": None if partial is None else {"documents": partial.get("documents"),
+                                                     "bytes": partial.get("bytes")},
         })
     return out
 
@@ -355,12 +317,16 @@ def dataset_info(data: Path, name: str) -> dict[str, Any]:
     """The source.json of a prepared dataset plus its paths and token shard sets; TinyGPTError if absent."""
     folder = Path(data) / name
     info = _read_source_json(folder) if folder.is_dir() else None
-    if info is None and not (folder / "corpus.txt").exists():
+    partial = partial_progress(folder) if folder.is_dir() else None
+    if info is None and not (folder / "corpus.txt").exists() and partial is None:
         known = [d["name"] for d in list_datasets(data)]
         raise TinyGPTError(f"There is no prepared dataset named '{name}' in {data}.",
                            f"prepared datasets: {', '.join(known)}." if known else
                            "make one with: tinygpt data prepare --source storybook")
     out = dict(info or {"name": name, "complete": False})
     out.update(name=name, path=str(folder), corpus=str(folder / "corpus.txt"),
-               complete=_is_complete(folder, info), shards=list_shard_sets(folder))
+               complete=_is_complete(folder, info), shards=list_shard_sets(folder),
+               partial=None if partial is None else {k: partial.get(k) for k in ("spec", "documents", "bytes")})
+    if info is None and partial is not None:
+        out.update(spec=partial.get("spec", "?"))
     return out

@@ -4,7 +4,8 @@
 source (sources), the run's tokenizer (trained once, saved as ``models/<run>/tokenizer.json``) and the
 token shards of that corpus under that tokenizer (shards). Each stage announces itself with a
 ``stage`` event and reports ``progress`` at most five times a second; a stop request raises
-:class:`Interrupted` at the next report, leaving nothing that looks complete.
+:class:`Interrupted` at the next report, leaving nothing that looks complete (an interrupted corpus
+is resumed by the next preparation, and says so in a ``stage`` event).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def prepare_data(run: Path, data: Path, cfg: RunConfig, tok: Tokenizer | None, *
 
     d = run
     emit(Stage(stage="corpus", message=f"preparing the corpus from {cfg.data.source}"))
-    dataset_dir = Path(corpora.prepare_corpus(data, cfg.data, progress=progress_reporter("corpus", emit, stop)))
+    dataset_dir = Path(corpora.prepare_corpus(data, cfg.data, progress=progress_reporter("corpus", emit, stop),
+                                              notice=lambda text: emit(Stage(stage="corpus", message=text))))
     corpus = dataset_dir / "corpus.txt"
 
     if tok is None:

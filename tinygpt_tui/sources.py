@@ -28,28 +28,28 @@ so the shares stay what was asked for; infinite sources (``storybook``) never ru
 
 When no byte cap is given, a source that never ends (``storybook``, or a mixture of only such
 sources) is capped at 5 MB (:data:`DEFAULT_INFINITE_BYTES`) by corpora.py, which writes a source's
-documents into ``data/<dataset>/corpus.txt``. The file readers are in textfiles.py.
+documents into ``data/<dataset>/corpus.txt`` (corpus_build.py, resumably: :meth:`Source.reader` reads on
+from a saved position, see reading.py). The file readers are in textfiles.py.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
-import random
 import re
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .config import TinyGPTError
-from .corpus import EOT_SUFFIX_BYTES
+from .reading import MixtureReader, Reader
 from .textfiles import (
     FILE_SUFFIXES,
     choose_column,
-    clean_document,
     folder_files,
     read_jsonl,
     read_parquet,
@@ -116,14 +116,23 @@ class Source:
 
     def iter_documents(self) -> Iterator[str]:
         """Clean documents: normalised newlines, stripped, no ``<|endoftext|>`` inside, none empty."""
-        docs: Iterable[str] = (d for d in map(clean_document, self._documents()) if d)
-        if self.sample < 1.0:
-            rng = random.Random(f"sample:{self.seed}:{self.spec}")
-            keep = self.sample
-            docs = (d for d in docs if rng.random() < keep)
-        if self.max_stories:
-            docs = itertools.islice(docs, self.max_stories)
-        yield from docs
+        return (doc for _, doc in self.reader())
+
+    def reader(self, position: dict[str, Any] | None = None) -> Reader:
+        """The documents as ``(part, document)`` pairs from ``position`` on (a :meth:`Reader.position`
+        saved earlier; None: from the start). Resuming at a position gives exactly the documents an
+        uninterrupted read would have given after it."""
+        return Reader(self, position)
+
+    def _documents_from(self, skip: int, stream: dict[str, Any] | None = None) -> Iterator[str]:
+        """The raw documents after the first ``skip`` (sources that can seek do better than this).
+        ``stream`` is what :meth:`stream_state` said at that point, for sources that keep one."""
+        return itertools.islice(self._documents(), skip, None)
+
+    def stream_state(self, raw: int) -> dict[str, Any] | None:
+        """A JSON-able state from which the read going on now resumes just after raw document ``raw``
+        (faster than skipping ``raw`` documents), or None: resuming skips them."""
+        return None
 
     def _suffix(self) -> str:
         extra = []
@@ -211,20 +220,56 @@ class HFSource(Source):
         return f"Hugging Face dataset {self.dataset_id} ({', '.join(bits)}){self._suffix()}"
 
     def _documents(self) -> Iterator[str]:
+        return self._documents_from(0)
+
+    def _documents_from(self, skip: int, stream: dict[str, Any] | None = None) -> Iterator[str]:
+        # One item per row (a row without a string gives ""), so that ``skip`` counts rows. The dataset
+        # itself skips them: a streamed one from its state_dict before the batch the position is in
+        # (``stream``: files it had finished are not fetched again), else with ``skip`` (those rows are
+        # not handed to us again).
         ds = self._load()
         column = self._pick_column(ds)
         try:
             ds = ds.select_columns([column])
         except Exception:  # older datasets or odd builders: iterate whole rows instead
             pass
+        streamed = callable(getattr(ds, "load_state_dict", None))
+        state, offset, base = None, 0, skip
+        if stream and streamed and stream.get("state") is not None:
+            state, offset, base = stream["state"], int(stream.get("offset", 0)), int(stream.get("skip", 0))
+        if base:
+            ds = ds.skip(base)
+        if state is not None:
+            ds.load_state_dict(state)
+        # [dataset, its skip, (its state at the start of the batch being read, rows read by then), rows
+        # read]: each element is replaced in one assignment, so an interrupt leaves it consistent
+        live = [ds, base, (state, skip - offset), skip]
+        self._live = live if streamed else None
         try:
             for batch in ds.iter(batch_size=1000):
-                for value in batch[column]:
-                    if isinstance(value, str):
-                        yield value
+                values = batch[column]
+                if offset:  # resumed from the state before this batch: the rows already read go
+                    values, offset = values[offset:], 0
+                for value in values:
+                    live[3] += 1
+                    yield value if isinstance(value, str) else ""
+                if streamed:  # the state after this batch is the state before the next
+                    live[2] = (ds.state_dict(), live[3])
         except (ConnectionError, TimeoutError) as e:
             raise TinyGPTError(f"The Hugging Face hub could not be reached while reading '{self.dataset_id}' "
                                f"({type(e).__name__}).", HUB_HINT) from None
+
+    def stream_state(self, raw: int) -> dict[str, Any] | None:
+        live = getattr(self, "_live", None)
+        if live is None or live[3] != raw or live[2][0] is None:
+            return None  # the read is not where the position says, or not streamed: resuming skips rows
+        before, rows = live[2]
+        try:
+            state = {"skip": live[1], "state": before, "offset": raw - rows}
+            json.dumps(state)
+        except Exception:  # a state that cannot be saved as JSON: resuming skips rows instead
+            return None
+        return state
 
     def _load(self) -> Any:
         try:
@@ -325,18 +370,10 @@ class MixtureSource(Source):
 
     def iter_tagged(self) -> Iterator[tuple[int, str]]:
         """(part index, document) pairs, so a caller can count what each part contributed."""
-        iters = [s.iter_documents() for _, s in self.parts]
-        weights = [w for w, _ in self.parts]
-        taken = [0] * len(iters)
-        while True:
-            # The part furthest behind its share goes next (ties: the first listed). This keeps every
-            # prefix of the output close to the asked-for byte shares, and needs no randomness.
-            i = min(range(len(iters)), key=lambda k: (taken[k] / weights[k], k))
-            doc = next(iters[i], None)
-            if doc is None:
-                return  # a finite part ran out: stop, so the shares stay as asked
-            taken[i] += len(doc.encode()) + EOT_SUFFIX_BYTES
-            yield i, doc
+        return iter(self.reader())
+
+    def reader(self, position: dict[str, Any] | None = None) -> Reader:
+        return MixtureReader(self, position)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Data commands: ``data prepare``, ``data info`` and ``data sample``.
 
 ``prepare`` turns a source spec (see :mod:`tinygpt_tui.sources`) into ``data/<dataset>/corpus.txt``
-with a progress bar on stderr; ``info`` lists prepared datasets or describes one; ``sample`` prints a
+with a progress bar on stderr (an interrupted preparation, Ctrl-C or SIGTERM or a kill, is resumed by
+running the same command again); ``info`` lists prepared datasets or describes one; ``sample`` prints a
 few documents of a source so you can see what a model would learn from. ``--json`` prints
 machine-readable JSON on stdout only. This module never imports torch.
 """
@@ -11,6 +12,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.text import Text
@@ -87,9 +92,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         def progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
+        def notice(text: str) -> None:  # "resuming the corpus at ...": the user's spec inside, so as text
+            if not args.json:
+                bar.console.print(text, markup=False, style="yellow")
+
         # naming the dataset is asking for it: --name replaces a dataset made from another source
         before = corpora.dataset_source(workspace(args).data, name) if args.name else None
-        result = corpora.prepare(workspace(args).data, cfg, progress, replace=bool(args.name))
+        with _sigterm_as_interrupt():
+            try:
+                result = corpora.prepare(workspace(args).data, cfg, progress, replace=bool(args.name), notice=notice)
+            except KeyboardInterrupt:
+                if not args.json:
+                    bar.stop()
+                    err.print("stopped: the corpus written so far is kept; the same command resumes it",
+                              markup=False)
+                raise
     info = result.info
     if args.json:
         print(json.dumps({"path": str(result.path), "corpus": str(result.path / "corpus.txt"),
@@ -100,6 +117,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if before is not None and before != args.source and not result.reused:
         verb = f"Replaced (it was made from {before})"  # asked for by name, and said
     # names, sources and paths are the user's text: printed as text, never as markup
+    if info.get("resumed_from") and not result.reused:
+        verb += f" (resumed at {info['resumed_from']['documents']:,} documents)"
     out.print(Text.assemble((verb, "bold green"), " ", (str(info["name"]), "bold"),
                             f": {info['documents']:,} documents, {_mb(info['bytes'])}"
                             + ("" if result.reused else f" in {result.seconds:.1f} s")))
@@ -111,6 +130,29 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                   f"({part['share']:.1%} of bytes, asked {part['weight']:.1%})", markup=False)
     out.print(f"  corpus  {result.path / 'corpus.txt'}", markup=False)
     return 0
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a timeout, docker stop) stops a preparation as Ctrl-C does: what is written is kept."""
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _unfinished(partial: dict[str, Any] | None) -> Text:
+    if not partial:
+        return Text("no", style="red")
+    return Text(f"no, resumable at {partial.get('documents', 0):,} documents, {_mb(partial.get('bytes'))}",
+                style="yellow")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -129,7 +171,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         table.add_column(style="bold")
         table.add_column(overflow="fold")  # paths and hashes wrap instead of being cut
         rows = [("spec", info.get("spec", "?")), ("source", info.get("description", "")),
-                ("complete", "yes" if info["complete"] else Text("no (prepare it again)", style="red")),
+                ("complete", "yes" if info["complete"] else
+                 _unfinished(info.get("partial")) if info.get("partial") else Text("no (prepare it again)", style="red")),
                 ("documents", f"{info['documents']:,}" if info.get("documents") is not None else "?"),
                 ("size", _mb(info.get("bytes"))), ("seed", str(info.get("seed"))),
                 ("byte cap", _mb(info["max_bytes"]) if info.get("max_bytes") else "none"),
@@ -164,7 +207,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     for d in datasets:
         table.add_row(d["name"], d["spec"], f"{d['documents']:,}" if d["documents"] is not None else "?",
                       f"{d['bytes'] / 1e6:,.2f}" if d["bytes"] is not None else "?", str(len(d["shards"])),
-                      "yes" if d["complete"] else Text("no", style="red"))
+                      "yes" if d["complete"] else
+                      Text("no, resumable", style="yellow") if d.get("partial") else Text("no", style="red"))
     out.print(table)
     return 0
 
