@@ -51,6 +51,8 @@ class RunsScreen(AppScreen):
         Binding("r", "refresh", "Refresh"),
         Binding("m", "rename_selected", "Rename"),
         Binding("d", "delete_selected", "Delete"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -176,6 +178,25 @@ class RunsScreen(AppScreen):
         name = self._selected()
         if name:
             self.tinygpt.delete_run(name)
+
+    def action_mark(self) -> None:
+        """Mark the selected run for comparing (or unmark it); c compares the marked runs."""
+        name = self._selected()
+        if name:
+            table = self.query_one(RunTable)
+            table.toggle_mark(name)
+            marked = table.marked
+            self.tinygpt.say(f"{len(marked)} marked: {', '.join(marked)}. c compares them." if marked
+                             else "No run is marked. Space marks the selected run.")
+
+    def action_compare(self) -> None:
+        """Compare the marked runs (the selected one when none is marked)."""
+        table = self.query_one(RunTable)
+        names = list(table.marked) or ([table.selected_run] if table.selected_run else [])
+        if not names:
+            self._selected()  # says there are no runs
+            return
+        self.tinygpt.show_compare(names)
 
     def action_quick_start(self) -> None:
         self.tinygpt.quick_start()
