@@ -394,3 +394,19 @@ def test_rename_delete_after_asking_and_save_in_the_repl(run):
     assert all(s["prompt"] == "ab" for s in samples)
     assert "error: t.csv already exists; saving never replaces a file." in out
     assert "error: Run 'tiny' has no metrics yet." in out
+
+
+def test_compare_prints_the_runs_table_and_an_unknown_run_is_one_sentence(run):
+    import json
+
+    from fixtures_runs import metric_events
+
+    # "other" has metrics: its row has its best validation bits per byte, and the chart its curve
+    lines = metric_events(50)
+    (MODELS / "other" / runs.METRICS).write_text("".join(json.dumps(e) + "\n" for e in lines))
+    out, _ = drive("/compare tiny other\r/compare tiny nope\r/compare\r/quit\r")
+    best = min(e["val_bpb"] for e in lines if e["event"] == "eval")
+    table = out[out.index("runs compared"):]
+    assert "tiny" in table and "other" in table and f"{best:.4f}" in table
+    assert "validation bits per byte" in out and "tokens seen" in out  # the chart
+    assert "no run named 'nope'" in out and "Which runs?" in out

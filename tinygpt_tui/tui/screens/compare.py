@@ -124,8 +124,9 @@ class CompareScreen(AppScreen):
         self.query_one("#compare-table", Static).update(comparison_table(series))
         self._draw_title()
         notes = Text()
-        if not any(s.val for s in series):
-            notes.append("No run has been evaluated yet: the validation curves start at the first evaluation.\n",
+        waiting = [s.name for s in series if not s.val]
+        if waiting:
+            notes.append(f"Not evaluated yet, so not on the validation chart: {', '.join(waiting)}.\n",
                          style="yellow")
         for s in series:
             if s.unreadable:
