@@ -134,17 +134,18 @@ async def test_compare_command_names_runs_and_says_what_is_wrong(runs_home):
 async def test_a_run_in_training_is_followed_as_its_metrics_grow(runs_home):
     models = runs_home / "models"
     folder = make_run(models, "growing")
-    runs.acquire_lock(folder)  # this test process plays the trainer
+    app = new_app()
     try:
-        app = new_app()
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 3)
             await command(pilot, "/compare fixture growing")
             await wait_for(pilot, lambda: type(app.screen).__name__ == "CompareScreen"
                            and len(app.screen.series) == 2)
             screen = app.screen
-            growing = screen.series[1]
-            assert growing.training and [s for s, _t, _b in growing.val] == [25, 50]
+            assert not screen.series[1].training and [s for s, _t, _b in screen.series[1].val] == [25, 50]
+            # training starts after the screen opened (this test process plays the trainer)
+            runs.acquire_lock(folder)
+            await wait_for(pilot, lambda: screen.series[1].training)
             assert "following 1 training" in plain(screen.query_one("#compare-title"))
             with open(folder / runs.METRICS, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"event": "step", "step": 75, "loss": 1.1, "lr": 1e-3, "tokens_per_s": 1.0,
@@ -156,5 +157,9 @@ async def test_a_run_in_training_is_followed_as_its_metrics_grow(runs_home):
             assert screen.series[1].val[-1] == (75, 256 * 75.0, 1.5) and screen.series[1].best_val_bpb == 1.5
             assert screen.query_one("RunsChart").series[1].val[-1][2] == 1.5
             assert "1.5000" in table_text(screen)
+            # training ends: the last read says so, and following stops
+            runs.release_lock(folder)
+            await wait_for(pilot, lambda: not screen.series[1].training)
+            assert "following" not in plain(screen.query_one("#compare-title"))
     finally:
         runs.release_lock(folder)

@@ -94,7 +94,10 @@ class CompareScreen(AppScreen):
         self.set_interval(FOLLOW_SECONDS, self._follow_tick)
 
     def _follow_tick(self) -> None:
-        if self._follow and any(s.training for s in self.series):
+        """Read again while a run trains (one that starts training meanwhile too: its lock says so)."""
+        workbench = self.tinygpt.workbench
+        if self._follow and self.series and (any(s.training for s in self.series)
+                                             or any(workbench.is_training(name) for name in self.runs)):
             self._read()
 
     @work(thread=True, exclusive=True, group="compare-read")
@@ -139,7 +142,8 @@ class CompareScreen(AppScreen):
     def _draw_title(self) -> None:
         chart = self.query_one(RunsChart)
         training = sum(s.training for s in self.series)
-        line = Text(f" {len(self.series)} runs compared ", style="bold reverse")
+        n = len(self.series)
+        line = Text(f" {n} run{'s' if n != 1 else ''} compared ", style="bold reverse")
         line.append(f"  {METRICS[chart.metric]} against {AXIS_WORDS[chart.axis]}{' (log10)' if chart.log_y else ''}")
         if training:
             line.append(f" · following {training} training", style="green")
