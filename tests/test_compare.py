@@ -48,3 +48,28 @@ def test_unknown_runs_are_one_sentence_with_a_hint(home):
     with pytest.raises(TinyGPTError, match="not a valid run name"):
         compare_runs(home / "models", ["../etc"])
     assert [s.name for s in compare_runs(home / "models", ["a", "a"])] == ["a"]
+
+
+def test_a_growing_run_is_read_from_where_the_last_read_stopped(home):
+    from tinygpt_tui.compare import SeriesReader
+
+    d = make_run(home / "models", "g")
+    reader = SeriesReader(home / "models", "g")
+    assert reader.read() and not reader.read()  # nothing new the second time
+    first = reader.series()
+    assert [s for s, _ in first.train] == list(range(5, 51, 5)) and first.clock[-1] == (50, 12800.0, 10.0)
+    assert not first.training
+    with open(d / runs.METRICS, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"event": "step", "step": 60, "loss": 0.5, "lr": 1e-3, "tokens_per_s": 1.0, "mfu": None,
+                            "elapsed_s": 12.0, "eta_s": None, "grad_norm": 1.0, "tokens": 256 * 60, "threads": 1}) + "\n")
+        f.write(json.dumps({"event": "eval", "step": 60, "train_loss": 0.5, "val_loss": 0.6, "val_bpb": 0.9,
+                            "best": True}) + "\n")
+    runs.acquire_lock(d)
+    try:
+        assert reader.read()
+        grown = reader.series()
+    finally:
+        runs.release_lock(d)
+    assert grown.training and grown.train[-1] == (60, 0.5) and grown.val[-1] == (60, 256 * 60.0, 0.9)
+    assert grown.steps == 60 and grown.best_val_bpb == 0.9
+    assert grown.val == run_series(home / "models", "g").val  # the same as one full read

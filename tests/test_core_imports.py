@@ -13,7 +13,7 @@ import sys
 CORE = ["config", "model", "runs", "tokenizer", "shards", "sources", "storybook", "train", "generate", "commands",
         "workbench", "forms", "supervise", "attention", "workspace", "atomic", "units", "device", "evaluate",
         "checkpoint", "prepare", "events", "corpus", "corpora", "vocab", "textfiles", "tokenizer_training", "present",
-        "optim", "distributed", "train_dist", "preflight", "outcome", "meter", "records", "pieces", "story", "curves", "compare"]
+        "optim", "distributed", "train_dist", "preflight", "outcome", "meter", "records", "pieces", "story", "curves", "compare", "machine"]
 FACE_LIBRARIES = ("textual", "rich", "prompt_toolkit")
 
 PROBE = """

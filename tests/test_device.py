@@ -60,3 +60,15 @@ def test_threads_follow_the_override(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert device.device_label(torch.device("cpu")).endswith("threads=1")
+
+
+def test_gpu_figures_are_none_off_cuda_and_read_on_it():
+    assert device.gpu_usage(torch.device("cpu")) == (None, None)
+    assert device.gpu_memory_total(torch.device("cpu")) is None
+    if not torch.cuda.is_available():
+        return  # the CUDA half runs where there is a GPU
+    cuda = torch.device("cuda")
+    x = torch.ones(1024, 1024, device=cuda)
+    util, mem = device.gpu_usage(cuda)
+    assert mem >= x.numel() * 4 and (util is None or 0 <= util <= 100)
+    assert device.gpu_memory_total(cuda) > mem

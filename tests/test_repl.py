@@ -417,3 +417,19 @@ def test_each_sample_has_its_own_branch_tree(run, home):
     assert "Sample 3 has no branch tree (samples with one: 1, 2)." in out
     assert "Opened trees.json: 3 branches in 2 samples' trees." in out
     assert trees.current == 0 and repl.branch_id == 0  # saved with sample 1 in view
+
+
+def test_compare_prints_the_runs_table_and_an_unknown_run_is_one_sentence(run):
+    import json
+
+    from fixtures_runs import metric_events
+
+    # "other" has metrics: its row has its best validation bits per byte, and the chart its curve
+    lines = metric_events(50)
+    (MODELS / "other" / runs.METRICS).write_text("".join(json.dumps(e) + "\n" for e in lines))
+    out, _ = drive("/compare tiny other\r/compare tiny nope\r/compare\r/quit\r")
+    best = min(e["val_bpb"] for e in lines if e["event"] == "eval")
+    table = out[out.index("runs compared"):]
+    assert "tiny" in table and "other" in table and f"{best:.4f}" in table
+    assert "validation bits per byte" in out and "tokens seen" in out  # the chart
+    assert "no run named 'nope'" in out and "Which runs?" in out

@@ -231,6 +231,31 @@ def test_training_screen_with_its_story(size, runs_home, snap_compare):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_compare_screen(size, runs_home, snap_compare):
+    import json
+
+    from fixtures_runs import make_run
+
+    from tinygpt_tui import runs
+
+    # a second run that learned faster, and a third with no evaluation yet
+    d = make_run(runs_home / "models", "faster")
+    lines = [json.loads(line) for line in (d / runs.METRICS).read_text().splitlines()]
+    for e in lines:
+        if e["event"] == "eval":
+            e["val_bpb"] = round(e["val_bpb"] * 0.7, 4)
+    (d / runs.METRICS).write_text("".join(json.dumps(e) + "\n" for e in lines))
+
+    async def compared(pilot):
+        await settle(pilot, lambda: pilot.app.screen.query_one("RunTable").row_count >= 3)
+        await run_command(pilot, "/compare fixture faster fresh")
+        await settle(pilot, lambda: name_of(pilot.app) == "CompareScreen" and len(pilot.app.screen.series) == 3)
+        await pilot.pause(0.3)
+
+    assert snap_compare(new_app(), terminal_size=size, run_before=compared)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_vocabulary_screen(size, runs_home, snap_compare):
     async def vocab(pilot):
         app = pilot.app

@@ -6,6 +6,7 @@ the way a user meets the app. It skips, saying why, where tmux or the installed 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -140,5 +141,78 @@ def test_help_and_enter_in_one_burst_on_a_fresh_first_screen_show_the_help(home)
         assert not (home / "models" / "quick").exists(), "a stray Enter started the quick start"
         _tmux("send-keys", "-t", session, "Escape")
         _tmux("send-keys", "-t", session, "C-q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+STORY_HEADING = re.compile(r"validation story at step (\d+)")
+
+
+def _story(session: str) -> tuple[int | None, str, str]:
+    """The story panel's step (None while it is not on screen), its heading, and its lines with their
+    colours (the pane captured with escape sequences, from the heading to the samples' title)."""
+    lines = _tmux("capture-pane", "-p", "-e", "-t", session).splitlines()
+    plain = [re.sub(r"\x1b\[[0-9;:]*m", "", line) for line in lines]
+    start = next((i for i, line in enumerate(plain) if STORY_HEADING.search(line)), None)
+    if start is None:
+        return None, "", ""
+    end = next((i for i in range(start, len(lines)) if "latest samples" in plain[i]), len(lines))
+    return int(STORY_HEADING.search(plain[start]).group(1)), plain[start], "\n".join(lines[start + 1:end])
+
+
+@pytest.mark.slow
+def test_a_live_run_s_story_panel_changes_from_one_evaluation_to_the_next(home):
+    """A real micro run trained in the app: the story panel shows the untrained model's story, then the
+    next evaluation's, coloured differently (and with the tokens that fell most underlined); the machine
+    panel shows the trainer's CPU meanwhile."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install tmux); this test drives the app in a real terminal")
+    script = _script()
+    if script is None:
+        pytest.skip("the tinygpt-tui console script is not installed (pip install -e .)")
+    from tinygpt_tui import runs
+    from tinygpt_tui.presets import preset_config
+
+    # micro, characters, a small corpus of built-in stories; evaluations every 50 steps from step 0
+    cfg = preset_config("micro", "live", {"tokenizer": {"kind": "char"}, "data": {"max_bytes": 200_000},
+                                          "train": {"max_steps": 200, "eval_interval": 50}})
+    runs.create_run(home / "models", cfg)
+    session = f"tinygpt-{uuid.uuid4().hex[:8]}"
+    env = {"TINYGPT_MODELS": str(home / "models"), "TINYGPT_DATA": str(home / "data"), "TERM": "xterm-256color",
+           "TINYGPT_THREADS": "1",
+           # this checkout's package, also in the training process the app starts
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    command = "env -u COLUMNS -u LINES " + " ".join(f"{k}={v}" for k, v in env.items()) + f" {script} --run live"
+    _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(home), command)
+    try:
+        subprocess.run(["tmux", "set-option", "-t", session, "window-size", "manual"], capture_output=True)
+        subprocess.run(["tmux", "resize-window", "-t", session, "-x", "120", "-y", "40"], capture_output=True)
+        _wait_screen(session, "not training (s starts or resumes)")
+        _tmux("send-keys", "-t", session, "s")
+        deadline = time.monotonic() + 180
+        first: tuple[int, str, str] | None = None
+        second: tuple[int, str, str] | None = None
+        machine = False
+        while time.monotonic() < deadline and second is None:
+            step, heading, story = _story(session)
+            machine = machine or "trainer cpu" in _screen(session)
+            if step is not None and first is None:
+                first = (step, heading, story)
+            elif step is not None and first is not None and step > first[0]:
+                second = (step, heading, story)
+            time.sleep(0.1)
+        assert first is not None and second is not None, f"the story did not change; the screen was:\n{_screen(session)}"
+        assert second[2] != first[2], "the story's colours did not change between two evaluations"
+        assert "\x1b[" in second[2]  # coloured by surprisal
+        # the later heading names the evaluation before it, whose surprisals the underlined tokens fell from
+        since = re.search(r"fell most since step (\d+)", second[1])
+        assert since is not None and first[0] <= int(since.group(1)) < second[0], second[1]
+        assert machine, "the machine panel never showed the trainer's CPU while it trained"
+        _wait_screen(session, "result:", timeout=180)  # trained to its end: quitting asks nothing
+        _tmux("send-keys", "-t", session, "C-q")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _alive(session):
+            time.sleep(0.2)
+        assert not _alive(session)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -46,6 +46,9 @@ COMMANDS: dict[str, CommandSpec] = {
                     "Read a text under the loaded run and RUN side by side: each token's surprisal under both "
                     "and where they disagree most (TEXT: default the last prompt).", "runs", None,
                     text_after=1),
+        CommandSpec("compare", "/compare RUN [RUN...]",
+                    "Runs side by side: each run's preset, parameters, tokens seen, best validation bits per byte "
+                    "and time, and their validation curves on one chart.", "runs", None),
         CommandSpec("train", "/train [RUN] [nproc=N]",
                     "Start (or resume) training a run; nproc=N trains in N processes (DDP through torchrun).",
                     "runs", 2),

@@ -190,6 +190,32 @@ def available_memory(device: torch.device) -> int | None:
     return None
 
 
+_NVML = True
+"""Whether NVML answered (torch.cuda.utilization needs the pynvml package): asked once, not every step."""
+
+
+def gpu_usage(device: torch.device) -> tuple[float | None, int | None]:
+    """(utilisation in percent, bytes this process's CUDA allocator holds) of a CUDA ``device``; (None,
+    None) on other devices. Utilisation is NVML's and None where NVML is missing."""
+    global _NVML
+    if device.type != "cuda":
+        return None, None
+    util: float | None = None
+    if _NVML:
+        try:
+            util = float(torch.cuda.utilization(device))
+        except Exception:  # no pynvml, or a driver without NVML: say nothing rather than guess
+            _NVML = False
+    return util, int(torch.cuda.memory_reserved(device))
+
+
+def gpu_memory_total(device: torch.device) -> int | None:
+    """The CUDA ``device``'s memory in bytes; None on other devices."""
+    if device.type != "cuda":
+        return None
+    return int(torch.cuda.get_device_properties(device).total_memory)
+
+
 def available_cores() -> int:
     """CPU cores this process may run on (``$TINYGPT_THREADS`` overrides)."""
     if os.environ.get("TINYGPT_THREADS"):

@@ -114,6 +114,8 @@ class Start(Event):
     elapsed_s: float
     world_size: int = 1
     """Training processes (DDP ranks); metrics written before the field existed read as one."""
+    gpu_mem_total: int | None = None
+    """The CUDA device's memory in bytes (None on other devices, and in metrics from before the field)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,6 +133,11 @@ class Step(Event):
     grad_norm: float | None
     tokens: int
     threads: int
+    gpu_util: float | None = None
+    """The CUDA device's utilisation in percent over NVML's last sample period (None without a CUDA
+    device or NVML; in metrics from before the field)."""
+    gpu_mem: int | None = None
+    """Bytes the trainer's CUDA allocator holds (reserved) on its device (None without one)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -343,6 +350,11 @@ class TrainingState:
     peak_flops: float | None = None
     world_size: int = 1
     """The session's model size and hardware (processes included), from its start event."""
+    gpu_mem_total: int | None = None
+    gpu_util: float | None = None
+    gpu_mem: int | None = None
+    """The CUDA device's memory, and its utilisation and the trainer's share at the latest step event
+    (None without a CUDA device)."""
     session_step: int = 0
     session_elapsed: float = 0.0
     """Step and elapsed seconds when this training session started (the ETA's baseline)."""
@@ -434,13 +446,14 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
               step=event.step, max_steps=event.max_steps, max_time=event.max_time, resumed=event.resumed,
               params=event.params, tokens_per_step=event.tokens_per_step, device=event.device,
               dtype=event.dtype, threads=event.threads, peak_flops=event.peak_flops,
-              world_size=event.world_size, session_step=event.step, session_elapsed=event.elapsed_s,
+              world_size=event.world_size, gpu_mem_total=event.gpu_mem_total, gpu_util=None, gpu_mem=None,
+              session_step=event.step, session_elapsed=event.elapsed_s,
               elapsed_s=event.elapsed_s, session_logs=0, undertrained=False, undertrained_why="", **ended)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Step):
         s = r(state, step=event.step, loss=event.loss, lr=event.lr, tokens_per_s=event.tokens_per_s,
               mfu=event.mfu, elapsed_s=event.elapsed_s, tokens=event.tokens, grad_norm=event.grad_norm,
-              session_logs=state.session_logs + 1)
+              gpu_util=event.gpu_util, gpu_mem=event.gpu_mem, session_logs=state.session_logs + 1)
         return r(s, eta_s=_eta(s))
     if isinstance(event, Eval):
         s = r(state, step=event.step, train_loss=event.train_loss, val_loss=event.val_loss, val_bpb=event.val_bpb)

@@ -606,3 +606,34 @@ def versus_summary(result: Any) -> Text:
                          "  ", (f"B {result.bits_per_byte_b:.3f}", "bold cyan"),
                          f"   {result.bytes} bytes; {result.tokens_a} tokens under A, {result.tokens_b} under B; "
                          f"{how}", *(f"; {n}" for n in result.notes))
+
+
+def comparison_table(series: list[Any]) -> RichTable:
+    """Compared runs (compare.RunSeries), one row each: ``tinygpt compare`` and the REPL's /compare."""
+    table = Table(title="runs compared", title_justify="left")
+    for name, justify in (("run", "left"), ("preset", "left"), ("params", "right"), ("tokens seen", "right"),
+                          ("best val bits/byte", "right"), ("time", "right"), ("evaluations", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    best = min((s.best_val_bpb for s in series if s.best_val_bpb is not None), default=None)
+    for s in series:
+        bpb = Text("-") if s.best_val_bpb is None else Text(
+            f"{s.best_val_bpb:.4f}", style="bold green" if s.best_val_bpb == best and len(series) > 1 else "")
+        table.add_row(Text(s.name), Text(s.preset), human_count(s.params) if s.params else "-",
+                      human_count(s.tokens) if s.tokens else "-", bpb,
+                      duration(s.elapsed_s) if s.elapsed_s else "-", str(len(s.val)))
+    return table
+
+
+def validation_chart(series: list[Any], width: int, height: int = 16) -> str:
+    """The runs' validation bits per byte against the tokens seen, as terminal text."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plot_size(width, height)
+    plt.theme("clear")  # no background colours: the chart is read in any terminal, and piped
+    plt.title("validation bits per byte")
+    plt.xlabel("tokens seen")
+    for s in series:
+        if s.val:
+            plt.plot([t for _, t, _ in s.val], [b for _, _, b in s.val], label=s.name, marker="braille")
+    return plt.build()

@@ -293,6 +293,20 @@ class Repl:
         self.console.print(versus_table(result, 10))
         self.console.print(versus_summary(result))
 
+    def cmd_compare(self, args: list[str]) -> None:
+        import shutil
+
+        from .compare import compare_runs
+        from .render import comparison_table, validation_chart
+
+        if not args:
+            raise TinyGPTError("Which runs?", "name them: /compare RUN RUN...")
+        series = compare_runs(self.workbench.models_dir, args)
+        self.console.print(comparison_table(series))
+        if any(s.val for s in series):
+            width = min(120, max(40, shutil.get_terminal_size((100, 24)).columns))
+            self.console.print(Text.from_ansi(validation_chart(series, width)))
+
     def cmd_train(self, args: list[str]) -> None:
         args, nproc = nproc_arg(args)
         name = args[0] if args else self.workbench.run_name

@@ -35,6 +35,8 @@ from .config import RunConfig, SamplingConfig
 from .device import (
     autocast,
     dtype_name,
+    gpu_memory_total,
+    gpu_usage,
     measure_peak_flops,
     peak_table_path,
     probe_threads,
@@ -348,7 +350,8 @@ class Trainer:
                         params=self.model.num_params(), tokens_per_step=self.tokens_per_step,
                         device=self.device.type, dtype=dtype_name(self.dtype), resumed=self.resumed,
                         compile=tc.compile, threads=torch.get_num_threads(), peak_flops=self.peak_flops,
-                        elapsed_s=self.elapsed, world_size=self.ctx.world_size))
+                        elapsed_s=self.elapsed, world_size=self.ctx.world_size,
+                        gpu_mem_total=gpu_memory_total(self.device)))
         reason = self.finished()
         if reason:
             return outcome.already_trained(self.name, reason, self.step, tc)
@@ -407,8 +410,10 @@ class Trainer:
         if log:
             tps, eta = self.meter.read(self.step, self.elapsed, dt, self.tc)
             mfu = tps * self.flops_per_token / (self.peak_flops * self.ctx.world_size)
+            gpu_util, gpu_mem = gpu_usage(self.device)
             self.emit(Step(step=self.step, loss=loss, lr=lr, tokens_per_s=tps, mfu=mfu, elapsed_s=self.elapsed,
-                           eta_s=eta, grad_norm=grad_norm, tokens=self.tokens_seen, threads=torch.get_num_threads()))
+                           eta_s=eta, grad_norm=grad_norm, tokens=self.tokens_seen, threads=torch.get_num_threads(),
+                           gpu_util=gpu_util, gpu_mem=gpu_mem))
 
     def _finished(self, reason: str) -> Done:
         return outcome.finished(self.dir, reason, self.step, self.elapsed, self.tokens_seen, self.tc,

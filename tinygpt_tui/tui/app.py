@@ -280,6 +280,18 @@ class TinyGPTApp(App[None]):
         self.show_training(run, start=True)
         self.say(f"Continuing {run} for {added}, from its checkpoint. x stops it (a checkpoint is saved).")
 
+    def show_compare(self, runs: list[str]) -> None:
+        """Compare ``runs`` on one chart and in one table (CompareScreen); one sentence for a name that
+        is no run."""
+        from .screens.compare import CompareScreen
+
+        for run in runs:
+            if not self.workbench.run_exists(run):
+                self.say(f"There is no run named '{run}'. Hint: the runs screen lists them; /load alone "
+                         "names them.", error=True)
+                return
+        self._go(CompareScreen(runs))
+
     def show_vocab(self) -> None:
         from .screens.vocab import VocabScreen
 

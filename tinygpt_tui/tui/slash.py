@@ -32,6 +32,9 @@ TUI_HELP = {
               "panel numbers it) take its ALTERNATIVE-th alternative, or id=N, or text=T. Keys: b on a token.",
     "branches": "Show the Branches tab (N: branch N; sample S: sample S's tree, each sample has its own); "
                 "save FILE / open FILE keep every sample's tree as JSON.",
+    "compare": "Compare runs on one chart (each in its colour) and in a table: preset, parameters, tokens seen, "
+               "best validation bits per byte, time; runs still training are followed. /compare alone: the runs "
+               "marked with space on the runs screen (c there). Keys: a x axis, l log y, m validation/training.",
     "rename": "Rename a run (/rename OLD NEW; /rename alone asks for the selected run's new name).",
     "delete": "Delete a run and its files, after a confirmation (the selected run when none is named).",
 }
@@ -156,6 +159,19 @@ class SlashCommands:
         from .screens.versus import VersusScreen
 
         app.push_screen(VersusScreen(app.workbench.run_name, run, text))
+
+    def _cmd_compare(self, args: list[str]) -> None:
+        from .screens.runs import RunsScreen
+        from .widgets.run_table import RunTable
+
+        app = self.app
+        names = list(args)
+        if not names and isinstance(app.screen, RunsScreen):
+            names = list(app.screen.query_one(RunTable).marked)
+        if not names:
+            raise TinyGPTError("Which runs?", "type /compare RUN RUN..., or mark runs with space on the runs "
+                                              "screen and press c.")
+        app.show_compare(names)
 
     def _cmd_train(self, args: list[str]) -> None:
         app = self.app

@@ -47,10 +47,12 @@ class RunsScreen(AppScreen):
         Binding("e", "open_selected", "Explore"),
         Binding("t", "train_selected", "Training"),
         Binding("n", "new_run", "New run"),
-        Binding("o", "open_hf", "Open HF model"),
+        Binding("o", "open_hf", "HF model"),  # short: the footer at 120 columns has room for c too
         Binding("r", "refresh", "Refresh"),
         Binding("m", "rename_selected", "Rename"),
         Binding("d", "delete_selected", "Delete"),
+        Binding("space", "mark", "Mark", show=False),  # the footer has no room; c says it
+        Binding("c", "compare", "Compare"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -176,6 +178,27 @@ class RunsScreen(AppScreen):
         name = self._selected()
         if name:
             self.tinygpt.delete_run(name)
+
+    def action_mark(self) -> None:
+        """Mark the selected run for comparing (or unmark it); c compares the marked runs."""
+        name = self._selected()
+        if name:
+            table = self.query_one(RunTable)
+            table.toggle_mark(name)
+            marked = table.marked
+            self.tinygpt.say(f"{len(marked)} marked: {', '.join(marked)}. c compares them." if marked
+                             else "No run is marked. Space marks the selected run.")
+
+    def action_compare(self) -> None:
+        """Compare the marked runs (the selected one alone when none is marked, with a word on space)."""
+        table = self.query_one(RunTable)
+        names = list(table.marked) or ([table.selected_run] if table.selected_run else [])
+        if not names:
+            self._selected()  # says there are no runs
+            return
+        self.tinygpt.show_compare(names)
+        if not table.marked:
+            self.tinygpt.say("Space marks runs on the runs screen: c then compares them all.")
 
     def action_quick_start(self) -> None:
         self.tinygpt.quick_start()

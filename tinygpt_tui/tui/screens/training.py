@@ -1,5 +1,9 @@
 """The training screen: stages, progress, live loss chart, rates and the latest samples of one run.
 
+While a process trains the run, the machine's side is sampled once a second (machine.py, by the
+trainer's pid: its CPU and the machine's, its resident memory) and drawn under the progress bar, with
+the GPU's utilisation and memory that the trainer itself reports in its step events.
+
 It shows the run's history from ``metrics.jsonl`` when it opens, then the live events the app's
 watcher forwards (:meth:`TrainingScreen.handle_event`). Events only change state; the widgets are
 redrawn at most four times a second, so a fast training loop cannot flood the screen.
@@ -18,8 +22,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Header, ProgressBar, Static
 
 from ...events import Done, Error, Eval, Event, EventError, Start, Step, TrainingState, reduce
+from ...machine import UNAVAILABLE, MachineSampler, Usage
 from ...present import error_line
-from ...units import duration, human_count
+from ...units import duration, human_bytes, human_count
 from ..widgets.command_bar import CommandBar
 from ..widgets.footer import WorkbenchFooter
 from ..widgets.loss_chart import LossChart, RateChart
@@ -30,6 +35,8 @@ STAGES = ("corpus", "tokenizer", "shards", "model", "training")
 SHORT = 32
 """Below this many rows the figures are drawn two a line."""
 MAX_SAMPLES = 5
+MACHINE_SECONDS = 1.0
+"""How often the trainer's CPU and memory are sampled."""
 
 
 def fmt(value: Any, spec: str = ".4f") -> str:
@@ -52,6 +59,43 @@ def result_text(state: TrainingState) -> Text:
         out.append(f"{state.undertrained_why}. Press c to continue (/continue 500 or /continue 2m for more).")
     else:
         out.append(" · trained to its plan", style="green")
+    return out
+
+
+def machine_text(usage: Usage | None, state: TrainingState, *, short: bool = False,
+                 available: bool = True) -> Text:
+    """The machine's side of a live training: the trainer's CPU (percent of one core, its processes
+    together) and resident memory, the machine's CPU, and the GPU figures the trainer reports. Two or
+    three lines; one or two on a ``short`` terminal. Empty when there is nothing to show."""
+    out = Text()
+    if usage is None and not available:
+        out.append(UNAVAILABLE, style="dim")
+        return out
+    gpu = state.gpu_mem is not None or state.gpu_util is not None
+    if usage is None and not gpu:
+        return out
+    if usage is not None:
+        cpu = "measuring" if usage.cpu is None else f"{usage.cpu:.0f}%"
+        machine = "-" if usage.machine_cpu is None else f"{usage.machine_cpu:.0f}%"
+        rss = "-" if usage.rss is None else human_bytes(usage.rss)
+        procs = f" in {usage.processes} processes" if usage.processes > 1 else ""
+        if short:
+            out.append("cpu ", style="bold")
+            out.append(f"{cpu} (machine {machine})  ")
+            out.append("rss ", style="bold")
+            out.append(rss)
+        else:
+            out.append("trainer ", style="bold")
+            out.append(f"cpu {cpu}  rss {rss}{procs}\n")
+            out.append("machine ", style="bold")
+            out.append(f"cpu {machine} of {usage.cores} cores")
+    if gpu:
+        util = "-" if state.gpu_util is None else f"{state.gpu_util:.0f}%"
+        mem = "-" if state.gpu_mem is None else human_bytes(state.gpu_mem)
+        total = f" of {human_bytes(state.gpu_mem_total)}" if state.gpu_mem_total else ""
+        out.append("\n" if out else "")
+        out.append("gpu " if short else "gpu     ", style="bold")
+        out.append(f"{util}  mem {mem}{total}")
     return out
 
 
@@ -99,6 +143,9 @@ class TrainingScreen(AppScreen):
         """Whether the header says how the last session ended (not once a new one was asked for)."""
         self._dirty = True
         self._chart_dirty = True
+        self.sampler: MachineSampler | None = None
+        self.usage: Usage | None = None
+        """The latest reading of the trainer's process and its machine (None when nothing trains the run)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,6 +156,7 @@ class TrainingScreen(AppScreen):
                 yield ProgressBar(id="stage-progress", show_eta=False)
                 yield Static("steps", id="train-progress-label", markup=False)
                 yield ProgressBar(id="train-progress", show_eta=False)
+                yield Static("", id="train-machine", markup=False)
                 yield Static("", id="train-numbers", markup=False)
             with Vertical(id="train-charts"):
                 yield LossChart(id="loss-chart")
@@ -125,7 +173,23 @@ class TrainingScreen(AppScreen):
     def on_mount(self) -> None:
         self._replay_history()
         self.set_interval(0.25, self._flush)
+        self.set_interval(MACHINE_SECONDS, self.sample_machine)
         self._flush()
+
+    def sample_machine(self) -> None:
+        """Read the trainer's CPU and memory (its pid: this app's child, or the lock's owner) while it
+        trains; forget them once it does not."""
+        pid = (self.tinygpt.workbench.training_pid(self.run)
+               if self.status in ("training", "watching", "stopping") else None)
+        if pid is None:
+            self.sampler = None
+            if self.usage is not None:
+                self.usage, self._dirty = None, True
+            return
+        if self.sampler is None or self.sampler.pid != pid:
+            self.sampler = MachineSampler(pid)
+        self.usage = self.sampler.sample()
+        self._dirty = True
 
     def _replay_history(self) -> None:
         events, _ = self.tinygpt.workbench.read_events(self.run)
@@ -188,6 +252,7 @@ class TrainingScreen(AppScreen):
         self._draw_header()
         self._draw_progress()
         self._draw_numbers()
+        self._draw_machine()
         self._draw_samples()
         self._draw_story()
         if self._chart_dirty:
@@ -313,6 +378,14 @@ class TrainingScreen(AppScreen):
                 cells = [c for _label, short, value in pair for c in (short, value)]
                 grid.add_row(*cells, *[""] * (4 - len(cells)))
         self.query_one("#train-numbers", Static).update(grid)
+
+    def _draw_machine(self) -> None:
+        live = self.status in ("training", "watching", "stopping")
+        text = machine_text(self.usage, self.state, short=self.size.height < SHORT,
+                            available=self.sampler is None or self.sampler.source is not None) if live else Text()
+        panel = self.query_one("#train-machine", Static)
+        panel.display = bool(text)
+        panel.update(text)
 
     def _draw_story(self) -> None:
         self.query_one("#train-story-scroll").display = bool(self.state.story_tokens)

@@ -19,7 +19,9 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
 
 
 class RunTable(DataTable):
-    """One row per run (row key = run name); enter or a click posts :class:`RunTable.Chosen`."""
+    """One row per run (row key = run name); enter or a click posts :class:`RunTable.Chosen`. Runs can
+    be marked (:meth:`toggle_mark`, space on the runs screen) to be compared; a mark shows as ● before
+    the name."""
 
     class Chosen(Message):
         def __init__(self, table: RunTable, run: str) -> None:
@@ -34,6 +36,8 @@ class RunTable(DataTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.runs: list[Any] = []
+        self.marked: list[str] = []
+        """The marked runs, in the order they were marked."""
 
     def on_mount(self) -> None:
         for col in COLUMNS:
@@ -43,6 +47,8 @@ class RunTable(DataTable):
         """Replace the rows, keeping the cursor on the same run where it still exists."""
         keep = self.selected_run
         self.runs = list(runs)
+        names = {r.name for r in self.runs}
+        self.marked = [m for m in self.marked if m in names]  # a deleted or renamed run is not marked
         self.clear()
         for info in self.runs:
             tok = getattr(info, "tokenizer", None) or getattr(info, "tokenizer_kind", "?")
@@ -54,7 +60,7 @@ class RunTable(DataTable):
                 status = Text("unreadable", style="bold red")  # the summary line says why
             # names, tokenizers and presets come from folders and config files: text, never markup
             self.add_row(
-                Text(info.name),
+                self._name_cell(info.name),
                 Text(f"{tok} {vocab}" if vocab else str(tok)),
                 human_count(getattr(info, "params", None)),
                 Text(getattr(info, "preset", "") or "-"),
@@ -67,6 +73,22 @@ class RunTable(DataTable):
         names = [r.name for r in self.runs]
         if keep in names:
             self.move_cursor(row=names.index(keep))
+
+    def _name_cell(self, name: str) -> Text:
+        if name in self.marked:
+            out = Text("● ", style="bold magenta")
+            out.append(name)
+            return out
+        return Text(name)
+
+    def toggle_mark(self, name: str) -> bool:
+        """Mark ``name`` for comparing, or unmark it; True when it is marked now."""
+        if name in self.marked:
+            self.marked.remove(name)
+        else:
+            self.marked.append(name)
+        self.update_cell(name, "run", self._name_cell(name), update_width=True)
+        return name in self.marked
 
     @property
     def selected_run(self) -> str | None:
