@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -272,7 +273,7 @@ def test_markup_in_params_prompts_and_names_is_shown_as_text(run):
 
 
 @pytest.mark.slow
-def test_leaving_the_repl_saves_a_checkpoint_of_a_real_training_process(run, write_stories, monkeypatch):
+def test_leaving_the_repl_saves_a_checkpoint_of_a_real_training_process(run, write_stories, monkeypatch, request):
     """No fakes: /train spawns the trainer; /quit must stop it with SIGINT so it saves a resume point
     (evaluations are too rare here for a checkpoint to come from anywhere else)."""
     import os
@@ -292,6 +293,8 @@ def test_leaving_the_repl_saves_a_checkpoint_of_a_real_training_process(run, wri
 
     def start_and_wait_for_steps(self, name, *a, **k):
         proc = real_start(self, name, *a, **k)
+        # a failing test must not leave a trainer of 100,000 steps running behind it
+        request.addfinalizer(lambda: proc._signal(signal.SIGKILL))
         deadline = _time.monotonic() + 90
         while _time.monotonic() < deadline:
             if any(e.get("event") == "step" for e in runs.read_metrics(MODELS / "live")[0]):
