@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from ...present import prob_band, visible
+from ..guard import Guarded
 from .token_detail import BAR_WIDTH, bar
 
 TOP_KEYS = 3
@@ -35,7 +36,7 @@ def _fit(label: str, width: int = LABEL_WIDTH) -> str:
     return text + " " * max(0, width - cell_len(text))
 
 
-class AttentionView(Static, can_focus=True):
+class AttentionView(Guarded, Static, can_focus=True):
     """Attention of one token, a block per layer; ``[``/``]`` step through the heads (and their mean)."""
 
     BINDINGS = [

@@ -29,13 +29,14 @@ from textual.widgets import Static
 from ...branches import BranchTree, path_words
 from ...config import TinyGPTError
 from ...present import error_line
+from ..guard import Guarded
 from .token_view import TokenView
 
 COALESCE_SECONDS = 0.03
 KEYS_HINT = "[ ] sibling · p parent · select a token, b: branch from it"
 
 
-class BranchList(Static):
+class BranchList(Guarded, Static):
     """The tree, one line per branch (indented by depth), the shown one marked; a click goes to one."""
 
     class Picked(Message):
@@ -59,7 +60,7 @@ class BranchList(Static):
             self.post_message(self.Picked(bid))
 
 
-class BranchPane(Vertical):
+class BranchPane(Guarded, Vertical):
     """A branch tree of one generated sample, the branch in view, and growing new branches."""
 
     BINDINGS = [

@@ -15,11 +15,12 @@ import math
 from textual_plotext import PlotextPlot
 
 from ...curves import AXES, interpolate, smooth, y_range
+from ..guard import Guarded
 
 AXIS_LABELS = {"step": "step", "tokens": "tokens seen", "time": "wall time (s)"}
 
 
-class LossChart(PlotextPlot):
+class LossChart(Guarded, PlotextPlot):
     """Plots train and validation loss keyed by step; :meth:`set_series` replaces them and redraws."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -94,7 +95,7 @@ class LossChart(PlotextPlot):
         self.refresh()
 
 
-class RateChart(PlotextPlot):
+class RateChart(Guarded, PlotextPlot):
     """The learning rate against the step: the schedule as it ran (warmup, decay, re-warmup)."""
 
     def __init__(self, *, id: str | None = None) -> None:
