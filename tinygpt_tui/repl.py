@@ -255,7 +255,7 @@ class Repl:
         return handler(cmd.args) is not False
 
     def cmd_help(self, args: list[str]) -> None:
-        from .render import help_table
+        from .render_tables import help_table
 
         self.console.print(help_table(commands.help_rows(args[0] if args else None)))
         if not args:
@@ -263,7 +263,7 @@ class Repl:
                       "Multi-line: end a line with \\ or press Esc then Enter.", "dim")
 
     def cmd_params(self, args: list[str]) -> None:
-        from .render import params_table
+        from .render_tables import params_table
 
         if not args:
             self.console.print(params_table(commands.params_rows(self.params)))
@@ -273,13 +273,14 @@ class Repl:
             self.params, commands.canonical_param(a.split("=", 1)[0]))) for a in args))
 
     def cmd_tokens(self, args: list[str]) -> None:
-        from .render import vocab_stats_tables
+        from .render_tables import vocab_stats_tables
 
         for renderable in vocab_stats_tables(self.workbench.vocab_stats()):
             self.console.print(renderable)
 
     def cmd_versus(self, args: list[str]) -> None:
-        from .render import legend, versus_summary, versus_table, versus_text
+        from .render import legend
+        from .render_study import versus_summary, versus_table, versus_text
 
         if not args or len(args) < 2:
             raise TinyGPTError("/versus needs a run and a text.", "for example /versus other Once upon a time.")
@@ -322,7 +323,7 @@ class Repl:
 
     def cmd_load(self, args: list[str]) -> None:
         if not args:
-            from .render import runs_table
+            from .render_tables import runs_table
 
             infos = self.workbench.list_runs()
             if not infos:
@@ -445,7 +446,7 @@ class Repl:
 
     def cmd_branches(self, args: list[str]) -> None:
         from .branches import open_tree
-        from .render import branches_table
+        from .render_tables import branches_table
 
         action, value = commands.branches_args(args)
         if action == "open":
@@ -477,7 +478,7 @@ class Repl:
         return False
 
     def cmd_lens(self, args: list[str]) -> None:
-        from .render import lens_legend, lens_table
+        from .render_study import lens_legend, lens_table
 
         rec, context = self._token(args)
         lens = self.workbench.logit_lens(context, rec.id)
@@ -485,7 +486,7 @@ class Repl:
         self.console.print(lens_legend(lens))
 
     def cmd_cuts(self, args: list[str]) -> None:
-        from .render import cuts_legend, cuts_table
+        from .render_study import cuts_legend, cuts_table
 
         rec, context = self._token(args)
         assert self.last_generation is not None
