@@ -34,7 +34,7 @@ from .commands import Command, nproc_arg
 from .config import SamplingConfig, TinyGPTError
 from .events import TrainingState
 from .forms import quick_start_config
-from .present import error_line
+from .present import ended_sentence, error_line
 from .units import duration, human_count
 from .workbench import Workbench
 
@@ -93,7 +93,7 @@ def _key_bindings() -> KeyBindings:
 def end_message(state: TrainingState) -> str:
     """How a training process ended, in this face's words: the core states ``resumable``, and a run
     that can go on is trained again by running the same command (as the command line says)."""
-    message = state.message or ""
+    message = ended_sentence(state.done) if state.done is not None else state.message or ""
     if state.status != "done" or not state.resumable:
         return message
     if (state.ended_in or "training") == "training":
