@@ -49,7 +49,7 @@ def test_wire_keys_are_the_ones_the_faces_read():
     done = EXAMPLES[9].to_dict()
     assert done["resumable"] is True and done["reason"] == "interrupted" and done["stage"] == "training"
     assert done["path"] == "/m/r" and done["began"] is True
-    assert "message" not in done  # the core states facts; faces word them (present.ended_sentence)
+    assert done["message"] == ""  # the core states facts; faces word them (present.ended_sentence)
 
 
 def test_non_finite_floats_go_out_as_null_and_come_back_as_none():

@@ -131,3 +131,6 @@ def test_ended_sentence_words_the_facts_of_a_done_event():
     assert ended_sentence(Done(step=30, reason="time", run="e2e", already_trained=True, max_steps=30,
                                max_time=90.0)) == \
         "run 'e2e' has already trained for its budget of 90 s; continue it to train it further."
+    # an older run's metrics.jsonl: its done event carries the sentence it was written with
+    assert ended_sentence(Done(step=5, reason="finished", message="trained 5 steps in 3 s; weights in m.")) == \
+        "trained 5 steps in 3 s; weights in m."

@@ -185,7 +185,9 @@ class Done(Event):
     training had begun. ``path``: the run's folder (its weights, its checkpoint). ``already_trained``:
     the run was asked to train when its budget (``max_steps``, or ``max_time`` seconds) was already
     spent. These are facts: each face words them (:func:`tinygpt_tui.present.ended_sentence`) and says
-    what to do next.
+    what to do next. ``message`` is never written now (empty): it is the sentence trainers wrote before
+    these facts existed, still read from an older run's ``metrics.jsonl`` (and an older reader of a new
+    file finds the key it requires).
 
     The run's result, measured: ``best_val_bpb`` (best validation bits per byte), ``tokens`` seen,
     ``elapsed_s`` of training. ``undertrained``: training ended while the model was still learning
@@ -206,6 +208,7 @@ class Done(Event):
     max_time: float | None = None
     best_val_loss: float | None = None
     best_val_bpb: float | None = None
+    message: str = ""
     tokens: int | None = None
     elapsed_s: float | None = None
     undertrained: bool = False

@@ -170,7 +170,10 @@ def error_line(message: str | BaseException, hint: str | None = None) -> str:
 
 def ended_sentence(done: Any) -> str:
     """How a training ended, in words, from the facts of its ``done`` event
-    (:class:`tinygpt_tui.events.Done`): what each face says first, before its own way to go on."""
+    (:class:`tinygpt_tui.events.Done`): what each face says first, before its own way to go on. An
+    older run's event carries its sentence instead of these facts: that sentence, then."""
+    if done.message:
+        return done.message
     if done.reason == "interrupted":
         if not done.began:
             return "stopped before training began."
