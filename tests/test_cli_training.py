@@ -135,10 +135,10 @@ def test_done_message_words_the_resumable_fact():
     from tinygpt_tui.events import fold
 
     done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
-            "message": "stopped at step 5; checkpoint saved in m."}
+            "path": "m"}
     assert done_message(fold([done])) == \
         "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
-    early = {**done, "step": 0, "stage": "shards", "message": "stopped before training began."}
+    early = {**done, "step": 0, "stage": "shards", "began": False}
     assert done_message(fold([early])) == "stopped before training began; run the same command again to continue."
     assert done_message(fold([{**done, "resumable": False}])) == "stopped at step 5; checkpoint saved in m."
 
@@ -162,13 +162,13 @@ def test_the_display_draws_the_folded_state_and_says_an_unreadable_event():
     display.on_event(ev.Eval(step=5, train_loss=2.0, val_loss=None, val_bpb=None, best=False).to_dict())
     display.on_event(ev.Sample(step=5, text="a [bold]fox[/bold]").to_dict())
     display.on_event({"event": "log", "message": "a kind this version does not know"})
-    display.on_event(ev.Done(step=10, reason="finished", message="trained 10 steps.").to_dict())
+    display.on_event(ev.Done(step=10, reason="finished", elapsed_s=3.0, path="models/r").to_dict())
     text = out.getvalue()
     assert "r: 2.50M parameters, 256 tokens/step, cpu float32, 2 threads, peak 50 GFLOP/s (measured), new" in text
     assert "The 'step' event lacks its 'loss' field. Hint:" in text
     assert "step      5: train loss 2.0000  val loss nan  val nan bits/byte" in text
     assert "a [bold]fox[/bold]" in text  # a sample is text, not markup
-    assert "done (finished): trained 10 steps." in text
+    assert "done (finished): trained 10 steps in 3 s; weights in models/r." in text
     assert display.state.status == "done" and display.state.unreadable == 1
 
 
@@ -235,9 +235,9 @@ def test_the_display_shows_foreign_text_in_every_line_as_text():
                               dtype="float32", resumed=False, compile=False, threads=1, peak_flops=1e9,
                               elapsed_s=0.0).to_dict())
     display.on_event(ev.Sample(step=5, text="[/INST] x").to_dict())
-    display.on_event(ev.Done(step=10, reason="finished", message="trained [/] in models/[/x].").to_dict())
+    display.on_event(ev.Done(step=10, reason="finished", elapsed_s=3.0, path="models/[/x]").to_dict())
     text = out.getvalue()
-    for needle in ("reading [/INST] and [/quote]", "r[/]: ", "[/INST] x", "trained [/] in models/[/x]."):
+    for needle in ("reading [/INST] and [/quote]", "r[/]: ", "[/INST] x", "weights in models/[/x]."):
         assert needle in text
 
 

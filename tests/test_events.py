@@ -9,6 +9,7 @@ import pytest
 
 from tinygpt_tui import events as ev
 from tinygpt_tui.events import EventError, TrainingState, decode, fold, from_json, reduce
+from tinygpt_tui.present import ended_sentence
 
 T = 1_700_000_000.0
 
@@ -24,8 +25,7 @@ EXAMPLES = [
     ev.Sample(step=20, text="Once upon a time", time=T + 23.5),
     ev.Story(step=20, tokens=("Once", " upon", "", "é"), bits=(7.25, 0.5, None, 3.0), time=T + 23.7),
     ev.Checkpoint(step=20, path="/m/r", best=True, time=T + 24),
-    ev.Done(step=40, reason="interrupted", message="stopped at step 40; checkpoint saved in /m/r.",
-            resumable=True, time=T + 50),
+    ev.Done(step=40, reason="interrupted", path="/m/r", resumable=True, time=T + 50),
     ev.Error(message="The loss became nan at step 41.", hint="lower the learning rate", time=T + 51),
 ]
 
@@ -48,7 +48,8 @@ def test_wire_keys_are_the_ones_the_faces_read():
         "elapsed_s": 10.0, "eta_s": 30.0, "grad_norm": 1.2, "tokens": 5120, "threads": 2}
     done = EXAMPLES[9].to_dict()
     assert done["resumable"] is True and done["reason"] == "interrupted" and done["stage"] == "training"
-    assert "same command" not in done["message"]  # the core states facts; faces word them
+    assert done["path"] == "/m/r" and done["began"] is True
+    assert done["message"] == ""  # the core states facts; faces word them (present.ended_sentence)
 
 
 def test_non_finite_floats_go_out_as_null_and_come_back_as_none():
@@ -116,7 +117,7 @@ def realistic_stream() -> list[dict]:
         {"event": "sample", "time": t + 28, "step": 20, "text": "Once upon a time"},
         {"event": "checkpoint", "time": t + 29, "step": 20, "path": "/m/r", "best": True},
         {"event": "done", "v": 1, "time": t + 30, "step": 20, "reason": "interrupted", "resumable": True,
-         "stage": "training", "message": "stopped at step 20; checkpoint saved in /m/r."},
+         "stage": "training", "path": "/m/r"},
     ]
     return stream
 
@@ -140,7 +141,7 @@ def test_the_reducer_folds_a_realistic_stream():
     assert (stopped.best_val_loss, stopped.best_val_bpb, stopped.best_step) == (2.1, 1.5, 20)
     assert stopped.samples == ((20, "Once upon a time"),)
     assert (stopped.checkpoint_step, stopped.checkpoint_path) == (20, "/m/r")
-    assert stopped.message.startswith("stopped at step 20")
+    assert stopped.done is not None and ended_sentence(stopped.done).startswith("stopped at step 20")
 
     # resumed: a new session clears how the last one ended, keeps the best, measures its own pace
     resumed = fold([
@@ -176,7 +177,7 @@ def test_time_budget_eta_is_the_budget_left_and_samples_are_capped():
     for i in range(ev.SAMPLES_KEPT + 3):
         s = reduce(s, ev.Sample(step=i, text=f"s{i}"))
     assert len(s.samples) == ev.SAMPLES_KEPT and s.samples[-1] == (ev.SAMPLES_KEPT + 2, f"s{ev.SAMPLES_KEPT + 2}")
-    done = reduce(s, ev.Done(step=5, reason="time", message="trained 5 steps in 60 s"))
+    done = reduce(s, ev.Done(step=5, reason="time", elapsed_s=60.0))
     assert done.eta_s == 0.0 and not done.resumable
 
 
@@ -201,9 +202,9 @@ def test_the_state_keeps_the_session_facts_every_face_shows():
     stopped = fold(stream)
     assert stopped.ended_in == "training"
     early = fold([stream[0], {"event": "done", "step": 0, "reason": "interrupted", "resumable": True,
-                              "stage": "corpus", "message": "stopped before training began."}])
+                              "stage": "corpus", "began": False}])
     assert early.ended_in == "corpus" and early.resumable and early.stage == "corpus"
-    assert fold([{"event": "done", "step": 3, "reason": "finished", "message": "m"}]).ended_in == "training"
+    assert fold([{"event": "done", "step": 3, "reason": "finished"}]).ended_in == "training"
     # a new session forgets where the last one ended
     assert fold(stream[5:7], stopped).ended_in is None
 
@@ -250,7 +251,7 @@ def test_state_knows_warm_up_undertraining_and_the_end():
     assert s.warming_up and s.eta_s is None and not s.ended
     s = ev.fold([step(10)], s)
     assert not s.warming_up and s.eta_s is not None
-    done = ev.Done(step=10, reason="finished", message="m", best_val_bpb=1.5, tokens=640, elapsed_s=12.0,
+    done = ev.Done(step=10, reason="finished", best_val_bpb=1.5, tokens=640, elapsed_s=12.0,
                    undertrained=True, undertrained_why="the validation loss was still falling fast")
     s = ev.fold([ev.decode(done.to_dict())], s)
     assert s.ended and s.undertrained and "falling" in s.undertrained_why

@@ -111,3 +111,26 @@ def test_os_errors_are_one_sentence_naming_the_path():
                          (errno.EACCES, "Permission denied"), (errno.ELOOP, "models/r/x")):
         sentence, hint = os_error(OSError(code, os.strerror(code), "models/r/x"))
         assert "models/r/x" in sentence and needle in sentence and hint
+
+
+def test_ended_sentence_words_the_facts_of_a_done_event():
+    from tinygpt_tui.events import Done
+    from tinygpt_tui.present import ended_sentence
+
+    assert ended_sentence(Done(step=40, reason="finished", elapsed_s=61.7, path="/m/r", best_val_loss=1.23456,
+                               best_val_bpb=0.5432)) == \
+        "trained 40 steps in 62 s, best validation loss 1.2346 (0.543 bits/byte); weights in /m/r."
+    assert ended_sentence(Done(step=40, reason="time", elapsed_s=12.0, path="/m/r")) == \
+        "trained 40 steps in 12 s; weights in /m/r."
+    assert ended_sentence(Done(step=7, reason="interrupted", resumable=True, path="/m/r")) == \
+        "stopped at step 7; checkpoint saved in /m/r."
+    assert ended_sentence(Done(step=0, reason="interrupted", resumable=True, began=False, stage="corpus")) == \
+        "stopped before training began."
+    assert ended_sentence(Done(step=30, reason="finished", run="e2e", already_trained=True, max_steps=30)) == \
+        "run 'e2e' has already trained for its budget of 30 steps; continue it to train it further."
+    assert ended_sentence(Done(step=30, reason="time", run="e2e", already_trained=True, max_steps=30,
+                               max_time=90.0)) == \
+        "run 'e2e' has already trained for its budget of 90 s; continue it to train it further."
+    # an older run's metrics.jsonl: its done event carries the sentence it was written with
+    assert ended_sentence(Done(step=5, reason="finished", message="trained 5 steps in 3 s; weights in m.")) == \
+        "trained 5 steps in 3 s; weights in m."

@@ -257,10 +257,10 @@ def test_a_resumable_end_is_worded_as_before():
     from tinygpt_tui.repl import end_message
 
     done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
-            "message": "stopped at step 5; checkpoint saved in m."}
+            "path": "m"}
     assert end_message(fold([done])) == \
         "stopped at step 5; checkpoint saved in m. Run the same command again to resume."
-    early = {**done, "stage": "corpus", "message": "stopped before training began."}
+    early = {**done, "stage": "corpus", "began": False}
     assert end_message(fold([early])) == "stopped before training began; run the same command again to continue."
     assert end_message(TrainingState(status="error", message="boom", resumable=True)) == "boom"
 

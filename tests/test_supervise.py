@@ -43,7 +43,7 @@ def test_follower_reads_history_then_new_lines_until_done(workbench, home):
                                 grad_norm=None, tokens=step, threads=1).to_json() + "\n")
                 f.flush()
             f.write(json.dumps({"event": "step", "step": 71}) + "\n")  # damaged: read, said, not fatal
-            f.write(ev.Done(step=70, reason="finished", message="trained 70 steps").to_json() + "\n")
+            f.write(ev.Done(step=70, reason="finished").to_json() + "\n")
 
     threading.Thread(target=writer).start()
     got = [type(e).__name__ for e in follower.events()]

@@ -17,8 +17,10 @@ import pytest
 import torch
 
 from tinygpt_tui import checkpoint, outcome, runs, train, train_dist, trainer
+from tinygpt_tui import events as ev
 from tinygpt_tui.config import TinyGPTError, TokenizerConfig
 from tinygpt_tui.device import available_cores
+from tinygpt_tui.present import ended_sentence
 from tinygpt_tui.presets import preset_config
 from tinygpt_tui.story import pick_story
 
@@ -108,7 +110,8 @@ def test_train_run_end_to_end(home, workspace, corpus):
 
     # training a finished run again does nothing and says how to go on
     again = train.train_run(workspace, "e2e")
-    assert again["step"] == 30 and "already trained" in again["message"] and "continue" in again["message"]
+    assert again["step"] == 30 and again["already_trained"] and again["max_steps"] == 30
+    assert "already trained" in ended_sentence(ev.decode(again)) and "continue" in ended_sentence(ev.decode(again))
 
 
 MODERN_MODEL = dict(position="rotary", norm="rmsnorm", qk_norm=True, activation="relu2", zero_init=True,
@@ -258,7 +261,8 @@ def test_sigint_to_the_training_process_saves_and_exits_0(home, corpus):
     assert rc == 0, proc.stderr.read()
     done = events[-1]
     assert done["event"] == "done" and done["reason"] == "interrupted"
-    assert "checkpoint saved" in done["message"]
+    assert done["began"] and (home / done["path"]).resolve() == (home / "models" / "sig").resolve()
+    assert "checkpoint saved" in ended_sentence(ev.decode(done))
     assert runs.state_summary(home / "models" / "sig")["step"] == done["step"] >= 3
     assert not (home / "models" / "sig" / "train.lock").exists()
     model, _, _ = checkpoint.load_model(home / "models" / "sig", "latest")

@@ -782,9 +782,9 @@ def test_stop_message_names_the_tui_way_to_resume():
     from tinygpt_tui.tui.screens.training import tui_message
 
     done = {"event": "done", "step": 5, "reason": "interrupted", "resumable": True, "stage": "training",
-            "message": "stopped at step 5; checkpoint saved in m."}
+            "path": "m"}
     assert tui_message(fold([done])) == "stopped at step 5; checkpoint saved in m. Press s or /train to resume."
-    early = {**done, "step": 0, "stage": "shards", "message": "stopped before training began."}
+    early = {**done, "step": 0, "stage": "shards", "began": False}
     assert tui_message(fold([early])) == "stopped before training began; press s or /train to continue."
 
 
@@ -954,12 +954,12 @@ def test_the_quick_start_lands_on_its_result():
     from tinygpt_tui.events import Done
     from tinygpt_tui.tui.app import landing_summary
 
-    done = Done(step=360, reason="time", message="m", best_val_bpb=1.45, tokens=1_474_560, elapsed_s=140.0,
+    done = Done(step=360, reason="time", best_val_bpb=1.45, tokens=1_474_560, elapsed_s=140.0,
                 undertrained=True, undertrained_why="it ran 360 of the 1,000 steps planned in its 140 s budget")
     line = landing_summary("quick", done)
     assert "best val 1.450 bits/byte" in line and "1.5M tokens" in line and "2m20s" in line
     assert "Under-trained: it ran 360 of the 1,000 steps" in line and "/continue" in line
-    fine = landing_summary("quick", Done(step=1000, reason="time", message="m", best_val_bpb=0.28))
+    fine = landing_summary("quick", Done(step=1000, reason="time", best_val_bpb=0.28))
     assert "Under-trained" not in fine
 
 

@@ -75,7 +75,7 @@ def test_every_face_shows_the_same_histogram_rows():
     """The CLI, the REPL (render) and the app all show histogram_rows: no face cuts it shorter."""
     from rich.console import Console
 
-    from tinygpt_tui.render import vocab_stats_tables
+    from tinygpt_tui.render_tables import vocab_stats_tables
     from tinygpt_tui.tui.screens.vocab import stats_table
 
     hist = {n: 100 + n for n in range(1, 21)}

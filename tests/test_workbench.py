@@ -171,7 +171,7 @@ def test_a_process_that_said_done_is_not_active_training(workbench, monkeypatch)
     monkeypatch.setattr(TrainingProcess, "alive", property(lambda self: True))
     workbench.training["fixture"] = proc
     assert workbench.active_training() == [proc]
-    proc.state = ev.reduce(proc.state, ev.Done(step=5, reason="finished", message="trained"))
+    proc.state = ev.reduce(proc.state, ev.Done(step=5, reason="finished"))
     assert workbench.active_training() == [] and not proc.running
 
 

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from .atomic import atomic_write_text, fsync_dir
 from .config import TinyGPTError
 from .corpus import document_bytes, truncated_document
-from .sources import MixtureSource, Progress, Source
+from .source_kinds import MixtureSource, Progress, Source
 
 PARTIAL = "corpus.txt.partial"
 """The corpus while it is written (the finished one is renamed to ``corpus.txt``)."""

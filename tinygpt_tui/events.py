@@ -188,8 +188,13 @@ class Done(Event):
 
     ``reason``: ``finished`` (max_steps reached), ``time`` (max_time spent) or ``interrupted``.
     ``resumable``: training the run again goes on from where it stopped. ``stage``: where it ended
-    (``training``, or a preparation stage when stopped before training began). ``message`` states
-    what happened; what to do next is each face's wording of ``resumable``.
+    (``training``, or a preparation stage when stopped before training began); ``began``: whether
+    training had begun. ``path``: the run's folder (its weights, its checkpoint). ``already_trained``:
+    the run was asked to train when its budget (``max_steps``, or ``max_time`` seconds) was already
+    spent. These are facts: each face words them (:func:`tinygpt_tui.present.ended_sentence`) and says
+    what to do next. ``message`` is never written now (empty): it is the sentence trainers wrote before
+    these facts existed, still read from an older run's ``metrics.jsonl`` (and an older reader of a new
+    file finds the key it requires).
 
     The run's result, measured: ``best_val_bpb`` (best validation bits per byte), ``tokens`` seen,
     ``elapsed_s`` of training. ``undertrained``: training ended while the model was still learning
@@ -200,10 +205,17 @@ class Done(Event):
     kind: ClassVar[str] = "done"
     step: int
     reason: str
-    message: str
     resumable: bool = False
     stage: str = "training"
+    began: bool = True
+    run: str = ""
+    path: str = ""
+    already_trained: bool = False
+    max_steps: int | None = None
+    max_time: float | None = None
+    best_val_loss: float | None = None
     best_val_bpb: float | None = None
+    message: str = ""
     tokens: int | None = None
     elapsed_s: float | None = None
     undertrained: bool = False
@@ -382,8 +394,10 @@ class TrainingState:
     resumable: bool = False
     ended_in: str | None = None
     """Where a done run ended: ``training``, or the preparation stage it stopped in (None while going)."""
+    done: Done | None = None
+    """The done event, whose facts each face words (None while going, or after an error)."""
     message: str | None = None
-    """The done or error event's sentence."""
+    """The error event's sentence."""
     error: str | None = None
     hint: str | None = None
     problem: str | None = None
@@ -434,7 +448,7 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
     r = dataclasses.replace
     if isinstance(event, EventError):
         return r(state, problem=event.message, problem_hint=event.hint, unreadable=state.unreadable + 1)
-    ended = dict(reason=None, resumable=False, ended_in=None, message=None, error=None, hint=None)
+    ended = dict(reason=None, resumable=False, ended_in=None, done=None, message=None, error=None, hint=None)
     if isinstance(event, Stage):
         status = "training" if event.stage == "training" else "preparing"
         return r(state, status=status, stage=event.stage, stage_message=event.message, progress_done=None,
@@ -473,7 +487,7 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
         return r(state, checkpoint_step=event.step, checkpoint_path=event.path)
     if isinstance(event, Done):
         s = r(state, status="done", step=max(state.step, event.step), reason=event.reason,
-              resumable=event.resumable, ended_in=event.stage, message=event.message, error=None, hint=None,
+              resumable=event.resumable, ended_in=event.stage, done=event, message=None, error=None, hint=None,
               eta_s=0.0 if event.reason in ("finished", "time") else state.eta_s,
               undertrained=event.undertrained, undertrained_why=event.undertrained_why)
         if event.best_val_bpb is not None:
@@ -484,7 +498,7 @@ def reduce(state: TrainingState, event: Event | EventError) -> TrainingState:
             s = r(s, elapsed_s=max(s.elapsed_s, event.elapsed_s))
         return s
     if isinstance(event, Error):
-        return r(state, status="error", reason=None, resumable=False, ended_in=None, message=event.message,
+        return r(state, status="error", reason=None, resumable=False, ended_in=None, done=None, message=event.message,
                  error=event.message, hint=event.hint)
     return state
 

@@ -49,21 +49,15 @@ def finished(run: Path, reason: str, step: int, elapsed: float, tokens: int, tc:
              val_history: list[tuple[int, float]], best_val_loss: float | None,
              best_val_bpb: float | None, decay_step: int | None = None) -> Done:
     """The ``done`` event of a run whose budget is spent (``reason``: ``finished`` or ``time``)."""
-    best = f", best validation loss {best_val_loss:.4f} ({best_val_bpb:.3f} bits/byte)" \
-        if best_val_loss is not None else ""
     why = undertrained(val_history, step, tc, decay_step)
-    return Done(step=step, reason=reason,
-                message=f"trained {step} steps in {elapsed:.0f} s{best}; weights in {run}.",
-                best_val_bpb=best_val_bpb, tokens=tokens, elapsed_s=elapsed, undertrained=bool(why),
-                undertrained_why=why)
+    return Done(step=step, reason=reason, path=str(run), best_val_loss=best_val_loss, best_val_bpb=best_val_bpb,
+                tokens=tokens, elapsed_s=elapsed, undertrained=bool(why), undertrained_why=why)
 
 
 def already_trained(name: str, reason: str, step: int, tc: Any) -> Done:
     """The ``done`` event of a run asked to train when its budget was already spent."""
-    what = f"{tc.max_time:g} s" if tc.max_time else f"{tc.max_steps} steps"
-    return Done(step=step, reason=reason,
-                message=f"run '{name}' has already trained for its budget of {what}; continue it to train "
-                        f"it further.")
+    return Done(step=step, reason=reason, run=name, already_trained=True, max_steps=tc.max_steps,
+                max_time=tc.max_time)
 
 
 def diverged(run: Path, value: float, step: int, what: str = "loss") -> TinyGPTError:

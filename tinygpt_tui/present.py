@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # --------------------------------------------------------------------------------------------------
 # Token labels
@@ -165,6 +166,24 @@ def error_line(message: str | BaseException, hint: str | None = None) -> str:
 
 # --------------------------------------------------------------------------------------------------
 # Paths
+
+
+def ended_sentence(done: Any) -> str:
+    """How a training ended, in words, from the facts of its ``done`` event
+    (:class:`tinygpt_tui.events.Done`): what each face says first, before its own way to go on. An
+    older run's event carries its sentence instead of these facts: that sentence, then."""
+    if done.message:
+        return done.message
+    if done.reason == "interrupted":
+        if not done.began:
+            return "stopped before training began."
+        return f"stopped at step {done.step}; checkpoint saved in {done.path}."
+    if done.already_trained:
+        what = f"{done.max_time:g} s" if done.max_time else f"{done.max_steps} steps"
+        return f"run '{done.run}' has already trained for its budget of {what}; continue it to train it further."
+    best = f", best validation loss {done.best_val_loss:.4f} ({done.best_val_bpb:.3f} bits/byte)" \
+        if done.best_val_loss is not None else ""
+    return f"trained {done.step} steps in {done.elapsed_s or 0:.0f} s{best}; weights in {done.path}."
 
 
 def short_path(path: str | Path) -> str:

@@ -18,7 +18,7 @@ from .corpus import EOT_SUFFIX_BYTES
 from .textfiles import clean_document
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .sources import MixtureSource, Source
+    from .source_kinds import MixtureSource, Source
 
 
 class Reader:

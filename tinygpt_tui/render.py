@@ -79,7 +79,8 @@ def legend(kind: str = "prob") -> Text:
     return out
 
 
-def _pct(p: float) -> str:
+def percent(p: float) -> str:
+    """``p`` as a percentage, with two significant digits below 0.1%."""
     return f"{p * 100:.1f}%" if p >= 0.001 else f"{p * 100:.2g}%"
 
 
@@ -191,7 +192,7 @@ def _alt_label(text: str, width: int = 16) -> str:
 
 def alternatives_labels(r: TokenRecord) -> Labels:
     """The top alternatives of a record, ``'j' 4.5%  'c' 4.4%``, each kept whole on its line."""
-    return Labels([Text.assemble((_alt_label(a.text), "bold" if a.id == r.id else ""), (" " + _pct(a.prob), "dim"))
+    return Labels([Text.assemble((_alt_label(a.text), "bold" if a.id == r.id else ""), (" " + percent(a.prob), "dim"))
                    for a in r.alternatives], sep="  ")
 
 
@@ -228,9 +229,9 @@ def probs_table(records: Sequence[TokenRecord], title: str | None = None, scored
     hex_table.add_column("Top alternatives")
     for r in records:
         token = Text(repr(r.display), style=prob_style(r.prob))
-        numbers = [_pct(r.prob), f"{r.logprob:.3f}", f"{r.surprisal_bits:.2f}", f"{r.entropy_bits:.2f}", str(r.rank)]
+        numbers = [percent(r.prob), f"{r.logprob:.3f}", f"{r.surprisal_bits:.2f}", f"{r.entropy_bits:.2f}", str(r.rank)]
         if not scored:
-            numbers.append(_pct(r.prob_sampled))
+            numbers.append(percent(r.prob_sampled))
         if stacked:
             table.add_row(str(r.index + 1), token, *numbers)  # tokens are numbered from 1 everywhere
             bytes_table.add_row(str(r.index + 1), token.copy(), r.hex, alternatives_labels(r))
@@ -253,101 +254,6 @@ def surprisal_text(records: Iterable[TokenRecord]) -> Text:
     out = Text()
     for r in records:
         out.append(r.text, style=surprisal_style(r.surprisal_bits))
-    return out
-
-
-def branches_table(tree: Any, current: int) -> Table:
-    """Every branch of a :class:`~tinygpt_tui.branches.BranchTree`: its path from the root, length and
-    total log-probability; ``current`` is marked. Positions are numbered from 1, as everywhere."""
-    from .branches import path_words
-
-    table = Table(title=f"Branches of {tree.prompt!r} (seed {tree.params.seed})", box=box.SIMPLE_HEAVY,
-                  title_justify="left", title_style="bold")
-    table.add_column("", width=1)
-    table.add_column("Branch", justify="right")
-    table.add_column("Path")
-    table.add_column("Tokens", justify="right")
-    table.add_column("Total ln P", justify="right")
-    for b in tree.branches:
-        table.add_row("▶" if b.id == current else "", str(b.id), Text(path_words(tree.path(b.id))),
-                      str(len(tree.sequence(b.id))), f"{tree.total_logprob(b.id):.3f}")
-    return table
-
-
-def params_table(rows: Sequence[tuple[str, str, str]], title: str = "Sampling settings") -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-    table.add_column("Setting", style="cyan")
-    table.add_column("Value", style="bold")
-    table.add_column("Meaning", style="dim")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def help_table(rows: Sequence[tuple[str, str]]) -> Table:
-    table = Table(box=box.SIMPLE, show_header=False)
-    table.add_column("Command", style="cyan", no_wrap=True)
-    table.add_column("What it does")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def runs_table(infos: Sequence[Any]) -> Table:
-    table = Table(title="Runs", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-    for col in ("Run", "Preset", "Tokenizer", "Params", "Step", "Best val bpb", "Weights"):
-        table.add_column(col)
-    for r in infos:
-        problem = getattr(r, "problem", None)
-        if problem:  # a run whose config cannot be read: listed, with why
-            table.add_row(Text(r.name), Text(f"cannot be read: {problem}", style="red"), "", "", "", "", "no")
-            continue
-        bpb = f"{r.best_val_bpb:.3f}" if getattr(r, "best_val_bpb", None) is not None else "-"
-        # names and presets come from folders and config files: text, never markup
-        table.add_row(Text(r.name), Text(r.preset), Text(f"{r.tokenizer} {r.vocab_size}"),
-                      f"{r.params / 1e6:.2f}M", str(r.step), bpb, "yes" if getattr(r, "has_weights", True) else "no")
-    return table
-
-
-def vocab_stats_tables(stats: dict[str, Any]) -> list[Any]:
-    """Renderables for :func:`tinygpt_tui.tokenizer.vocab_stats` output."""
-    out: list[Any] = []
-    summary = Table(title="Vocabulary", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold",
-                    show_header=False)
-    summary.add_column("", style="cyan")
-    summary.add_column("")
-    summary.add_row("kind", str(stats.get("kind")))
-    summary.add_row("vocab size", str(stats.get("vocab_size")))
-    summary.add_row("special tokens", ", ".join(f"{k} ({v})" for k, v in stats.get("special_tokens", {}).items()))
-    if "mean_token_bytes" in stats:
-        summary.add_row("mean token length", f"{stats['mean_token_bytes']:.2f} bytes")
-    hist = stats.get("length_histogram") or {}
-    if hist:
-        from .vocab import histogram_rows
-
-        summary.add_row("length histogram", "  ".join(f"{k}B: {v}" for k, v in histogram_rows(hist)))
-    if "tokens" in stats:
-        summary.add_row("training tokens", f"{stats['tokens']:,}")
-        summary.add_row("bytes per token", f"{stats.get('bytes_per_token', 0):.2f}")
-        summary.add_row("never seen", str(stats.get("never_seen", 0)))
-    out.append(summary)
-    for key, title in (("longest", "Longest tokens"), ("most_frequent", "Most frequent tokens")):
-        rows = stats.get(key) or []
-        if not rows:
-            continue
-        table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-        table.add_column("ID", justify="right", style="cyan")
-        table.add_column("Piece")
-        table.add_column("Text")
-        table.add_column("Bytes", justify="right")
-        if key == "most_frequent":
-            table.add_column("Share", justify="right")
-        for row in rows[:10]:
-            cells = [str(row["id"]), row["piece"], repr(row["text"]), str(row["bytes"])]
-            if key == "most_frequent":
-                cells.append(_pct(row.get("share", 0.0)))
-            table.add_row(*cells)
-        out.append(table)
     return out
 
 
@@ -486,154 +392,3 @@ def result_line(state: TrainingState, how_to_continue: str) -> str:
     if state.undertrained:
         line += f" Under-trained: {state.undertrained_why}. {how_to_continue}"
     return line
-
-
-# --------------------------------------------------------------------------------------------------
-# The logit lens and the sampler's cuts of one token
-
-
-def _alts_text(alts: Sequence[Any], chosen: int) -> Text:
-    out = Text()
-    for k, a in enumerate(alts):
-        if k:
-            out.append("  ")
-        out.append(repr(a.text)[:14], style="bold" if a.id == chosen else "")
-        out.append(" " + _pct(a.prob), style="dim")
-    return out
-
-
-def lens_table(lens: Any, rec: TokenRecord) -> Table:
-    """Per layer (0: the embedding): the chosen token's probability and rank if the model stopped
-    there, the entropy, and that layer's top predictions."""
-    settled = lens.settled
-    when = (f"top prediction from layer {settled} on" if settled is not None
-            else "never the top prediction at the last layer (sampled below the top)")
-    title = Text.assemble(("Logit lens of token ", "bold"), (f"{rec.index + 1} ", "bold"),
-                          (repr(rec.display), f"bold {prob_style(rec.prob)}"), f": {when}")
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-    table.add_column("Layer", justify="right")
-    table.add_column("P", justify="right")
-    table.add_column("Rank", justify="right")
-    table.add_column("H", justify="right")
-    table.add_column("Top predictions")
-    for layer in lens.layers:
-        name = "emb" if layer.layer == 0 else str(layer.layer)
-        table.add_row(Text(name, style="bold" if layer.layer == settled else ""),
-                      Text(_pct(layer.prob), style=prob_style(layer.prob)), str(layer.rank),
-                      f"{layer.entropy_bits:.2f}", _alts_text(layer.top, lens.token))
-    return table
-
-
-def lens_legend(lens: Any) -> Text:
-    text = ("Each layer's residual stream read through the final norm and the head, as if it were the last "
-            "layer (emb: before any block). P and Rank: the chosen token's; H: entropy in bits. The last "
-            "layer is the model's own distribution.")
-    if lens.cropped:
-        text += f" The window held the last {lens.context} tokens."
-    return Text(text, style="dim")
-
-
-def cuts_table(cuts: Any, rec: TokenRecord) -> Table:
-    """Per stage of the sampler: the setting, tokens left, the mass removed, the chosen token's
-    probability and rank, the top of the distribution."""
-    title = Text.assemble(("The sampler's cuts at token ", "bold"), (f"{rec.index + 1} ", "bold"),
-                          (repr(rec.display), f"bold {prob_style(rec.prob)}"))
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-    table.add_column("Stage")
-    table.add_column("Setting")
-    table.add_column("Tokens", justify="right")
-    table.add_column("Removed", justify="right")
-    table.add_column("P", justify="right")
-    table.add_column("Rank", justify="right")
-    table.add_column("Top")
-    for s in cuts.stages:
-        dim = "" if s.applied else "dim"
-        table.add_row(Text(s.name, style=dim), Text(s.setting or "-", style=dim), f"{s.tokens:,}",
-                      _pct(s.removed) if s.applied else "-",
-                      Text(_pct(s.prob), style=prob_style(s.prob)) if s.rank else Text("cut", style="red"),
-                      str(s.rank) if s.rank else "-", _alts_text(s.top, cuts.token))
-    return table
-
-
-def cuts_legend(cuts: Any) -> Text:
-    return Text(f"Removed: mass each stage cut, out of the distribution after temperature; the last stage "
-                f"keeps {_pct(cuts.kept)} and is what the sampler drew from. A dim stage is off "
-                "(top_k=0, top_p=1, or greedy).", style="dim")
-
-
-# Two runs, one text (versus.py)
-
-
-def versus_text(result: Any, side: str) -> Text:
-    """The text with each token (or word) coloured by its surprisal under run ``side`` ("a" or "b")."""
-    out = Text()
-    for r in result.rows:
-        bits = r.bits_a if side == "a" else r.bits_b
-        out.append(r.text if result.unit == "word" else visible(r.text, ESCAPES), style=surprisal_style(bits))
-    return out
-
-
-def versus_table(result: Any, top: int = 20) -> Table:
-    """The rows where the two runs disagree most: bits under each (coloured on the surprisal scale)
-    and B - A, coloured by the size of the disagreement on the same scale."""
-    unit = result.unit
-    table = Table(title=f"Where they disagree most (per {unit})", box=box.SIMPLE_HEAVY, title_justify="left",
-                  title_style="bold")
-    table.add_column("#", justify="right", style="cyan")
-    table.add_column("Token" if unit == "token" else "Word")
-    table.add_column(f"A {result.run_a}", justify="right")
-    table.add_column(f"B {result.run_b}", justify="right")
-    table.add_column("B - A", justify="right")
-    if unit == "word":
-        table.add_column("bpb A", justify="right")
-        table.add_column("bpb B", justify="right")
-    for r in result.by_disagreement()[:top]:
-        cells: list[Any] = [str(r.index + 1), repr(r.text) if unit == "word" else visible(r.text, ESCAPES),
-                            Text(f"{r.bits_a:.2f}", style=surprisal_style(r.bits_a)),
-                            Text(f"{r.bits_b:.2f}", style=surprisal_style(r.bits_b)),
-                            Text(f"{r.diff:+.2f}", style=surprisal_style(abs(r.diff)))]
-        if unit == "word":
-            cells += [f"{r.bits_a / max(1, r.bytes):.2f}", f"{r.bits_b / max(1, r.bytes):.2f}"]
-        table.add_row(*cells)
-    return table
-
-
-def versus_summary(result: Any) -> Text:
-    """Bits per byte of each run on the text, and how the rows were lined up."""
-    how = ("same tokenizer: compared per token" if result.unit == "token"
-           else "different tokenizers: each token's bits spread over its bytes, compared per word")
-    return Text.assemble(("bits per byte ", "bold"), (f"A {result.bits_per_byte_a:.3f}", "bold cyan"),
-                         "  ", (f"B {result.bits_per_byte_b:.3f}", "bold cyan"),
-                         f"   {result.bytes} bytes; {result.tokens_a} tokens under A, {result.tokens_b} under B; "
-                         f"{how}", *(f"; {n}" for n in result.notes))
-
-
-def comparison_table(series: list[Any]) -> RichTable:
-    """Compared runs (compare.RunSeries), one row each: ``tinygpt compare`` and the REPL's /compare."""
-    table = Table(title="runs compared", title_justify="left")
-    for name, justify in (("run", "left"), ("preset", "left"), ("params", "right"), ("tokens seen", "right"),
-                          ("best val bits/byte", "right"), ("time", "right"), ("evaluations", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    best = min((s.best_val_bpb for s in series if s.best_val_bpb is not None), default=None)
-    for s in series:
-        bpb = Text("-") if s.best_val_bpb is None else Text(
-            f"{s.best_val_bpb:.4f}", style="bold green" if s.best_val_bpb == best and len(series) > 1 else "")
-        table.add_row(Text(s.name), Text(s.preset), human_count(s.params) if s.params else "-",
-                      human_count(s.tokens) if s.tokens else "-", bpb,
-                      duration(s.elapsed_s) if s.elapsed_s else "-", str(len(s.val)))
-    return table
-
-
-def validation_chart(series: list[Any], width: int, height: int = 16) -> str:
-    """The runs' validation bits per byte against the tokens seen, as terminal text."""
-    import plotext as plt
-
-    plt.clear_figure()
-    plt.plot_size(width, height)
-    plt.theme("clear")  # no background colours: the chart is read in any terminal, and piped
-    plt.title("validation bits per byte")
-    plt.xlabel("tokens seen")
-    for s in series:
-        if s.val:
-            plt.plot([t for _, t, _ in s.val], [b for _, _, b in s.val], label=s.name, marker="braille")
-    return plt.build()

@@ -34,7 +34,7 @@ from .commands import Command, nproc_arg
 from .config import SamplingConfig, TinyGPTError
 from .events import TrainingState
 from .forms import quick_start_config
-from .present import error_line
+from .present import ended_sentence, error_line
 from .units import duration, human_count
 from .workbench import Workbench
 
@@ -93,7 +93,7 @@ def _key_bindings() -> KeyBindings:
 def end_message(state: TrainingState) -> str:
     """How a training process ended, in this face's words: the core states ``resumable``, and a run
     that can go on is trained again by running the same command (as the command line says)."""
-    message = state.message or ""
+    message = ended_sentence(state.done) if state.done is not None else state.message or ""
     if state.status != "done" or not state.resumable:
         return message
     if (state.ended_in or "training") == "training":
@@ -257,7 +257,7 @@ class Repl:
         return handler(cmd.args) is not False
 
     def cmd_help(self, args: list[str]) -> None:
-        from .render import help_table
+        from .render_tables import help_table
 
         self.console.print(help_table(commands.help_rows(args[0] if args else None)))
         if not args:
@@ -265,7 +265,7 @@ class Repl:
                       "Multi-line: end a line with \\ or press Esc then Enter.", "dim")
 
     def cmd_params(self, args: list[str]) -> None:
-        from .render import params_table
+        from .render_tables import params_table
 
         if not args:
             self.console.print(params_table(commands.params_rows(self.params)))
@@ -275,13 +275,14 @@ class Repl:
             self.params, commands.canonical_param(a.split("=", 1)[0]))) for a in args))
 
     def cmd_tokens(self, args: list[str]) -> None:
-        from .render import vocab_stats_tables
+        from .render_tables import vocab_stats_tables
 
         for renderable in vocab_stats_tables(self.workbench.vocab_stats()):
             self.console.print(renderable)
 
     def cmd_versus(self, args: list[str]) -> None:
-        from .render import legend, versus_summary, versus_table, versus_text
+        from .render import legend
+        from .render_study import versus_summary, versus_table, versus_text
 
         if not args or len(args) < 2:
             raise TinyGPTError("/versus needs a run and a text.", "for example /versus other Once upon a time.")
@@ -297,7 +298,7 @@ class Repl:
         import shutil
 
         from .compare import compare_runs
-        from .render import comparison_table, validation_chart
+        from .render_tables import comparison_table, validation_chart
 
         if not args:
             raise TinyGPTError("Which runs?", "name them: /compare RUN RUN...")
@@ -338,7 +339,7 @@ class Repl:
 
     def cmd_load(self, args: list[str]) -> None:
         if not args:
-            from .render import runs_table
+            from .render_tables import runs_table
 
             infos = self.workbench.list_runs()
             if not infos:
@@ -500,7 +501,7 @@ class Repl:
 
     def _show_trees(self) -> None:
         """The tree in view, and which samples have one when several do."""
-        from .render import branches_table
+        from .render_tables import branches_table
 
         samples = self.trees.samples()
         if len(samples) > 1:
@@ -518,7 +519,7 @@ class Repl:
         return False
 
     def cmd_lens(self, args: list[str]) -> None:
-        from .render import lens_legend, lens_table
+        from .render_study import lens_legend, lens_table
 
         rec, context = self._token(args)
         lens = self.workbench.logit_lens(context, rec.id)
@@ -526,7 +527,7 @@ class Repl:
         self.console.print(lens_legend(lens))
 
     def cmd_cuts(self, args: list[str]) -> None:
-        from .render import cuts_legend, cuts_table
+        from .render_study import cuts_legend, cuts_table
 
         rec, context = self._token(args)
         assert self.last_generation is not None

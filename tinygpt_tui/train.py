@@ -97,8 +97,7 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         return done.to_dict() | {"best_val_loss": trainer.best_val_loss, "best_val_bpb": trainer.best_val_bpb,
                                  "val_loss": trainer.last_val_loss, "elapsed_s": trainer.elapsed}
     except Interrupted:
-        done = Done(step=0, reason="interrupted", message="stopped before training began.", resumable=True,
-                    stage=stage[0])
+        done = Done(step=0, reason="interrupted", resumable=True, began=False, stage=stage[0])
         emit(done)
         return done.to_dict()
     except TinyGPTError as err:

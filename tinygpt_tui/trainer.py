@@ -401,8 +401,7 @@ class Trainer:
             if self._stopping():
                 if saved_step != self.step:
                     self.save()
-                return Done(step=self.step, reason="interrupted", resumable=True,
-                            message=f"stopped at step {self.step}; checkpoint saved in {self.dir}.")
+                return Done(step=self.step, reason="interrupted", resumable=True, path=str(self.dir))
 
     def _account(self, dt: float, loss: float, lr: float, grad_norm: float, *, log: bool) -> None:
         """Fold one step's time into the meter; emit a ``step`` event when ``log``."""

@@ -9,17 +9,16 @@ first frame before torch is in memory. Training runs in its own process (:mod:`s
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import events as ev
 from . import runs
 from .config import RunConfig, SamplingConfig, TinyGPTError
-from .supervise import MetricsFollower, TrainingProcess
+from .supervise import TrainingProcess
+from .workbench_training import TrainingDesk
 from .workspace import Workspace
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
@@ -29,14 +28,13 @@ if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .generate import ScoreResult, TokenRecord
     from .lens import LogitLens
     from .model import GPT
-    from .runops import Footprint
-    from .runs import RunInfo
     from .tokenizer import Tokenizer
 
 
-class Workbench:
-    """One loaded run at a time (its model, tokenizer and config); plus the runs, datasets and training
-    of one workspace."""
+class Workbench(TrainingDesk):
+    """One loaded run at a time (its model, tokenizer and config); plus the training
+    (:class:`~tinygpt_tui.workbench_training.TrainingDesk`) and the runs, datasets and tables
+    (:class:`~tinygpt_tui.workbench_runs.RunShelf`, under it) of one workspace."""
 
     def __init__(self, workspace: Workspace):
         self.workspace = workspace
@@ -50,165 +48,6 @@ class Workbench:
         self._vocab_cache: dict[str, Any] = {}
         self.hf_info: Any = None
         self.training: dict[str, TrainingProcess] = {}
-
-    # -- runs --------------------------------------------------------------------------------------
-    def run_folder(self, name: str) -> Path:
-        """The folder of run ``name`` (TinyGPTError for a name that cannot be a run)."""
-        return runs.run_dir(self.models_dir, name)
-
-    def list_runs(self) -> list[RunInfo]:
-        """Every run under the models folder, newest first."""
-        return runs.list_runs(self.models_dir)
-
-    def run_names(self) -> set[str]:
-        return {info.name for info in self.list_runs()}
-
-    def run_exists(self, name: str) -> bool:
-        return (self.models_dir / name / runs.CONFIG).is_file()
-
-    def create_run(self, cfg: RunConfig) -> Path:
-        """Write a new run folder with ``cfg`` (TinyGPTError if the name is taken)."""
-        return runs.create_run(self.models_dir, cfg)
-
-    def run_config(self, name: str) -> RunConfig:
-        return runs.load_run_config(self.run_folder(name))
-
-    def has_weights(self, name: str) -> bool:
-        d = self.models_dir / name
-        # state.safetensors holds the weights too (the latest ones, when a kill came before model.safetensors)
-        return any((d / f).is_file() for f in (runs.WEIGHTS, runs.BEST, runs.STATE))
-
-    def default_run(self) -> str:
-        """The most recently updated run with weights; TinyGPTError pointing at training when none."""
-        infos = self.list_runs()  # newest first
-        with_weights = [r for r in infos if r.has_weights]
-        if with_weights:
-            return with_weights[0].name
-        if infos:
-            raise TinyGPTError(f"No run in {self.workspace.models} has trained weights yet.",
-                               f"train one first: tinygpt train --run {infos[0].name}")
-        raise TinyGPTError(f"There are no runs in {self.workspace.models}.",
-                           "train one first: tinygpt train --run quick --preset tiny")
-
-    def read_metrics(self, name: str, since_offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        return runs.read_metrics(self.run_folder(name), since_offset=since_offset)
-
-    def read_events(self, name: str, since_offset: int = 0) -> tuple[list[ev.Event | ev.EventError], int]:
-        """:meth:`read_metrics`, each event read once (:func:`events.read`): typed, or the EventError
-        of one that cannot be read; kinds this version does not know are left out."""
-        wires, offset = self.read_metrics(name, since_offset)
-        return [e for e in map(ev.read, wires) if e is not None], offset
-
-    def training_pid(self, name: str) -> int | None:
-        """The pid of the process training ``name`` (this workbench's child or another), or None."""
-        proc = self.training.get(name)
-        if proc is not None and proc.alive:
-            return proc.proc.pid
-        return runs.lock_owner(self.run_folder(name))
-
-    def is_training(self, name: str) -> bool:
-        """True while any process (this one's or another) holds the run's training lock."""
-        proc = self.training.get(name)
-        if proc is not None and proc.alive:
-            return True
-        return runs.is_training(self.run_folder(name))
-
-    def rename_run(self, old: str, new: str) -> Path:
-        """Rename run ``old`` to ``new`` (see runops.py); a loaded run stays loaded under its new name.
-        Refused while it trains, here or elsewhere."""
-        from . import runops
-
-        self._refuse_training_here(old, "renamed")
-        folder = runops.rename_run(self.models_dir, old, new)
-        self.training.pop(old, None)  # a finished process of the old name: nothing to keep
-        if self.run_name == old:
-            self.run_name = new
-        return folder
-
-    def delete_run(self, name: str) -> Footprint:
-        """Delete run ``name`` and its files (see runops.py). Refused while it trains and while it is the
-        loaded run."""
-        from . import runops
-
-        if self.loaded and self.run_name == name:
-            raise TinyGPTError(f"Run '{name}' is loaded for generation, so it cannot be deleted.",
-                               "load another run first (/load RUN), then delete this one.")
-        self._refuse_training_here(name, "deleted")
-        removed = runops.delete_run(self.models_dir, name)
-        self.training.pop(name, None)
-        return removed
-
-    def run_footprint(self, name: str) -> Footprint:
-        """The files and bytes of run ``name`` (what deleting it removes)."""
-        from . import runops
-
-        return runops.footprint(runops.run_folder(self.models_dir, name))
-
-    def _refuse_training_here(self, name: str, doing: str) -> None:
-        proc = self.training.get(name)
-        if proc is not None and proc.alive:
-            raise TinyGPTError(f"Run '{name}' is training in this session, so it cannot be {doing}.",
-                               "stop it first (x on its training screen, or /stop), then try again.")
-
-    # -- table exports -----------------------------------------------------------------------------
-    def save_table(self, kind: str, path: Path, *, prompt: str = "", records: list[TokenRecord] | None = None,
-                   run: str | None = None) -> tuple[Path, int]:
-        """Write ``kind`` (samples, tokens: of ``records``, a generation from ``prompt``; metrics: of
-        ``run``) to ``path`` as JSON or CSV (by its extension); returns the path and the rows written."""
-        from . import tables
-
-        tables.table_format(Path(path))  # a bad extension is said before anything else
-        if kind == "metrics":
-            if run is None:
-                raise TinyGPTError("Whose metrics?", "name the run: /save metrics FILE RUN, or open one first.")
-            if not self.run_exists(run):
-                raise TinyGPTError(f"There is no run named '{run}' in {self.models_dir}.",
-                                   "check the name on the runs screen.")
-            wires, _ = self.read_metrics(run)
-            rows = tables.metric_rows(wires)
-            if not rows:
-                raise TinyGPTError(f"Run '{run}' has no metrics yet.", "train it first; its steps are recorded as it goes.")
-        elif kind in ("samples", "tokens"):
-            if not records:
-                raise TinyGPTError(f"There is no generation to save {kind} of yet.",
-                                   "generate first: type a prompt and press enter.")
-            rows = tables.sample_rows(prompt, records) if kind == "samples" else tables.token_rows(records)
-        else:
-            raise TinyGPTError(f"Cannot save '{kind}'.", f"save one of: {', '.join(tables.KINDS)}.")
-        return tables.write_table(Path(path), rows), len(rows)
-
-    # -- datasets and shards -----------------------------------------------------------------------
-    def dataset_dir(self, name: str) -> Path:
-        """The folder of prepared dataset ``name`` (TinyGPTError when it does not exist)."""
-        d = self.workspace.data / name
-        if not d.is_dir():
-            raise TinyGPTError(f"There is no dataset named '{name}' in {self.workspace.data}.",
-                               "prepare it with `tinygpt data prepare`, or check --data-dir.")
-        return d
-
-    def run_tokenizer_path(self, name: str) -> Path:
-        """``<models>/<name>/tokenizer.json``, with clear errors when the run or its tokenizer is missing."""
-        run = self.workspace.models / name
-        if not run.is_dir():
-            raise TinyGPTError(f"There is no run named '{name}' in {self.workspace.models}.",
-                               "check the name (runs are the folders there) or pass --models-dir.")
-        path = run / runs.TOKENIZER
-        if not path.is_file():
-            raise TinyGPTError(f"The run '{name}' has no tokenizer yet.",
-                               "its training creates one; or pass --tokenizer PATH.")
-        return path
-
-    def run_shards(self, name: str, tok: Tokenizer) -> Path | None:
-        """The shard folder run ``name`` trained on with ``tok`` (found through its config), or None
-        when it has none yet."""
-        from . import corpora, shards
-
-        try:
-            cfg = self.run_config(name)
-            path = shards.shards_dir(self.data_dir / corpora.dataset_name(cfg.data), tok)
-        except (OSError, TinyGPTError):
-            return None
-        return path if (path / "meta.json").is_file() else None
 
     # -- the loaded run ----------------------------------------------------------------------------
     def read_model(self, name: str, which: str = "best", device: str = "cpu") -> tuple[GPT, Tokenizer, RunConfig]:
@@ -493,108 +332,3 @@ class Workbench:
         from .cuts import sampler_cuts
 
         return sampler_cuts(self.model, self.tokenizer, context, chosen, params, top)
-
-    # -- training ----------------------------------------------------------------------------------
-    def start_training(self, run: str | RunConfig, extra_args: list[str] | None = None,
-                       nproc: int = 1) -> TrainingProcess:
-        """Start (or resume) training ``run`` in a new process (``nproc`` processes: DDP through torchrun);
-        a RunConfig is created first."""
-        from .distributed import check_nproc
-
-        if isinstance(run, RunConfig):
-            check_nproc(nproc, run.train.grad_accum)
-            if not self.run_exists(run.name):
-                self.create_run(run)
-            name = run.name
-        else:
-            name = run
-        if not self.run_exists(name):
-            raise TinyGPTError(f"There is no run named '{name}'.", "create it first with /new.")
-        current = self.training.get(name)
-        if current is not None and current.alive:
-            finishing = current.stop_requested or current.state.status in ("done", "error")
-            if not finishing:
-                return current
-            # it said its last word and is exiting: let it release the run's lock first
-            try:
-                current.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                raise TinyGPTError(f"Run '{name}' is still saving its checkpoint.",
-                                   "try again in a moment.") from None
-        if self.is_training(name):
-            raise TinyGPTError(f"Run '{name}' is already training in another process.",
-                               "watch it with /train (it attaches) or stop that process first.")
-        check_nproc(nproc, self.run_config(name).train.grad_accum if nproc > 1 else 1)
-        proc = TrainingProcess(name, Workspace(self.models_dir, self.data_dir), extra_args, nproc=nproc)
-        self.training[name] = proc
-        return proc
-
-    def extend_run(self, run: str, *, steps: int | None = None, seconds: float | None = None) -> str:
-        """Give ``run`` more to train from where it stopped: ``steps`` more optimizer steps or ``seconds``
-        more of training time (neither: its preset's budget again, in its own unit). Rewrites its
-        ``max_steps``/``max_time``; training it again resumes exactly from its checkpoint. Returns what
-        was added, as words ("300 more steps", "2m 0s more")."""
-        from .presets import PRESETS
-        from .units import duration
-
-        if steps is not None and steps <= 0 or seconds is not None and seconds <= 0:
-            raise TinyGPTError("Continue for a positive number of steps or seconds.",
-                               "for example /continue 500 (steps) or /continue 2m.")
-        if self.is_training(run):
-            raise TinyGPTError(f"Run '{run}' is training right now.", "stop it first (x or /stop).")
-        folder = self.run_folder(run)
-        cfg = self.run_config(run)
-        kept = runs.state_summary(folder) or {}
-        step, elapsed = int(kept.get("step", 0)), float(kept.get("elapsed", 0.0))
-        tc = cfg.train
-        if steps is None and seconds is None:
-            plan = PRESETS.get(cfg.preset, {}).get("train", {})
-            if tc.max_time:
-                seconds = float(plan.get("max_time") or tc.max_time)
-            else:
-                steps = int(plan.get("max_steps") or tc.max_steps)
-        if seconds is not None:
-            # a time budget counts from the time already trained; the step plan stays (it sets warmup)
-            tc.max_time = (elapsed if kept else 0.0) + seconds
-            added = f"{duration(seconds)} more"
-        else:
-            assert steps is not None
-            tc.max_time = None
-            tc.max_steps = (step if kept else 0) + steps
-            added = f"{steps:,} more steps"
-        runs.save_run_config(folder, cfg)
-        return added
-
-    def stop_training(self, run: str, wait: float | None = None) -> bool:
-        """Stop the training of ``run`` gracefully (it saves a checkpoint): this workbench's own process,
-        or one another app, REPL or terminal left training (SIGINT to the pid its lock names, once the
-        process's start time matches the lock's). False when nothing could be stopped."""
-        proc = self.training.get(run)
-        if proc is not None and proc.alive:
-            proc.stop(wait=wait)
-            return True
-        if not self.run_exists(run):
-            return False
-        return runs.interrupt_trainer(self.run_folder(run)) is not None
-
-    def started_training(self) -> list[TrainingProcess]:
-        """Every training process this workbench started, running or finished."""
-        return list(self.training.values())
-
-    def active_training(self) -> list[TrainingProcess]:
-        """Training processes this workbench started that are still training (not those that said
-        their last word and are only exiting)."""
-        return [p for p in self.training.values() if p.running]
-
-    def attach(self, run: str, since_offset: int = 0) -> MetricsFollower:
-        """Follow a run being trained elsewhere (metrics.jsonl), from ``since_offset``."""
-        if not self.run_exists(run):
-            raise TinyGPTError(f"There is no run named '{run}'.", "check the name on the runs screen.")
-        return MetricsFollower(self.run_folder(run), since_offset=since_offset)
-
-    def shutdown(self, stop_training: bool = True, wait: float = 30.0) -> None:
-        """Stop this workbench's training processes gracefully (each saves a checkpoint)."""
-        if not stop_training:
-            return
-        for proc in self.active_training():
-            proc.stop(wait=wait)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..compare import compare_runs
-from ..render import comparison_table, validation_chart
+from ..render_tables import comparison_table, validation_chart
 from .common import workspace
 
 

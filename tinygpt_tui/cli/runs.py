@@ -47,7 +47,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     from rich.console import Console
 
-    from ..render import runs_table
+    from ..render_tables import runs_table
 
     Console(highlight=False).print(runs_table(infos))
     return 0

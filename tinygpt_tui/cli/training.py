@@ -26,7 +26,7 @@ from .. import events
 from ..config import EOT, RunConfig, TinyGPTError
 from ..events import EventError, TrainingState
 from ..forms import parse_special_tokens
-from ..present import error_line
+from ..present import ended_sentence, error_line
 from ..presets import PRESETS
 from ..render import result_line
 from ..units import duration, human_count
@@ -149,7 +149,7 @@ def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
 def done_message(state: TrainingState, how: str = "run the same command again") -> str:
     """How training ended (the state's sentence) and, when the run can go on (the core states
     ``resumable``), what to do: ``how`` is this face's way of training the run again."""
-    message = state.message or ""
+    message = ended_sentence(state.done) if state.done is not None else state.message or ""
     if state.status != "done" or not state.resumable:
         return message
     if (state.ended_in or "training") == "training":

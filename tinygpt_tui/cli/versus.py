@@ -59,7 +59,8 @@ def cmd_versus(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from ..render import legend, versus_summary, versus_table, versus_text
+    from ..render import legend
+    from ..render_study import versus_summary, versus_table, versus_text
 
     console = Console(highlight=False)
     for side, name in (("a", result.run_a), ("b", result.run_b)):

@@ -31,6 +31,7 @@ from ..forms import quick_start_config
 from ..present import error_line, os_error, short_path
 from ..workbench import Workbench
 from ..workspace import Workspace
+from .guard import Guarded
 from .messages import RunLoaded, TrainingEnded, TrainingEvent
 from .palette import SlashCommandProvider
 from .screens.base import AppScreen
@@ -57,7 +58,7 @@ def landing_summary(run: str, done: Done) -> str:
     return f"{line} Type a prompt and press enter."
 
 
-class TinyGPTApp(App[None]):
+class TinyGPTApp(Guarded, App[None]):
     """The workbench. ``TinyGPTApp(workspace, run=...)`` is also the test factory."""
 
     CSS_PATH = "app.tcss"
@@ -126,19 +127,27 @@ class TinyGPTApp(App[None]):
     CRASH_LOG = "crash.log"
 
     def _handle_exception(self, error: Exception) -> None:
-        """An exception escaping a worker becomes a notification and a line in ``models/crash.log``;
-        the app goes on. Any other unhandled exception is logged there too, then Textual's default
-        (exit with the traceback) applies: Textual has already stopped the message loop of the widget
-        whose handler raised, so going on would leave a screen that no longer answers."""
+        """An exception escaping a worker is reported (:meth:`report_failure`) and the app goes on.
+        Handlers, actions and timers of the app's own screens and widgets never get here: :class:`Guarded`
+        reports theirs where they are dispatched, so their message loops keep running. What still
+        arrives (a failure inside Textual itself) is logged, then Textual's default (exit with the
+        traceback) applies, since the loop that raised it has stopped."""
         from textual.worker import WorkerFailed
 
-        path = self.log_crash(error.error if isinstance(error, WorkerFailed) else error)
-        if isinstance(error, WorkerFailed) and self.is_running:
-            where = f" (details in {short_path(path)})" if path else ""
-            self.notify(f"Something failed inside the app: {type(error.error).__name__}: {error.error}{where}.",
-                        title="internal error", severity="error", timeout=15)
+        if isinstance(error, WorkerFailed):
+            self.report_failure(error.error)
             return
+        self.log_crash(error)
         super()._handle_exception(error)
+
+    def report_failure(self, error: BaseException) -> None:
+        """A failure inside the app: its traceback goes to ``models/crash.log``, a notification says
+        what failed and where the details are, and the app goes on."""
+        path = self.log_crash(error)
+        if self.is_running:
+            where = f" (details in {short_path(path)})" if path else ""
+            self.notify(f"Something failed inside the app: {type(error).__name__}: {error}{where}.",
+                        title="internal error", severity="error", timeout=15)
 
     def log_crash(self, error: BaseException) -> str | None:
         """Append the traceback of ``error`` to the crash log in the models folder; its path, or None

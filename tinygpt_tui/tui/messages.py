@@ -71,15 +71,3 @@ class TextScored(Message):
         self.text = text
         self.result = result
         self.error = error
-
-
-class AttentionComputed(Message):
-    """The attention worker finished one request (``maps`` of the workbench, or ``error``)."""
-
-    def __init__(self, request: int, record: Any, maps: Any = None, error: str | None = None) -> None:
-        super().__init__()
-        self.request = request
-        """Requests are numbered; the explorer drops the answer to one a newer request superseded."""
-        self.record = record
-        self.maps = maps
-        self.error = error

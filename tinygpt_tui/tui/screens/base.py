@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING, cast
 
 from textual.screen import Screen
 
+from ..guard import Guarded
 from ..widgets.command_bar import CommandBar
 
 if TYPE_CHECKING:
     from ..app import TinyGPTApp
 
 
-class AppScreen(Screen):
+class AppScreen(Guarded, Screen):
     """A screen of the workbench (runs, training, explorer, vocabulary).
 
     Screens reach the app through :attr:`tinygpt` (typed), never ``self.app.<attribute>`` untyped;

@@ -10,8 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from ..guard import Guarded
 
-class ChoiceScreen(ModalScreen[str]):
+
+class ChoiceScreen(Guarded, ModalScreen[str]):
     """A question and a row of buttons; dismisses with the chosen button's key ("cancel" on escape)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -39,7 +41,7 @@ class ChoiceScreen(ModalScreen[str]):
         self.dismiss("cancel")
 
 
-class AskTextScreen(ModalScreen["str | None"]):
+class AskTextScreen(Guarded, ModalScreen["str | None"]):
     """A question and a one-line answer (a hub id, a run's new name); dismisses with the text on enter
     or the first button, None on escape or Cancel. ``check`` returns why a text will not do (shown
     under the field, and the dialog stays), or None. The answer is the user's text: passed on as it

@@ -4,10 +4,10 @@ Generation and scoring run in worker threads; the generation worker posts batche
 (at most one message per 30 ms, so a fast model cannot flood the event loop) tagged with a
 generation number, and records of a superseded generation are dropped.
 
-F5 opens the Attention tab (added on first use) for the selected token; its maps are computed in a
-worker too, one forward pass per selection, and an answer to a superseded selection is dropped.
-F7 (logit lens) and F8 (the sampler's cuts) open tabs of the same kind, whose views run their own
-workers (widgets/token_study.py).
+F5 opens the Attention tab (added on first use) for the selected token; its view computes the maps
+in a worker of its own, one forward pass per selection, and drops an answer to a superseded selection
+(widgets/attention_view.py). F7 (logit lens) and F8 (the sampler's cuts) open tabs of the same kind,
+whose views run their own workers too (widgets/token_study.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ...branches import BranchTree
 from ...commands import format_params
 from ...config import SamplingConfig, TinyGPTError
 from ...present import PROB_BANDS, error_line
-from ..messages import AttentionComputed, GenerationFinished, TextScored, TokensGenerated
+from ..messages import GenerationFinished, TextScored, TokensGenerated
 from ..widgets.attention_view import AttentionView
 from ..widgets.branch_pane import BranchPane, branch_pane, pane_of
 from ..widgets.breakdown_table import BreakdownTable
@@ -93,7 +93,6 @@ class ExplorerScreen(AppScreen):
         self.busy = False
         self._source: TokenView | None = None
         """The token view whose selection the Attention tab follows."""
-        self._attention_request = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -247,9 +246,8 @@ class ExplorerScreen(AppScreen):
         self._labels.clear()
         self._notes.clear()
         self._clear_detail()
-        self._attention_request += 1  # an answer still on its way is about the old samples
         for view in self.query(AttentionView):
-            view.show_note(NO_SELECTION)
+            view.show_note(NO_SELECTION)  # an answer still on its way is about the old samples
         for study in self.query(TokenStudy):
             study.show_note("Select a token (←/→ or a click) to look into it.")
 
@@ -437,43 +435,17 @@ class ExplorerScreen(AppScreen):
 
     # -- attention -----------------------------------------------------------------------------------
     def request_attention(self) -> None:
-        """Compute the attention of the selected token of the followed view, off the event loop."""
+        """Have the Attention tab compute the selected token of the followed view (off the event loop)."""
         view = self.query_one(AttentionView)
         source = self._source
         record = source.selected_record if source is not None else None
-        self._attention_request += 1
         if record is None or source is None:
             view.show_note(NO_SELECTION)
             return
         # the sequence the model saw: the prompt's ids, then the tokens up to the selected one
         # (a scored text has no prompt: it starts from <|endoftext|>, as scoring does)
         ids = [r.id for r in source.records[: source.selected + 1]]
-        view.show_note(f"Computing the attention of token #{record.index + 1}…")
-        self._attention_worker(self._attention_request, source.prompt, ids, record)
-
-    @work(thread=True, exclusive=True, group="attention")
-    def _attention_worker(self, request: int, prompt: str, ids: list[int], record: object) -> None:
-        workbench = self.tinygpt.workbench
-        try:
-            maps = workbench.attention(workbench.prompt_ids(prompt) + ids)
-        except TinyGPTError as err:
-            self.post_message(AttentionComputed(request, record, error=error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(AttentionComputed(request, record,
-                                                error=f"Attention failed: {type(err).__name__}: {err}"))
-            return
-        self.post_message(AttentionComputed(request, record, maps))
-
-    @on(AttentionComputed)
-    def _attention_computed(self, message: AttentionComputed) -> None:
-        if message.request != self._attention_request:
-            return  # the selection moved on while this was computed
-        view = self.query_one(AttentionView)
-        if message.error:
-            view.show_note(message.error)
-        else:
-            view.show_maps(message.maps, message.record)
+        view.follow(source.prompt, ids, record)
 
     @on(AttentionView.Step)
     @on(TokenStudy.Step)

@@ -8,6 +8,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Markdown
 
+from ..guard import Guarded
+
 HELP_KEYS = """\
 ## Keys
 
@@ -47,7 +49,7 @@ HELP_KEYS = """\
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Guarded, ModalScreen[None]):
     """Commands (from commands.py's registry) and keys; escape, F1 or the button close it."""
 
     BINDINGS = [Binding("escape,f1,q", "dismiss_help", "Close")]

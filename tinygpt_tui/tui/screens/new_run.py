@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from ...config import TOKENIZER_KINDS, RunConfig
 from ...forms import RunForm, run_config_from_form, validate_run_form
 from ...presets import PRESETS
+from ..guard import Guarded
 
 
 @dataclass
@@ -30,7 +31,7 @@ class NewRunResult:
 FIELDS = ("name", "source", "tokenizer", "vocab_size", "special", "preset", "steps", "nproc")
 
 
-class NewRunScreen(ModalScreen[NewRunResult | None]):
+class NewRunScreen(Guarded, ModalScreen[NewRunResult | None]):
     """A modal form; each field shows config.py's one-sentence message under it while it is wrong."""
 
     BINDINGS = [

@@ -23,7 +23,7 @@ from textual.widgets import Header, ProgressBar, Static
 
 from ...events import Done, Error, Eval, Event, EventError, Start, Step, TrainingState, reduce
 from ...machine import UNAVAILABLE, MachineSampler, Usage
-from ...present import error_line
+from ...present import ended_sentence, error_line
 from ...units import duration, human_bytes, human_count
 from ..widgets.command_bar import CommandBar
 from ..widgets.footer import WorkbenchFooter
@@ -102,7 +102,7 @@ def machine_text(usage: Usage | None, state: TrainingState, *, short: bool = Fal
 def tui_message(state: TrainingState) -> str:
     """How training ended (the state's sentence) for this app: a resumable run is trained again with
     s or /train."""
-    message = state.message or ""
+    message = ended_sentence(state.done) if state.done is not None else state.message or ""
     if state.status != "done" or not state.resumable:
         return message
     if (state.ended_in or "training") == "training":

@@ -1,8 +1,9 @@
 """What the selected token attended to: per layer, a heat strip over the context and the top keys.
 
-The view only draws an :class:`~tinygpt_tui.attention.AttentionMaps` it is given (the screen computes
-it in a worker thread). It shows the last query position of the maps, which is the selected token:
-the sequence handed to the workbench ends there. Heads are shown averaged, or one at a time (``[``/``]``).
+The screen hands the view the selected token and its sequence (:meth:`AttentionView.follow`); the view
+computes the :class:`~tinygpt_tui.attention.AttentionMaps` through the workbench in a worker thread, so
+the UI never waits on the model, and drops an answer a newer request superseded. It shows the last
+query position of the maps, which is the selected token: the sequence handed to the workbench ends there. Heads are shown averaged, or one at a time (``[``/``]``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual import on, work
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ...present import prob_band, visible
+from ...config import TinyGPTError
+from ...present import error_line, prob_band, visible
+from ..guard import Guarded
 from .token_detail import BAR_WIDTH, bar
 
 TOP_KEYS = 3
@@ -35,7 +39,7 @@ def _fit(label: str, width: int = LABEL_WIDTH) -> str:
     return text + " " * max(0, width - cell_len(text))
 
 
-class AttentionView(Static, can_focus=True):
+class AttentionView(Guarded, Static, can_focus=True):
     """Attention of one token, a block per layer; ``[``/``]`` step through the heads (and their mean)."""
 
     BINDINGS = [
@@ -60,18 +64,61 @@ class AttentionView(Static, can_focus=True):
             super().__init__()
             self.delta = delta
 
+    class Computed(Message):
+        """The worker finished one request (``maps`` of the workbench, or ``error``)."""
+
+        def __init__(self, request: int, record: Any, maps: Any = None, error: str | None = None) -> None:
+            super().__init__()
+            self.request = request
+            """Requests are numbered; the answer to one a newer request superseded is dropped."""
+            self.record = record
+            self.maps = maps
+            self.error = error
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.maps: Any | None = None
         self.token: Any | None = None
+        self._number = 0
         self._note = "Select a token in a sample (←/→ or a click) to see what it attended to."
         self.update(Text(self._note, style="dim"))
 
     # -- data ------------------------------------------------------------------------------------
     def show_note(self, note: str) -> None:
-        """Show a line in place of the maps (nothing selected, computing, an error)."""
+        """Show a line in place of the maps (nothing selected, computing, an error); a late answer to
+        an earlier request is dropped."""
+        self._number += 1
         self.maps, self._note = None, note
         self.update(Text(note, style="dim"))
+
+    def follow(self, prompt: str, ids: list[int], record: Any) -> None:
+        """Compute the attention of ``record``, the last of ``ids`` (the tokens after ``prompt``), off
+        the event loop."""
+        self.show_note(f"Computing the attention of token #{record.index + 1}…")
+        self._worker(self._number, prompt, ids, record)
+
+    @work(thread=True, exclusive=True, group="attention")
+    def _worker(self, request: int, prompt: str, ids: list[int], record: Any) -> None:
+        workbench = self.app.workbench  # type: ignore[attr-defined]
+        try:
+            maps = workbench.attention(workbench.prompt_ids(prompt) + ids)
+        except TinyGPTError as err:
+            self.post_message(self.Computed(request, record, error=error_line(err)))
+            return
+        except Exception as err:  # a bug must not kill the app silently: say what happened
+            self.post_message(self.Computed(request, record, error=f"Attention failed: {type(err).__name__}: {err}"))
+            return
+        self.post_message(self.Computed(request, record, maps))
+
+    @on(Computed)
+    def _computed(self, message: Computed) -> None:
+        message.stop()
+        if message.request != self._number:
+            return  # the selection moved on while this was computed
+        if message.error:
+            self.show_note(message.error)
+        else:
+            self.show_maps(message.maps, message.record)
 
     def show_maps(self, maps: Any, token: Any) -> None:
         """Draw ``maps`` for ``token`` (the record of the last position of the sequence)."""

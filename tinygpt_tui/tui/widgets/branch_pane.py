@@ -32,6 +32,7 @@ from textual.widgets import Static
 from ...branches import BranchTree, BranchTrees, path_words
 from ...config import TinyGPTError
 from ...present import error_line
+from ..guard import Guarded
 from .token_view import TokenView
 
 COALESCE_SECONDS = 0.03
@@ -39,7 +40,7 @@ KEYS_HINT = "[ ] sibling · p parent · select a token, b: branch from it"
 SAMPLES_HINT = " · { } another sample's tree"
 
 
-class BranchList(Static):
+class BranchList(Guarded, Static):
     """The trees, one line per branch (indented by depth) under a line per sample when several
     samples have a tree, the shown one marked; a click goes to one."""
 
@@ -75,7 +76,7 @@ class BranchList(Static):
             self.post_message(self.Picked(bid, meta.get("sample")))
 
 
-class BranchPane(Vertical):
+class BranchPane(Guarded, Vertical):
     """A branch tree of one generated sample, the branch in view, and growing new branches."""
 
     BINDINGS = [

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from ...present import hex_label, visible
+from ..guard import Guarded
 
 CONTEXT_CHARS = 14
 
@@ -29,7 +30,7 @@ def row_display(row: dict[str, Any]) -> str:
     return hex_label(str(row.get("hex", "")), str(row.get("text", "")))
 
 
-class BreakdownTable(DataTable):
+class BreakdownTable(Guarded, DataTable):
     """Rows of ``breakdown(tok, text)``: one per token of the prompt."""
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -9,8 +9,10 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from ..guard import Guarded
 
-class CommandBar(Vertical):
+
+class CommandBar(Guarded, Vertical):
     """An input line plus a one-line message under it (errors in red, notes dim).
 
     Lines starting with ``/`` become :class:`CommandBar.CommandEntered`; anything else is a prompt

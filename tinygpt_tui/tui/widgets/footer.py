@@ -13,6 +13,8 @@ from textual.app import ComposeResult
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from ..guard import Guarded
+
 NARROW = 100
 """Below this many columns the footer is compact."""
 
@@ -20,7 +22,7 @@ FIRST = ("app.help", "help", "app.quit", "quit")
 """Actions whose keys are listed first, in this order."""
 
 
-class WorkbenchFooter(Footer):
+class WorkbenchFooter(Guarded, Footer):
     def compose(self) -> ComposeResult:
         widgets = list(super().compose())
         keys = [w for w in widgets if isinstance(w, FooterKey) and w.action in FIRST]

@@ -20,6 +20,7 @@ from typing import Any
 from textual_plotext import PlotextPlot
 
 from ...curves import AXES, interpolate, smooth, y_range
+from ..guard import Guarded
 
 AXIS_LABELS = {"step": "step", "tokens": "tokens seen", "time": "wall time (s)"}
 RUN_COLOURS = ("cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white")
@@ -28,7 +29,7 @@ METRICS = {"val": "validation bits per byte", "train": "training loss (smoothed)
 """What :class:`RunsChart` can draw, in the order a key cycles them."""
 
 
-class LossChart(PlotextPlot):
+class LossChart(Guarded, PlotextPlot):
     """Plots train and validation loss keyed by step; :meth:`set_series` replaces them and redraws."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -103,7 +104,7 @@ class LossChart(PlotextPlot):
         self.refresh()
 
 
-class RateChart(PlotextPlot):
+class RateChart(Guarded, PlotextPlot):
     """The learning rate against the step: the schedule as it ran (warmup, decay, re-warmup)."""
 
     def __init__(self, *, id: str | None = None) -> None:

@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from ...units import human_count
+from ..guard import Guarded
 
 COLUMNS = ("run", "tokenizer", "params", "preset", "steps", "best val loss", "val bpb", "status")
 
@@ -18,7 +19,7 @@ def _num(value: float | None, fmt: str = "{:.3f}") -> str:
     return "-" if value is None or not math.isfinite(value) else fmt.format(value)
 
 
-class RunTable(DataTable):
+class RunTable(Guarded, DataTable):
     """One row per run (row key = run name); enter or a click posts :class:`RunTable.Chosen`. Runs can
     be marked (:meth:`toggle_mark`, space on the runs screen) to be compared; a mark shows as ● before
     the name."""

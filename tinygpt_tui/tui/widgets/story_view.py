@@ -12,6 +12,7 @@ from textual.widgets import Static
 from ...events import TrainingState
 from ...present import SURPRISAL_BANDS, surprisal_band, visible
 from ...story import fallen
+from ..guard import Guarded
 
 MARK = "bold underline"
 """How a token that fell most is marked (on top of its colour)."""
@@ -41,7 +42,7 @@ def story_text(state: TrainingState) -> Text:
     return out
 
 
-class StoryView(Static):
+class StoryView(Guarded, Static):
     """Shows a state's story; hidden while the run has none (runs trained before stories existed)."""
 
     def __init__(self, *, id: str | None = None) -> None:

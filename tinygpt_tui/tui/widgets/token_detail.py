@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from ...present import prob_band, visible
+from ..guard import Guarded
 
 BAR_WIDTH = 18
 
@@ -34,7 +35,7 @@ def bar(p: float, width: int = BAR_WIDTH) -> str:
 BRANCH_HINT = "↑/↓ choose an alternative · enter or b: continue from it as a branch · esc back"
 
 
-class TokenDetail(Static, can_focus=True):
+class TokenDetail(Guarded, Static, can_focus=True):
     """Everything known about the selected token; an empty hint when nothing is selected."""
 
     BINDINGS = [

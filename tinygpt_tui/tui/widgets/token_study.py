@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from ...config import SamplingConfig, TinyGPTError
 from ...present import error_line, prob_band, visible
+from ..guard import Guarded
 
 
 @dataclass
@@ -38,7 +39,7 @@ class StudyRequest:
     """The settings the sample was generated with."""
 
 
-class TokenStudy(Static, can_focus=True):
+class TokenStudy(Guarded, Static, can_focus=True):
     """Base of the views computed per selected token; ←/→ step through the tokens from inside."""
 
     BINDINGS = [

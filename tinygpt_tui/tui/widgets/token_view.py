@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from ...present import prob_band, visible
+from ..guard import Guarded
 
 STREAM_REFRESH_SECONDS = 0.1
 """While tokens stream in, the view is refreshed at most this often (less often as the text grows)."""
@@ -41,7 +42,7 @@ def token_label(record: Any, mode: str) -> str:
     return visible(getattr(record, "display", "") or record.text)
 
 
-class TokenView(Static, can_focus=True):
+class TokenView(Guarded, Static, can_focus=True):
     """Token records of one sample (or of a scored text), selectable by keyboard and mouse."""
 
     BINDINGS = [
