@@ -30,7 +30,7 @@ def test_plain_text_is_a_prompt_and_slash_lines_are_commands():
 
 def test_every_command_in_the_registry_parses_and_has_help():
     expected = {"help", "params", "tokens", "train", "continue", "stop", "load", "new", "clear", "seed", "quit",
-                "lens", "cuts", "branch", "branches", "versus", "rename", "delete", "save"}
+                "lens", "cuts", "branch", "branches", "versus", "rename", "delete", "save", "timelapse"}
     assert set(COMMANDS) == expected
     for name, spec in COMMANDS.items():
         assert parse(f"/{name}").name == name

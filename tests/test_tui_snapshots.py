@@ -204,6 +204,25 @@ def test_explorer_branches_tab(size, runs_home, snap_compare):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_explorer_timelapse_tab(size, runs_home, snap_compare):
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "lapse", history=6)
+
+    async def timelapse(pilot):
+        await explorer_with_tokens(pilot, select=0, params="seed=4 max_new_tokens=12 num_samples=1")
+        await pilot.press("f9")
+        view = pilot.app.screen.query_one("TimelapseView")
+        await settle(pilot, lambda: view.matrix is not None and view.frame in view.samples)
+        await pilot.press("comma", "comma")  # two checkpoints back from the latest
+        await settle(pilot, lambda: view.frame == 3 and 3 in view.samples)
+        pilot.app.screen.query_one("#timelapse-scroll").scroll_home(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(new_app(run="lapse"), terminal_size=size, run_before=timelapse)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_training_screen(size, runs_home, snap_compare):
     async def training(pilot):
         await runs_listed(pilot)

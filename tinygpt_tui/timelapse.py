@@ -63,8 +63,8 @@ class SurprisalMatrix:
 def no_history(name: str) -> TinyGPTError:
     return TinyGPTError(
         f"Run '{name}' has no checkpoint history, so there is no time-lapse to show.",
-        f"each evaluation keeps one (train.history, default 24 checkpoints; runs trained before it have none): "
-        f"train the run further, e.g. tinygpt train --run {name} --max-steps N, or train a new run.")
+        f"each evaluation from now on keeps one (train.history, default 24 checkpoints): train it more "
+        f"(tinygpt train --run {name} --more 500, or /continue 500 in the app), or train a new run.")
 
 
 class TimeLapse:
