@@ -55,3 +55,12 @@ def test_a_run_without_history_and_a_missing_run_are_one_sentence(home, capsys):
     assert "no checkpoint history" in err and "--more" in err and "Traceback" not in err
     assert cli.main(["timelapse", "--run", "nowhere"]) == 2
     assert "There is no run named 'nowhere'" in capsys.readouterr().err
+
+
+def test_runs_list_states_the_historys_size(lapse_run, capsys):
+    assert cli.main(["runs", "list", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert row["name"] == "lapse" and row["history"] == 3
+    assert row["history_bytes"] == sum(p.stat().st_size for p in (lapse_run / "history").iterdir())
+    assert cli.main(["runs", "list"]) == 0
+    assert "History" in capsys.readouterr().out

@@ -394,3 +394,18 @@ def test_rename_delete_after_asking_and_save_in_the_repl(run):
     assert all(s["prompt"] == "ab" for s in samples)
     assert "error: t.csv already exists; saving never replaces a file." in out
     assert "error: Run 'tiny' has no metrics yet." in out
+
+
+def test_timelapse_reads_a_text_under_each_checkpoint_of_the_history(run):
+    from tinygpt_tui import history
+
+    out, _ = drive("/timelapse ab c\r/quit\r")
+    assert "no checkpoint history" in out and "--more" in out  # one sentence, and the REPL goes on
+    cfg = runs.load_run_config(MODELS / "tiny")
+    for step, seed in ((0, 5), (10, 0)):
+        torch.manual_seed(seed)
+        history.save_frame(MODELS / "tiny", GPT(cfg.model), step=step, tokens=step * 64, val_loss=None, bound=24)
+    out, _ = drive("/timelapse ab c\r/quit\r")
+    assert "tiny: 2 checkpoints, steps 0 to 10" in out and "step 10" in out and "mean" in out
+    rows = [line for line in out.splitlines() if line.startswith(("a ", "b ", "c "))]
+    assert len(rows) == 3 and all("█" in r for r in rows)

@@ -294,6 +294,19 @@ def test_help_screen(size, runs_home, snap_compare):
 
 
 # -- README screenshots of a real run ------------------------------------------------------------------
+async def timelapse_shot(pilot, shot) -> None:
+    """The Time-lapse tab on the text in view, two checkpoints back from the latest, photographed; then
+    back to the tokens."""
+    await pilot.press("f9")
+    view = pilot.app.screen.query_one("TimelapseView")
+    await settle(pilot, lambda: view.matrix is not None or "no checkpoint history" in view.note, timeout=300)
+    if view.lapse is not None:
+        await pilot.press("comma", "comma")
+        await settle(pilot, lambda: view.frame in view.samples, timeout=120)
+    shot(pilot.app, "timelapse")
+    await pilot.press("f9")
+
+
 def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None) -> list[Path]:
     """Photograph every screen of ``run`` (in ``workspace``, default ./models) into ``out``; returns the files."""
     import asyncio
@@ -326,6 +339,7 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
             await settle(pilot, lambda: bool(app.screen.query_one("#score-view").records))
             await pilot.press("tab", "right", "right", "right")
             shot(app, "score")
+            await timelapse_shot(pilot, shot)
             await pilot.press("f4")
             await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
             shot(app, "vocabulary")
