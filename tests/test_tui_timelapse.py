@@ -108,3 +108,24 @@ async def test_timelapse_outside_the_explorer_is_one_sentence(runs_home):
 
 def screen_is(app, name: str) -> bool:
     return type(app.screen).__name__ == name
+
+
+@pytest.mark.anyio
+async def test_the_runs_screen_states_the_size_of_a_runs_history(runs_home):
+    from tinygpt_tui.units import human_bytes
+
+    make_run(runs_home / "models", "lapse", history=4)
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: screen_is(app, "RunsScreen") and app.screen.query_one("RunTable").row_count >= 3)
+        table = app.screen.query_one("RunTable")
+        summary = app.screen.query_one("#run-summary")
+        for name in ("lapse", "fixture"):
+            table.move_cursor(row=[r.name for r in table.runs].index(name))
+            await pilot.pause()
+            shown = str(summary.render())
+            if name == "lapse":
+                size = sum(p.stat().st_size for p in (runs_home / "models" / "lapse" / "history").iterdir())
+                assert f"history 4 checkpoints ({human_bytes(size)}" in shown
+            else:
+                assert "history" not in shown

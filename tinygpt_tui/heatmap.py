@@ -8,11 +8,15 @@ text is the user's: every label goes in as text, never as markup.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.cells import cell_len
 from rich.text import Text
 
 from .present import surprisal_band, visible
-from .timelapse import SurprisalMatrix
+
+if TYPE_CHECKING:  # pragma: no cover - the matrix comes from timelapse.py, which imports torch
+    from .timelapse import SurprisalMatrix
 
 LABEL = 12
 """Cells of the token column at most."""

@@ -7,7 +7,8 @@ generation number, and records of a superseded generation are dropped.
 F5 opens the Attention tab (added on first use) for the selected token; its maps are computed in a
 worker too, one forward pass per selection, and an answer to a superseded selection is dropped.
 F7 (logit lens) and F8 (the sampler's cuts) open tabs of the same kind, whose views run their own
-workers (widgets/token_study.py).
+workers (widgets/token_study.py). F9 opens the Time-lapse tab (widgets/timelapse_view.py): the run's
+checkpoint history played back on the prompt and the text in view.
 """
 
 from __future__ import annotations
