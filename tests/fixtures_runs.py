@@ -66,15 +66,18 @@ def metric_events(max_steps: int = 50, *, stories: bool = False) -> list[dict]:
 
 
 def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: bool = True,
-             mtime: float = FIXED_TIME, stories: bool = False) -> Path:
+             mtime: float = FIXED_TIME, stories: bool = False, history: int = 0) -> Path:
     """Write run ``name`` under the models folder ``models``; returns its folder.
 
     ``trained=False`` writes only the config (a run that has not been trained yet); ``stories`` adds
-    the validation story's scorings to its metrics.
+    the validation story's scorings to its metrics; ``history`` keeps that many checkpoints in its
+    history (for the time-lapse), spread from step 0 to 50: the latest weights last, and before them
+    those weights with seeded noise, more the earlier the frame.
     """
     import torch
 
     from tinygpt_tui import checkpoint, runs
+    from tinygpt_tui import history as history_module
     from tinygpt_tui.model import GPT
     from tinygpt_tui.tokenizer import CharTokenizer
 
@@ -98,7 +101,18 @@ def make_run(models: Path, name: str = "fixture", *, seed: int = 0, trained: boo
         with open(d / runs.METRICS, "w", encoding="utf-8") as f:
             for event in events:
                 f.write(json.dumps(event) + "\n")
-    for p in [d, *d.iterdir()]:
+        for i in range(history):
+            step = round(50 * i / max(1, history - 1))
+            frame = GPT(cfg.model)
+            frame.load_state_dict(model.state_dict())
+            if i < history - 1:  # earlier frames: the latest weights, further off the earlier they are
+                gen = torch.Generator().manual_seed(seed + 1 + i)
+                with torch.no_grad():
+                    for p in frame.parameters():
+                        p.add_(torch.randn(p.shape, generator=gen) * 0.3 * (history - 1 - i))
+            history_module.save_frame(d, frame, step=step, tokens=256 * step, val_loss=round(4.5 - 0.04 * step, 4),
+                                      bound=history)
+    for p in [d, *d.iterdir(), *(d / runs.HISTORY).glob("*")]:
         os.utime(p, (mtime, mtime))
     return d
 

@@ -38,7 +38,7 @@ def test_a_text_at_the_end_of_a_command_is_taken_as_typed():
 
 def test_every_command_in_the_registry_parses_and_has_help():
     expected = {"help", "params", "tokens", "train", "continue", "stop", "load", "new", "clear", "seed", "quit",
-                "lens", "cuts", "branch", "branches", "versus", "rename", "delete", "save", "compare"}
+                "lens", "cuts", "branch", "branches", "versus", "rename", "delete", "save", "compare", "timelapse"}
     assert set(COMMANDS) == expected
     for name, spec in COMMANDS.items():
         assert parse(f"/{name}").name == name

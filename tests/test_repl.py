@@ -436,3 +436,18 @@ def test_compare_prints_the_runs_table_and_an_unknown_run_is_one_sentence(run):
     assert "tiny" in table and "other" in table and f"{best:.4f}" in table
     assert "validation bits per byte" in out and "tokens seen" in out  # the chart
     assert "no run named 'nope'" in out and "Which runs?" in out
+
+
+def test_timelapse_reads_a_text_under_each_checkpoint_of_the_history(run):
+    from tinygpt_tui import history
+
+    out, _ = drive("/timelapse ab c\r/quit\r")
+    assert "no checkpoint history" in out and "--more" in out  # one sentence, and the REPL goes on
+    cfg = runs.load_run_config(MODELS / "tiny")
+    for step, seed in ((0, 5), (10, 0)):
+        torch.manual_seed(seed)
+        history.save_frame(MODELS / "tiny", GPT(cfg.model), step=step, tokens=step * 64, val_loss=None, bound=24)
+    out, _ = drive("/timelapse ab c\r/quit\r")
+    assert "tiny: 2 checkpoints, steps 0 to 10" in out and "step 10" in out and "mean" in out
+    rows = [line for line in out.splitlines() if line.startswith(("a ", "b ", "c "))]
+    assert len(rows) == 3 and all("█" in r for r in rows)

@@ -592,3 +592,35 @@ def test_a_continued_run_warms_up_again_instead_of_jumping_to_the_peak_rate(home
     # the first session ended at rate 0; the longer schedule is in its stable phase (the peak)
     assert steps[0]["lr"] == pytest.approx(peak / 2)
     assert steps[1]["lr"] == pytest.approx(peak) and steps[2]["lr"] == pytest.approx(peak)
+
+
+def test_evaluations_keep_a_thinned_history_of_weights(home, workspace, corpus):
+    """Each evaluation (the untrained model's included) adds its weights to history/, thinned to the
+    bound, the first and the latest kept; a resumed session goes on thinning the same folder, and the
+    latest frame holds the latest weights."""
+    make_run("hist", corpus, max_steps=8, eval_interval=1, eval_iters=1, sample_tokens=2, log_interval=4, history=3)
+    stop = threading.Event()
+    train.train_run(workspace, "hist", on_event=lambda e: e["event"] == "eval" and e["step"] == 5 and stop.set(),
+                    stop=stop)
+    d = home / "models" / "hist"
+    assert [s for s, _ in runs.history_files(d)] == [0, 4, 5]
+    events: list[dict] = []
+    train.train_run(workspace, "hist", on_event=events.append)
+    from tinygpt_tui.history import frames
+
+    kept = frames(d)
+    assert [f.step for f in kept] == [0, 4, 8]
+    evals = {e["step"]: e["val_loss"] for e in collect(events, "eval")}
+    assert kept[-1].val_loss == pytest.approx(evals[8]) and kept[-1].tokens == 8 * kept[1].tokens // 4
+    latest, _ = checkpoint.read_safetensors(d / runs.WEIGHTS, runs.WEIGHTS_FORMAT)
+    last, _ = checkpoint.read_safetensors(kept[-1].path, runs.WEIGHTS_FORMAT)
+    assert latest.keys() == last.keys() and all(torch.equal(latest[k], last[k]) for k in latest)
+    info = runs.list_runs(home / "models")[0]
+    assert info.history == 3 and info.history_bytes == sum(f.bytes for f in kept)
+    assert not [p for p in (d / runs.HISTORY).iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_history_zero_keeps_none(home, workspace, corpus):
+    make_run("nohist", corpus, max_steps=2, eval_interval=1, eval_iters=1, sample_tokens=2, history=0)
+    train.train_run(workspace, "nohist")
+    assert runs.history_files(home / "models" / "nohist") == []

@@ -204,6 +204,25 @@ def test_explorer_branches_tab(size, runs_home, snap_compare):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_explorer_timelapse_tab(size, runs_home, snap_compare):
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "lapse", history=6)
+
+    async def timelapse(pilot):
+        await explorer_with_tokens(pilot, select=0, params="seed=4 max_new_tokens=12 num_samples=1")
+        await pilot.press("f9")
+        view = pilot.app.screen.query_one("TimelapseView")
+        await settle(pilot, lambda: view.matrix is not None and view.frame in view.samples)
+        await pilot.press("comma", "comma")  # two checkpoints back from the latest
+        await settle(pilot, lambda: view.frame == 3 and 3 in view.samples)
+        pilot.app.screen.query_one("#timelapse-scroll").scroll_home(animate=False)
+        await pilot.pause()
+
+    assert snap_compare(new_app(run="lapse"), terminal_size=size, run_before=timelapse)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_training_screen(size, runs_home, snap_compare):
     async def training(pilot):
         await runs_listed(pilot)
@@ -300,6 +319,19 @@ def test_help_screen(size, runs_home, snap_compare):
 
 
 # -- README screenshots of a real run ------------------------------------------------------------------
+async def timelapse_shot(pilot, shot) -> None:
+    """The Time-lapse tab on the text in view, two checkpoints back from the latest, photographed; then
+    back to the tokens."""
+    await pilot.press("f9")
+    view = pilot.app.screen.query_one("TimelapseView")
+    await settle(pilot, lambda: view.matrix is not None or "no checkpoint history" in view.note, timeout=300)
+    if view.lapse is not None:
+        await pilot.press("comma", "comma")
+        await settle(pilot, lambda: view.frame in view.samples, timeout=120)
+    shot(pilot.app, "timelapse")
+    await pilot.press("f9")
+
+
 def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None,
                           versus: str | None = None, hf: str | None = None) -> list[Path]:
     """Photograph every screen of ``run`` (in ``workspace``, default ./models) into ``out``, the explorer's
@@ -335,6 +367,7 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
             await settle(pilot, lambda: bool(app.screen.query_one("#score-view").records))
             await pilot.press("tab", "right", "right", "right")
             shot(app, "score")
+            await timelapse_shot(pilot, shot)
             await pilot.press("f4")
             await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
             shot(app, "vocabulary")

@@ -125,11 +125,15 @@ def load_weights_into(model: GPT, tensors: Tensors, path: Path) -> None:
     model.load_state_dict(tensors, strict=False)  # the tied head follows the embedding
 
 
-def save_weights(path: Path, model: GPT, *, step: int, val_loss: float | None = None) -> None:
-    """Write the model's weights (for inference) with their step and validation loss in the header."""
+def save_weights(path: Path, model: GPT, *, step: int, val_loss: float | None = None,
+                 tokens: int | None = None) -> None:
+    """Write the model's weights (for inference) with their step, validation loss and (where given)
+    the training tokens seen in the header."""
     meta = {"format": WEIGHTS_FORMAT, "step": str(step),
             "val_loss": "" if val_loss is None else repr(float(val_loss)),
             "vocab_size": str(model.config.vocab_size)}
+    if tokens is not None:
+        meta["tokens"] = str(int(tokens))
     atomic_save_tensors(path, weights_state_dict(model), meta)
 
 

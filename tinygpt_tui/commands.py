@@ -84,6 +84,10 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("lens", "/lens N [SAMPLE]",
                     "Logit lens of token N of the last generation (N as in its # column): what each layer "
                     "would have predicted there.", "", 2),
+        CommandSpec("timelapse", "/timelapse [TEXT]",
+                    "Play the loaded run's checkpoint history back: the sample each checkpoint writes for the "
+                    "prompt (one seed for all) and the surprisal of TEXT (default: the text in view) under each.",
+                    "", None),
         CommandSpec("cuts", "/cuts N [SAMPLE]",
                     "The sampler's cuts at token N of the last generation: its distribution raw, after "
                     "temperature, after top-k and after top-p.", "", 2),

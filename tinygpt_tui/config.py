@@ -81,6 +81,9 @@ LIMITS = {"n_layer": 1024, "n_head": 1024, "n_embd": 65536, "block_size": 1 << 2
           "batch_size": 1 << 16, "grad_accum": 1 << 16, "max_steps": 10**9, "eval_interval": 10**9,
           "eval_iters": 1 << 20, "log_interval": 10**9}
 
+HISTORY_LIMIT = 1000
+"""The most checkpoints a run's history may keep (each is a copy of the weights)."""
+
 
 def _check_seed(seed: Any) -> None:
     _check(isinstance(seed, int) and 0 <= seed < SEED_LIMIT, f"seed {seed} is out of range.",
@@ -249,6 +252,10 @@ class TrainConfig:
     """Evaluate, sample and checkpoint every this many steps."""
     checkpoint_interval: int = 0
     """Also checkpoint every this many steps, between evaluations (0: at evaluations only)."""
+    history: int = 24
+    """Keep at most this many weights-only checkpoints of past evaluations in the run's ``history/``
+    folder (for the time-lapse), thinned to stay spread over training, the first and the latest always
+    kept; 0 keeps none."""
     eval_iters: int = 20
     """Batches averaged for the validation loss."""
     log_interval: int = 10
@@ -281,6 +288,9 @@ class TrainConfig:
         _check(isinstance(self.checkpoint_interval, int) and self.checkpoint_interval >= 0,
                f"checkpoint_interval must be 0 (at evaluations only) or a positive number of steps, "
                f"not {self.checkpoint_interval!r}.")
+        _check(isinstance(self.history, int) and (self.history == 0 or 2 <= self.history <= HISTORY_LIMIT),
+               f"history must be 0 (none kept) or from 2 to {HISTORY_LIMIT} checkpoints, not {self.history!r}.",
+               "24 keeps a time-lapse of a few dozen frames; 0 turns it off.")
         _check(self.optimizer in OPTIMIZERS, f"Unknown optimizer '{self.optimizer}'.",
                f"choose one of {', '.join(OPTIMIZERS)}.")
         _check(self.schedule in SCHEDULES, f"Unknown schedule '{self.schedule}'.",

@@ -55,17 +55,22 @@ def help_table(rows: Sequence[tuple[str, str]]) -> Table:
 
 def runs_table(infos: Sequence[Any]) -> Table:
     table = Table(title="Runs", box=box.SIMPLE_HEAVY, title_justify="left", title_style="bold")
-    for col in ("Run", "Preset", "Tokenizer", "Params", "Step", "Best val bpb", "Weights"):
+    from .units import human_bytes
+
+    for col in ("Run", "Preset", "Tokenizer", "Params", "Step", "Best val bpb", "Weights", "History"):
         table.add_column(col)
     for r in infos:
         problem = getattr(r, "problem", None)
         if problem:  # a run whose config cannot be read: listed, with why
-            table.add_row(Text(r.name), Text(f"cannot be read: {problem}", style="red"), "", "", "", "", "no")
+            table.add_row(Text(r.name), Text(f"cannot be read: {problem}", style="red"), "", "", "", "", "no", "")
             continue
         bpb = f"{r.best_val_bpb:.3f}" if getattr(r, "best_val_bpb", None) is not None else "-"
+        kept = getattr(r, "history", 0)
+        history = f"{kept} ({human_bytes(r.history_bytes)})" if kept else "-"
         # names and presets come from folders and config files: text, never markup
         table.add_row(Text(r.name), Text(r.preset), Text(f"{r.tokenizer} {r.vocab_size}"),
-                      f"{r.params / 1e6:.2f}M", str(r.step), bpb, "yes" if getattr(r, "has_weights", True) else "no")
+                      f"{r.params / 1e6:.2f}M", str(r.step), bpb, "yes" if getattr(r, "has_weights", True) else "no",
+                      history)
     return table
 
 

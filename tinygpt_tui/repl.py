@@ -308,6 +308,23 @@ class Repl:
             width = min(120, max(40, shutil.get_terminal_size((100, 24)).columns))
             self.console.print(Text.from_ansi(validation_chart(series, width)))
 
+    def cmd_timelapse(self, args: list[str]) -> None:
+        """/timelapse [TEXT]: TEXT (default: the last prompt and its first sample) under each checkpoint."""
+        from .heatmap import heatmap
+        from .render import legend
+
+        lapse = self.workbench.timelapse()
+        text = " ".join(args)
+        if not text and self.last_generation is not None:
+            prompt, records, _params = self.last_generation
+            text = prompt + "".join(r.text for r in records if r.sample == 0)
+        if not text:
+            raise TinyGPTError("/timelapse needs a text to read.", "for example /timelapse Once upon a time.")
+        self.console.print(Text(f"{lapse.name}: {len(lapse.frames)} checkpoints, steps "
+                                f"{lapse.frames[0].step} to {lapse.frames[-1].step}", style="bold"))
+        self.console.print(heatmap(lapse.surprisal(text), self.console.width))
+        self.console.print(legend("surprisal"))
+
     def cmd_train(self, args: list[str]) -> None:
         args, nproc = nproc_arg(args)
         name = args[0] if args else self.workbench.run_name

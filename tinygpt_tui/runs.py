@@ -10,6 +10,8 @@
                        header the JSON scalars (step, elapsed time, best validation, python/numpy RNG)
     state.json         a readable copy of those scalars (never read back for resuming)
     metrics.jsonl      one JSON event per line, appended and flushed as training goes
+    history/           step-000000123.safetensors: weights of past evaluations (weights-only format),
+                       thinned to at most ``train.history`` of them, for the time-lapse
     train.lock         {"pid", "proc_start", "started"} while a training process owns the run
 
 Why a ``kill -9`` cannot leave a broken resume point: everything a resume needs lives in one file,
@@ -49,6 +51,8 @@ STATE = "state.safetensors"
 STATE_JSON = "state.json"
 METRICS = "metrics.jsonl"
 LOCK = "train.lock"
+HISTORY = "history"
+"""The folder of a run's past checkpoints (history.py keeps it)."""
 SAMPLING = "sampling.json"
 """The sampling settings last used with the run in the app (kept across launches)."""
 
@@ -134,6 +138,38 @@ def training_memory(cfg: RunConfig) -> int:
     activations = 4 * tokens * m.n_layer * (16 * m.n_embd + 2 * m.n_head * m.block_size)
     logits = 4 * tokens * m.vocab_size * 3
     return 16 * params + activations + logits
+
+
+def history_step(path: Path) -> int | None:
+    """The step of a history file's name (``step-000000123.safetensors``), or None for any other name
+    (a temporary file of a write in progress, something the user put there)."""
+    name = path.name
+    if not (name.startswith("step-") and name.endswith(".safetensors")):
+        return None
+    digits = name[len("step-"):-len(".safetensors")]
+    return int(digits) if digits.isdigit() and digits.isascii() else None
+
+
+def history_files(run: Path) -> list[tuple[int, Path]]:
+    """The (step, path) of each checkpoint in the run's history, oldest first."""
+    folder = run / HISTORY
+    try:
+        found = [(history_step(p), p) for p in folder.iterdir()]
+    except OSError:  # no history (yet), or not a folder
+        return []
+    return sorted((step, p) for step, p in found if step is not None)
+
+
+def history_size(run: Path) -> tuple[int, int]:
+    """How many checkpoints the run's history keeps, and their bytes on disk."""
+    count = size = 0
+    for _step, p in history_files(run):
+        try:
+            size += p.stat().st_size
+            count += 1
+        except OSError:  # thinned away while counted
+            pass
+    return count, size
 
 
 # --------------------------------------------------------------------------------------------------
@@ -368,6 +404,10 @@ class RunInfo:
     updated: float
     """Unix time of the newest file in the run."""
     has_weights: bool
+    history: int = 0
+    """Checkpoints kept in its history (for the time-lapse)."""
+    history_bytes: int = 0
+    """Their size on disk."""
     problem: str | None = None
     """Why the run cannot be read (a malformed config.json), as one sentence with its hint; the other
     fields are then placeholders."""
@@ -399,6 +439,7 @@ def run_info(run: Path) -> RunInfo:
             mtimes.append(p.stat().st_mtime)
         except FileNotFoundError:  # renamed or removed between listing and stat
             pass
+    history, history_bytes = history_size(run)
     return RunInfo(
         name=name, tokenizer=cfg.tokenizer.kind, vocab_size=cfg.model.vocab_size,
         params=estimate_params(cfg.model), preset=cfg.preset, step=int(summary.get("step", 0)),
@@ -406,6 +447,7 @@ def run_info(run: Path) -> RunInfo:
         best_val_loss=summary.get("best_val_loss"), best_val_bpb=summary.get("best_val_bpb"),
         training=is_training(run), updated=max(mtimes, default=0.0),
         has_weights=(d / WEIGHTS).is_file() or (d / STATE).is_file(),
+        history=history, history_bytes=history_bytes,
     )
 
 

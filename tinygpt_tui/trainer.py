@@ -8,7 +8,8 @@ and checkpoints, each reported as a typed event. :mod:`tinygpt_tui.train` builds
   optional ``torch.compile``;
 - every ``eval_interval`` steps measures validation loss and bits per byte (evaluate.py), writes a
   sample (generate.py's sampler), scores the validation story (story.py) and writes a checkpoint,
-  keeping the best-by-validation weights beside the latest.
+  keeping the best-by-validation weights beside the latest, and a thinned history of past
+  evaluations' weights for the time-lapse (history.py).
 
 Exact resume: batch ``i`` of the training stream is a pure function of (seed, i) (shards.BatchSampler),
 the global torch RNG is consumed only by dropout inside training steps (evaluation and samples use
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import checkpoint, distributed, outcome, runs, train_dist
+from . import checkpoint, distributed, history, outcome, runs, train_dist
 from .config import RunConfig, SamplingConfig
 from .device import (
     autocast,
@@ -169,8 +170,8 @@ class Trainer:
         self.best_val_bpb = s.get("best_val_bpb")
         self.best_step = s.get("best_step")
         self.last_val_loss = s.get("val_loss")
-        history = s.get("val_history") or []
-        self.val_history = [(int(a), float(b)) for a, b in history
+        past = s.get("val_history") or []
+        self.val_history = [(int(a), float(b)) for a, b in past
                             if isinstance(a, int) and isinstance(b, (int, float))][-8:]
 
     def _scalars(self) -> dict[str, Any]:
@@ -331,6 +332,14 @@ class Trainer:
         self.emit(Sample(step=self.step, text=self.sample()))
         self.emit_story()
         self.save(best=best)
+        self.save_history(m["val_loss"])
+
+    def save_history(self, val_loss: float | None) -> None:
+        """Add this evaluation's weights to the run's thinned history (history.py; rank 0 alone, after
+        the resume point, drawing no random number)."""
+        if self.ctx.is_main and self.tc.history > 0:
+            history.save_frame(self.dir, self.model, step=self.step, tokens=self.tokens_seen, val_loss=val_loss,
+                               bound=self.tc.history)
 
     def emit_story(self) -> None:
         """Score the validation story and send it (rank 0, at each evaluation). Scoring draws no
@@ -362,6 +371,7 @@ class Trainer:
             self.emit(Eval(step=0, train_loss=m["train_loss"], val_loss=m["val_loss"], val_bpb=m["val_bpb"],
                            best=False))
             self.emit_story()  # the untrained model's story: every later one is compared with it
+            self.save_history(m["val_loss"])  # the time-lapse starts from the untrained model
         saved_step = self.step if self.resumed else -1
         next_probe = self.elapsed + PROBE_EVERY
         while True:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .generate import ScoreResult, TokenRecord
     from .lens import LogitLens
     from .model import GPT
+    from .timelapse import TimeLapse
     from .tokenizer import Tokenizer
 
 
@@ -229,6 +230,19 @@ class Workbench(TrainingDesk):
             model, tok, _cfg = self.read_model(name, which=which)
             sides.append((name, model, tok))
         return versus(text, sides[0], sides[1])
+
+    def timelapse(self, run: str | None = None) -> TimeLapse:
+        """The checkpoint history of ``run`` (default: the loaded run) as a time-lapse (timelapse.py)."""
+        from .timelapse import open_timelapse
+
+        name = run or self.run_name
+        if name is None or name.startswith("hf:"):
+            raise TinyGPTError("The time-lapse plays back a run of this workbench, and none is named.",
+                               "load a run (/load RUN) or name one: tinygpt timelapse --run RUN.")
+        if not self.run_exists(name):
+            raise TinyGPTError(f"There is no run named '{name}' in {self.models_dir}.",
+                               "list the runs with `tinygpt runs` (or /load with no name).")
+        return open_timelapse(self.run_folder(name))
 
     # -- sampling ----------------------------------------------------------------------------------
     def default_params(self) -> SamplingConfig:

@@ -15,7 +15,7 @@ __all__ = ["build_parser", "main", "print_error", "size_arg"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import compare, data, export, runs, sampling, tokens, training, versus
+    from . import compare, data, export, runs, sampling, timelapse, tokens, training, versus
 
     parser = argparse.ArgumentParser(
         prog="tinygpt",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-dir", help="where runs live (default: ./models or $TINYGPT_MODELS)")
     parser.add_argument("--data-dir", help="where prepared datasets live (default: ./data or $TINYGPT_DATA)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for area in (data, tokens, training, compare, sampling, export, versus, runs):
+    for area in (data, tokens, training, compare, timelapse, sampling, export, versus, runs):
         area.register(sub)
     return parser
 

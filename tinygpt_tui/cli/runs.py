@@ -43,7 +43,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for r in infos:
             sys.stdout.write(json.dumps({"name": r.name, "preset": r.preset, "tokenizer": r.tokenizer,
                                          "params": r.params, "step": r.step, "best_val_bpb": r.best_val_bpb,
-                                         "training": r.training, "problem": r.problem}) + "\n")
+                                         "training": r.training, "history": r.history,
+                                         "history_bytes": r.history_bytes, "problem": r.problem}) + "\n")
         return 0
     from rich.console import Console
 

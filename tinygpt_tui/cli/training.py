@@ -55,6 +55,7 @@ OVERRIDES: list[tuple[str, str, str, Any, str]] = [
     ("--grad-clip", "train", "grad_clip", float, "clip the gradient norm (0: off)"),
     ("--eval-interval", "train", "eval_interval", int, "evaluate, sample and checkpoint every N steps"),
     ("--checkpoint-interval", "train", "checkpoint_interval", int, "also checkpoint every N steps between evaluations"),
+    ("--history", "train", "history", int, "keep at most N past checkpoints for the time-lapse (0: none)"),
     ("--eval-iters", "train", "eval_iters", int, "batches per evaluation"),
     ("--log-interval", "train", "log_interval", int, "report every N steps"),
     ("--sample-tokens", "train", "sample_tokens", int, "tokens in each evaluation sample"),

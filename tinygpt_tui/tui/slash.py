@@ -28,6 +28,9 @@ TUI_HELP = {
     "tokens": "Open the vocabulary explorer of the loaded run.",
     "lens": "Select token N (from 1) of a sample in the explorer and open its logit lens (F7).",
     "cuts": "Select token N (from 1) of a sample in the explorer and open the sampler's cuts there (F8).",
+    "timelapse": "Open the Time-lapse tab (F9): a slider (, . or ←/→) across the run's checkpoint history showing "
+                 "the sample each checkpoint writes for the prompt, with one seed, and a token × checkpoint heat "
+                 "map of the surprisal of TEXT (default: the scored text, or the prompt and its first sample).",
     "branch": "Continue the sample (or branch) in view from another token: at token POSITION (as the detail "
               "panel numbers it) take its ALTERNATIVE-th alternative, or id=N, or text=T. Keys: b on a token.",
     "branches": "Show the Branches tab (N: branch N; sample S: sample S's tree, each sample has its own); "
@@ -330,6 +333,16 @@ class SlashCommands:
 
     def _cmd_quit(self, args: list[str]) -> None:
         self.app.action_quit()
+
+    def _cmd_timelapse(self, args: list[str]) -> None:
+        from .screens.explorer import ExplorerScreen
+
+        screen = self.app.screen
+        if not isinstance(screen, ExplorerScreen):
+            raise TinyGPTError("/timelapse plays a run back in the explorer.",
+                               "open a run (/load RUN), then /timelapse (or F9), or tinygpt timelapse --run RUN.")
+        text = " ".join(args).replace("\\n", "\n") or None
+        self.app.run_worker(screen.action_timelapse(text))
 
     def _cmd_lens(self, args: list[str]) -> None:
         self._study("lens", args)

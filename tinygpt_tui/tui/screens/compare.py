@@ -83,8 +83,8 @@ class CompareScreen(AppScreen):
         with Horizontal(id="compare-main"):
             yield RunsChart(id="compare-chart")
             with VerticalScroll(id="compare-side"):
-                yield Static("", id="compare-table")
-                yield Static("", id="compare-note")
+                yield Static("", id="compare-table", markup=False)
+                yield Static("", id="compare-note", markup=False)
         yield CommandBar("/compare RUN RUN... compares others, /help", id="command-bar")
         yield WorkbenchFooter()
 

@@ -7,7 +7,8 @@ generation number, and records of a superseded generation are dropped.
 F5 opens the Attention tab (added on first use) for the selected token; its view computes the maps
 in a worker of its own, one forward pass per selection, and drops an answer to a superseded selection
 (widgets/attention_view.py). F7 (logit lens) and F8 (the sampler's cuts) open tabs of the same kind,
-whose views run their own workers too (widgets/token_study.py).
+whose views run their own workers too (widgets/token_study.py). F9 opens the Time-lapse tab
+(widgets/timelapse_view.py): the run's checkpoint history played back on the prompt and the text in view.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..widgets.command_bar import CommandBar
 from ..widgets.cuts_view import CutsView
 from ..widgets.footer import WorkbenchFooter
 from ..widgets.lens_view import LensView
+from ..widgets.timelapse_view import LapseRequest, TimelapseView
 from ..widgets.token_detail import TokenDetail
 from ..widgets.token_study import StudyRequest, TokenStudy
 from ..widgets.token_view import MODE_LABELS, MODES, TokenView
@@ -70,6 +72,7 @@ class ExplorerScreen(AppScreen):
         Binding("f6", "next_tab", "Next tab"),
         Binding("f7", "study('lens')", "Logit lens", show=False),
         Binding("f8", "study('cuts')", "Sampler's cuts", show=False),
+        Binding("f9", "timelapse", "Time-lapse", show=False),
         Binding("b", "branch", "Branch", show=False),  # named in the help and the detail panel's hint
         Binding("ctrl+l", "clear", "Clear"),
     ]
@@ -386,7 +389,7 @@ class ExplorerScreen(AppScreen):
         """The detail panel shows a token of the tab in view, never one of another tab."""
         pane = message.pane.id if message.pane is not None else None
         source = self._source
-        if pane in ("attention-pane", "lens-pane", "cuts-pane"):
+        if pane in ("attention-pane", "lens-pane", "cuts-pane", "timelapse-pane"):
             return
         if source is not None and pane == pane_of(source.id):
             return
@@ -468,7 +471,7 @@ class ExplorerScreen(AppScreen):
         if isinstance(self.focused, TokenDetail) and self._source is not None:
             self._source.focus()  # from choosing an alternative back to the tokens
             return
-        if isinstance(self.focused, TokenView | AttentionView | TokenStudy):
+        if isinstance(self.focused, TokenView | AttentionView | TokenStudy | TimelapseView):
             self.query_one(CommandBar).focus_input()
             return
         self.cancel_generation()
@@ -526,6 +529,33 @@ class ExplorerScreen(AppScreen):
         view.focus()
         self._follow(view)
 
+    async def action_timelapse(self, text: str | None = None) -> None:
+        """F9 (or /timelapse [TEXT]): the run's checkpoints played back on the prompt and the text in view
+        (``text`` instead, when given), in a tab added on first use; F9 from it goes back."""
+        tabs = self.query_one("#explorer-tabs", TabbedContent)
+        if tabs.active == "timelapse-pane" and text is None:
+            self._back_to_tokens()
+            return
+        if not self.query("#timelapse-view"):
+            scroll = VerticalScroll(TimelapseView(id="timelapse-view"), id="timelapse-scroll")
+            scroll.can_focus = False
+            await tabs.add_pane(TabPane("Time-lapse", scroll, id="timelapse-pane"))
+            self._tune_focus_chain()
+        tabs.active = "timelapse-pane"
+        view = self.query_one(TimelapseView)
+        view.focus()
+        params = self._params_used or self.tinygpt.params
+        view.open(LapseRequest(self.run, self.last_prompt, self.text_in_view() if text is None else text, params))
+
+    def text_in_view(self) -> str:
+        """The text the time-lapse reads: the scored text when the Score tab holds one and is in view
+        (or nothing was generated), else the prompt and the first sample, else the prompt."""
+        scored = self.query_one("#score-view", TokenView)
+        sample = self._views.get(0)
+        if scored.records and (self.score_mode or sample is None or not sample.records):
+            return "".join(r.text for r in scored.records)
+        return self.last_prompt + ("".join(r.text for r in sample.records) if sample is not None else "")
+
     def request_studies(self) -> None:
         for view in self.query(TokenStudy):
             self._follow(view)
@@ -544,7 +574,7 @@ class ExplorerScreen(AppScreen):
         tabs = self.query_one("#explorer-tabs", TabbedContent)
         panes = ["samples-pane", "prompt-pane", "score-pane"]
         panes += [p for p in ("attention-pane", "branches-pane") if self.query(f"#{p}")]
-        panes += [f"{kind}-pane" for kind in STUDIES if self.query(f"#{kind}-view")]
+        panes += [f"{kind}-pane" for kind in (*STUDIES, "timelapse") if self.query(f"#{kind}-view")]
         tabs.active = panes[(panes.index(tabs.active) + 1) % len(panes)] if tabs.active in panes else panes[0]
 
     def action_clear(self) -> None:

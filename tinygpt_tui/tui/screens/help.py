@@ -40,6 +40,7 @@ HELP_KEYS = """\
 | explorer | `ctrl+l` | clear the samples |
 | explorer | `F4` / `F5` | vocabulary / attention of the selected token (`[` `]` head) |
 | explorer | `F7` / `F8` | logit lens / the sampler's cuts of the selected token (`←` `→` token) |
+| explorer | `F9` | time-lapse: the run's checkpoints on the prompt and the text in view (`,` `.` or `←` `→` checkpoint, `home` `end`) |
 | explorer | `b` | branch: choose one of the selected token's alternatives (`↑` `↓`, `enter` or `b`, or click one) and continue from it |
 | branches | `[` `]` / `p` | sibling branch / the parent branch, at the branch point |
 | branches | `{` `}` | the previous / next sample's tree (each sample has its own) |

@@ -134,8 +134,16 @@ class RunsScreen(AppScreen):
             f"{name}: data {d.source} · tokenizer {cfg.tokenizer.kind}"
             f"{'' if cfg.tokenizer.kind != 'bpe' else ' ' + str(cfg.tokenizer.vocab_size)} · "
             f"{m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
-            f"batch {t.batch_size}, lr {t.lr:g}, {t.max_steps} steps"
+            f"batch {t.batch_size}, lr {t.lr:g}, {t.max_steps} steps{self._history(name)}"
         ))
+
+    def _history(self, name: str) -> str:
+        """`` · history N checkpoints (size)`` of a run that keeps one, for the summary line."""
+        from ...units import human_bytes
+
+        info = next((r for r in self.query_one(RunTable).runs if r.name == name), None)
+        kept = getattr(info, "history", 0)
+        return f" · history {kept} checkpoints ({human_bytes(info.history_bytes)}, F9 in the explorer)" if kept else ""
 
     @on(RunTable.RowHighlighted)
     def _highlighted(self) -> None:

@@ -130,7 +130,7 @@ class RateChart(Guarded, PlotextPlot):
         self.refresh()
 
 
-class RunsChart(PlotextPlot):
+class RunsChart(Guarded, PlotextPlot):
     """Several runs' curves on one chart (compare.RunSeries each): validation bits per byte at their
     evaluations, or their training loss smoothed (curves.smooth) over its faint raw readings; against
     the step, the tokens seen or the wall time; linear or log10 y."""
