@@ -333,10 +333,11 @@ async def timelapse_shot(pilot, shot) -> None:
 
 
 def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None,
-                          versus: str | None = None, hf: str | None = None) -> list[Path]:
+                          versus: str | None = None, hf: str | None = None,
+                          compare: list[str] | None = None) -> list[Path]:
     """Photograph every screen of ``run`` (in ``workspace``, default ./models) into ``out``, the explorer's
-    lens, cuts and branches views, ``run`` against the run ``versus`` and the explorer on the Hugging
-    Face model folder ``hf`` when they are given; returns the files."""
+    lens, cuts and branches views, ``run`` against the run ``versus``, the runs ``compare`` side by side
+    and the explorer on the Hugging Face model folder ``hf`` when they are given; returns the files."""
     import asyncio
 
     out.mkdir(parents=True, exist_ok=True)
@@ -410,6 +411,14 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
                 await settle(pilot, lambda: name_of(app) == "VersusScreen" and app.screen.result is not None,
                              timeout=120)
                 shot(app, "versus")
+        if compare:
+            app = new_app(**({"workspace": workspace} if workspace else {}))
+            async with app.run_test(size=size) as pilot:
+                await runs_listed(pilot)
+                await run_command(pilot, "/compare " + " ".join(compare))
+                await settle(pilot, lambda: name_of(app) == "CompareScreen" and len(app.screen.series) == len(compare))
+                await pilot.pause(0.5)
+                shot(app, "compare")
         if hf:
             app = new_app(hf=hf, **({"workspace": workspace} if workspace else {}))
             async with app.run_test(size=size) as pilot:
@@ -431,10 +440,11 @@ if __name__ == "__main__":
     parser.add_argument("--out", default="docs/screenshots")
     parser.add_argument("--versus", help="a second run to set against --run")
     parser.add_argument("--hf", help="a Hugging Face model folder to open in the explorer")
+    parser.add_argument("--compare", nargs="+", help="runs to compare side by side")
     args = parser.parse_args()
     from tinygpt_tui.workspace import Workspace
 
     workspace = Workspace.from_env(args.models_dir, args.data_dir).resolved()
     for path in save_docs_screenshots(args.run, Path(args.out), workspace=workspace, versus=args.versus,
-                                      hf=args.hf):
+                                      hf=args.hf, compare=args.compare):
         print(path)
