@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from tinygpt_tui import events, runs
+from tinygpt_tui import prepare as prepare_module
 from tinygpt_tui.prepare import Interrupted, prepare_data, progress_reporter
 from tinygpt_tui.presets import preset_config
 
@@ -53,7 +54,10 @@ def test_a_stop_during_preparation_interrupts_it(home, write_stories):
     assert not (runs.run_dir(home / "models", "s") / runs.TOKENIZER).exists()
 
 
-def test_a_corpus_stopped_mid_way_is_resumed_by_the_next_preparation(home):
+def test_a_corpus_stopped_mid_way_is_resumed_by_the_next_preparation(home, monkeypatch):
+    # every report emits (no throttling): the built-in stories are written so fast that a throttled
+    # reporter may say nothing between the start and the end, and no stop is ever asked for
+    monkeypatch.setattr(prepare_module, "PROGRESS_INTERVAL", 0.0)
     cfg = preset_config("micro", "r", {"data": {"source": "storybook", "max_bytes": 3_000_000},
                                        "tokenizer": {"kind": "char"}})
     runs.create_run(home / "models", cfg)
