@@ -164,7 +164,7 @@ async def test_a_failure_in_a_button_handler_is_reported_and_the_screen_still_an
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("#new-run-button").display)
         await pilot.pause()
-        monkeypatch.setattr(app, "new_run", boom("the new-run button"))
+        monkeypatch.setattr(app.dialogs, "new_run", boom("the new-run button"))
         await pilot.click("#new-run-button")
         await _reported(pilot, app, home, "the new-run button")
         monkeypatch.undo()

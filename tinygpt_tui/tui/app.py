@@ -27,17 +27,16 @@ from textual.screen import ModalScreen, Screen
 
 from ..config import SamplingConfig, TinyGPTError
 from ..events import Checkpoint, Done, Error
-from ..forms import quick_start_config
 from ..present import error_line, os_error, short_path
 from ..workbench import Workbench
 from ..workspace import Workspace
 from .guard import Guarded
 from .messages import RunLoaded, TrainingEnded, TrainingEvent
 from .palette import SlashCommandProvider
+from .run_dialogs import RunDialogs
 from .screens.base import AppScreen
-from .screens.confirm import AskTextScreen, ChoiceScreen
+from .screens.confirm import ChoiceScreen
 from .screens.help import HelpScreen
-from .screens.new_run import NewRunResult, NewRunScreen
 from .screens.runs import RunsScreen
 from .slash import SlashCommands, commands_markdown
 from .watch import TrainingWatch
@@ -100,7 +99,8 @@ class TinyGPTApp(Guarded, App[None]):
         self.training = TrainingWatch(self)
         """The runs this app trains or watches, and their event pumps."""
         self.slash = SlashCommands(self)
-        self._explore_when_done: set[str] = set()
+        self.dialogs = RunDialogs(self)
+        self.explore_when_done: set[str] = set()
         self._landing: dict[str, str] = {}
         """The end-of-training summary to say where the quick start lands (the explorer), by run."""
 
@@ -204,17 +204,6 @@ class TinyGPTApp(Guarded, App[None]):
         self.say(f"Opening {source} with transformers…")
         self._load_hf_worker(source)
 
-    def ask_hf(self) -> None:
-        """Ask for a hub id or a local folder, then open it as ``--hf`` does (escape: nothing)."""
-        def answered(source: str | None) -> None:
-            if source is not None:
-                self.load_hf(source.strip())  # an empty answer gets open_hf's one sentence
-
-        self.push_screen(AskTextScreen(
-            "Open a Hugging Face causal language model: a hub id (needs the network once, then the cache) "
-            "or a local folder with config.json, weights and tokenizer.",
-            placeholder="gpt2, roneneldan/TinyStories-1M or ./my-model-folder", ok="Open"), answered)
-
     @work(thread=True, exclusive=True, group="load")
     def _load_hf_worker(self, source: str) -> None:
         try:
@@ -310,33 +299,6 @@ class TinyGPTApp(Guarded, App[None]):
         if not isinstance(self.screen, VocabScreen):
             self.push_screen(VocabScreen(self.workbench.run_name or ""))
 
-    def new_run(self) -> None:
-        """Open the new-run form; create the run it returns (and start training when asked)."""
-        def created(result: NewRunResult | None) -> None:
-            if result is None:
-                return
-            try:
-                self.workbench.create_run(result.config)
-            except (TinyGPTError, OSError) as err:  # a read-only models folder, a full disk: a sentence
-                self.say_error(err)
-                return
-            self.refresh_runs()
-            self.show_training(result.config.name, start=result.train, nproc=result.nproc)
-
-        self.push_screen(NewRunScreen(self.workbench.run_names()), created)
-
-    def quick_start(self) -> None:
-        """Create run 'quick' (preset tiny, storybook corpus) if needed, train it, then explore it."""
-        cfg = quick_start_config()
-        if not self.workbench.run_exists(cfg.name):
-            try:
-                self.workbench.create_run(cfg)
-            except (TinyGPTError, OSError) as err:
-                self.say_error(err)
-                return
-        self._explore_when_done.add(cfg.name)
-        self.show_training(cfg.name, start=True)
-
     def params_changed(self) -> None:
         """The sampling parameters changed: the explorer's status line shows them, and the loaded run
         keeps them for the next launch."""
@@ -347,88 +309,6 @@ class TinyGPTApp(Guarded, App[None]):
         explorer = self.find_screen(ExplorerScreen)
         if explorer is not None:
             explorer.refresh_status()
-
-    # -- renaming and deleting runs ----------------------------------------------------------------
-    def _leave_run(self, run: str) -> None:
-        """A run was renamed or deleted: a screen still showing it under its old name goes back to the
-        runs (the explorer's model stays loaded, under the new name)."""
-        shown = getattr(self.screen, "run", None)
-        if shown == run and len(self.screen_stack) > 1:
-            self.show_runs()
-
-    def rename_run(self, old: str, new: str | None = None) -> None:
-        """Rename run ``old`` to ``new``; without ``new``, ask for it in a dialog first."""
-        from ..config import valid_run_name
-
-        if new is None:
-            if not self.workbench.run_exists(old):
-                self.say(f"There is no run named '{old}'. Hint: the runs screen lists them.", error=True)
-                return
-
-            def check(text: str) -> str | None:
-                if not valid_run_name(text):
-                    return "Use letters, digits, '-', '_' or '.', starting with a letter or digit."
-                if text != old and (self.workbench.models_dir / text).exists():
-                    return f"The name '{text}' is taken."
-                return None
-
-            def answered(text: str | None) -> None:
-                if text and text != old:
-                    self.rename_run(old, text)
-
-            self.push_screen(AskTextScreen(f"Rename run '{old}' to:", old, ok="Rename", check=check), answered)
-            return
-        try:
-            self.workbench.rename_run(old, new)
-        except (TinyGPTError, OSError) as err:
-            self.say_error(err)
-            return
-        if self.current_run == old:
-            self.current_run = new
-        self._leave_run(old)
-        self.refresh_runs()
-        self.say(f"Renamed run {old} to {new}.")
-
-    def delete_run(self, run: str) -> None:
-        """Ask, then delete ``run`` and its files; refused (with why) for the loaded run and a run in
-        training, before anything is asked."""
-        from ..units import human_bytes
-
-        workbench = self.workbench
-        try:
-            if workbench.loaded and workbench.run_name == run:
-                raise TinyGPTError(f"Run '{run}' is open in the explorer, so it cannot be deleted.",
-                                   "load another run first (/load RUN), then delete this one.")
-            if workbench.is_training(run):
-                raise TinyGPTError(f"Run '{run}' is being trained, so it cannot be deleted.",
-                                   "stop its training first (x on its training screen, or /stop).")
-            size = workbench.run_footprint(run)
-        except (TinyGPTError, OSError) as err:
-            self.say_error(err)
-            return
-
-        def decided(choice: str | None) -> None:
-            if choice != "delete":
-                self.say(f"Kept run {run}.")
-                return
-            try:
-                workbench.delete_run(run)
-            except (TinyGPTError, OSError) as err:
-                self.say_error(err)
-                return
-            if self.current_run == run:
-                self.current_run = None
-            self._leave_run(run)
-            self.refresh_runs()
-            self.say(f"Deleted run {run} ({size.files} files, {human_bytes(size.bytes)}).")
-
-        self.push_screen(
-            ChoiceScreen(f"Delete run '{run}' and its {size.files} files ({human_bytes(size.bytes)})?\n\n"
-                         "Its weights, checkpoints and metrics are removed; this cannot be undone.",
-                         # Keep first, so that a stray enter keeps the run
-                         [("keep", "Keep it", "primary"), ("delete", "Delete", "error")]),
-            decided,
-        )
 
     def refresh_runs(self) -> None:
         """Re-read the runs on the runs screen (a run was created, started, checkpointed or ended)."""
@@ -449,9 +329,9 @@ class TinyGPTApp(Guarded, App[None]):
             self.notify(event.message, title=f"{message.run}: error", severity="error", timeout=10)
         if isinstance(event, (Done, Checkpoint, Error)):
             self.refresh_runs()
-        if isinstance(event, Done) and event.reason != "interrupted" and message.run in self._explore_when_done:
+        if isinstance(event, Done) and event.reason != "interrupted" and message.run in self.explore_when_done:
             # the quick start ends in the explorer
-            self._explore_when_done.discard(message.run)
+            self.explore_when_done.discard(message.run)
             self._landing[message.run] = landing_summary(message.run, event)
             self.load_run(message.run)
 

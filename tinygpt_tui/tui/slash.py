@@ -224,19 +224,19 @@ class SlashCommands:
         app.load_run(run)
 
     def _cmd_new(self, args: list[str]) -> None:
-        self.app.new_run()
+        self.app.dialogs.new_run()
 
     def _cmd_rename(self, args: list[str]) -> None:
         run = args[0] if args else self._selected_or_current()
         if run is None:
             raise TinyGPTError("Which run?", "type /rename OLD NEW, or select a run on the runs screen.")
-        self.app.rename_run(run, args[1] if len(args) > 1 else None)
+        self.app.dialogs.rename(run, args[1] if len(args) > 1 else None)
 
     def _cmd_delete(self, args: list[str]) -> None:
         run = args[0] if args else self._selected_or_current()
         if run is None:
             raise TinyGPTError("Which run?", "type /delete RUN, or select a run on the runs screen.")
-        self.app.delete_run(run)
+        self.app.dialogs.delete(run)
 
     def _cmd_save(self, args: list[str]) -> None:
         from pathlib import Path

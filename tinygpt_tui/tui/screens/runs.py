@@ -155,7 +155,7 @@ class RunsScreen(AppScreen):
 
     @on(Button.Pressed, "#quick-start-button")
     def _quick(self) -> None:
-        self.tinygpt.quick_start()
+        self.tinygpt.dialogs.quick_start()
 
     @on(Button.Pressed, "#new-run-button")
     def _new(self) -> None:
@@ -180,12 +180,12 @@ class RunsScreen(AppScreen):
     def action_rename_selected(self) -> None:
         name = self._selected()
         if name:
-            self.tinygpt.rename_run(name)
+            self.tinygpt.dialogs.rename(name)
 
     def action_delete_selected(self) -> None:
         name = self._selected()
         if name:
-            self.tinygpt.delete_run(name)
+            self.tinygpt.dialogs.delete(name)
 
     def action_mark(self) -> None:
         """Mark the selected run for comparing (or unmark it); c compares the marked runs."""
@@ -209,7 +209,7 @@ class RunsScreen(AppScreen):
             self.tinygpt.say("Space marks runs on the runs screen: c then compares them all.")
 
     def action_quick_start(self) -> None:
-        self.tinygpt.quick_start()
+        self.tinygpt.dialogs.quick_start()
 
     def action_leave_bar(self) -> None:
         """Escape: leave the command bar, so n, t, e are keys again (the run list takes focus)."""
@@ -220,10 +220,10 @@ class RunsScreen(AppScreen):
             self.set_focus(None)
 
     def action_new_run(self) -> None:
-        self.tinygpt.new_run()
+        self.tinygpt.dialogs.new_run()
 
     def action_open_hf(self) -> None:
-        self.tinygpt.ask_hf()
+        self.tinygpt.dialogs.ask_hf()
 
     def action_refresh(self) -> None:
         self.refresh_runs()
