@@ -8,7 +8,7 @@ query position of the maps, which is the selected token: the sequence handed to 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -27,6 +27,9 @@ TOP_KEYS = 3
 """Keys listed under each layer's heat strip, the heaviest first."""
 LABEL_WIDTH = 12
 STRIP_LEVELS = " ▁▂▃▄▅▆▇█"
+
+if TYPE_CHECKING:  # pragma: no cover - the app is named in type hints only
+    from ..app import TinyGPTApp
 
 
 def _fit(label: str, width: int = LABEL_WIDTH) -> str:
@@ -99,7 +102,7 @@ class AttentionView(Guarded, Static, can_focus=True):
 
     @work(thread=True, exclusive=True, group="attention")
     def _worker(self, request: int, prompt: str, ids: list[int], record: Any) -> None:
-        workbench = self.app.workbench  # type: ignore[attr-defined]
+        workbench = cast("TinyGPTApp", self.app).workbench
         try:
             maps = workbench.attention(workbench.prompt_ids(prompt) + ids)
         except TinyGPTError as err:

@@ -13,7 +13,7 @@ written). An answer to a superseded request is dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -27,6 +27,9 @@ from ..guard import Guarded
 
 MAX_TOKENS = 80
 """New tokens per frame's sample at most (each frame writes one)."""
+
+if TYPE_CHECKING:  # pragma: no cover - the app is named in type hints only
+    from ..app import TinyGPTApp
 
 
 @dataclass
@@ -101,7 +104,7 @@ class TimelapseView(Guarded, Static, can_focus=True):
 
     @work(thread=True, exclusive=True, group="timelapse")
     def _open_worker(self, number: int, request: LapseRequest) -> None:
-        workbench = self.app.workbench  # type: ignore[attr-defined]
+        workbench = cast("TinyGPTApp", self.app).workbench
         try:
             lapse = workbench.timelapse(request.run)
         except TinyGPTError as err:

@@ -10,7 +10,7 @@ the result (:meth:`TokenStudy.render_result`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -21,6 +21,9 @@ from textual.widgets import Static
 from ...config import SamplingConfig, TinyGPTError
 from ...present import error_line, prob_band, visible
 from ..guard import Guarded
+
+if TYPE_CHECKING:  # pragma: no cover - the app is named in type hints only
+    from ..app import TinyGPTApp
 
 
 @dataclass
@@ -95,7 +98,7 @@ class TokenStudy(Guarded, Static, can_focus=True):
     @work(thread=True, exclusive=True)
     def _worker(self, number: int, request: StudyRequest) -> None:
         try:
-            result = self.compute(self.app.workbench, request)  # type: ignore[attr-defined]
+            result = self.compute(cast("TinyGPTApp", self.app).workbench, request)
         except TinyGPTError as err:
             self.post_message(self.Computed(number, error=error_line(err)))
             return
