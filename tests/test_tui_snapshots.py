@@ -430,6 +430,37 @@ def save_docs_screenshots(run: str, out: Path, size: tuple[int, int] = (130, 38)
     return saved
 
 
+def save_live_training_screenshot(run: str, out: Path, size: tuple[int, int] = (130, 38), workspace=None,
+                                  evaluations: int = 2) -> Path:
+    """Photograph the training screen of ``run`` while another process trains it, once its story has
+    been scored at ``evaluations`` evaluations after the first (so the falls since the one before show)."""
+    import asyncio
+
+    out.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+
+    async def main() -> None:
+        app = new_app(**({"workspace": workspace} if workspace else {}))
+        async with app.run_test(size=size) as pilot:
+            await runs_listed(pilot)
+            app.show_training(run)
+            await settle(pilot, lambda: name_of(app) == "TrainingScreen")
+            seen: set[int] = set()
+
+            def scored() -> bool:
+                step = app.screen.state.story_step
+                if step is not None:
+                    seen.add(step)
+                return len(seen) > evaluations
+
+            await settle(pilot, scored, timeout=900)
+            await pilot.pause(1.5)  # the machine panel's first reading
+            saved.append(Path(app.save_screenshot("training-live.svg", path=str(out))))
+
+    asyncio.run(main())
+    return saved[0]
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -441,10 +472,15 @@ if __name__ == "__main__":
     parser.add_argument("--versus", help="a second run to set against --run")
     parser.add_argument("--hf", help="a Hugging Face model folder to open in the explorer")
     parser.add_argument("--compare", nargs="+", help="runs to compare side by side")
+    parser.add_argument("--live", action="store_true",
+                        help="only the training screen of --run while another process trains it")
     args = parser.parse_args()
     from tinygpt_tui.workspace import Workspace
 
     workspace = Workspace.from_env(args.models_dir, args.data_dir).resolved()
+    if args.live:
+        print(save_live_training_screenshot(args.run, Path(args.out), workspace=workspace))
+        raise SystemExit(0)
     for path in save_docs_screenshots(args.run, Path(args.out), workspace=workspace, versus=args.versus,
                                       hf=args.hf, compare=args.compare):
         print(path)
