@@ -1241,6 +1241,32 @@ async def test_the_training_screen_colours_the_story_and_marks_what_fell_most(ru
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(("size", "story", "rate_shown"), [((120, 40), False, True), ((120, 40), True, False),
+                                                           ((120, 60), True, True)])
+async def test_the_loss_chart_keeps_its_rows_before_the_learning_rate_chart_gets_any(runs_home, size, story,
+                                                                                     rate_shown):
+    """A story panel takes its rows from the learning-rate chart, never from the loss chart (it was
+    squeezed to a two-row plot at 130x38 under a long story)."""
+    from fixtures_runs import make_run
+
+    from tinygpt_tui.tui.screens.training import LOSS_CHART_ROWS
+
+    make_run(runs_home / "models", "storied", stories=story)
+    app = new_app()
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 3)
+        app.show_training("storied")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen" and app.screen.run == "storied")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.query_one("#train-story-scroll").display == story)
+        rate = screen.query_one("RateChart")
+        await wait_for(pilot, lambda: rate.display == rate_shown)
+        await pilot.pause(0.3)
+        assert rate.display == rate_shown
+        assert screen.query_one("LossChart").size.height >= LOSS_CHART_ROWS
+
+
+@pytest.mark.anyio
 async def test_the_loss_chart_cycles_its_x_axis_and_toggles_a_log_scale(runs_home):
     from fixtures_runs import metric_events
 

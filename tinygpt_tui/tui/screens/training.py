@@ -36,6 +36,9 @@ SHORT = 32
 """Below this many rows the figures are drawn two a line."""
 MAX_SAMPLES = 5
 MACHINE_SECONDS = 1.0
+LOSS_CHART_ROWS = 10
+"""Rows the loss chart keeps (title, axes and a plot) before the learning-rate chart gets any."""
+RATE_CHART_ROWS = 7
 """How often the trainer's CPU and memory are sampled."""
 
 
@@ -255,6 +258,7 @@ class TrainingScreen(AppScreen):
         self._draw_machine()
         self._draw_samples()
         self._draw_story()
+        self.call_after_refresh(self._fit_charts)  # once the story panel has taken its rows
         if self._chart_dirty:
             self._chart_dirty = False
             self.query_one(LossChart).set_series(self.train_loss, self.val_loss, tokens=self.tokens,
@@ -393,6 +397,14 @@ class TrainingScreen(AppScreen):
 
     def on_resize(self) -> None:
         self._dirty = True
+
+    def _fit_charts(self) -> None:
+        """Show the learning-rate chart only where the loss chart keeps its rows: a story panel or a short
+        terminal takes the room from the smaller chart first."""
+        fits = self.query_one("#train-charts").size.height >= LOSS_CHART_ROWS + RATE_CHART_ROWS
+        rate = self.query_one(RateChart)
+        if rate.display != fits:
+            rate.display = fits
 
     def _draw_samples(self) -> None:
         out = Text()
