@@ -201,7 +201,8 @@ class MachineSampler:
             if now > then:
                 cpu = max(0.0, 100.0 * (sum(seconds) - cpu_then) / (now - then))  # a rank that exited: not < 0
             if machine is not None and machine_then is not None and machine[1] > machine_then[1]:
-                machine_cpu = 100.0 * (machine[0] - machine_then[0]) / (machine[1] - machine_then[1])
+                busy = (machine[0] - machine_then[0]) / (machine[1] - machine_then[1])
+                machine_cpu = 100.0 * min(1.0, max(0.0, busy))  # clock ticks read apart: never past all of it
         self._last = (now, sum(seconds), machine)
         return Usage(pid=self.pid, processes=len(pids), rss=sum(rss) if rss else None, cpu=cpu,
                      machine_cpu=machine_cpu, cores=src.cores())
