@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,8 @@ from tinygpt_tui import runs
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import make_run, new_app  # noqa: E402
+from test_tui import bar_text as bar  # noqa: E402
+from test_tui import command, wait_for  # noqa: E402
 
 SIZE = (120, 40)
 
@@ -21,31 +22,6 @@ SIZE = (120, 40)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def wait_for(pilot, predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out on {type(pilot.app.screen).__name__}: {bar(pilot.app)!r}"
-        await pilot.pause(0.05)
-
-
-def bar(app) -> str:
-    from tinygpt_tui.tui.widgets.command_bar import CommandBar
-
-    bars = app.screen.query(CommandBar)
-    return bars.first().message_text if bars else ""
-
-
-async def command(pilot, line: str) -> None:
-    from tinygpt_tui.tui.widgets.command_bar import CommandBar
-
-    b = pilot.app.screen.query_one(CommandBar)
-    b.focus_input()
-    b.input.value = line
-    await pilot.pause()
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 def plain(widget) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,12 @@ from tinygpt_tui.tui.screens.training import machine_text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fixtures_runs import new_app  # noqa: E402
+from test_tui import wait_for  # noqa: E402
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-async def wait_for(pilot, predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def panel_text(app) -> str:
