@@ -110,7 +110,8 @@ class VocabScreen(AppScreen):
             with Vertical(id="vocab-right"):
                 yield Input(placeholder="search: a piece (Ġthe), hex (68 65), or an id (#42)", id="vocab-search")
                 yield Static("", id="vocab-count", markup=False)
-                yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True)
+                # id and piece stay in view when the table scrolls right to its counts and scores
+                yield DataTable(id="vocab-table", cursor_type="row", zebra_stripes=True, fixed_columns=2)
         yield WorkbenchFooter()
 
     def on_mount(self) -> None:
