@@ -55,14 +55,16 @@ def _make_run(models, tmp_path, name, *, kind="bpe", overrides=None, steps=25):
 
 
 @pytest.mark.parametrize("kind,bias,tie", [("bpe", False, True), ("bpe", True, False), ("char", False, True)])
-def test_export_loads_in_transformers_with_our_logits(tmp_path, kind, bias, tie):
+def test_export_loads_in_transformers_with_our_logits(tmp_path, kind, bias, tie, capfd):
     import transformers
 
     models = tmp_path / "models"
     models.mkdir()
     run, model, tok = _make_run(models, tmp_path, "exp", kind=kind,
                                 overrides={"model": {"bias": bias, "tie_weights": tie}})
+    capfd.readouterr()
     out = export_run(run, tmp_path / "out")
+    assert "Writing model shards" not in capfd.readouterr().err  # no progress bar of transformers' own
     assert (out / "model.safetensors").is_file()
     card = (out / "README.md").read_text()
     assert "2.5000" in card and "12 s" in card and kind in card

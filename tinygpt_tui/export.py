@@ -196,8 +196,16 @@ def export_run(run: Path, out: Path, which: str = "best", force: bool = False) -
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    hf_model.save_pretrained(tmp, safe_serialization=True)
-    hf_tok.save_pretrained(tmp)
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # our command says what it wrote; no shard progress bar of theirs
+    try:
+        hf_model.save_pretrained(tmp, safe_serialization=True)
+        hf_tok.save_pretrained(tmp)
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     (tmp / "README.md").write_text(model_card(cfg, tok, model.num_params(False), state_summary(run)), encoding="utf-8")
     (tmp / "tinygpt_run.json").write_text(json.dumps(cfg.to_dict(), indent=1), encoding="utf-8")
     if out.exists():
