@@ -164,6 +164,14 @@ def error_line(message: str | BaseException, hint: str | None = None) -> str:
     return message if not hint else f"{message} Hint: {hint}"
 
 
+def failure_line(err: BaseException, what: str) -> str:
+    """One line for an error caught in a worker: a user error (it has a ``message`` and a ``hint``) as
+    its sentence and hint; anything else is a bug, said as ``WHAT failed: Type: text`` rather than lost."""
+    if hasattr(err, "message") and hasattr(err, "hint"):
+        return error_line(err)
+    return f"{what} failed: {type(err).__name__}: {err}"
+
+
 # --------------------------------------------------------------------------------------------------
 # Paths
 

@@ -29,7 +29,7 @@ from textual.widgets import Header, Static, TabbedContent, TabPane, Tabs
 from ...branches import BranchTree
 from ...commands import format_params
 from ...config import SamplingConfig, TinyGPTError
-from ...present import PROB_BANDS, error_line
+from ...present import PROB_BANDS, error_line, failure_line
 from ..messages import GenerationFinished, TextScored, TokensGenerated
 from ..widgets.attention_view import AttentionView
 from ..widgets.branch_pane import BranchPane, branch_pane, pane_of
@@ -234,11 +234,8 @@ class ExplorerScreen(AppScreen):
                     batch, last_post = [], now
             if batch:
                 self.post_message(TokensGenerated(generation, batch))
-        except TinyGPTError as err:
-            self.post_message(GenerationFinished(generation, error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(GenerationFinished(generation, f"Generation failed: {type(err).__name__}: {err}"))
+        except Exception as err:  # a user error as its sentence; a bug said, never lost
+            self.post_message(GenerationFinished(generation, failure_line(err, "Generation")))
             return
         self.post_message(GenerationFinished(generation, None, count, time.monotonic() - start))
 

@@ -18,8 +18,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from ...config import TinyGPTError
-from ...present import error_line, prob_band, visible
+from ...present import failure_line, prob_band, visible
 from ..guard import Guarded
 from .token_detail import BAR_WIDTH, bar
 
@@ -105,11 +104,8 @@ class AttentionView(Guarded, Static, can_focus=True):
         workbench = cast("TinyGPTApp", self.app).workbench
         try:
             maps = workbench.attention(workbench.prompt_ids(prompt) + ids)
-        except TinyGPTError as err:
-            self.post_message(self.Computed(request, record, error=error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(self.Computed(request, record, error=f"Attention failed: {type(err).__name__}: {err}"))
+        except Exception as err:  # a user error as its sentence; a bug said, never lost
+            self.post_message(self.Computed(request, record, error=failure_line(err, "Attention")))
             return
         self.post_message(self.Computed(request, record, maps))
 

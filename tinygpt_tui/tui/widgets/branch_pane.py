@@ -30,8 +30,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from ...branches import BranchTree, BranchTrees, path_words
-from ...config import TinyGPTError
-from ...present import error_line
+from ...present import failure_line
 from ..guard import Guarded
 from .token_view import TokenView
 
@@ -293,11 +292,8 @@ class BranchPane(Guarded, Vertical):
                 if time.monotonic() - last_post >= COALESCE_SECONDS:
                     self.post_message(self.Streamed(request, batch))
                     batch, last_post = [], time.monotonic()
-        except TinyGPTError as err:
-            self.post_message(self.Grown(request, None, error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(self.Grown(request, None, f"Branching failed: {type(err).__name__}: {err}"))
+        except Exception as err:  # a user error as its sentence; a bug said, never lost
+            self.post_message(self.Grown(request, None, failure_line(err, "Branching")))
             return
         if batch:
             self.post_message(self.Streamed(request, batch))

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from ...config import SamplingConfig, TinyGPTError
-from ...present import error_line, visible
+from ...present import error_line, failure_line, visible
 from ..guard import Guarded
 
 MAX_TOKENS = 80
@@ -115,11 +115,8 @@ class TimelapseView(Guarded, Static, can_focus=True):
             return
         try:
             matrix = lapse.surprisal(request.text)
-        except TinyGPTError as err:
-            self.post_message(self.Read(number, error=error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(self.Read(number, error=f"Reading the text failed: {type(err).__name__}: {err}"))
+        except Exception as err:  # a user error as its sentence; a bug said, never lost
+            self.post_message(self.Read(number, error=failure_line(err, "Reading the text")))
             return
         self.post_message(self.Read(number, matrix))
 
@@ -127,11 +124,8 @@ class TimelapseView(Guarded, Static, can_focus=True):
     def _sample_worker(self, number: int, lapse: Any, frame: int, request: LapseRequest) -> None:
         try:
             sample = lapse.sample(frame, request.prompt, request.params)
-        except TinyGPTError as err:
-            self.post_message(self.Sampled(number, frame, error=error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(self.Sampled(number, frame, error=f"Sampling failed: {type(err).__name__}: {err}"))
+        except Exception as err:  # a user error as its sentence; a bug said, never lost
+            self.post_message(self.Sampled(number, frame, error=failure_line(err, "Sampling")))
             return
         self.post_message(self.Sampled(number, frame, sample))
 

@@ -18,8 +18,8 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
-from ...config import SamplingConfig, TinyGPTError
-from ...present import error_line, prob_band, visible
+from ...config import SamplingConfig
+from ...present import failure_line, prob_band, visible
 from ..guard import Guarded
 
 if TYPE_CHECKING:  # pragma: no cover - the app is named in type hints only
@@ -99,11 +99,8 @@ class TokenStudy(Guarded, Static, can_focus=True):
     def _worker(self, number: int, request: StudyRequest) -> None:
         try:
             result = self.compute(cast("TinyGPTApp", self.app).workbench, request)
-        except TinyGPTError as err:
-            self.post_message(self.Computed(number, error=error_line(err)))
-            return
-        except Exception as err:  # a bug must not kill the app silently: say what happened
-            self.post_message(self.Computed(number, error=f"The {self.WHAT} failed: {type(err).__name__}: {err}"))
+        except Exception as err:  # a user error as its sentence; a bug said, never lost
+            self.post_message(self.Computed(number, error=failure_line(err, f"The {self.WHAT}")))
             return
         self.post_message(self.Computed(number, result))
 
