@@ -122,14 +122,24 @@ def comparison_table(series: list[Any]) -> Table:
     for name, justify in (("run", "left"), ("preset", "left"), ("params", "right"), ("tokens seen", "right"),
                           ("best val bits/byte", "right"), ("time", "right"), ("evaluations", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    best = min((s.best_val_bpb for s in series if s.best_val_bpb is not None), default=None)
+    best = best_bpb(series)
     for s in series:
-        bpb = Text("-") if s.best_val_bpb is None else Text(
-            f"{s.best_val_bpb:.4f}", style="bold green" if s.best_val_bpb == best and len(series) > 1 else "")
-        table.add_row(Text(s.name), Text(s.preset), human_count(s.params) if s.params else "-",
-                      human_count(s.tokens) if s.tokens else "-", bpb,
-                      duration(s.elapsed_s) if s.elapsed_s else "-", str(len(s.val)))
+        table.add_row(Text(s.name), *comparison_cells(s, best, len(series)), str(len(s.val)))
     return table
+
+
+def best_bpb(series: list[Any]) -> float | None:
+    """The best validation bits per byte among compared runs (None: no run has evaluated yet)."""
+    return min((s.best_val_bpb for s in series if s.best_val_bpb is not None), default=None)
+
+
+def comparison_cells(s: Any, best: float | None, runs: int) -> list[Any]:
+    """A compared run's preset, parameters, tokens seen, best validation bits per byte (bold green
+    when it is the best of several) and time: the cells the CLI's table and the app's share."""
+    bpb = Text("-") if s.best_val_bpb is None else Text(
+        f"{s.best_val_bpb:.4f}", style="bold green" if s.best_val_bpb == best and runs > 1 else "")
+    return [Text(s.preset), human_count(s.params) if s.params else "-", human_count(s.tokens) if s.tokens else "-",
+            bpb, duration(s.elapsed_s) if s.elapsed_s else "-"]
 
 
 def validation_chart(series: list[Any], width: int, height: int = 16) -> str:

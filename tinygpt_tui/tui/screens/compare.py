@@ -20,7 +20,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Header, Static
 
 from ...config import TinyGPTError
-from ...units import duration, human_count
+from ...render_tables import best_bpb, comparison_cells
 from ..widgets.command_bar import CommandBar
 from ..widgets.footer import WorkbenchFooter
 from ..widgets.loss_chart import METRICS, RUN_COLOURS, RunsChart
@@ -41,18 +41,14 @@ def comparison_table(series: list[Any]) -> Table:
     for name, justify in (("run", "left"), ("preset", "left"), ("params", "right"), ("tokens", "right"),
                           ("best bpb", "right"), ("time", "right")):
         table.add_column(name, justify=justify, no_wrap=name != "run")  # type: ignore[arg-type]
-    best = min((s.best_val_bpb for s in series if s.best_val_bpb is not None), default=None)
+    best = best_bpb(series)
     for i, s in enumerate(series):
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         name = Text("■ ", style=RICH_COLOURS.get(colour, colour))
         name.append(s.name)  # a folder's name: text, never markup
         if s.training:
             name.append(" ▶", style="bold green")
-        bpb = Text("-") if s.best_val_bpb is None else Text(
-            f"{s.best_val_bpb:.4f}", style="bold green" if s.best_val_bpb == best and len(series) > 1 else "")
-        table.add_row(name, Text(s.preset), human_count(s.params) if s.params else "-",
-                      human_count(s.tokens) if s.tokens else "-", bpb,
-                      duration(s.elapsed_s) if s.elapsed_s else "-")
+        table.add_row(name, *comparison_cells(s, best, len(series)))
     return table
 
 
