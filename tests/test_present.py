@@ -20,6 +20,7 @@ from tinygpt_tui.present import (
     hex_label,
     prob_band,
     short_path,
+    source_label,
     surprisal_band,
     token_label,
     visible,
@@ -98,6 +99,17 @@ def test_short_path_is_relative_inside_the_current_folder(tmp_path, monkeypatch)
     assert short_path(tmp_path / "models") == "models"
     assert short_path(tmp_path) == "."
     assert short_path("/elsewhere/models") == "/elsewhere/models"
+
+
+def test_source_label_shortens_long_paths_and_keeps_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert source_label("storybook") == "storybook"
+    assert source_label("hf:roneneldan/TinyStories-with-a-long-dataset-name") == \
+        "hf:roneneldan/TinyStories-with-a-long-dataset-name"
+    assert source_label(str(tmp_path / "data" / "wiki.jsonl")) == "data/wiki.jsonl"
+    long = "/srv/corpora/english/children/stories/2026/train.txt"
+    assert source_label(long) == "…/train.txt"
+    assert source_label(f"0.7*storybook + 0.3*{long}?sample=0.5") == "0.7*storybook + 0.3*…/train.txt?sample=0.5"
 
 
 def test_present_imports_no_ui_library_and_no_torch():

@@ -15,6 +15,7 @@ red in the CLI is red in the app, and an error reads the same everywhere.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,17 @@ def short_path(path: str | Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
     except ValueError:
         return str(path)
+
+
+def source_label(spec: str, width: int = 32) -> str:
+    """A data source spec for a one-line header: each path in it as :func:`short_path` gives it, and
+    one still longer than ``width`` characters as ``…/`` and its last part (the full spec is in the
+    run's config.json)."""
+
+    def short(match: re.Match[str]) -> str:
+        if ":" in match.group(0).split("/")[0]:  # hf:OWNER/NAME is a name, not a path
+            return match.group(0)
+        text = short_path(match.group(0))
+        return text if len(text) <= width else "…/" + Path(text).name
+
+    return re.sub(r"(?:~|\.{0,2})/[^\s+*?]+|[^\s+*?/]+/[^\s+*?]+", short, spec)

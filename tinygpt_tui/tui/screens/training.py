@@ -23,7 +23,7 @@ from textual.widgets import Header, ProgressBar, Static
 
 from ...events import Done, Error, Eval, Event, EventError, Start, Step, TrainingState, reduce
 from ...machine import UNAVAILABLE, MachineSampler, Usage
-from ...present import ended_sentence, error_line
+from ...present import ended_sentence, error_line, source_label
 from ...units import duration, human_bytes, human_count
 from ..widgets.command_bar import CommandBar
 from ..widgets.footer import WorkbenchFooter
@@ -269,7 +269,7 @@ class TrainingScreen(AppScreen):
         workbench = self.tinygpt.workbench
         try:
             cfg = workbench.run_config(self.run)
-            shape = (f"preset {cfg.preset} · {cfg.tokenizer.kind} tokenizer · data {cfg.data.source} · "
+            shape = (f"preset {cfg.preset} · {cfg.tokenizer.kind} tokenizer · data {source_label(cfg.data.source)} · "
                      f"{cfg.model.n_layer}×{cfg.model.n_embd}, context {cfg.model.block_size}")
         except Exception as err:  # a broken config.json is shown, not raised
             shape = error_line(err)
