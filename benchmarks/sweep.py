@@ -107,15 +107,29 @@ def autocast_for(dtype: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bf16" else torch.autocast("cpu", enabled=False)
 
 
+def notes_text(r: dict, held_out: int | None) -> str:
+    """What a row changed from the sweep's usual settings, beyond the table's own columns
+    (``held_out``: how many stories the held-out split has, when the sample is here)."""
+    notes = []
+    if r.get("wd"):
+        notes.append(f"weight decay {r['wd']}")
+    if r.get("cool", 0.4) != 0.4:
+        notes.append(f"cooldown {r['cool']}")
+    if r.get("eval_docs") and (held_out is None or r["eval_docs"] < held_out):
+        notes.append(f"scored on the first {r['eval_docs']} held-out stories, not all")
+    return "; ".join(notes)
+
+
 def print_table(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    held_out = len(split(SAMPLE)[1]) if SAMPLE.exists() else None
     print("| tag | layers x width | vocab | batch x context | dropout | Muon lr | AdamW lr | params | steps | tokens "
-          "| held-out bits/byte |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| held-out bits/byte | notes |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in sorted(rows, key=lambda r: r["val_bpb"]):
         print(f"| {r['tag']} | {r['layers']} x {r['embd']} | {r['vocab']} | {r['B']} x {r['T']} | {dropout_text(r)} | "
               f"{r['lr']} | {r['adam_lr']} | {r['params'] / 1e6:.2f}M | {r['steps']} | {r['tokens'] / 1e6:.2f}M | "
-              f"{r['val_bpb']:.4f} |")
+              f"{r['val_bpb']:.4f} | {notes_text(r, held_out)} |")
 
 
 def main() -> int:
