@@ -243,7 +243,8 @@ class TrainConfig:
     warmup_steps: int = 100
     """Linear warmup steps (or, with max_time, this share of the budget: warmup_steps/max_steps)."""
     weight_decay: float = 0.1
-    """AdamW weight decay on matrices (not on norms, biases or embeddings)."""
+    """Decoupled weight decay of the matrices: AdamW's (not on norms, biases or embeddings), or under
+    ``muon`` Muon's on the blocks' matrices (AdamW then decays nothing)."""
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
