@@ -112,7 +112,7 @@ def notes_text(r: dict, held_out: int | None) -> str:
     (``held_out``: how many stories the held-out split has, when the sample is here)."""
     notes = []
     if r.get("wd"):
-        notes.append(f"weight decay {r['wd']}")
+        notes.append(f"{'Muon' if r.get('arch', 'modern') == 'modern' else 'AdamW'} weight decay {r['wd']}")
     if r.get("cool", 0.4) != 0.4:
         notes.append(f"cooldown {r['cool']}")
     if r.get("eval_docs") and (held_out is None or r["eval_docs"] < held_out):
