@@ -82,15 +82,15 @@ def test_error_sentence_and_line():
     assert error_line(err) == str(err)  # the same words as TinyGPTError's own str()
     assert error_sentence(TinyGPTError("No hint.")) == ("No hint.", None)
     assert error_line(TinyGPTError("No hint.")) == "No hint."
+    assert error_line("Training failed.", "its last words: boom") == "Training failed. Hint: its last words: boom"
+    assert error_line("Training failed.", None) == "Training failed."
+    assert error_sentence(ValueError("bad value")) == ("bad value", None)
 
 
 def test_a_worker_failure_is_a_user_sentence_or_a_named_bug():
     err = ConfigError("The run 'x' does not exist.", "/load lists the runs.")
     assert failure_line(err, "Attention") == "The run 'x' does not exist. Hint: /load lists the runs."
     assert failure_line(KeyError("k"), "Attention") == "Attention failed: KeyError: 'k'"
-    assert error_line("Training failed.", "its last words: boom") == "Training failed. Hint: its last words: boom"
-    assert error_line("Training failed.", None) == "Training failed."
-    assert error_sentence(ValueError("bad value")) == ("bad value", None)
 
 
 def test_short_path_is_relative_inside_the_current_folder(tmp_path, monkeypatch):

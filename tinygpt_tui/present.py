@@ -8,8 +8,9 @@ red in the CLI is red in the app, and an error reads the same everywhere.
 - :data:`PROB_BANDS` and :func:`prob_band`: THE probability colour scale (four bands, split at 5%,
   20% and 50%), also used for attention weights.
 - :data:`SURPRISAL_BANDS` and :func:`surprisal_band`: the scale of scored text, in bits.
-- :func:`error_sentence` and :func:`error_line`: a user error as a sentence and its hint.
-- :func:`short_path`: a path as a face prints it.
+- :func:`error_sentence` and :func:`error_line`: a user error as a sentence and its hint;
+  :func:`failure_line`: any error a worker caught.
+- :func:`short_path`: a path as a face prints it; :func:`source_label`: a data source spec for a header.
 """
 
 from __future__ import annotations
