@@ -1269,6 +1269,23 @@ async def test_the_loss_chart_keeps_its_rows_before_the_learning_rate_chart_gets
 
 
 @pytest.mark.anyio
+async def test_fitting_the_charts_after_the_screen_was_taken_down_does_nothing(runs_home):
+    """The charts are fitted after a refresh; by then the screen may be gone (the quick start moves on to
+    the explorer): the late call finds no widgets and must not raise (it failed CI with NoMatches)."""
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "storied", stories=True)
+    app = new_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 3)
+        app.show_training("storied")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen" and bool(app.screen.query("#train-charts")))
+        screen = app.screen
+        await screen.query_one("#train-charts").remove()  # as taking the screen down removes it
+        screen._fit_charts()
+
+
+@pytest.mark.anyio
 async def test_the_loss_chart_cycles_its_x_axis_and_toggles_a_log_scale(runs_home):
     from fixtures_runs import metric_events
 

@@ -128,7 +128,8 @@ class ExplorerScreen(AppScreen):
 
     def _tune_focus_chain(self) -> None:
         """Tab should go from the prompt straight to the tokens; F6 (or a click) switches tabs."""
-        for tabs in self.query_one("#explorer-tabs", TabbedContent).query(Tabs):
+        # queries, not query_one: after a refresh the screen may already have been left
+        for tabs in self.query("#explorer-tabs Tabs").results(Tabs):
             tabs.can_focus = False
         for scroll in self.query("#samples-scroll, #score-scroll"):
             scroll.can_focus = False

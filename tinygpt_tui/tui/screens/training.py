@@ -401,8 +401,11 @@ class TrainingScreen(AppScreen):
     def _fit_charts(self) -> None:
         """Show the learning-rate chart only where the loss chart keeps its rows: a story panel or a short
         terminal takes the room from the smaller chart first."""
-        fits = self.query_one("#train-charts").size.height >= LOSS_CHART_ROWS + RATE_CHART_ROWS
-        rate = self.query_one(RateChart)
+        charts, rates = self.query("#train-charts"), self.query(RateChart)
+        if not charts or not rates:  # called after a refresh: the screen may have been taken down meanwhile
+            return
+        fits = charts.first().size.height >= LOSS_CHART_ROWS + RATE_CHART_ROWS
+        rate = rates.first()
         if rate.display != fits:
             rate.display = fits
 
