@@ -11,7 +11,8 @@ for a user). Then each run's best weights are scored on the held-out 10% (``tiny
    eager, in the ``small`` shape of before (4 layers x 256, context 256, batch 32, 8192-token BPE);
 2. ``default``: that same model and optimizer with this trainer's bf16 autocast and torch.compile,
    the ``small`` preset as it was before the modern recipe;
-3. ``modern``: the ``cpu-10m`` preset, whatever shape and recipe it holds.
+3. ``modern``: the ``cpu-10m`` preset, whatever shape and recipe it holds (``--preset`` names another,
+   e.g. ``--recipes modern --preset cpu-1h --minutes 60`` measures the one-hour preset alone).
 
 It prints each run's validation curve (bits per byte on the trainer's own held-out documents,
 identical for all three) against training seconds, how long ``modern`` took to reach each other
@@ -75,7 +76,7 @@ def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def recipe_config(recipe: str, train_path: Path, seconds: float,
-                  settings: dict[str, dict[str, Any]] | None = None) -> RunConfig:
+                  settings: dict[str, dict[str, Any]] | None = None, preset: str = "cpu-10m") -> RunConfig:
     data = {"source": str(train_path), "dataset": "speedrun-train", "val_fraction": 0.05}
     if recipe == "modern":
         overrides = {k: dict(v) for k, v in (settings or {}).items()}
@@ -83,7 +84,7 @@ def recipe_config(recipe: str, train_path: Path, seconds: float,
         overrides.setdefault("train", {})["max_time"] = seconds
         if "tokenizer" in overrides:  # a vocabulary of its own: its own dataset folder
             overrides["data"]["dataset"] = f"speedrun-train-{overrides['tokenizer'].get('vocab_size', 'x')}"
-        cfg = preset_config("cpu-10m", recipe, overrides)
+        cfg = preset_config(preset, recipe, overrides)
     else:
         # the small-classic preset is the small preset as it was: 4 x 256, AdamW, cosine, 8192-token BPE
         train = {"max_time": seconds, "dtype": "float32" if recipe == "classic" else "bfloat16",
@@ -199,6 +200,7 @@ def main() -> int:
     parser.add_argument("--sample", type=Path, default=SAMPLE)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="change the modern recipe (the cpu-10m preset) for a sweep, e.g. model.n_embd=256")
+    parser.add_argument("--preset", default="cpu-10m", help="the preset the modern recipe trains (default cpu-10m)")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="copy the trained runs and their data to DIR/models and DIR/data (for screenshots)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speedrun",
@@ -217,7 +219,7 @@ def main() -> int:
         print(f"{n_train} training stories, {n_val} held out; {args.minutes:g} minutes per recipe; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
         for recipe in recipes:
-            cfg = recipe_config(recipe, train_path, seconds, parse_settings(args.set))
+            cfg = recipe_config(recipe, train_path, seconds, parse_settings(args.set), args.preset)
             r = train_recipe(recipe, cfg, home, env, val_path)
             results.append(r)
             print(f"\n{recipe}: {r['params'] / 1e6:.2f}M parameters, {r['steps']} steps, {r['tokens']:,} tokens, "
@@ -249,7 +251,7 @@ def main() -> int:
                       f"{reach:.0f} s: {seconds / reach:.1f}x faster (aim: at least {aim}x)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     record = {"minutes": args.minutes, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
-              "settings": args.set, "results": results, **summary}
+              "preset": args.preset, "settings": args.set, "results": results, **summary}
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     drew = plot(results, args.out.with_suffix(".png"))
     print(f"\nwrote {args.out.with_suffix('.json')}" + (f" and {args.out.with_suffix('.png')}" if drew else ""))

@@ -75,7 +75,8 @@ def configs(a: argparse.Namespace, vocab_size: int) -> tuple[ModelConfig, TrainC
     shape = dict(n_layer=a.layers, n_head=a.heads, n_embd=a.embd, block_size=a.T, vocab_size=vocab_size,
                  dropout=a.dropout, attn_dropout=a.attn_dropout)
     if a.arch == "modern":
-        mc = ModelConfig(**shape, **{**MODERN_MODEL, "logit_softcap": a.softcap})
+        mc = ModelConfig(**shape, **{**MODERN_MODEL, "logit_softcap": a.softcap, "x0_mix": a.x0,
+                                     "value_residual": a.vres})
         tc = TrainConfig(**{**MODERN_TRAIN, "muon_lr": a.lr, "lr": a.adam_lr, "weight_decay": a.wd,
                             "cooldown": a.cool}, batch_size=a.B, max_steps=max(a.steps, 1),
                          warmup_steps=max(1, round(a.warm * max(a.steps, 1))))
@@ -113,6 +114,10 @@ def notes_text(r: dict, held_out: int | None) -> str:
     notes = []
     if r.get("wd"):
         notes.append(f"{'Muon' if r.get('arch', 'modern') == 'modern' else 'AdamW'} weight decay {r['wd']}")
+    if r.get("x0"):
+        notes.append("embedding shortcut")
+    if r.get("vres"):
+        notes.append("value residual")
     if r.get("cool", 0.4) != 0.4:
         notes.append(f"cooldown {r['cool']}")
     if r.get("eval_docs") and (held_out is None or r["eval_docs"] < held_out):
@@ -148,6 +153,8 @@ def main() -> int:
     p.add_argument("--cool", type=float, default=0.4, help="cooldown share (wsd)")
     p.add_argument("--softcap", type=float, default=15.0)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--x0", action="store_true", help="the embedding shortcut before every block (x0_mix)")
+    p.add_argument("--vres", action="store_true", help="value residuals from the first layer (value_residual)")
     p.add_argument("--attn-dropout", type=float, default=None, help="attention-probability dropout (unset: --dropout)")
     p.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
     p.add_argument("--steps", type=int, default=100)

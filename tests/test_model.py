@@ -159,7 +159,8 @@ def test_micro_model_overfits_one_batch():
 MODERN = dict(position="rotary", norm="rmsnorm", qk_norm=True, activation="relu2", zero_init=True,
               logit_softcap=15.0, tie_weights=False)
 OPTIONS = [dict(position="rotary"), dict(norm="rmsnorm"), dict(qk_norm=True), dict(activation="relu2"),
-           dict(zero_init=True), dict(zero_init=True, tie_weights=False), dict(logit_softcap=5.0), MODERN]
+           dict(zero_init=True), dict(zero_init=True, tie_weights=False), dict(logit_softcap=5.0),
+           dict(x0_mix=True), dict(value_residual=True), MODERN, dict(MODERN, x0_mix=True, value_residual=True)]
 
 
 def _overfit(model: GPT, steps: int = 150) -> tuple[float, float]:
@@ -185,7 +186,9 @@ def test_each_architecture_option_overfits_one_batch(options):
     assert last < 0.15, f"{options}: a 2-layer model should memorise 64 tokens, loss is {last:.3f}"
 
 
-@pytest.mark.parametrize("options", [dict(position="rotary"), MODERN], ids=["rotary", "modern"])
+@pytest.mark.parametrize("options", [dict(position="rotary"), MODERN,
+                                     dict(MODERN, x0_mix=True, value_residual=True)],
+                         ids=["rotary", "modern", "modern+shortcuts"])
 def test_rotary_kv_cache_decoding_equals_a_full_forward_at_every_step(options):
     model = make(**options)
     # zero-initialised projections would make every position's output the same: give them weights
@@ -248,6 +251,30 @@ def test_hidden_matrices_are_the_blocks_two_dimensional_weights():
     rest = {id(p) for g in groups for p in g["params"]}
     assert not rest & hidden
     assert len(rest) + len(hidden) == len(list(model.parameters()))
+
+
+def test_the_shortcuts_scalars_start_neutral_and_learn_with_adamw_undecayed():
+    plain, mixed = make(**MODERN), make(**MODERN, x0_mix=True, value_residual=True)
+    names = {n for n, _ in mixed.named_parameters()} - {n for n, _ in plain.named_parameters()}
+    # a pair per block for the embedding, a pair per layer after the first for the values
+    assert names == {"transformer.h.0.x0_mix", "transformer.h.1.x0_mix", "transformer.h.1.attn.value_mix"}
+    with torch.no_grad():
+        for a, b in zip(plain.parameters(), (p for n, p in mixed.named_parameters() if n not in names), strict=True):
+            a.normal_(0.0, 0.05)
+            b.copy_(a)
+    x = torch.randint(0, 64, (2, 12))
+    only_x0 = make(**MODERN, x0_mix=True)
+    only_x0.load_state_dict({**plain.state_dict(), **{k: v for k, v in only_x0.state_dict().items() if "mix" in k}})
+    with torch.no_grad():  # the embedding shortcut starts at (1, 0): the same model as without it
+        assert torch.allclose(only_x0(x).logits, plain(x).logits, atol=1e-6)
+        # value residuals start at half and half: another function from the first step
+        assert not torch.allclose(mixed(x).logits, plain(x).logits, atol=1e-3)
+    mixed(x, x).loss.backward()
+    scalars = [p for n, p in mixed.named_parameters() if n in names]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in scalars)
+    hidden = {id(p) for p in mixed.hidden_matrices()}
+    undecayed = {id(p) for p in mixed.optimizer_groups(0.1, exclude=mixed.hidden_matrices())[1]["params"]}
+    assert all(id(p) not in hidden and id(p) in undecayed for p in scalars)
 
 
 def test_unknown_architecture_options_are_refused():

@@ -188,6 +188,12 @@ class ModelConfig:
     """Squash logits smoothly into (-cap, cap) with ``cap * tanh(logits / cap)``; 0 turns it off."""
     rope_base: float = 10000.0
     """Base of the rotary frequencies."""
+    x0_mix: bool = False
+    """Before each block, mix the embedding back into the stream, ``a * x + b * x0`` with two learned
+    scalars per block (starting at 1 and 0): every layer can read the tokens themselves directly."""
+    value_residual: bool = False
+    """Every layer after the first adds the first layer's attention values to its own,
+    ``a * v + b * v1`` with two learned scalars per layer (starting at 0.5 and 0.5)."""
 
     def __post_init__(self) -> None:
         _check(self.position in POSITIONS, f"Unknown position scheme '{self.position}'.",

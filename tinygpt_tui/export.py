@@ -38,6 +38,10 @@ def unexportable_options(m: ModelConfig) -> list[str]:
         out.append(f"the {m.activation} activation (activation={m.activation})")
     if m.logit_softcap:
         out.append(f"the logit soft-cap (logit_softcap={m.logit_softcap:g})")
+    if m.x0_mix:
+        out.append("the embedding shortcut (x0_mix=true)")
+    if m.value_residual:
+        out.append("value residuals (value_residual=true)")
     return out
 
 

@@ -7,7 +7,9 @@ LayerNorm and a linear head that shares its weights with the token embedding.
 The modern shape swaps in what the public speedruns (modded-nanogpt, nanochat) found to learn faster
 at no cost per step, each a switch of its own: rotary positions instead of learned ones, RMSNorm
 without weights, RMS-normalised queries and keys, ReLU² in the MLP, residual projections (and an
-untied head) initialised at zero, and a tanh soft-cap on the logits.
+untied head) initialised at zero, and a tanh soft-cap on the logits. Two more shortcuts are switches
+as well: the embedding mixed back in before every block (``x0_mix``) and the first layer's attention
+values shared with the later ones (``value_residual``), each weighted by learned scalars.
 
 Two additions for inspection and fast sampling:
 - a KV cache (:class:`KVCache`) so that generating a token costs one position, not the whole prefix;
@@ -92,7 +94,7 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, layer: int = 0):
         super().__init__()
         assert config.n_embd % config.n_head == 0
         # query, key and value projections for all heads, in one matrix
@@ -105,6 +107,8 @@ class CausalSelfAttention(nn.Module):
         self.n_embd = config.n_embd
         self.dropout = attn_p
         self.qk_norm = config.qk_norm
+        # the weights of this layer's values and the first layer's (value_residual, layers after the first)
+        self.value_mix = nn.Parameter(torch.tensor([0.5, 0.5])) if config.value_residual and layer else None
 
     def forward(
         self,
@@ -112,13 +116,19 @@ class CausalSelfAttention(nn.Module):
         cache: tuple[torch.Tensor, torch.Tensor, int] | None = None,
         need_weights: bool = False,
         rotary: tuple[torch.Tensor, torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        v1: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Attention output, the maps when asked for, and this layer's own values (B, nh, T, hs);
+        ``v1`` is the first layer's values, mixed into these when the layer has ``value_mix``."""
         B, T, C = x.size()
         hs = C // self.n_head
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        own_v = v
+        if v1 is not None and self.value_mix is not None:
+            v = self.value_mix[0] * v + self.value_mix[1] * v1
         if self.qk_norm:
             q, k = rms_norm(q), rms_norm(k)
         if rotary is not None:  # the tables already cover exactly these T positions
@@ -153,7 +163,7 @@ class CausalSelfAttention(nn.Module):
                 mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=past)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble heads side by side
-        return self.resid_dropout(self.c_proj(y)), weights
+        return self.resid_dropout(self.c_proj(y)), weights, own_v
 
 
 class ReLU2(nn.Module):
@@ -178,18 +188,23 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, layer: int = 0):
         super().__init__()
         self.ln_1 = make_norm(config)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, layer)
         self.ln_2 = make_norm(config)
         self.mlp = MLP(config)
+        # the weights of the stream and of the embedding entering this block (x0_mix)
+        self.x0_mix = nn.Parameter(torch.tensor([1.0, 0.0])) if config.x0_mix else None
 
-    def forward(self, x, cache=None, need_weights=False, rotary=None):
-        a, weights = self.attn(self.ln_1(x), cache, need_weights, rotary)
+    def forward(self, x, cache=None, need_weights=False, rotary=None, x0=None, v1=None):
+        """The stream after this block, its attention maps when asked for, and its attention's values."""
+        if self.x0_mix is not None and x0 is not None:
+            x = self.x0_mix[0] * x + self.x0_mix[1] * x0
+        a, weights, v = self.attn(self.ln_1(x), cache, need_weights, rotary, v1)
         x = x + a
         x = x + self.mlp(self.ln_2(x))
-        return x, weights
+        return x, weights, v
 
 
 @dataclass
@@ -210,7 +225,7 @@ class GPT(nn.Module):
         if config.position == "learned":
             parts["wpe"] = nn.Embedding(config.block_size, config.n_embd)
         parts["drop"] = nn.Dropout(config.dropout)
-        parts["h"] = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        parts["h"] = nn.ModuleList([Block(config, i) for i in range(config.n_layer)])
         parts["ln_f"] = make_norm(config)
         self.transformer = nn.ModuleDict(parts)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -305,11 +320,14 @@ class GPT(nn.Module):
             rotary = (self.rope_cos[past : past + T], self.rope_sin[past : past + T])  # (T, hs/2) each
         if self.config.norm == "rmsnorm":
             x = rms_norm(x)  # the embedding enters the stream at unit scale
-        x = self.transformer.drop(x)
+        x = x0 = self.transformer.drop(x)
         attentions: list[torch.Tensor] | None = [] if return_attention else None
+        v1 = None  # the first layer's attention values, for value_residual
         for i, block in enumerate(self.transformer.h):
             cache = (kv_cache.k[i], kv_cache.v[i], past) if kv_cache is not None else None
-            x, w = block(x, cache, return_attention, rotary)
+            x, w, v = block(x, cache, return_attention, rotary, x0, v1)
+            if i == 0 and self.config.value_residual:
+                v1 = v
             if attentions is not None:
                 attentions.append(w)
         if kv_cache is not None:
