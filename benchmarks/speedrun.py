@@ -9,9 +9,11 @@ for a user). Then each run's best weights are scored on the held-out 10% (``tiny
 1. ``classic``: the recipe as people run it on a CPU, nanoGPT-style: learned positions, LayerNorm,
    GELU, AdamW (lr 1e-3, betas 0.9/0.95, weight decay 0.1) with warmup and cosine decay, fp32,
    eager, in the ``small`` shape of before (4 layers x 256, context 256, batch 32, 8192-token BPE);
-2. ``default``: that same model and optimizer with this trainer's bf16 autocast and torch.compile,
-   the ``small`` preset as it was before the modern recipe;
-3. ``modern``: the ``cpu-10m`` preset, whatever shape and recipe it holds (``--preset`` names another,
+2. ``default``: that same model and optimizer with this trainer's defaults, bf16 autocast (where the
+   machine's bf16 matmuls are fast; float32 elsewhere) and torch.compile, the ``small`` preset as it
+   was before the modern recipe;
+3. ``modern``: the ``cpu-10m`` preset, whatever shape and recipe it holds, fitted to this machine as
+   the trainer fits it (``--preset`` names another,
    e.g. ``--recipes modern --preset cpu-1h --minutes 60`` measures the one-hour preset alone).
 
 It prints each run's validation curve (bits per byte on the trainer's own held-out documents,
@@ -87,13 +89,14 @@ def recipe_config(recipe: str, train_path: Path, seconds: float,
         cfg = preset_config(preset, recipe, overrides)
     else:
         # the small-classic preset is the small preset as it was: 4 x 256, AdamW, cosine, 8192-token BPE
-        train = {"max_time": seconds, "dtype": "float32" if recipe == "classic" else "bfloat16",
+        # default: the trainer's own dtype choice (bf16 where this machine's bf16 matmuls are fast)
+        train = {"max_time": seconds, "dtype": "float32" if recipe == "classic" else "auto",
                  "compile": recipe == "default"}
         cfg = preset_config("small-classic", recipe, {"data": data, "train": train})
     return cfg
 
 
-def steps_per_second(cfg: RunConfig) -> float:
+def steps_per_second(cfg: RunConfig, dtype: Any) -> float:
     """A short measurement of the recipe's step rate as it will train (its dtype, compiled when it
     compiles, dropout on), to space its evaluations evenly in time."""
     import torch
@@ -105,8 +108,7 @@ def steps_per_second(cfg: RunConfig) -> float:
     opt, _ = make_optimizer(model, cfg.train)
     forward = torch.compile(model) if cfg.train.compile else model
     x = torch.randint(0, cfg.model.vocab_size, (cfg.train.batch_size, cfg.model.block_size))
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if cfg.train.dtype != "float32" else torch.autocast(
-        "cpu", enabled=False)
+    ctx = torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32)
     times = []
     for _ in range(6):  # the first steps compile and warm up
         t0 = time.perf_counter()
@@ -128,7 +130,19 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
     run_dir = home / "models" / recipe
     run_dir.mkdir(parents=True)
     seconds = float(cfg.train.max_time or 0)
-    cfg.train.eval_interval = max(5, round(steps_per_second(cfg) * seconds / EVALS_PER_RUN))
+    # what the trainer would do first: fit the shape to this machine (cpu-10m, cpu-1h) and choose the
+    # dtype, so that the step rate measured here is the run's own
+    import torch
+
+    from tinygpt_tui.device import peak_table_path, resolve_dtype
+    from tinygpt_tui.preflight import fit_to_machine
+
+    cpu = torch.device("cpu")
+    cfg, fitted = fit_to_machine(run_dir, cfg, cpu, home / "models")
+    if fitted:
+        print(f"{recipe}: {fitted}", flush=True)
+    dtype = resolve_dtype(cfg.train.dtype, cpu, peak_table_path(home / "models"))
+    cfg.train.eval_interval = max(5, round(steps_per_second(cfg, dtype) * seconds / EVALS_PER_RUN))
     cfg.train.eval_iters = 10
     (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
     t0 = time.perf_counter()
@@ -152,7 +166,7 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
             "eval_interval": cfg.train.eval_interval, "curve": curve,
             "final_curve_bpb": curve[-1]["val_bpb"] if curve else None,
             "heldout_bpb": held["bpb"], "heldout_loss": held["loss"], "last_sample": samples[-1] if samples else "",
-            "config": cfg.to_dict()}
+            "fitted": fitted, "config": cfg.to_dict()}
 
 
 def time_to_reach(curve: list[dict[str, Any]], target: float) -> float | None:

@@ -1,5 +1,6 @@
 """What is checked before a run prepares any data or allocates a tensor: the device and dtype exist
-on this machine, the shape fits in its memory, the batch divides across the processes.
+on this machine, the shape fits in its memory, the batch divides across the processes; and a new
+time-budgeted CPU run's shape, fitted to the compute its budget gives on this machine.
 
 Each failure is one sentence and a hint, said in a second rather than after minutes of preparation.
 """
@@ -11,7 +12,15 @@ from typing import TYPE_CHECKING
 
 from . import distributed, runs
 from .config import RunConfig, TinyGPTError
-from .device import available_memory, peak_table_path, resolve_device, resolve_dtype
+from .device import (
+    available_memory,
+    dtype_name,
+    measure_peak_flops,
+    peak_table_path,
+    resolve_device,
+    resolve_dtype,
+)
+from .presets import MACHINE_FITS, PRESETS, machine_fit, preset_config
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -42,3 +51,49 @@ def check_run(cfg: RunConfig, ctx: DistContext, models: Path) -> torch.device:
     check_memory(cfg, device)
     distributed.split_accum(cfg.train.grad_accum, ctx.world_size)
     return device
+
+
+# the model settings a fit chooses together: a user who set one of them chose the shape
+FIT_SHAPE = {("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("model", "dropout"),
+             ("model", "attn_dropout"), ("train", "batch_size")}
+
+
+def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path) -> tuple[RunConfig, str | None]:
+    """``cfg`` fitted to this machine, and a sentence saying so (None when nothing was fitted).
+
+    Only a run whose configuration asks for it (``train.fit_to_machine``), on a CPU, with a time budget,
+    that has not trained yet. The compute of its budget is this machine's measured matmul rate in the
+    dtype the run trains in times ``max_time``; :func:`presets.machine_fit` gives the shape its preset
+    measured at the nearest compute. What the user set by hand stays: a shape set by hand is kept whole, and a
+    warmup or evaluation interval set by hand is kept. The fitted configuration is written to the run's
+    ``config.json`` with ``fit_to_machine`` off, so a resumed or continued run keeps its shape.
+    """
+    tc = cfg.train
+    if not (tc.fit_to_machine and tc.max_time and device.type == "cpu" and cfg.preset in MACHINE_FITS):
+        return cfg, None
+    if (run / runs.WEIGHTS).exists() or (run / runs.STATE).exists():
+        return cfg, None
+    table = peak_table_path(models)
+    dtype = resolve_dtype(tc.dtype, device, table)
+    rate = measure_peak_flops(device, dtype, table=table)
+    compute = rate * tc.max_time
+    settings = machine_fit(compute, cfg.preset)
+    have = cfg.to_dict()
+    preset = preset_config(cfg.preset).to_dict() if cfg.preset in PRESETS else have
+    own_shape = any(have[section].get(key) != preset[section].get(key) for section, key in FIT_SHAPE)
+    for section, values in settings.items():
+        for key, value in values.items():
+            if (section, key) in FIT_SHAPE and own_shape:
+                continue
+            if (section, key) not in FIT_SHAPE and have[section].get(key) != preset[section].get(key):
+                continue  # set by hand
+            have[section][key] = value
+    have["train"]["fit_to_machine"] = False
+    fitted = RunConfig.from_dict(have)
+    runs.save_run_config(run, fitted)
+    m, t = fitted.model, fitted.train
+    shape = ("the shape you set" if own_shape else
+             f"{m.n_layer} layers × {m.n_embd}, dropout {m.dropout:g}, batch {t.batch_size}")
+    return fitted, (f"fitted to this machine: {dtype_name(dtype)} matmuls at {rate / 1e9:,.0f} GFLOP/s × "
+                    f"{tc.max_time:g} s = {compute / 1e12:,.0f} TFLOP: {shape}, {t.max_steps:,} steps "
+                    f"planned (--no-fit-to-machine keeps the preset's own)")

@@ -4,6 +4,7 @@ checked ``RunConfig``."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .config import ConfigError, RunConfig
@@ -18,6 +19,77 @@ MODERN_TRAIN: dict[str, Any] = dict(optimizer="muon", muon_lr=0.02, lr=0.008, mi
 CLASSIC_MODEL: dict[str, Any] = dict(position="learned", norm="layernorm", qk_norm=False, activation="gelu",
                                      zero_init=False, logit_softcap=0.0, tie_weights=True)
 
+# The shapes of the time-budgeted CPU presets. Each is fitted to a compute budget: the seconds of the
+# budget times the matmul rate of the machine in the dtype it trains in (device.measure_peak_flops).
+# ``max_steps`` is the plan (what the shape did in that compute): a run far short of it says so, and
+# with a time budget it sets the warmup's share.
+#
+# ten minutes of a machine whose bf16 matmuls ran at 442 GFLOP/s (two cores of an AMD EPYC with
+# AVX-512 bf16), 265 TFLOP: benchmarks/sweep.py at that budget (README: the sweep table). On the
+# 3.4 MB TinyStories sample such a run sees its text five to eight times, and without dropout it
+# memorises it (train loss 1.3 against validation 2.6 nats). Dropout 0.1 took held-out bits/byte from
+# 0.966 to 0.888 at this shape; widths 128 and 256 at the same time scored 0.903 and 0.900; a 4096-token
+# vocabulary beat 2048 (0.965 against 0.993). The dropout on attention probabilities costs 1.14x per
+# step on a CPU (benchmarks/dropout_cost.py) while the residual one is free: residual dropout 0.2 alone
+# scored 0.889 in the same steps, so in the same wall time it beats 0.1 on both (which gets about a
+# fifth fewer steps). Around that, Muon's rate 0.02 beat 0.01 and 0.04, AdamW's 0.008 beat 0.004 and
+# 0.016, and Muon's weight decay 0.1 (0.885) beat 0, 0.05 and 0.2 (0.889, 0.886, 0.891)
+CPU_10M: dict[str, dict[str, Any]] = {
+    "model": dict(n_layer=4, n_head=3, n_embd=192, dropout=0.2, attn_dropout=0.0),
+    "train": dict(batch_size=32, max_steps=950, warmup_steps=20, eval_interval=200),
+}
+# an hour of the same machine, 1.6 PFLOP (extrapolated from the 10-minute sweep, not yet measured;
+# dropout because an hour on a small corpus repeats it dozens of times)
+CPU_1H: dict[str, dict[str, Any]] = {
+    "model": dict(n_layer=6, n_head=4, n_embd=256, dropout=0.2, attn_dropout=0.0),
+    "train": dict(batch_size=32, max_steps=4000, warmup_steps=100, eval_interval=500),
+}
+# ten minutes of a machine without fast bf16 (two cores of an AMD EPYC with AVX2 only: float32
+# matmuls at 73 GFLOP/s, bf16 slower than that by fifty times), 44 TFLOP: benchmarks/speedrun.py
+# --recipes modern there. The 4 x 192 shape did 50 steps (1.379 held-out bits/byte); 4 x 128 with
+# batch 32 did 137 (1.100) and with batch 16 238 (1.079). A run sees its text about once, so no dropout
+CPU_SLOW: dict[str, dict[str, Any]] = {
+    "model": dict(n_layer=4, n_head=2, n_embd=128, dropout=0.0, attn_dropout=0.0),
+    "train": dict(batch_size=16, max_steps=240, warmup_steps=5, eval_interval=50),
+}
+# the quick start (built-in stories, 140 s), on the same two machines: 62 TFLOP on the bf16 one, where
+# 4 x 192 did 798 steps (validation loss 0.513); 10 TFLOP on the AVX2 one, where 4 x 192 did 42 steps
+# (2.886) and 4 x 128 126 (1.429; with batch 8, 139 steps and 1.924)
+TINY: dict[str, dict[str, Any]] = {
+    "model": dict(n_layer=4, n_head=3, n_embd=192),
+    "train": dict(batch_size=16, max_steps=1000, warmup_steps=20, eval_interval=100),
+}
+TINY_SLOW: dict[str, dict[str, Any]] = {
+    "model": dict(n_layer=4, n_head=2, n_embd=128),
+    "train": dict(batch_size=16, max_steps=130, warmup_steps=3, eval_interval=13),
+}
+# (compute in FLOP at which a shape was fitted, its settings), by compute, for each preset that fits
+# (train.fit_to_machine). A run takes the one whose compute is nearest its own on a log scale (the
+# boundaries are the geometric means: 25 TFLOP for the quick start; 108 and 651 TFLOP for the others).
+CPU_FITS: list[tuple[float, dict[str, dict[str, Any]]]] = [
+    (600 * 73e9, CPU_SLOW),
+    (600 * 442e9, CPU_10M),
+    (3600 * 442e9, CPU_1H),
+]
+MACHINE_FITS: dict[str, list[tuple[float, dict[str, dict[str, Any]]]]] = {
+    "tiny": [(140 * 73e9, TINY_SLOW), (140 * 442e9, TINY)],
+    "cpu-10m": CPU_FITS,
+    "cpu-1h": CPU_FITS,
+}
+
+
+def machine_fit(compute: float, preset: str = "cpu-10m") -> dict[str, dict[str, Any]]:
+    """The settings of ``preset`` fitted to ``compute`` FLOP of budget: the shape measured at the
+    nearest compute, its planned steps, warmup and evaluation interval scaled to this compute (its own
+    times the ratio of the computes)."""
+    fitted, settings = min(MACHINE_FITS[preset], key=lambda r: abs(math.log(max(compute, 1.0) / r[0])))
+    out = {section: dict(values) for section, values in settings.items()}
+    scale = compute / fitted
+    for key, least in (("max_steps", 10), ("warmup_steps", 0), ("eval_interval", 1)):
+        out["train"][key] = max(least, round(settings["train"][key] * scale))
+    return out
+
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # seconds on a laptop: for tests
     "micro": {
@@ -30,37 +102,24 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # stories); 140 s of training (final evaluation included) leave time for corpus, tokenizer and
     # shards (~5 s) and start-up on a busy machine
     "tiny": {
-        "model": dict(n_layer=4, n_head=3, n_embd=192, block_size=128, dropout=0.0, bias=False, **MODERN_MODEL),
-        "train": dict(batch_size=16, max_steps=1000, max_time=140.0, warmup_steps=20, eval_interval=100,
-                      eval_iters=10, log_interval=10, **MODERN_TRAIN),
+        "model": dict(**TINY["model"], block_size=128, dropout=0.0, bias=False, **MODERN_MODEL),
+        "train": dict(**TINY["train"], max_time=140.0, eval_iters=10, log_interval=10, fit_to_machine=True,
+                      **MODERN_TRAIN),
         "tokenizer": dict(vocab_size=2048),
         "data": dict(max_bytes=10_000_000),
     },
-    # ten minutes of two CPU cores on real text. benchmarks/sweep.py at the full budget (README: the
-    # sweep table): on the 3.4 MB TinyStories sample a 10-minute run sees its text five to eight
-    # times, and without dropout it memorises it (train loss 1.3 against validation 2.6 nats).
-    # Dropout 0.1 took held-out bits/byte from 0.966 to 0.888 at this shape; widths 128 and 256 at
-    # the same time scored 0.903 and 0.900; a 4096-token vocabulary beat 2048 (0.965 against 0.993).
-    # The dropout on attention probabilities costs 1.14x per step on a CPU (benchmarks/dropout_cost.py)
-    # while the residual one is free: residual dropout 0.2 alone scored 0.889 in the same steps,
-    # so in the same wall time it beats 0.1 on both (which gets about a fifth fewer steps). Around
-    # that, Muon's rate 0.02 beat 0.01 and 0.04, AdamW's 0.008 beat 0.004 and 0.016, and Muon's
-    # weight decay 0.1 (0.885) beat 0, 0.05 and 0.2 (0.889, 0.886, 0.891)
+    # ten minutes of two CPU cores on real text, fitted to the machine (see MACHINE_FITS)
     "cpu-10m": {
-        "model": dict(n_layer=4, n_head=3, n_embd=192, block_size=256, dropout=0.2, attn_dropout=0.0, bias=False,
-                      **MODERN_MODEL),
-        # max_steps is the plan (what two idle cores reach in the budget): a run far short of it says so
-        "train": dict(batch_size=32, max_steps=950, max_time=600.0, warmup_steps=20, eval_interval=200,
-                      eval_iters=20, compile=True, **{**MODERN_TRAIN, "weight_decay": 0.1}),
+        "model": dict(**CPU_10M["model"], block_size=256, bias=False, **MODERN_MODEL),
+        "train": dict(**CPU_10M["train"], max_time=600.0, eval_iters=20, compile=True, fit_to_machine=True,
+                      **{**MODERN_TRAIN, "weight_decay": 0.1}),
         "tokenizer": dict(vocab_size=4096),
     },
-    # an hour of two CPU cores on real text (extrapolated from the 10-minute sweep, not yet measured;
-    # dropout because an hour on a small corpus repeats it dozens of times)
+    # an hour of two CPU cores on real text, fitted to the machine (see MACHINE_FITS)
     "cpu-1h": {
-        "model": dict(n_layer=6, n_head=4, n_embd=256, block_size=256, dropout=0.2, attn_dropout=0.0, bias=False,
-                      **MODERN_MODEL),
-        "train": dict(batch_size=32, max_steps=4000, max_time=3600.0, warmup_steps=100, eval_interval=500,
-                      eval_iters=20, compile=True, **{**MODERN_TRAIN, "weight_decay": 0.1}),
+        "model": dict(**CPU_1H["model"], block_size=256, bias=False, **MODERN_MODEL),
+        "train": dict(**CPU_1H["train"], max_time=3600.0, eval_iters=20, compile=True, fit_to_machine=True,
+                      **{**MODERN_TRAIN, "weight_decay": 0.1}),
         "tokenizer": dict(vocab_size=4096),
     },
     # about 7M parameters, the modern recipe on a step budget (a GPU, or a long CPU run)

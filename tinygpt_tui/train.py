@@ -70,6 +70,10 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         if ctx.is_main:
             runs.acquire_lock(run)
             locked = True
+        if not ctx.enabled:  # several processes keep the shape they were given (no rank fits alone)
+            cfg, fitted = preflight.fit_to_machine(run, cfg, device, workspace.models)
+            if fitted:
+                emit(Stage(stage="model", message=fitted))
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))
         train_dist.gate(ctx, err)

@@ -87,6 +87,9 @@ def register(sub: Any) -> None:
                    "steps (--more 500) or more time (--more 2m, 90s, 1h)")
     t.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="wrap the model in torch.compile (a one-off compile of 20-60 s, faster steps)")
+    t.add_argument("--fit-to-machine", action=argparse.BooleanOptionalAction, default=None,
+                   help="a new CPU run with a time budget takes the model shape measured at the compute that "
+                        "budget gives on this machine (on for cpu-10m and cpu-1h)")
     t.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train in N processes on this machine (DDP through torchrun: one per GPU, or CPU "
                         "processes with gloo); grad_accum must be a multiple of N, the global batch is kept")
@@ -119,6 +122,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         out["tokenizer"]["special_tokens"] = [EOT] + [t for t in parse_special_tokens(args.special) if t != EOT]
     if args.compile is not None:
         out["train"]["compile"] = args.compile
+    if args.fit_to_machine is not None:
+        out["train"]["fit_to_machine"] = args.fit_to_machine
     if args.max_steps is not None:
         out["train"].update(max_steps=args.max_steps, max_time=None)
     if args.max_time is not None:

@@ -1,0 +1,157 @@
+"""Fitting a time-budgeted CPU run to the machine: presets.machine_fit and preflight.fit_to_machine."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from tinygpt_tui import preflight, runs, train
+from tinygpt_tui.presets import (
+    CPU_1H,
+    CPU_10M,
+    CPU_SLOW,
+    MACHINE_FITS,
+    TINY,
+    TINY_SLOW,
+    machine_fit,
+    preset_config,
+)
+
+CPU = torch.device("cpu")
+MODELS = Path("models")
+
+
+def machine(monkeypatch, flops: float, dtype: torch.dtype = torch.float32) -> None:
+    """Pretend this machine's matmuls run at ``flops`` in ``dtype``, the dtype it trains in."""
+    monkeypatch.setattr(preflight, "resolve_dtype", lambda name, device, table=None: dtype)
+    monkeypatch.setattr(preflight, "measure_peak_flops", lambda device, d, table=None: flops)
+
+
+def new_run(name: str, preset: str = "cpu-10m", **sections) -> Path:
+    runs.create_run(MODELS, preset_config(preset, name, sections))
+    return MODELS / name
+
+
+def test_each_rung_is_chosen_at_its_own_compute_with_its_own_plan():
+    for preset, rungs in MACHINE_FITS.items():
+        assert preset_config(preset).train.fit_to_machine
+        for compute, settings in rungs:
+            check_rung(machine_fit(compute, preset), settings)
+
+
+def check_rung(fitted, settings):
+    assert fitted["model"] == settings["model"]
+    for key in ("batch_size", "max_steps", "warmup_steps", "eval_interval"):
+        assert fitted["train"][key] == settings["train"][key]
+
+
+def test_the_boundaries_are_geometric_means_and_the_plan_scales_with_compute():
+    (c0, _), (c1, _), (c2, _) = MACHINE_FITS["cpu-10m"]
+    low, high = math.sqrt(c0 * c1), math.sqrt(c1 * c2)
+    assert machine_fit(low * 0.99)["model"] == CPU_SLOW["model"]
+    assert machine_fit(low * 1.01)["model"] == CPU_10M["model"]
+    assert machine_fit(high * 0.99)["model"] == CPU_10M["model"]
+    assert machine_fit(high * 1.01)["model"] == CPU_1H["model"]
+    half = machine_fit(c1 / 2)["train"]
+    assert half["max_steps"] == round(CPU_10M["train"]["max_steps"] / 2)
+    assert machine_fit(1.0)["train"]["max_steps"] == 10  # a floor, never zero steps planned
+    assert machine_fit(1e30)["model"] == CPU_1H["model"]
+    (t0, _), (t1, _) = MACHINE_FITS["tiny"]
+    assert machine_fit(math.sqrt(t0 * t1) * 0.99, "tiny")["model"] == TINY_SLOW["model"]
+    assert machine_fit(math.sqrt(t0 * t1) * 1.01, "tiny")["model"] == TINY["model"]
+
+
+def test_a_slow_machine_gets_the_small_shape_written_to_config_json(home, monkeypatch):
+    machine(monkeypatch, 73e9)  # 600 s x 73 GFLOP/s: 44 TFLOP
+    run = new_run("slow")
+    cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert cfg.model.n_embd == CPU_SLOW["model"]["n_embd"] and cfg.model.n_layer == CPU_SLOW["model"]["n_layer"]
+    assert cfg.model.dropout == CPU_SLOW["model"]["dropout"]
+    assert cfg.train.max_steps == CPU_SLOW["train"]["max_steps"]
+    assert cfg.train.fit_to_machine is False  # fitted once: a resumed run keeps its shape
+    assert runs.load_run_config(run) == cfg
+    assert "73 GFLOP/s" in note and "44 TFLOP" in note and "float32" in note
+    # what the preset chose besides the shape stays: the recipe, the budget, the vocabulary
+    assert cfg.train.optimizer == "muon" and cfg.train.max_time == 600.0 and cfg.tokenizer.vocab_size == 4096
+    # fitted already: nothing more to do
+    again, note = preflight.fit_to_machine(run, cfg, CPU, MODELS)
+    assert note is None and again == cfg
+
+
+def test_the_machine_the_preset_was_measured_on_keeps_it(home, monkeypatch):
+    machine(monkeypatch, 442e9, torch.bfloat16)
+    run = new_run("fast")
+    before = runs.load_run_config(run)
+    cfg, note = preflight.fit_to_machine(run, before, CPU, MODELS)
+    assert cfg.model == before.model and cfg.train.batch_size == before.train.batch_size
+    assert abs(cfg.train.max_steps - before.train.max_steps) <= 1
+    assert "bfloat16" in note
+
+
+def test_an_hour_on_the_slow_machine_gets_the_ten_minute_shape(home, monkeypatch):
+    machine(monkeypatch, 73e9)
+    run = new_run("hour", "cpu-1h")
+    cfg, _ = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert cfg.model.n_embd == CPU_10M["model"]["n_embd"] and cfg.model.dropout == CPU_10M["model"]["dropout"]
+    assert cfg.train.max_time == 3600.0
+
+
+def test_what_the_user_set_stays(home, monkeypatch):
+    machine(monkeypatch, 73e9)
+    run = new_run("own", model={"n_embd": 96, "n_head": 3}, train={"eval_interval": 7})
+    cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    # a shape set by hand is kept whole (not mixed with the fitted one) ...
+    assert (cfg.model.n_embd, cfg.model.n_head, cfg.model.n_layer) == (96, 3, 4)
+    assert cfg.model.dropout == CPU_10M["model"]["dropout"] and cfg.train.batch_size == 32
+    # ... the plan is still fitted, and an evaluation interval set by hand is kept
+    assert cfg.train.max_steps == CPU_SLOW["train"]["max_steps"] and cfg.train.eval_interval == 7
+    assert "the shape you set" in note
+
+
+def test_the_quick_start_fits_too(home, monkeypatch):
+    from tinygpt_tui.forms import quick_start_config
+
+    machine(monkeypatch, 73e9)  # 140 s: 10 TFLOP
+    runs.create_run(MODELS, quick_start_config())
+    cfg, note = preflight.fit_to_machine(MODELS / "quick", runs.load_run_config(MODELS / "quick"), CPU, MODELS)
+    assert cfg.model.n_embd == TINY_SLOW["model"]["n_embd"] and cfg.train.max_steps == TINY_SLOW["train"]["max_steps"]
+    assert cfg.data.source == "storybook" and cfg.tokenizer.vocab_size == 2048 and note
+
+
+@pytest.mark.parametrize("why", ["off", "no budget", "trained", "gpu", "not a fitted preset"])
+def test_nothing_is_fitted(home, monkeypatch, why):
+    machine(monkeypatch, 73e9)
+    train_kw = {"fit_to_machine": False} if why == "off" else {"max_time": None} if why == "no budget" else {}
+    run = new_run("keep", "small" if why == "not a fitted preset" else "cpu-10m", train=train_kw)
+    if why == "not a fitted preset":  # a time budget and the switch, but no shapes to fit to
+        cfg = runs.load_run_config(run)
+        cfg.train.max_time, cfg.train.fit_to_machine = 60.0, True
+        runs.save_run_config(run, cfg)
+    if why == "no budget":  # preset_config skips None overrides: take the budget off by hand
+        cfg = runs.load_run_config(run)
+        cfg.train.max_time = None
+        runs.save_run_config(run, cfg)
+    if why == "trained":
+        (run / runs.WEIGHTS).write_bytes(b"weights")
+    before = runs.load_run_config(run)
+    cfg, note = preflight.fit_to_machine(run, before, torch.device("cuda") if why == "gpu" else CPU, MODELS)
+    assert note is None and cfg == before and runs.load_run_config(run) == before
+
+
+def test_training_fits_a_new_run_before_preparing_its_data(home, workspace, monkeypatch, write_stories):
+    machine(monkeypatch, 1e9)  # 1 GFLOP/s for 3 s: the smallest shape, a plan of a few steps
+    corpus = write_stories(7, 1500)
+    new_run("e2e", "tiny", data={"source": str(corpus)}, tokenizer={"vocab_size": 300},
+            train={"max_time": 3.0, "dtype": "float32", "eval_interval": 5})
+    events: list[dict] = []
+    done = train.train_run(workspace, "e2e", on_event=events.append)
+    stages = [e for e in events if e["event"] == "stage"]
+    assert stages[0]["stage"] == "model" and "fitted to this machine" in stages[0]["message"]
+    assert [e["stage"] for e in stages[1:4]] == ["corpus", "tokenizer", "shards"]
+    start = next(e for e in events if e["event"] == "start")
+    assert start["max_steps"] == 10
+    assert runs.load_run_config(MODELS / "e2e").model.n_embd == TINY_SLOW["model"]["n_embd"]
+    assert done["reason"] in ("time", "finished")
