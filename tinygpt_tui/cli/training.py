@@ -89,7 +89,7 @@ def register(sub: Any) -> None:
                    help="wrap the model in torch.compile (a one-off compile of 20-60 s, faster steps)")
     t.add_argument("--fit-to-machine", action=argparse.BooleanOptionalAction, default=None,
                    help="a new CPU run with a time budget takes the model shape measured at the compute that "
-                        "budget gives on this machine (on for cpu-10m and cpu-1h)")
+                        "budget gives on this machine (on for tiny, cpu-10m and cpu-1h)")
     t.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train in N processes on this machine (DDP through torchrun: one per GPU, or CPU "
                         "processes with gloo); grad_accum must be a multiple of N, the global batch is kept")
