@@ -281,6 +281,8 @@ def test_vocabulary_screen(size, runs_home, snap_compare):
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
+        # the table sizes its columns when the app is next idle: a slow machine took the picture before
+        await pilot.pause(0.3)
 
     assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
@@ -293,7 +295,7 @@ def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap_compare)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
         app.screen.sort_by("under")
-        await pilot.pause()
+        await pilot.pause(0.3)
 
     assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
