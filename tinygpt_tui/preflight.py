@@ -20,7 +20,7 @@ from .device import (
     resolve_device,
     resolve_dtype,
 )
-from .presets import MACHINE_FITS, PRESETS, machine_fit, preset_config
+from .presets import MACHINE_FITS, machine_fit, preset_config
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -79,7 +79,7 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     compute = rate * tc.max_time
     settings = machine_fit(compute, cfg.preset)
     have = cfg.to_dict()
-    preset = preset_config(cfg.preset).to_dict() if cfg.preset in PRESETS else have
+    preset = preset_config(cfg.preset).to_dict()  # every preset in MACHINE_FITS is one
     own_shape = any(have[section].get(key) != preset[section].get(key) for section, key in FIT_SHAPE)
     for section, values in settings.items():
         for key, value in values.items():
