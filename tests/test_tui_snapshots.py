@@ -1,7 +1,9 @@
 """Snapshot tests: each screen rendered at a fixed terminal size from deterministic fixture runs.
 
 Nothing time-dependent reaches the screen: the fixture's metrics carry fixed values, generation is
-seeded, and the one timing line (tokens/s after a generation) is replaced before the picture is taken.
+seeded, the one timing line (tokens/s after a generation) is replaced before the picture is taken, and
+a focused input's cursor stays drawn instead of blinking (a picture taken half a second later on a
+slower machine would otherwise catch it off).
 Update the pictures after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
 
 Run as a script, this file also writes the README screenshots of a real run:
@@ -22,6 +24,15 @@ from fixtures_runs import new_app  # noqa: E402
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 """Every screen at the smallest terminal it must fit and at a roomy one."""
 PROMPT = "Once upon a time"
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch):
+    """Inputs keep their cursor drawn: the blink is a half-second timer, so whether a picture shows the
+    cursor would depend on how long the machine took to reach the state photographed."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 async def settle(pilot, predicate, timeout: float = 30.0) -> None:
@@ -50,6 +61,13 @@ async def run_command(pilot, line: str) -> None:
     await pilot.pause()
     await pilot.press("enter")
     await pilot.pause()
+
+
+async def columns_sized(pilot) -> None:
+    """Run the app until the vocabulary table has taken the size of the rows it was given (its scroll
+    extent, set when the app is next idle: a busy machine could take the picture before)."""
+    table = pilot.app.screen.query_one("#vocab-table")
+    await settle(pilot, lambda: not table._require_update_dimensions)
 
 
 def name_of(app) -> str:
@@ -281,8 +299,7 @@ def test_vocabulary_screen(size, runs_home, snap_compare):
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
-        # the table sizes its columns when the app is next idle: a slow machine took the picture before
-        await pilot.pause(0.3)
+        await columns_sized(pilot)
 
     assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
@@ -295,7 +312,7 @@ def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap_compare)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
         app.screen.sort_by("under")
-        await pilot.pause(0.3)
+        await columns_sized(pilot)
 
     assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 

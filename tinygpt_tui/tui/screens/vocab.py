@@ -77,6 +77,21 @@ def _tail(text: str, width: int) -> str:
     return text if len(text) <= width else "…" + text[-(width - 1):]
 
 
+def _cells(row: Row) -> tuple[Any, ...]:
+    """The table's cells of one token, in COLUMNS order (the piece as text, never markup)."""
+    tid, piece, hx, length, freq, under, emb, head = row
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    return (tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", number(under), number(emb),
+            number(head))
+
+
+def _cell_width(cell: Any) -> int:
+    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+
+
 def _short(v: Any) -> str:
     if isinstance(v, dict):
         return str(v.get("piece", v.get("text", v)))
@@ -115,11 +130,20 @@ class VocabScreen(AppScreen):
         yield WorkbenchFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#vocab-table", DataTable)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
+        self._set_columns(self.query_one("#vocab-table", DataTable), [])
         self.query_one("#vocab-search", Input).focus()
         self._load()
+
+    @staticmethod
+    def _set_columns(table: DataTable, cells: list[tuple[Any, ...]]) -> None:
+        """The table's columns, each as wide as its label and the widest of ``cells`` (every token's
+        cells, so a filter or a sort never changes the widths). Widths set here rather than fitted by
+        the table later: it fits them when the app is next idle, and a frame drawn before then kept its
+        label-wide columns, the pieces cut to five characters."""
+        table.clear(columns=True)
+        for i, (label, key) in enumerate(COLUMNS):
+            width = max([Text(label).cell_len, *(_cell_width(row[i]) for row in cells)])
+            table.add_column(label, key=key, width=width)
 
     @work(thread=True, exclusive=True, group="vocab")
     def _load(self) -> None:
@@ -137,6 +161,7 @@ class VocabScreen(AppScreen):
 
     def _loaded(self, stats: dict[str, Any], rows: list[Row]) -> None:
         self.rows = rows
+        self._set_columns(self.query_one("#vocab-table", DataTable), [_cells(r) for r in rows])
         self.query_one("#vocab-stats", Static).update(stats_table(stats))
         self._fill(self.query_one("#vocab-search", Input).value)
 
@@ -171,12 +196,8 @@ class VocabScreen(AppScreen):
         self._add_rows(table)
 
     def _add_rows(self, table: DataTable) -> None:
-        def number(value: float | None) -> str:
-            return "-" if value is None else f"{value:.2f}"
-
-        for tid, piece, hx, length, freq, under, emb, head in self.shown:
-            table.add_row(tid, Text(piece), hx, length, "-" if freq is None else f"{freq:,}", number(under),
-                          number(emb), number(head), key=str(tid))
+        for row in self.shown:
+            table.add_row(*_cells(row), key=str(row[0]))
 
     def action_back(self) -> None:
         self.app.pop_screen()
