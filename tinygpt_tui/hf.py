@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from . import hub
 from .config import TinyGPTError
 from .model import GPTOutput
 from .tokenizer import Tokenizer, piece_to_bytes
@@ -368,12 +369,19 @@ def open_hf(source: str, device: str = "cpu", memory: int | None = None) -> tupl
     if not is_local and (src.startswith((".", "/", "~")) or Path(src).exists()):
         raise TinyGPTError(f"{src} is not a folder with a Hugging Face model.",
                            "pass a folder with config.json and the weights, or a hub id such as gpt2.")
+    # offline, transformers would retry the hub for twenty-odd seconds before reading its cache
+    cached_only = not is_local and hub.local_only()
     try:
-        cfg = transformers.AutoConfig.from_pretrained(where, trust_remote_code=False)
+        cfg = transformers.AutoConfig.from_pretrained(where, trust_remote_code=False, local_files_only=cached_only)
     except (OSError, ValueError, KeyError) as e:
         if is_local:
             raise TinyGPTError(f"{src} has no usable Hugging Face config ({_short(e)}).",
                                "the folder needs a config.json of a causal LM that transformers knows.") from e
+        if cached_only:
+            raise TinyGPTError(f"Could not open '{src}': the Hugging Face hub cannot be reached (or HF_HUB_OFFLINE "
+                               "is set) and the model is not in the local cache.",
+                               "connect once to download it (it is cached for offline use after), or pass a "
+                               "local folder.") from e
         raise TinyGPTError(f"Could not open '{src}' from the Hugging Face hub: the id is wrong, or the hub "
                            "cannot be reached and the model is not in the local cache.",
                            "check the id, connect once to download it, or pass a local folder.") from e
@@ -387,8 +395,10 @@ def open_hf(source: str, device: str = "cpu", memory: int | None = None) -> tupl
                            "this machine can give it.", "pick a smaller model.")
     try:
         model = transformers.AutoModelForCausalLM.from_pretrained(
-            where, config=cfg, dtype=torch.float32, attn_implementation="eager", trust_remote_code=False)
-        hf_tok = transformers.AutoTokenizer.from_pretrained(where, trust_remote_code=False)
+            where, config=cfg, dtype=torch.float32, attn_implementation="eager", trust_remote_code=False,
+            local_files_only=cached_only)
+        hf_tok = transformers.AutoTokenizer.from_pretrained(where, trust_remote_code=False,
+                                                            local_files_only=cached_only)
     except (OSError, ValueError, KeyError, ImportError) as e:
         raise TinyGPTError(f"Could not load '{src}' with transformers ({_short(e)}).",
                            "check that it is a causal LM with its tokenizer, and that the hub is reachable "

@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import runs
+from . import hub, runs
 from .config import EOT, DataConfig, ModelConfig, RunConfig, TinyGPTError, TokenizerConfig
 from .pieces import piece_to_bytes
 from .tokenizer import BPETokenizer, Tokenizer, gpt2_tokenizer
@@ -259,7 +259,9 @@ def _download(repo_id: str, patterns: list[str]) -> Path:
         raise TinyGPTError("Importing a model from the Hugging Face hub needs the huggingface_hub library.",
                            'install the extra: pip install "tinygpt-tui[hf]" (or pass a local folder).') from e
     try:
-        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns))
+        # offline, the download would retry for twenty-odd seconds before it read the cache
+        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns,
+                                                      local_files_only=hub.local_only()))
     except errors.RepositoryNotFoundError:  # GatedRepoError too
         raise TinyGPTError(f"There is no model '{repo_id}' on the Hugging Face hub that this machine may read "
                            "(a wrong id, or a private or gated one).",

@@ -12,13 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
+from . import hub
 from .config import TinyGPTError
 from .reading import MixtureReader, Reader
 from .textfiles import (
@@ -32,7 +30,6 @@ from .textfiles import (
 
 HUB_HINT = ("use --source storybook (built in, works offline) or a local .txt/.jsonl/.parquet file; "
             "for a dataset already in the Hugging Face cache, set HF_HUB_OFFLINE=1.")
-HUB_CHECK_TIMEOUT = 3.0  # seconds; datasets itself retries for ~20 s before giving up offline
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -247,7 +244,7 @@ class HFSource(Source):
         local = expand_user(self.dataset_id)
         if local.exists():
             return self._load_local(datasets, local)
-        if not _hub_offline_mode():
+        if not hub.offline_mode():
             _check_hub_reachable(self.dataset_id)
         try:
             return datasets.load_dataset(self.dataset_id, self.config, split=self.split, streaming=self.streaming)
@@ -284,7 +281,7 @@ class HFSource(Source):
         text = str(e).strip().splitlines()[0] if str(e).strip() else name
         if isinstance(e, (ConnectionError, TimeoutError)) or name in (
                 "LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout"):
-            if _hub_offline_mode():
+            if hub.offline_mode():
                 return TinyGPTError(f"'{self.dataset_id}' is not in the local Hugging Face cache, and offline "
                                     "mode (HF_HUB_OFFLINE) is on.",
                                     "use --source storybook (built in) or a local .txt/.jsonl/.parquet file, "
@@ -402,19 +399,8 @@ def _dataset_columns(ds: Any) -> tuple[list[str], list[str]]:
     return list(first), [k for k, v in first.items() if isinstance(v, str)]
 
 
-def _hub_offline_mode() -> bool:
-    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
-               for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
 def _check_hub_reachable(dataset_id: str) -> None:
     """Fail in seconds, not minutes, when the hub is out of reach (datasets would retry with backoff)."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    host = url.hostname or "huggingface.co"
-    port = url.port or (80 if url.scheme == "http" else 443)
-    try:
-        socket.create_connection((host, port), timeout=HUB_CHECK_TIMEOUT).close()
-    except OSError:
-        raise TinyGPTError(f"The Hugging Face hub ({host}) could not be reached, so '{dataset_id}' could not "
-                           "be downloaded.", HUB_HINT) from None
+    if not hub.reachable():
+        raise TinyGPTError(f"The Hugging Face hub ({hub.host()}) could not be reached, so '{dataset_id}' could "
+                           "not be downloaded.", HUB_HINT)
