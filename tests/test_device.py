@@ -13,6 +13,7 @@ from tinygpt_tui.config import TinyGPTError
 
 def test_peak_flops_is_measured_once_and_cached(home):
     table_path = device.peak_table_path(home / "models")
+    table_path.unlink()  # home starts with the session's peaks: this test measures its own
     assert device.measure_peak_flops(torch.device("cpu"), torch.float32, table=None) > 1e8
     assert not table_path.exists()  # no table given: nothing kept
     peak = device.measure_peak_flops(torch.device("cpu"), torch.float32, table=table_path)
@@ -72,3 +73,13 @@ def test_gpu_figures_are_none_off_cuda_and_read_on_it():
     util, mem = device.gpu_usage(cuda)
     assert mem >= x.numel() * 4 and (util is None or 0 <= util <= 100)
     assert device.gpu_memory_total(cuda) > mem
+
+
+def test_the_peaks_key_tells_apart_cpus_of_one_name_with_other_vector_units(monkeypatch):
+    """Two machines both called 'AMD EPYC', one with AVX-512 bf16 and one with AVX2 only, multiply bf16
+    some fifty times apart: a peak measured on one must not be read on the other."""
+    here = device.device_label(torch.device("cpu"))
+    assert torch.backends.cpu.get_cpu_capability() in here
+    other = "AVX2" if torch.backends.cpu.get_cpu_capability() != "AVX2" else "DEFAULT"
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: other)
+    assert device.device_label(torch.device("cpu")) != here
