@@ -13,7 +13,6 @@ from tinygpt_tui.config import TinyGPTError
 
 def test_peak_flops_is_measured_once_and_cached(home):
     table_path = device.peak_table_path(home / "models")
-    table_path.unlink()  # home starts with the session's peaks: this test measures its own
     assert device.measure_peak_flops(torch.device("cpu"), torch.float32, table=None) > 1e8
     assert not table_path.exists()  # no table given: nothing kept
     peak = device.measure_peak_flops(torch.device("cpu"), torch.float32, table=table_path)
