@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,31 @@ from tinygpt_tui.workspace import Workspace
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session")
+def measured_peaks(tmp_path_factory) -> Path:
+    """This machine's matmul peaks in float32 and bfloat16, measured once a session (2-3 s) into a
+    peak table (device.measure_peak_flops), instead of once in every test's fresh models folder."""
+    import torch
+
+    from tinygpt_tui import device
+
+    path = tmp_path_factory.mktemp("peaks") / device.PEAK_TABLE
+    for dtype in (torch.float32, torch.bfloat16):
+        device.measure_peak_flops(torch.device("cpu"), dtype, table=path)
+    return path
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, monkeypatch, request) -> Path:
     """A temporary working folder with its own models/ and data/, used as the current directory (so
     the entry points' default folders, ./models and ./data, are these). Folder variables a developer
-    has set are cleared: the entry points would read them."""
+    has set are cleared: the entry points would read them. Its models folder starts with the session's
+    measured peaks, as one that has trained before keeps them; a test marked ``bare_models`` (one that
+    checks everything a models folder holds) starts with an empty one."""
     (tmp_path / "models").mkdir()
+    if request.node.get_closest_marker("bare_models") is None:
+        peaks = request.getfixturevalue("measured_peaks")
+        shutil.copyfile(peaks, tmp_path / "models" / peaks.name)
     (tmp_path / "data").mkdir()
     monkeypatch.delenv("TINYGPT_MODELS", raising=False)
     monkeypatch.delenv("TINYGPT_DATA", raising=False)

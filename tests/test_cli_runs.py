@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from tinygpt_tui import cli, runs
 from tinygpt_tui.presets import preset_config
 
 
+@pytest.mark.bare_models  # checks everything the models folder holds
 def test_runs_list_rename_and_delete(home, capsys, monkeypatch):
     models = home / "models"
     runs.create_run(models, preset_config("micro", "one"))

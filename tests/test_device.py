@@ -11,6 +11,7 @@ from tinygpt_tui import device
 from tinygpt_tui.config import TinyGPTError
 
 
+@pytest.mark.bare_models  # measures its own peaks
 def test_peak_flops_is_measured_once_and_cached(home):
     table_path = device.peak_table_path(home / "models")
     assert device.measure_peak_flops(torch.device("cpu"), torch.float32, table=None) > 1e8

@@ -373,6 +373,7 @@ def test_branch_mistakes_are_one_sentence(run, home):
     assert "Traceback" not in out and len(repl.tree.branches) == 1
 
 
+@pytest.mark.bare_models  # checks everything the models folder holds
 def test_rename_delete_after_asking_and_save_in_the_repl(run):
     import csv
     import json

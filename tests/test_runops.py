@@ -13,6 +13,8 @@ from tinygpt_tui import runops, runs
 from tinygpt_tui.config import TinyGPTError
 from tinygpt_tui.presets import preset_config
 
+pytestmark = pytest.mark.bare_models  # the tests check everything the models folder holds
+
 
 def make(models: Path, name: str) -> Path:
     """A run with a config and a few files of its own."""
