@@ -78,5 +78,5 @@ def test_a_hub_import_with_the_hub_out_of_reach_reads_the_cache_only(unreachable
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", spy)
     with pytest.raises(TinyGPTError, match="cannot be reached"):
-        hf_import._download("no-such-user/no-such-model-xyz", ["config.json"])
+        hf_import.resolve_folder("no-such-user/no-such-model-xyz")
     assert calls == [True]

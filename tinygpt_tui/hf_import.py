@@ -238,10 +238,11 @@ def resolve_folder(source: Path | str, *, memory: int | None = None) -> tuple[Pa
     if not src or src.startswith((".", "/", "~")) or local.exists() or not _HUB_ID.match(src):
         raise TinyGPTError(f"{src or 'That'} is not a folder.", "pass a local folder with config.json, "
                            "model.safetensors and the tokenizer, or a hub id such as openai-community/gpt2.")
-    cfg = _read_config(_download(src, ["config.json"]))
+    cached_only = hub.local_only()  # asked once for both downloads
+    cfg = _read_config(_download(src, ["config.json"], cached_only))
     model_config_from_hf(cfg)  # an architecture that does not map, or a model too large: refused before
     check_memory(cfg, None, src, memory)  # the weights download
-    folder = _download(src, HUB_FILES)
+    folder = _download(src, HUB_FILES, cached_only)
     if not any(folder.glob("*.safetensors")):
         raise TinyGPTError(f"{src} has no safetensors weights on the Hugging Face hub, and this project never "
                            "opens pickle weights: unpickling can run code.",
@@ -250,8 +251,9 @@ def resolve_folder(source: Path | str, *, memory: int | None = None) -> tuple[Pa
     return folder, src
 
 
-def _download(repo_id: str, patterns: list[str]) -> Path:
-    """``huggingface_hub.snapshot_download`` of ``patterns`` (from the cache when offline), or one sentence."""
+def _download(repo_id: str, patterns: list[str], cached_only: bool) -> Path:
+    """``huggingface_hub.snapshot_download`` of ``patterns`` (from the local cache alone with
+    ``cached_only``: offline, the download would retry for twenty-odd seconds first), or one sentence."""
     try:
         import huggingface_hub
         from huggingface_hub import errors
@@ -259,9 +261,8 @@ def _download(repo_id: str, patterns: list[str]) -> Path:
         raise TinyGPTError("Importing a model from the Hugging Face hub needs the huggingface_hub library.",
                            'install the extra: pip install "tinygpt-tui[hf]" (or pass a local folder).') from e
     try:
-        # offline, the download would retry for twenty-odd seconds before it read the cache
         return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns,
-                                                      local_files_only=hub.local_only()))
+                                                      local_files_only=cached_only))
     except errors.RepositoryNotFoundError:  # GatedRepoError too
         raise TinyGPTError(f"There is no model '{repo_id}' on the Hugging Face hub that this machine may read "
                            "(a wrong id, or a private or gated one).",

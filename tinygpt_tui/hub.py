@@ -23,17 +23,21 @@ def offline_mode() -> bool:
                for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
+def _endpoint():
+    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+
+
 def host() -> str:
     """The host the hub is served from (``HF_ENDPOINT``, default huggingface.co)."""
-    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    return _endpoint().hostname or "huggingface.co"
 
 
 def reachable(timeout: float = CHECK_TIMEOUT) -> bool:
     """The hub's host accepts a connection within ``timeout`` seconds."""
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    url = _endpoint()
     port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        socket.create_connection((host(), port), timeout=timeout).close()
+        socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout).close()
     except OSError:
         return False
     return True

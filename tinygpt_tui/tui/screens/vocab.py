@@ -113,6 +113,8 @@ class VocabScreen(AppScreen):
         self.run = run
         self.rows: list[Row] = []
         self.shown: list[Row] = []
+        self._cells: dict[int, tuple[Any, ...]] = {}
+        """Each token's table cells by id, formatted once when the rows arrive (filters and sorts reuse them)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -161,7 +163,8 @@ class VocabScreen(AppScreen):
 
     def _loaded(self, stats: dict[str, Any], rows: list[Row]) -> None:
         self.rows = rows
-        self._set_columns(self.query_one("#vocab-table", DataTable), [_cells(r) for r in rows])
+        self._cells = {r[0]: _cells(r) for r in rows}
+        self._set_columns(self.query_one("#vocab-table", DataTable), list(self._cells.values()))
         self.query_one("#vocab-stats", Static).update(stats_table(stats))
         self._fill(self.query_one("#vocab-search", Input).value)
 
@@ -197,7 +200,7 @@ class VocabScreen(AppScreen):
 
     def _add_rows(self, table: DataTable) -> None:
         for row in self.shown:
-            table.add_row(*_cells(row), key=str(row[0]))
+            table.add_row(*self._cells[row[0]], key=str(row[0]))
 
     def action_back(self) -> None:
         self.app.pop_screen()
