@@ -130,15 +130,21 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
     run_dir = home / "models" / recipe
     run_dir.mkdir(parents=True)
     seconds = float(cfg.train.max_time or 0)
-    # what the trainer would do first: fit the shape to this machine (cpu-10m, cpu-1h) and choose the
-    # dtype, so that the step rate measured here is the run's own
+    # what the trainer would do first: prepare the data, fit the shape to this machine and the data
+    # (cpu-10m, cpu-1h) and choose the dtype, so that the step rate measured here is the run's own
+    import threading
+
     import torch
 
     from tinygpt_tui.device import peak_table_path, resolve_dtype
     from tinygpt_tui.preflight import fit_to_machine
+    from tinygpt_tui.prepare import prepare_data
 
+    (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
+    _, shard_set = prepare_data(run_dir, home / "data", cfg, None, resumed=False, emit=lambda event: None,
+                                stop=threading.Event())
     cpu = torch.device("cpu")
-    cfg, fitted = fit_to_machine(run_dir, cfg, cpu, home / "models")
+    cfg, fitted = fit_to_machine(run_dir, cfg, cpu, home / "models", len(shard_set.train))
     if fitted:
         print(f"{recipe}: {fitted}", flush=True)
     dtype = resolve_dtype(cfg.train.dtype, cpu, peak_table_path(home / "models"))

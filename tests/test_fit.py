@@ -10,15 +10,17 @@ import torch
 
 from tinygpt_tui import preflight, runs, train
 from tinygpt_tui.presets import (
-    CPU_1H,
     CPU_10M,
     CPU_SLOW,
+    DROPOUT_EPOCHS,
     MACHINE_FITS,
     TINY,
     TINY_SLOW,
+    dropout_share,
     machine_fit,
     preset_config,
 )
+from tinygpt_tui.shards import open_shards
 
 CPU = torch.device("cpu")
 MODELS = Path("models")
@@ -49,16 +51,16 @@ def check_rung(fitted, settings):
 
 
 def test_the_boundaries_are_geometric_means_and_the_plan_scales_with_compute():
-    (c0, _), (c1, _), (c2, _) = MACHINE_FITS["cpu-10m"]
-    low, high = math.sqrt(c0 * c1), math.sqrt(c1 * c2)
+    (c0, _), (c1, _) = MACHINE_FITS["cpu-10m"]
+    low = math.sqrt(c0 * c1)
     assert machine_fit(low * 0.99)["model"] == CPU_SLOW["model"]
     assert machine_fit(low * 1.01)["model"] == CPU_10M["model"]
-    assert machine_fit(high * 0.99)["model"] == CPU_10M["model"]
-    assert machine_fit(high * 1.01)["model"] == CPU_1H["model"]
     half = machine_fit(c1 / 2)["train"]
     assert half["max_steps"] == round(CPU_10M["train"]["max_steps"] / 2)
     assert machine_fit(1.0)["train"]["max_steps"] == 10  # a floor, never zero steps planned
-    assert machine_fit(1e30)["model"] == CPU_1H["model"]
+    assert machine_fit(1e30)["model"] == CPU_10M["model"]  # an hour of a fast machine: the same shape
+    hour = machine_fit(6 * c1, "cpu-1h")["train"]
+    assert hour["max_steps"] == 6 * CPU_10M["train"]["max_steps"] == preset_config("cpu-1h").train.max_steps
     (t0, _), (t1, _) = MACHINE_FITS["tiny"]
     assert machine_fit(math.sqrt(t0 * t1) * 0.99, "tiny")["model"] == TINY_SLOW["model"]
     assert machine_fit(math.sqrt(t0 * t1) * 1.01, "tiny")["model"] == TINY["model"]
@@ -141,7 +143,7 @@ def test_nothing_is_fitted(home, monkeypatch, why):
     assert note is None and cfg == before and runs.load_run_config(run) == before
 
 
-def test_training_fits_a_new_run_before_preparing_its_data(home, workspace, monkeypatch, write_stories):
+def test_training_fits_a_new_run_once_its_data_is_prepared(home, workspace, monkeypatch, write_stories):
     machine(monkeypatch, 1e9)  # 1 GFLOP/s for 3 s: the smallest shape, a plan of a few steps
     corpus = write_stories(7, 1500)
     new_run("e2e", "tiny", data={"source": str(corpus)}, tokenizer={"vocab_size": 300},
@@ -149,9 +151,41 @@ def test_training_fits_a_new_run_before_preparing_its_data(home, workspace, monk
     events: list[dict] = []
     done = train.train_run(workspace, "e2e", on_event=events.append)
     stages = [e for e in events if e["event"] == "stage"]
-    assert stages[0]["stage"] == "model" and "fitted to this machine" in stages[0]["message"]
-    assert [e["stage"] for e in stages[1:4]] == ["corpus", "tokenizer", "shards"]
+    assert [e["stage"] for e in stages[:3]] == ["corpus", "tokenizer", "shards"]
+    fit = next(e["message"] for e in stages if "fitted to this machine" in e["message"])
+    assert stages.index(next(e for e in stages if e["message"] == fit)) > 2
+    # the plan's reading of its data is counted on the training shard it just made
+    told = int(fit.split("reads its ")[1].split(" training tokens")[0].replace(",", ""))
+    (made,) = workspace.data.rglob("train.bin")
+    assert told == len(open_shards(made.parent).train) > 0
+    cfg = runs.load_run_config(MODELS / "e2e")
     start = next(e for e in events if e["event"] == "start")
     assert start["max_steps"] == 10
-    assert runs.load_run_config(MODELS / "e2e").model.n_embd == TINY_SLOW["model"]["n_embd"]
+    assert cfg.model.n_embd == TINY_SLOW["model"]["n_embd"]
     assert done["reason"] in ("time", "finished")
+
+
+def test_dropout_pays_only_on_text_read_more_than_once():
+    none, whole = DROPOUT_EPOCHS
+    assert dropout_share(0.01) == dropout_share(none) == 0.0
+    assert dropout_share(whole) == dropout_share(100.0) == 1.0
+    between = [dropout_share(none + (whole - none) * i / 10) for i in range(11)]
+    assert between == sorted(between) and 0.0 < between[5] < 1.0
+
+
+def test_the_dropout_follows_how_often_the_plan_reads_the_data(home, monkeypatch):
+    machine(monkeypatch, 442e9, torch.bfloat16)  # the machine cpu-10m was measured on
+    plan = CPU_10M["train"]["max_steps"] * CPU_10M["train"]["batch_size"] * 256
+    whole = CPU_10M["model"]["dropout"]
+    for tokens, dropout in ((plan // 10, whole), (plan * 10, 0.0)):  # ten passes; a tenth of one
+        run = new_run(f"read-{tokens}")
+        cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS, tokens)
+        assert cfg.model.dropout == dropout and runs.load_run_config(run).model.dropout == dropout
+        assert f"dropout {dropout:g} (the plan reads its {tokens:,} training tokens" in note
+    # a dropout set by hand stays whatever the data; a shape set by hand still has its dropout fitted
+    run = new_run("own-dropout", model={"dropout": 0.05})
+    cfg, _ = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS, plan * 10)
+    assert cfg.model.dropout == 0.05
+    run = new_run("own-width", model={"n_embd": 96, "n_head": 3})
+    cfg, _ = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS, plan * 10)
+    assert cfg.model.n_embd == 96 and cfg.model.dropout == 0.0

@@ -277,8 +277,9 @@ class TrainConfig:
     fit_to_machine: bool = False
     """A new CPU run with a time budget takes its model shape and plan from the compute that budget
     gives on this machine (its measured matmul rate times ``max_time``; presets.py ``MACHINE_FITS``),
-    before its data is prepared (preflight.fit_to_machine). The ``tiny``, ``cpu-10m`` and ``cpu-1h``
-    presets set it; a shape set by hand is kept."""
+    and its dropout from how many times that plan reads its training tokens, once its data is
+    prepared (preflight.fit_to_machine). The ``tiny``, ``cpu-10m`` and ``cpu-1h`` presets set it; a
+    shape or dropout set by hand is kept."""
     seed: int = 1337
 
     def __post_init__(self) -> None:

@@ -1,6 +1,7 @@
 """What is checked before a run prepares any data or allocates a tensor: the device and dtype exist
-on this machine, the shape fits in its memory, the batch divides across the processes; and a new
-time-budgeted CPU run's shape, fitted to the compute its budget gives on this machine.
+on this machine, the shape fits in its memory, the batch divides across the processes; and, once its data is
+prepared, a new time-budgeted CPU run's shape, fitted to the compute its budget gives on this machine
+and to the size of that data.
 
 Each failure is one sentence and a hint, said in a second rather than after minutes of preparation.
 """
@@ -20,7 +21,7 @@ from .device import (
     resolve_device,
     resolve_dtype,
 )
-from .presets import MACHINE_FITS, machine_fit, preset_config
+from .presets import MACHINE_FITS, dropout_share, machine_fit, preset_config
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -56,17 +57,22 @@ def check_run(cfg: RunConfig, ctx: DistContext, models: Path) -> torch.device:
 # the model settings a fit chooses together: a user who set one of them chose the shape
 FIT_SHAPE = {("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("model", "dropout"),
              ("model", "attn_dropout"), ("train", "batch_size")}
+DROPOUTS = {("model", "dropout"), ("model", "attn_dropout")}
 
 
-def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path) -> tuple[RunConfig, str | None]:
-    """``cfg`` fitted to this machine, and a sentence saying so (None when nothing was fitted).
+def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path,
+                   train_tokens: int | None = None) -> tuple[RunConfig, str | None]:
+    """``cfg`` fitted to this machine and its data, and a sentence saying so (None when nothing was fitted).
 
     Only a run whose configuration asks for it (``train.fit_to_machine``), on a CPU, with a time budget,
     that has not trained yet. The compute of its budget is this machine's measured matmul rate in the
     dtype the run trains in times ``max_time``; :func:`presets.machine_fit` gives the shape its preset
-    measured at the nearest compute. What the user set by hand stays: a shape set by hand is kept whole, and a
-    warmup or evaluation interval set by hand is kept. The fitted configuration is written to the run's
-    ``config.json`` with ``fit_to_machine`` off, so a resumed or continued run keeps its shape.
+    measured at the nearest compute. With ``train_tokens`` (the training shard's length) the dropout
+    follows how many times the plan reads them (:func:`presets.dropout_share`): a corpus larger than a
+    run can read gets none. What the user set by hand stays: a shape set by hand is kept whole (its
+    dropout still follows the data unless that was set too), and a warmup or evaluation interval set
+    by hand is kept. The fitted configuration is written to the run's ``config.json`` with
+    ``fit_to_machine`` off, so a resumed or continued run keeps its shape.
     """
     tc = cfg.train
     if not (tc.fit_to_machine and tc.max_time and device.type == "cpu" and cfg.preset in MACHINE_FITS):
@@ -80,20 +86,30 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     settings = machine_fit(compute, cfg.preset)
     have = cfg.to_dict()
     preset = preset_config(cfg.preset).to_dict()  # every preset in MACHINE_FITS is one
-    own_shape = any(have[section].get(key) != preset[section].get(key) for section, key in FIT_SHAPE)
+    by_hand = {(section, key) for section, key in FIT_SHAPE if have[section].get(key) != preset[section].get(key)}
     for section, values in settings.items():
         for key, value in values.items():
-            if (section, key) in FIT_SHAPE and own_shape:
+            if (section, key) in FIT_SHAPE and by_hand:
                 continue
             if (section, key) not in FIT_SHAPE and have[section].get(key) != preset[section].get(key):
                 continue  # set by hand
             have[section][key] = value
+    reads = None
+    if train_tokens:
+        t = have["train"]
+        reads = t["max_steps"] * t["batch_size"] * t["grad_accum"] * have["model"]["block_size"] / train_tokens
+        if not by_hand & DROPOUTS:
+            share = dropout_share(reads)
+            for section, key in DROPOUTS:
+                if have[section][key] is not None:  # attention's None follows the residual one
+                    have[section][key] = round(have[section][key] * share, 3)
     have["train"]["fit_to_machine"] = False
     fitted = RunConfig.from_dict(have)
     runs.save_run_config(run, fitted)
     m, t = fitted.model, fitted.train
-    shape = ("the shape you set" if own_shape else
-             f"{m.n_layer} layers × {m.n_embd}, dropout {m.dropout:g}, batch {t.batch_size}")
+    read = f" (the plan reads its {train_tokens:,} training tokens {reads:,.1f} times)" if reads is not None else ""
+    shape = ("the shape you set" if by_hand else f"{m.n_layer} layers × {m.n_embd}") + \
+        f", dropout {m.dropout:g}{read}, batch {t.batch_size}"
     return fitted, (f"fitted to this machine: {dtype_name(dtype)} matmuls at {rate / 1e9:,.0f} GFLOP/s × "
                     f"{tc.max_time:g} s = {compute / 1e12:,.0f} TFLOP: {shape}, {t.max_steps:,} steps "
                     f"planned (--no-fit-to-machine keeps the preset's own)")

@@ -38,12 +38,11 @@ CPU_10M: dict[str, dict[str, Any]] = {
     "model": dict(n_layer=4, n_head=3, n_embd=192, dropout=0.2, attn_dropout=0.0),
     "train": dict(batch_size=32, max_steps=950, warmup_steps=20, eval_interval=200),
 }
-# an hour of the same machine, 1.6 PFLOP (extrapolated from the 10-minute sweep, not yet measured;
-# dropout because an hour on a small corpus repeats it dozens of times)
-CPU_1H: dict[str, dict[str, Any]] = {
-    "model": dict(n_layer=6, n_head=4, n_embd=256, dropout=0.2, attn_dropout=0.0),
-    "train": dict(batch_size=32, max_steps=4000, warmup_steps=100, eval_interval=500),
-}
+# An hour takes the same shape, with a plan scaled to its compute: on the TinyStories sample an hour
+# of one core each, two runs at once (780 TFLOP by the peak), scored 0.882 held-out bits/byte with
+# 4 x 192 (1,484 steps) and 0.887 with 6 x 256 (790 steps; benchmarks/speedrun.py --preset cpu-1h
+# --minutes 60, README). Such a run reads the 3.4 MB sample 9 to 16 times, so the data, not the
+# model's size, is what limits it there.
 # ten minutes of a machine without fast bf16 (two cores of an AMD EPYC with AVX2 only: float32
 # matmuls at 73 GFLOP/s, bf16 slower than that by fifty times), 44 TFLOP: benchmarks/speedrun.py
 # --recipes modern there. The 4 x 192 shape did 50 steps (1.379 held-out bits/byte); 4 x 128 with
@@ -65,11 +64,10 @@ TINY_SLOW: dict[str, dict[str, Any]] = {
 }
 # (compute in FLOP at which a shape was fitted, its settings), by compute, for each preset that fits
 # (train.fit_to_machine). A run takes the one whose compute is nearest its own on a log scale (the
-# boundaries are the geometric means: 25 TFLOP for the quick start; 108 and 651 TFLOP for the others).
+# boundaries are the geometric means: 25 TFLOP for the quick start, 108 TFLOP for the others).
 CPU_FITS: list[tuple[float, dict[str, dict[str, Any]]]] = [
     (600 * 73e9, CPU_SLOW),
     (600 * 442e9, CPU_10M),
-    (3600 * 442e9, CPU_1H),
 ]
 MACHINE_FITS: dict[str, list[tuple[float, dict[str, dict[str, Any]]]]] = {
     "tiny": [(140 * 73e9, TINY_SLOW), (140 * 442e9, TINY)],
@@ -88,6 +86,25 @@ def machine_fit(compute: float, preset: str = "cpu-10m") -> dict[str, dict[str, 
     for key, least in (("max_steps", 10), ("warmup_steps", 0), ("eval_interval", 1)):
         out["train"][key] = max(least, round(settings["train"][key] * scale))
     return out
+
+
+# Dropout pays only on text a run reads many times: a fitted run keeps the whole of its shape's
+# dropout from DROPOUT_EPOCHS[1] passes over its training tokens on, none at DROPOUT_EPOCHS[0] or
+# fewer, and a share between (on a log scale). Measured at 4 x 192 on the TinyStories sample
+# (benchmarks/results/sweep-dropout.jsonl): residual dropout 0, 0.1 and 0.2 scored 1.165, 1.191 and
+# 1.217 held-out bits/byte after one pass, 0.983, 0.995 and 1.015 after 2.5, and 0.966, 0.896 and
+# 0.889 after 7.4 (the ten-minute sweep).
+DROPOUT_EPOCHS = (2.5, 7.0)
+
+
+def dropout_share(epochs: float) -> float:
+    """The share of a shape's dropout a run keeps when its plan reads its training text ``epochs`` times."""
+    none, whole = DROPOUT_EPOCHS
+    if epochs <= none:
+        return 0.0
+    if epochs >= whole:
+        return 1.0
+    return math.log(epochs / none) / math.log(whole / none)
 
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -115,10 +132,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
                       **{**MODERN_TRAIN, "weight_decay": 0.1}),
         "tokenizer": dict(vocab_size=4096),
     },
-    # an hour of two CPU cores on real text, fitted to the machine (see MACHINE_FITS)
+    # an hour of two CPU cores on real text, fitted to the machine (see MACHINE_FITS): cpu-10m's shape
+    # with six times its plan
     "cpu-1h": {
-        "model": dict(**CPU_1H["model"], block_size=256, bias=False, **MODERN_MODEL),
-        "train": dict(**CPU_1H["train"], max_time=3600.0, eval_iters=20, compile=True, fit_to_machine=True,
+        "model": dict(**CPU_10M["model"], block_size=256, bias=False, **MODERN_MODEL),
+        "train": dict(**{**CPU_10M["train"], "max_steps": 6 * CPU_10M["train"]["max_steps"], "warmup_steps": 100,
+                         "eval_interval": 500}, max_time=3600.0, eval_iters=20, compile=True, fit_to_machine=True,
                       **{**MODERN_TRAIN, "weight_decay": 0.1}),
         "tokenizer": dict(vocab_size=4096),
     },

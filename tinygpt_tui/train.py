@@ -70,10 +70,6 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
         if ctx.is_main:
             runs.acquire_lock(run)
             locked = True
-        if not ctx.enabled:  # several processes keep the shape they were given (no rank fits alone)
-            cfg, fitted = preflight.fit_to_machine(run, cfg, device, workspace.models)
-            if fitted:
-                emit(Stage(stage="model", message=fitted))
     except TinyGPTError as err:
         emit(Error(message=err.message, hint=err.hint))
         train_dist.gate(ctx, err)
@@ -81,6 +77,10 @@ def train_run(workspace: Workspace, name: str, on_event: Callable[[dict[str, Any
     try:
         cfg, tok, shard_set, resume, corpus = train_dist.prepare_across_ranks(run, workspace.data, cfg, ctx, emit,
                                                                               stop)
+        if not ctx.enabled:  # several processes keep the shape they were given (no rank fits alone)
+            cfg, fitted = preflight.fit_to_machine(run, cfg, device, workspace.models, len(shard_set.train))
+            if fitted:
+                emit(Stage(stage="model", message=fitted))
         start_point = bool(resume and resume[1].get("start_point"))  # an imported run's first training
         emit(Stage(stage="model", message="building the model" + (
             " from its imported weights" if start_point else " and restoring the checkpoint" if resume else "")))
