@@ -140,7 +140,6 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
     from tinygpt_tui.preflight import fit_to_machine
     from tinygpt_tui.prepare import prepare_data
 
-    (run_dir / "config.json").write_text(cfg.to_json(), encoding="utf-8")
     _, shard_set = prepare_data(run_dir, home / "data", cfg, None, resumed=False, emit=lambda event: None,
                                 stop=threading.Event())
     cpu = torch.device("cpu")

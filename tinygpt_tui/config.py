@@ -363,6 +363,11 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens one optimizer step trains on, across every process and micro-batch."""
+        return self.train.batch_size * self.train.grad_accum * self.model.block_size
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         sections = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig,

@@ -94,19 +94,16 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
             if (section, key) not in FIT_SHAPE and have[section].get(key) != preset[section].get(key):
                 continue  # set by hand
             have[section][key] = value
-    reads = None
-    if train_tokens:
-        t = have["train"]
-        reads = t["max_steps"] * t["batch_size"] * t["grad_accum"] * have["model"]["block_size"] / train_tokens
-        if not by_hand & DROPOUTS:
-            share = dropout_share(reads)
-            for section, key in DROPOUTS:
-                if have[section][key] is not None:  # attention's None follows the residual one
-                    have[section][key] = round(have[section][key] * share, 3)
     have["train"]["fit_to_machine"] = False
     fitted = RunConfig.from_dict(have)
-    runs.save_run_config(run, fitted)
     m, t = fitted.model, fitted.train
+    reads = t.max_steps * fitted.tokens_per_step / train_tokens if train_tokens else None
+    if reads is not None and not by_hand & DROPOUTS:
+        share = dropout_share(reads)  # in [0, 1]: a valid dropout stays valid
+        m.dropout = round(m.dropout * share, 3)
+        if m.attn_dropout is not None:  # None follows the residual one
+            m.attn_dropout = round(m.attn_dropout * share, 3)
+    runs.save_run_config(run, fitted)
     read = f" (the plan reads its {train_tokens:,} training tokens {reads:,.1f} times)" if reads is not None else ""
     shape = ("the shape you set" if by_hand else f"{m.n_layer} layers × {m.n_embd}") + \
         f", dropout {m.dropout:g}{read}, batch {t.batch_size}"

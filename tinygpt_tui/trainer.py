@@ -133,7 +133,7 @@ class Trainer:
         # only the training forward is compiled (and wrapped in DDP); evaluation and sampling use the
         # plain module, on rank 0 alone
         self.train_model = train_dist.wrap(torch.compile(self.model) if tc.compile else self.model, self.device, ctx)
-        self.tokens_per_step = tc.batch_size * tc.grad_accum * cfg.model.block_size  # global
+        self.tokens_per_step = cfg.tokens_per_step  # global
         self.flops_per_token = self.model.flops_per_token(cfg.model.block_size)
         # MFU is rank 0's business: only it measures the device's peak (the same device on every rank)
         self.peak_flops = distributed.broadcast(
