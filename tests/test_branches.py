@@ -12,8 +12,9 @@ import torch
 
 from tinygpt_tui.branches import BranchTree, BranchTrees, grow, open_tree, open_trees
 from tinygpt_tui.config import ModelConfig, SamplingConfig, TinyGPTError
-from tinygpt_tui.generate import encode_prompt, generate, score_text
+from tinygpt_tui.generate import encode_prompt, generate
 from tinygpt_tui.model import GPT
+from tinygpt_tui.scoring import score_text
 from tinygpt_tui.tokenizer import CharTokenizer
 
 torch.set_num_threads(1)

@@ -1,5 +1,5 @@
 """evaluate.py: the one window scheme, bits per byte on a hand-checked case, the trainer's loss estimate,
-and scoring (generate.score_text) seeing the same windows as evaluation."""
+and scoring (scoring.score_text) seeing the same windows as evaluation."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _char_model(home, text: str, block_size: int):
 def test_score_text_and_evaluation_use_the_same_windows(home):
     """Scoring a long text token by token sums to the same loss as evaluating it (without the final
     end-of-text target evaluation adds): both slide the same windows over the same ids."""
-    from tinygpt_tui.generate import score_text
+    from tinygpt_tui.scoring import score_text
 
     text = "abcab" * 9  # 45 tokens: several windows of an 8-token context
     model, tok = _char_model(home, text, block_size=8)

@@ -16,11 +16,11 @@ from tinygpt_tui.generate import (
     filtered_distribution,
     generate,
     generate_samples,
-    score_text,
     slide_keep,
 )
 from tinygpt_tui.model import GPT, KVCache
 from tinygpt_tui.present import token_label
+from tinygpt_tui.scoring import score_text
 
 torch.set_num_threads(1)
 

@@ -11,8 +11,9 @@ from hf_fixtures import SPECIAL_TEXT, build  # noqa: E402
 
 from tinygpt_tui.attention import attention_maps  # noqa: E402
 from tinygpt_tui.config import SamplingConfig, TinyGPTError  # noqa: E402
-from tinygpt_tui.generate import generate, score_text  # noqa: E402
+from tinygpt_tui.generate import generate  # noqa: E402
 from tinygpt_tui.hf import open_hf  # noqa: E402
+from tinygpt_tui.scoring import score_text  # noqa: E402
 
 KINDS = ["gpt2", "gpt_neo", "llama"]
 

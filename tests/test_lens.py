@@ -18,11 +18,10 @@ from tinygpt_tui.generate import (
     generate,
     next_token_logits,
     sampler_context,
-    score_context,
-    score_text,
 )
 from tinygpt_tui.lens import LensLayer, LogitLens, logit_lens, residual_stream
 from tinygpt_tui.model import GPT
+from tinygpt_tui.scoring import score_context, score_text
 from tinygpt_tui.tokenizer import CharTokenizer
 
 torch.set_num_threads(1)

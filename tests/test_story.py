@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from tinygpt_tui.config import ModelConfig
-from tinygpt_tui.generate import score_text
 from tinygpt_tui.model import GPT
+from tinygpt_tui.scoring import score_text
 from tinygpt_tui.story import fallen, pick_story, score_story
 from tinygpt_tui.tokenizer import CharTokenizer
 

@@ -7,7 +7,8 @@ import torch
 
 from tinygpt_tui import checkpoint, runs
 from tinygpt_tui.config import SamplingConfig, TinyGPTError
-from tinygpt_tui.generate import collect_text, generate, score_text
+from tinygpt_tui.generate import collect_text, generate
+from tinygpt_tui.scoring import score_text
 from tinygpt_tui.timelapse import open_timelapse
 
 PARAMS = SamplingConfig(temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=24, seed=7)

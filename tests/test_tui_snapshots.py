@@ -63,11 +63,36 @@ async def run_command(pilot, line: str) -> None:
     await pilot.pause()
 
 
+def tables_sized(app) -> bool:
+    """Whether every table on the screen has taken the size of the rows and cells it was given: a
+    DataTable fits its auto-width columns and its scroll extent when the app is next idle, and a
+    picture taken before then (a busy machine) would show the widths of the rows it had before."""
+    from textual.widgets import DataTable
+
+    return all(not t._require_update_dimensions and not t._updated_cells
+               for t in app.screen.query(DataTable))
+
+
 async def columns_sized(pilot) -> None:
-    """Run the app until the vocabulary table has taken the size of the rows it was given (its scroll
-    extent, set when the app is next idle: a busy machine could take the picture before)."""
-    table = pilot.app.screen.query_one("#vocab-table")
-    await settle(pilot, lambda: not table._require_update_dimensions)
+    """Run the app until the vocabulary table (every table on the screen) has taken its rows' size."""
+    await settle(pilot, lambda: tables_sized(pilot.app))
+
+
+@pytest.fixture
+def snap(snap_compare):
+    """``snap_compare`` whose picture waits, after ``run_before``, until the screen's tables are sized
+    (:func:`tables_sized`)."""
+    def compare(app, *, run_before=None, press=(), **kwargs):
+        async def before(pilot) -> None:
+            if run_before is not None:
+                await run_before(pilot)
+            for key in press:  # pressed here, so the wait below comes after them too
+                await pilot.press(key)
+            await settle(pilot, lambda: tables_sized(pilot.app))
+
+        return snap_compare(app, run_before=before, **kwargs)
+
+    return compare
 
 
 def name_of(app) -> str:
@@ -98,12 +123,12 @@ async def explorer_with_tokens(pilot, *, select: int = 3, params: str = "seed=4 
 
 # -- the snapshots -------------------------------------------------------------------------------
 @pytest.mark.parametrize("size", SIZES)
-def test_runs_screen(size, runs_home, snap_compare):
-    assert snap_compare(new_app(), terminal_size=size, run_before=runs_listed)
+def test_runs_screen(size, runs_home, snap):
+    assert snap(new_app(), terminal_size=size, run_before=runs_listed)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_quick_start_screen(size, home, snap_compare, monkeypatch):
+def test_quick_start_screen(size, home, snap, monkeypatch):
     # the panel quotes the quick-start preset's numbers; pin them so tuning the preset does not
     # change this picture (the pilot test covers the real quick start)
     from tinygpt_tui.presets import preset_config
@@ -118,11 +143,11 @@ def test_quick_start_screen(size, home, snap_compare, monkeypatch):
     async def empty(pilot):
         await settle(pilot, lambda: pilot.app.screen.query_one("#quick-start").display)
 
-    assert snap_compare(new_app(), terminal_size=size, run_before=empty)
+    assert snap(new_app(), terminal_size=size, run_before=empty)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_new_run_form_with_an_error(size, runs_home, snap_compare):
+def test_new_run_form_with_an_error(size, runs_home, snap):
     async def form(pilot):
         await runs_listed(pilot)
         await pilot.press("n")
@@ -131,35 +156,35 @@ def test_new_run_form_with_an_error(size, runs_home, snap_compare):
         pilot.app.screen.query_one("#field-vocab_size").value = "100"
         await pilot.pause()
 
-    assert snap_compare(new_app(), terminal_size=size, run_before=form)
+    assert snap(new_app(), terminal_size=size, run_before=form)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_with_a_selected_token(size, runs_home, snap_compare):
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=explorer_with_tokens)
+def test_explorer_with_a_selected_token(size, runs_home, snap):
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=explorer_with_tokens)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_hex_view(size, runs_home, snap_compare):
+def test_explorer_hex_view(size, runs_home, snap):
     async def hex_view(pilot):
         await explorer_with_tokens(pilot, select=1, params="seed=4 max_new_tokens=24 num_samples=1")
         await pilot.press("v", "v")  # boundaries -> pieces -> hex
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=hex_view)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=hex_view)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_prompt_tokens(size, runs_home, snap_compare):
+def test_explorer_prompt_tokens(size, runs_home, snap):
     async def prompt_tokens(pilot):
         await explorer_with_tokens(pilot, select=0, params="seed=4 max_new_tokens=8 num_samples=1")
         await pilot.press("f6")
         await pilot.pause()
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=prompt_tokens)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=prompt_tokens)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_score_mode(size, runs_home, snap_compare):
+def test_explorer_score_mode(size, runs_home, snap):
     async def scored(pilot):
         app = pilot.app
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
@@ -168,33 +193,33 @@ def test_explorer_score_mode(size, runs_home, snap_compare):
         await settle(pilot, lambda: bool(app.screen.query_one("#score-view").records))
         await pilot.press("tab", "right", "right")
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=scored)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=scored)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_attention_tab(size, runs_home, snap_compare):
+def test_explorer_attention_tab(size, runs_home, snap):
     async def attention(pilot):
         await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1")
         await pilot.press("f5")
         view = pilot.app.screen.query_one("AttentionView")
         await settle(pilot, lambda: view.maps is not None)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=attention)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=attention)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_lens_tab(size, runs_home, snap_compare):
+def test_explorer_lens_tab(size, runs_home, snap):
     async def lens(pilot):
         await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1")
         await pilot.press("f7")
         view = pilot.app.screen.query_one("LensView")
         await settle(pilot, lambda: view.result is not None)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=lens)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=lens)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_cuts_tab(size, runs_home, snap_compare):
+def test_explorer_cuts_tab(size, runs_home, snap):
     async def cuts(pilot):
         await explorer_with_tokens(pilot, select=6, params="seed=4 max_new_tokens=24 num_samples=1 "
                                                           "temperature=0.8 top_k=5 top_p=0.9")
@@ -202,11 +227,11 @@ def test_explorer_cuts_tab(size, runs_home, snap_compare):
         view = pilot.app.screen.query_one("CutsView")
         await settle(pilot, lambda: view.result is not None)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=cuts)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=cuts)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_branches_tab(size, runs_home, snap_compare):
+def test_explorer_branches_tab(size, runs_home, snap):
     async def branched(pilot):
         await explorer_with_tokens(pilot, select=3, params="seed=4 max_new_tokens=24 num_samples=1")
         await pilot.press("b", "enter")  # the most likely alternative that is not the token
@@ -218,11 +243,11 @@ def test_explorer_branches_tab(size, runs_home, snap_compare):
         screen.query_one("#branches-scroll").scroll_home(animate=False)
         await pilot.pause()
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=branched)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=branched)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_explorer_timelapse_tab(size, runs_home, snap_compare):
+def test_explorer_timelapse_tab(size, runs_home, snap):
     from fixtures_runs import make_run
 
     make_run(runs_home / "models", "lapse", history=6)
@@ -237,22 +262,22 @@ def test_explorer_timelapse_tab(size, runs_home, snap_compare):
         pilot.app.screen.query_one("#timelapse-scroll").scroll_home(animate=False)
         await pilot.pause()
 
-    assert snap_compare(new_app(run="lapse"), terminal_size=size, run_before=timelapse)
+    assert snap(new_app(run="lapse"), terminal_size=size, run_before=timelapse)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_training_screen(size, runs_home, snap_compare):
+def test_training_screen(size, runs_home, snap):
     async def training(pilot):
         await runs_listed(pilot)
         await pilot.press("t")
         await settle(pilot, lambda: name_of(pilot.app) == "TrainingScreen")
         await pilot.pause(0.3)  # one redraw tick
 
-    assert snap_compare(new_app(), terminal_size=size, run_before=training)
+    assert snap(new_app(), terminal_size=size, run_before=training)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_training_screen_with_its_story(size, runs_home, snap_compare):
+def test_training_screen_with_its_story(size, runs_home, snap):
     from fixtures_runs import make_run
 
     make_run(runs_home / "models", "storied", stories=True)
@@ -264,11 +289,11 @@ def test_training_screen_with_its_story(size, runs_home, snap_compare):
                      and pilot.app.screen.query_one("#train-story-scroll").display)
         await pilot.pause(0.3)  # one redraw tick
 
-    assert snap_compare(new_app(), terminal_size=size, run_before=training)
+    assert snap(new_app(), terminal_size=size, run_before=training)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_compare_screen(size, runs_home, snap_compare):
+def test_compare_screen(size, runs_home, snap):
     import json
 
     from fixtures_runs import make_run
@@ -289,11 +314,11 @@ def test_compare_screen(size, runs_home, snap_compare):
         await settle(pilot, lambda: name_of(pilot.app) == "CompareScreen" and len(pilot.app.screen.series) == 3)
         await pilot.pause(0.3)
 
-    assert snap_compare(new_app(), terminal_size=size, run_before=compared)
+    assert snap(new_app(), terminal_size=size, run_before=compared)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_vocabulary_screen(size, runs_home, snap_compare):
+def test_vocabulary_screen(size, runs_home, snap):
     async def vocab(pilot):
         app = pilot.app
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
@@ -301,11 +326,11 @@ def test_vocabulary_screen(size, runs_home, snap_compare):
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
         await columns_sized(pilot)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap_compare):
+def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap):
     async def vocab(pilot):
         app = pilot.app
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
@@ -314,11 +339,11 @@ def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap_compare)
         app.screen.sort_by("under")
         await columns_sized(pilot)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=vocab)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_versus_screen(size, runs_home, snap_compare):
+def test_versus_screen(size, runs_home, snap):
     from fixtures_runs import make_run
 
     make_run(runs_home / "models", "other", seed=1)
@@ -329,12 +354,12 @@ def test_versus_screen(size, runs_home, snap_compare):
         await run_command(pilot, "/versus other The fox met a kind bear.")
         await settle(pilot, lambda: name_of(app) == "VersusScreen" and app.screen.result is not None)
 
-    assert snap_compare(new_app(run="fixture"), terminal_size=size, run_before=versus)
+    assert snap(new_app(run="fixture"), terminal_size=size, run_before=versus)
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_help_screen(size, runs_home, snap_compare):
-    assert snap_compare(new_app(), terminal_size=size, press=["f1"], run_before=runs_listed)
+def test_help_screen(size, runs_home, snap):
+    assert snap(new_app(), terminal_size=size, press=["f1"], run_before=runs_listed)
 
 
 # -- README screenshots of a real run ------------------------------------------------------------------

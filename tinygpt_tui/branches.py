@@ -403,7 +403,8 @@ def branch_records(
     those bytes on, as the sample's own text stream did: the branch's first token completes the
     character (or shows U+FFFD where its bytes do not, as any invalid UTF-8 does).
     """
-    from .generate import encode_prompt, generate, held_bytes
+    from .generate import encode_prompt, generate
+    from .readout import held_bytes
 
     context = tree.context_ids(encode_prompt(tok, tree.prompt), parent, position)
     vocab = model.config.vocab_size

@@ -4,7 +4,7 @@
 - :func:`estimate_loss`: the trainer's periodic measure on fixed train and validation batches;
 - :func:`evaluate_documents`: ``tinygpt eval`` on documents of any length;
 - :func:`score_windows`: how a sequence longer than the context is cut into windows so that every
-  target is scored once with at least half a context before it. ``generate.score_text`` uses the same
+  target is scored once with at least half a context before it. ``scoring.score_text`` uses the same
   windows, so a text scored token by token and evaluated in bulk sees the same contexts.
 """
 

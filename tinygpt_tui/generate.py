@@ -1,4 +1,4 @@
-"""Streaming sampling and scoring that explain themselves, one record per token.
+"""Streaming sampling that explains itself, one record per token.
 
 :func:`generate` runs the model over its KV cache and yields a :class:`TokenRecord` for every token
 it samples: the token's bytes, display piece and hex, the clean text it completes, its probability
@@ -6,8 +6,8 @@ under the raw model distribution (temperature 1, no filters) and under the sampl
 (after temperature, top-k and top-p), surprisal, the distribution's entropy, the chosen token's
 rank, the top alternatives and the probability mass the filters cut away.
 
-:func:`score_text` produces the same records for a text the user supplies (teacher forcing), plus
-bits per byte.
+:func:`scoring.score_text` produces the same records for a text the user supplies (teacher forcing),
+plus bits per byte; :mod:`readout` holds what both say about a token.
 
 Design notes:
 - One forward pass per token: the prompt is prefilled once, then every new token costs one position.
@@ -22,7 +22,6 @@ Design notes:
 
 from __future__ import annotations
 
-import codecs
 import math
 import random
 import threading
@@ -31,98 +30,28 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
-from torch.nn import functional as F
 
 from .config import SamplingConfig, TinyGPTError
-from .evaluate import score_windows
-from .present import token_label
-from .records import Alternative, ScoreResult, TokenRecord
+from .readout import LN2, TextStream, Vocab, raw_stats
+from .records import Alternative, TokenRecord
 
 if TYPE_CHECKING:
     from .model import GPT
     from .tokenizer import Tokenizer
 
-LN2 = math.log(2.0)
-
 __all__ = [
     "Alternative",
     "TokenRecord",
-    "ScoreResult",
     "generate",
     "generate_samples",
-    "score_text",
-    "score_ids",
     "encode_prompt",
-    "held_bytes",
     "filtered_distribution",
     "resolve_seed",
     "slide_keep",
     "sampler_context",
     "next_token_logits",
-    "score_context",
     "collect_text",
 ]
-
-
-class _Vocab:
-    """Memo of what records need about an id (bytes, piece, hex, display): tokenizers are slow-ish
-    per call and the same ids come back often (alternatives especially)."""
-
-    def __init__(self, tok: Tokenizer):
-        self.tok = tok
-        self.specials: set[int] = set(getattr(tok, "special_tokens", {}).values()) | {tok.eot_id}
-        self._info: dict[int, tuple[bytes, str, str, str]] = {}
-
-    def info(self, i: int) -> tuple[bytes, str, str, str]:
-        got = self._info.get(i)
-        if got is None:
-            data = self.tok.token_bytes(i)
-            got = (data, self.tok.piece(i), self.tok.hex(i), token_label(data))
-            self._info[i] = got
-        return got
-
-    def alternatives(self, ids: list[int], probs: list[float]) -> list[Alternative]:
-        out = []
-        for i, p in zip(ids, probs, strict=True):
-            _, piece, _, disp = self.info(i)
-            out.append(Alternative(i, piece, disp, p))
-        return out
-
-
-class _TextStream:
-    """Turns token bytes into clean text: holds back incomplete UTF-8 sequences, so a character split
-    over tokens appears once, whole, on the token that completes it."""
-
-    def __init__(self, vocab: _Vocab):
-        self.vocab = vocab
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
-
-    def feed(self, token_id: int, data: bytes) -> str:
-        if token_id in self.vocab.specials:
-            # a special token stands for itself, not for bytes; EOT ends a document and shows nothing
-            pending = self.flush()
-            return pending if token_id == self.vocab.tok.eot_id else pending + data.decode("utf-8", "replace")
-        return self.decoder.decode(data)
-
-    def flush(self) -> str:
-        """Whatever is held back (only ever a truncated character, shown as U+FFFD)."""
-        text = self.decoder.decode(b"", final=True)
-        self.decoder.reset()
-        return text
-
-    def held(self) -> bytes:
-        """The bytes of the unfinished character held back now (b"" between characters)."""
-        return self.decoder.getstate()[0]
-
-
-def held_bytes(tok: Tokenizer, records: Sequence[TokenRecord]) -> bytes:
-    """The bytes of an unfinished UTF-8 character that ``records``' text ends with: what the text
-    stream that made them still held back after the last one (a branch that continues from there
-    starts its own stream with them, so the character it completes is decoded whole)."""
-    stream = _TextStream(_Vocab(tok))
-    for r in records:
-        stream.feed(r.id, r.bytes)
-    return stream.held()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -164,23 +93,6 @@ def filtered_distribution(
     kept = cand[:n]
     mass = kept.sum()
     return ids[:n], kept / mass, max(0.0, float(1.0 - mass))
-
-
-def _raw_stats(
-    logits: torch.Tensor, chosen: torch.Tensor, n_alt: int
-) -> tuple[list[float], list[float], list[int], list[list[int]], list[list[float]]]:
-    """Inspection numbers under the raw distribution for rows of ``logits`` (T, V) and ``chosen`` (T,):
-    log-probability of the chosen token, entropy in bits, rank, and the top ``n_alt`` alternatives."""
-    logp = F.log_softmax(logits, dim=-1)  # (T, V), the one softmax of the raw distribution
-    entropy = -(logp.exp() * logp).sum(dim=-1) / LN2  # (T,)
-    chosen_lp = logp.gather(1, chosen.view(-1, 1)).squeeze(1)  # (T,)
-    rank = (logp > chosen_lp.unsqueeze(1)).sum(dim=-1) + 1  # (T,) ties share the better rank
-    if n_alt > 0:
-        alt_lp, alt_ids = torch.topk(logp, min(n_alt, logp.size(-1)), dim=-1)  # (T, n)
-        alt_ids_l, alt_p_l = alt_ids.tolist(), alt_lp.exp().tolist()
-    else:
-        alt_ids_l, alt_p_l = [[] for _ in range(logits.size(0))], [[] for _ in range(logits.size(0))]
-    return chosen_lp.tolist(), entropy.tolist(), rank.tolist(), alt_ids_l, alt_p_l
 
 
 # --------------------------------------------------------------------------------------------------
@@ -294,7 +206,7 @@ def generate(
     this id instead of a draw, recorded as the model saw it there (its raw probability, rank and
     alternatives; ``prob_sampled`` 0 when the filters had cut it). The forced step draws nothing, so
     what follows is exactly what sampling from ``context + [force]`` with the same seed gives.
-    ``held`` (see :func:`held_bytes`) are the bytes of a character the context's text left unfinished:
+    ``held`` (see :func:`readout.held_bytes`) are the bytes of a character the context's text left unfinished:
     the text stream starts with them, so the token that completes it shows the whole character.
 
     The model is put in eval mode for the duration and restored afterwards.
@@ -310,10 +222,10 @@ def generate(
         note = f"prompt cropped to its last {keep} tokens (context is {block_size})"
         ids = ids[-keep:]
 
-    vocab = _Vocab(tok)
-    stream = _TextStream(vocab)
+    vocab = Vocab(tok)
+    stream = TextStream(vocab)
     if held:
-        stream.decoder.decode(held)  # an unfinished character: nothing comes out yet
+        stream.resume(held)
     device = model.lm_head.weight.device
     gen = torch.Generator(device=device)
     gen.manual_seed(int(params.seed) + sample)
@@ -344,7 +256,7 @@ def generate(
                     prob_sampled = float(cand_probs[pick]) if pick is not None else 1.0
                 chosen = int(chosen_t)
                 if inspect:
-                    lp, ent, rank, alt_ids, alt_p = _raw_stats(logits.unsqueeze(0), chosen_t.view(1), n_alt)
+                    lp, ent, rank, alt_ids, alt_p = raw_stats(logits.unsqueeze(0), chosen_t.view(1), n_alt)
                     logprob, entropy, rnk = lp[0], ent[0], int(rank[0])
                     alts = vocab.alternatives(alt_ids[0], alt_p[0])
                 else:
@@ -418,126 +330,6 @@ def generate_samples(
         if cancel is not None and cancel.is_set():
             return
         yield from generate(model, tok, prompt, params, sample=s, cancel=cancel, inspect=inspect)
-
-
-# --------------------------------------------------------------------------------------------------
-# Scoring
-
-
-def score_text(
-    model: GPT,
-    tok: Tokenizer,
-    text: str,
-    *,
-    alternatives: int = 5,
-    cancel: threading.Event | None = None,
-) -> ScoreResult:
-    """Per-token surprisal of ``text`` under teacher forcing, and its bits per byte.
-
-    The first token is conditioned on ``<|endoftext|>`` (the text is read as a fresh document). Texts
-    longer than the context are scored in the windows of :func:`evaluate.score_windows` (the ones
-    ``tinygpt eval`` uses): each new window re-reads the previous half window as context, so every
-    token after the first window sees at least block_size/2 tokens.
-    """
-    if not text:
-        raise TinyGPTError("There is no text to score.", "pass some text, or --file PATH.")
-    ids = encode_prompt(tok, text, what="text")
-    if doc_start_id(tok) is not None:
-        ids = ids[1:]  # the document start is the context, not a token to score
-    return score_ids(model, tok, ids, alternatives=alternatives, cancel=cancel)
-
-
-def score_ids(
-    model: GPT,
-    tok: Tokenizer,
-    ids: Sequence[int],
-    *,
-    alternatives: int = 5,
-    cancel: threading.Event | None = None,
-) -> ScoreResult:
-    """:func:`score_text` of text already tokenized (``ids`` without a document start), as training's
-    story is: its ids come from the validation shard, and decoding and encoding them again could cut
-    them differently."""
-    ids = [int(i) for i in ids]
-    start = doc_start_id(tok)
-    seq = [tok.eot_id if start is None else start] + ids  # seq[j] predicts seq[j + 1]
-    n = len(ids)
-    block = model.config.block_size
-    vocab = _Vocab(tok)
-    stream = _TextStream(vocab)
-    device = model.lm_head.weight.device
-    records: list[TokenRecord] = []
-    was_training = model.training
-    model.eval()
-    try:
-        # the one window scheme, shared with evaluation: inputs seq[start:end], targets scored from
-        # seq[start + first + 1] on (the `first` before them were scored by the previous window)
-        for start, end, first in score_windows(len(seq), block):
-            if cancel is not None and cancel.is_set():
-                break
-            done = start + first  # targets scored so far
-            with torch.inference_mode():
-                x = torch.tensor([seq[start:end]], dtype=torch.long, device=device)
-                logits = model(x).logits[0, first:].float()  # (end-done, V)
-                targets = torch.tensor(seq[done + 1 : end + 1], dtype=torch.long, device=device)
-                lp, ent, rank, alt_ids, alt_p = _raw_stats(logits, targets, alternatives)
-            note = f"window slid: {first} tokens of context re-read" if done > 0 else ""
-            for j in range(end - done):
-                tid = seq[done + 1 + j]
-                data, piece, hx, disp = vocab.info(tid)
-                piece_text = stream.feed(tid, data)
-                if done + j == n - 1:
-                    piece_text += stream.flush()
-                records.append(
-                    TokenRecord(
-                        index=done + j,
-                        sample=0,
-                        id=tid,
-                        bytes=data,
-                        piece=piece,
-                        hex=hx,
-                        text=piece_text,
-                        display=disp,
-                        prob=math.exp(lp[j]),
-                        logprob=lp[j],
-                        prob_sampled=math.exp(lp[j]),
-                        surprisal_bits=-lp[j] / LN2,
-                        entropy_bits=ent[j],
-                        rank=int(rank[j]),
-                        alternatives=vocab.alternatives(alt_ids[j], alt_p[j]),
-                        cut_mass=0.0,
-                        note=note if j == 0 else "",
-                    )
-                )
-    finally:
-        if was_training:
-            model.train()
-    n_bytes = _count_bytes(tok, [r.id for r in records])
-    bits = sum(r.surprisal_bits for r in records)
-    return ScoreResult(records, bits / max(1, n_bytes), len(records), n_bytes)
-
-
-def score_context(seq: Sequence[int], index: int, block_size: int) -> list[int]:
-    """The ids :func:`score_text` fed its model before scoring token ``index`` of a text, where
-    ``seq`` is the document start followed by the text's ids (``seq[index + 1]`` is the token): the
-    part of the window of :func:`evaluate.score_windows` that scored it, up to the token."""
-    target = index + 1
-    if not 0 < target < len(seq):
-        raise TinyGPTError(f"There is no token {index + 1} in a text of {len(seq) - 1} tokens.",
-                           f"pick one from 1 to {len(seq) - 1}.")
-    for start, end, first in score_windows(len(seq), block_size):
-        if start + first < target <= end:
-            return [int(i) for i in seq[start:target]]
-    raise AssertionError("score_windows scores every target once")  # pragma: no cover
-
-
-def _count_bytes(tok: Tokenizer, ids: list[int]) -> int:
-    """Bytes the ids stand for, counted as training's bits-per-byte counts them (specials as 1)."""
-    lengths = getattr(tok, "byte_lengths", None)
-    if lengths is not None:
-        table = lengths()
-        return int(sum(int(table[i]) for i in ids))
-    return sum(len(tok.token_bytes(i)) for i in ids)
 
 
 def collect_text(records: list[TokenRecord]) -> str:

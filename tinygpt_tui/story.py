@@ -65,10 +65,10 @@ def pick_story(val: np.ndarray, eot_id: int, block_size: int, *, cap: int = STOR
 
 def score_story(model: GPT, tok: Tokenizer, ids: Sequence[int]) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """The story's tokens as text and the surprisal of each in bits, by the one scorer
-    (generate.score_ids). A token that only begins a character has text "" (the character appears on
+    (scoring.score_ids). A token that only begins a character has text "" (the character appears on
     the token that completes it). Surprisals are rounded to 1/1000 bit: the event is written at every
     evaluation."""
-    from .generate import score_ids
+    from .scoring import score_ids
 
     if not ids:
         return (), ()

@@ -5,7 +5,7 @@ is loaded in turn into one model of the run's shape and
 
 - writes a sample of a prompt through the product's one sampler (:func:`generate.generate`), with
   the same seed for every frame, so the frames differ only by the weights;
-- scores a text through the product's one scoring (:func:`generate.score_ids`, the windows
+- scores a text through the product's one scoring (:func:`scoring.score_ids`, the windows
   ``tinygpt eval`` uses): a token × checkpoint matrix of surprisal, in bits.
 
 Every frame's model is built, used and dropped in turn: only one copy of the weights is in memory.
@@ -134,7 +134,7 @@ class TimeLapse:
     def surprisal(self, text: str, cancel: threading.Event | None = None,
                   progress: Callable[[int], None] | None = None) -> SurprisalMatrix:
         """The surprisal of each token of ``text`` under each frame (``progress(i)`` after frame ``i``)."""
-        from .generate import score_ids
+        from .scoring import score_ids
 
         ids = self.text_ids(text)
         columns: list[list[float]] = []

@@ -1,6 +1,6 @@
 """Two models, one text: how surprised each run is by every part of the same text, and where they differ.
 
-Each run reads the text through :func:`generate.score_text` (teacher forcing, the one sliding-window
+Each run reads the text through :func:`scoring.score_text` (teacher forcing, the one sliding-window
 scheme), so the numbers are the ones ``tinygpt score`` prints for each run alone.
 
 - When both runs cut the text into the same tokens (same tokenizer), the comparison is per token:
@@ -161,7 +161,7 @@ def versus(text: str, a: tuple[str, Any, Tokenizer], b: tuple[str, Any, Tokenize
 
     ``unit``: ``auto`` (per token when the tokenizers match, else per word), or ``word`` (always per byte).
     """
-    from .generate import score_text
+    from .scoring import score_text
 
     if unit not in ("auto", "word"):
         raise TinyGPTError(f"Unknown unit '{unit}'.", "choose auto or word.")

@@ -25,9 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from .attention import AttentionMaps
     from .branches import BranchTree
     from .cuts import SamplerCuts
-    from .generate import ScoreResult, TokenRecord
     from .lens import LogitLens
     from .model import GPT
+    from .records import ScoreResult, TokenRecord
     from .timelapse import TimeLapse
     from .tokenizer import Tokenizer
 
@@ -292,9 +292,9 @@ class Workbench(TrainingDesk):
 
     def score(self, text: str) -> ScoreResult:
         """Per-token probabilities of ``text`` under the model (surprisal colouring, bits per byte)."""
-        from . import generate as gen
+        from .scoring import score_text
 
-        return gen.score_text(self.model, self.tokenizer, text)
+        return score_text(self.model, self.tokenizer, text)
 
     def branch(self, tree: BranchTree, bid: int, position: int, token: int,
                cancel: threading.Event | None = None) -> tuple[int, Iterator[TokenRecord]]:
@@ -323,7 +323,8 @@ class Workbench(TrainingDesk):
         """The ids the model saw before token ``index`` of a sample generated from ``prompt`` (whose
         ids are ``ids``), with the sampler's sliding window; ``scored``: of a text scored token by
         token (``ids`` its tokens), with the scorer's windows."""
-        from .generate import doc_start_id, sampler_context, score_context
+        from .generate import doc_start_id, sampler_context
+        from .scoring import score_context
 
         if not 0 <= index < len(ids):
             raise TinyGPTError(f"There is no token {index + 1}: the {'text' if scored else 'sample'} has "

@@ -219,8 +219,8 @@ def _write_output(path: Path | None, texts: list[str], json_lines: bool) -> None
 def cmd_score(args: argparse.Namespace) -> int:
     from rich.text import Text
 
-    from ..generate import score_text
     from ..render import legend, probs_legend, probs_table, surprisal_text
+    from ..scoring import score_text
 
     text = read_text_arg(args, TinyGPTError("There is no text to score.", "pass it as an argument, or --file PATH."))
     name, model, tok, _cfg = _load(args)

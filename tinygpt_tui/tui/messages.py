@@ -64,7 +64,7 @@ class RunLoaded(Message):
 
 
 class TextScored(Message):
-    """The scoring worker finished: ``result`` is a generate.ScoreResult, or ``error`` a message."""
+    """The scoring worker finished: ``result`` is a records.ScoreResult, or ``error`` a message."""
 
     def __init__(self, text: str, result: Any | None = None, error: str | None = None) -> None:
         super().__init__()
