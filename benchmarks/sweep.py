@@ -120,6 +120,8 @@ def notes_text(r: dict, held_out: int | None) -> str:
         notes.append("value residual")
     if r.get("cool", 0.4) != 0.4:
         notes.append(f"cooldown {r['cool']}")
+    if r.get("seed", 1) != 1:
+        notes.append(f"seed {r['seed']}")
     if r.get("eval_docs") and (held_out is None or r["eval_docs"] < held_out):
         notes.append(f"scored on the first {r['eval_docs']} held-out stories, not all")
     return "; ".join(notes)

@@ -1132,6 +1132,24 @@ async def test_at_80x24_the_training_screen_shows_its_live_figures_and_help(runs
 
 
 @pytest.mark.anyio
+async def test_the_training_screen_focuses_nothing_and_stays_at_its_top(runs_home):
+    """Keys are commands on the training screen, so nothing takes focus by itself; a scroll panel that
+    did (the app's default auto-focus) scrolled a short screen down to centre it a moment later."""
+    from fixtures_runs import make_run
+
+    make_run(runs_home / "models", "storied", stories=True)
+    app = new_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("RunTable").row_count == 3)
+        app.show_training("storied")
+        await wait_for(pilot, lambda: screen_name(app) == "TrainingScreen"
+                       and any(w.display for w in app.screen.query("#train-story-scroll")))
+        await pilot.pause(1.0)  # the scroll came after a refresh, and animated
+        assert app.screen.focused is None
+        assert app.screen.max_scroll_y > 0 and app.screen.scroll_y == 0
+
+
+@pytest.mark.anyio
 async def test_at_80x24_the_vocabulary_keeps_its_hex_and_the_explorer_header_three_lines(runs_home):
     app = new_app(run="fixture")
     async with app.run_test(size=(80, 24)) as pilot:

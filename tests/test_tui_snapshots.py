@@ -78,17 +78,32 @@ async def columns_sized(pilot) -> None:
     await settle(pilot, lambda: tables_sized(pilot.app))
 
 
+async def steady(pilot, timeout: float = 10.0) -> None:
+    """Run the app until two pictures of its screen a tenth of a second apart are the same: what a
+    refresh already asked for (a header that grew a line, a scroll) is drawn before the picture."""
+    deadline = time.monotonic() + timeout
+    before = pilot.app.export_screenshot()
+    while time.monotonic() < deadline:
+        await pilot.pause(0.1)
+        now = pilot.app.export_screenshot()
+        if now == before:
+            return
+        before = now
+
+
 @pytest.fixture
 def snap(snap_compare):
-    """``snap_compare`` whose picture waits, after ``run_before``, until the screen's tables are sized
-    (:func:`tables_sized`)."""
+    """``snap_compare`` whose picture waits, after ``run_before`` (and the keys it is given), until the
+    screen's tables are sized (:func:`tables_sized`) and the screen is steady (:func:`steady`): on a
+    busy machine the picture was otherwise taken before the last asked-for refresh was drawn."""
     def compare(app, *, run_before=None, press=(), **kwargs):
         async def before(pilot) -> None:
             if run_before is not None:
                 await run_before(pilot)
-            for key in press:  # pressed here, so the wait below comes after them too
+            for key in press:  # pressed here, so the waits below come after them too
                 await pilot.press(key)
             await settle(pilot, lambda: tables_sized(pilot.app))
+            await steady(pilot)
 
         return snap_compare(app, run_before=before, **kwargs)
 

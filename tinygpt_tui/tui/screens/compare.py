@@ -55,7 +55,7 @@ def comparison_table(series: list[Any]) -> Table:
 class CompareScreen(AppScreen):
     """Several runs, finished or training, on one chart and in one table."""
 
-    AUTO_FOCUS = None
+    AUTO_FOCUS = ""  # nothing takes focus on its own (None would fall back to the app's "*")
     BINDINGS = [
         Binding("escape", "back", "Runs"),
         Binding("slash", "command", "Command", show=False),

@@ -116,8 +116,10 @@ def tui_message(state: TrainingState) -> str:
 class TrainingScreen(AppScreen):
     """Watch, start, stop and resume the training of one run."""
 
-    # keys like s and x are commands here, so nothing takes focus on its own ("/" opens the bar)
-    AUTO_FOCUS = None
+    # keys like s and x are commands here, so nothing takes focus on its own ("/" opens the bar). An
+    # empty selector, not None: None falls back to the app's "*", which focused the first scroll panel
+    # and, on a short terminal, scrolled the screen down to centre it a moment after it opened
+    AUTO_FOCUS = ""
     BINDINGS = [
         Binding("escape", "back", "Runs"),
         Binding("slash", "command", "Command", show=False),

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Header, Static
 from ...config import TinyGPTError
 from ...present import ARROWS, error_line, surprisal_band, visible
 from ..widgets.footer import WorkbenchFooter
+from ..widgets.sized_columns import fill
 from .base import AppScreen
 
 HOW_TO_READ = (
@@ -22,6 +23,8 @@ HOW_TO_READ = (
     "was more surprised. Same tokenizer: one row per token; different tokenizers: each token's bits are "
     "spread over its bytes and the rows are words. Largest disagreement first."
 )
+
+COLUMNS = (("#", "index"), ("token", "text"), ("A bits", "a"), ("B bits", "b"), ("B - A", "diff"))
 
 
 def coloured(result: Any, side: str) -> Text:
@@ -55,9 +58,7 @@ class VersusScreen(AppScreen):
         yield WorkbenchFooter()
 
     def on_mount(self) -> None:
-        table = self.query_one("#versus-table", DataTable)
-        for label, key in (("#", "index"), ("token", "text"), ("A bits", "a"), ("B bits", "b"), ("B - A", "diff")):
-            table.add_column(label, key=key)
+        fill(self.query_one("#versus-table", DataTable), COLUMNS, [])
         self._compare()
 
     @work(thread=True, exclusive=True, group="versus")
@@ -82,13 +83,12 @@ class VersusScreen(AppScreen):
             line = Text(f"{side.upper()}: ", style="bold")
             line.append_text(coloured(result, side))
             self.query_one(f"#versus-{side}", Static).update(line)
-        table = self.query_one("#versus-table", DataTable)
-        table.clear()
-        for r in result.by_disagreement():
-            table.add_row(r.index + 1, Text(visible(r.text, ARROWS)),  # numbered from 1, as everywhere
-                          Text(f"{r.bits_a:.2f}", style=surprisal_band(r.bits_a).colour),
-                          Text(f"{r.bits_b:.2f}", style=surprisal_band(r.bits_b).colour),
-                          Text(f"{r.diff:+.2f}", style=surprisal_band(abs(r.diff)).colour), key=str(r.index))
+        fill(self.query_one("#versus-table", DataTable), COLUMNS, [
+            (str(r.index), (r.index + 1, Text(visible(r.text, ARROWS)),  # numbered from 1, as everywhere
+                            Text(f"{r.bits_a:.2f}", style=surprisal_band(r.bits_a).colour),
+                            Text(f"{r.bits_b:.2f}", style=surprisal_band(r.bits_b).colour),
+                            Text(f"{r.diff:+.2f}", style=surprisal_band(abs(r.diff)).colour)))
+            for r in result.by_disagreement()])
 
     def action_back(self) -> None:
         self.app.pop_screen()

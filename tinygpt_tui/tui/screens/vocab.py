@@ -19,6 +19,7 @@ from ...present import error_line
 from ...undertrained import EXPLANATION
 from ...vocab import histogram_rows
 from ..widgets.footer import WorkbenchFooter
+from ..widgets.sized_columns import cell_width
 from .base import AppScreen
 
 Row = tuple[int, str, str, int, "int | None", "float | None", "float | None", "float | None"]
@@ -88,10 +89,6 @@ def _cells(row: Row) -> tuple[Any, ...]:
             number(head))
 
 
-def _cell_width(cell: Any) -> int:
-    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
-
-
 def _short(v: Any) -> str:
     if isinstance(v, dict):
         return str(v.get("piece", v.get("text", v)))
@@ -144,7 +141,7 @@ class VocabScreen(AppScreen):
         label-wide columns, the pieces cut to five characters."""
         table.clear(columns=True)
         for i, (label, key) in enumerate(COLUMNS):
-            width = max([Text(label).cell_len, *(_cell_width(row[i]) for row in cells)])
+            width = max([cell_width(label), *(cell_width(row[i]) for row in cells)])
             table.add_column(label, key=key, width=width)
 
     @work(thread=True, exclusive=True, group="vocab")

@@ -9,8 +9,10 @@ from textual.widgets import DataTable
 
 from ...present import hex_label, visible
 from ..guard import Guarded
+from .sized_columns import fill
 
 CONTEXT_CHARS = 14
+COLUMNS = (("Token ID", "id"), ("Token", "token"), ("Hex", "hex"), ("Visualization", "viz"))
 
 
 def visualize(texts: list[str], i: int, context: int = CONTEXT_CHARS) -> Text:
@@ -38,14 +40,10 @@ class BreakdownTable(Guarded, DataTable):
         self.rows_data: list[dict[str, Any]] = []
 
     def on_mount(self) -> None:
-        self.add_column("Token ID", key="id")
-        self.add_column("Token", key="token")
-        self.add_column("Hex", key="hex")
-        self.add_column("Visualization", key="viz")
+        fill(self, COLUMNS, [])
 
     def set_breakdown(self, rows: list[dict[str, Any]]) -> None:
-        self.clear()
         self.rows_data = list(rows)
         texts = [row_display(r) for r in rows]
-        for i, row in enumerate(rows):
-            self.add_row(str(row["id"]), Text(repr(row["piece"])[1:-1]), row.get("hex", ""), visualize(texts, i))
+        fill(self, COLUMNS, [(str(i), (str(row["id"]), Text(repr(row["piece"])[1:-1]), row.get("hex", ""),
+                                        visualize(texts, i))) for i, row in enumerate(rows)])

@@ -11,7 +11,9 @@ from textual.widgets import DataTable
 
 from ...units import human_count
 from ..guard import Guarded
+from .sized_columns import fill
 
+MARK = "● "
 COLUMNS = ("run", "tokenizer", "params", "preset", "steps", "best val loss", "val bpb", "status")
 
 
@@ -41,8 +43,7 @@ class RunTable(Guarded, DataTable):
         """The marked runs, in the order they were marked."""
 
     def on_mount(self) -> None:
-        for col in COLUMNS:
-            self.add_column(col, key=col)
+        fill(self, [(c, c) for c in COLUMNS], [])
 
     def set_runs(self, runs: list[Any]) -> None:
         """Replace the rows, keeping the cursor on the same run where it still exists."""
@@ -50,7 +51,7 @@ class RunTable(Guarded, DataTable):
         self.runs = list(runs)
         names = {r.name for r in self.runs}
         self.marked = [m for m in self.marked if m in names]  # a deleted or renamed run is not marked
-        self.clear()
+        rows = []
         for info in self.runs:
             tok = getattr(info, "tokenizer", None) or getattr(info, "tokenizer_kind", "?")
             vocab = getattr(info, "vocab_size", None)
@@ -60,7 +61,7 @@ class RunTable(Guarded, DataTable):
             if getattr(info, "problem", None):
                 status = Text("unreadable", style="bold red")  # the summary line says why
             # names, tokenizers and presets come from folders and config files: text, never markup
-            self.add_row(
+            rows.append((info.name, (
                 self._name_cell(info.name),
                 Text(f"{tok} {vocab}" if vocab else str(tok)),
                 human_count(getattr(info, "params", None)),
@@ -69,15 +70,15 @@ class RunTable(Guarded, DataTable):
                 _num(getattr(info, "best_val_loss", None)),
                 _num(getattr(info, "best_val_bpb", None)),
                 status,
-                key=info.name,
-            )
+            )))
+        fill(self, [(c, c) for c in COLUMNS], rows)
         names = [r.name for r in self.runs]
         if keep in names:
             self.move_cursor(row=names.index(keep))
 
     def _name_cell(self, name: str) -> Text:
         if name in self.marked:
-            out = Text("● ", style="bold magenta")
+            out = Text(MARK, style="bold magenta")
             out.append(name)
             return out
         return Text(name)
@@ -88,7 +89,7 @@ class RunTable(Guarded, DataTable):
             self.marked.remove(name)
         else:
             self.marked.append(name)
-        self.update_cell(name, "run", self._name_cell(name), update_width=True)
+        self.set_runs(self.runs)  # the run column widens for the mark (the cursor stays on the run)
         return name in self.marked
 
     @property
