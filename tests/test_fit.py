@@ -72,6 +72,7 @@ def test_a_slow_machine_gets_the_small_shape_written_to_config_json(home, monkey
     cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
     assert cfg.model.n_embd == CPU_SLOW["model"]["n_embd"] and cfg.model.n_layer == CPU_SLOW["model"]["n_layer"]
     assert cfg.model.dropout == CPU_SLOW["model"]["dropout"]
+    assert not cfg.model.value_residual  # the slow shape was measured without value residuals
     assert cfg.train.max_steps == CPU_SLOW["train"]["max_steps"]
     assert cfg.train.fit_to_machine is False  # fitted once: a resumed run keeps its shape
     assert runs.load_run_config(run) == cfg
@@ -89,6 +90,7 @@ def test_the_machine_the_preset_was_measured_on_keeps_it(home, monkeypatch):
     before = runs.load_run_config(run)
     cfg, note = preflight.fit_to_machine(run, before, CPU, MODELS)
     assert cfg.model == before.model and cfg.train.batch_size == before.train.batch_size
+    assert cfg.model.value_residual  # the sweep's value-residual rows
     assert abs(cfg.train.max_steps - before.train.max_steps) <= 1
     assert "bfloat16" in note
 
