@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .config import SamplingConfig, TinyGPTError
-from .readout import LN2, TextStream, Vocab, raw_stats
+from .readout import TextStream, Vocab, raw_stats, token_record
 from .records import Alternative, TokenRecord
 
 if TYPE_CHECKING:
@@ -262,8 +262,7 @@ def generate(
                 else:
                     logprob, entropy, rnk, alts = math.nan, math.nan, 0, []
 
-            data, piece, hx, disp = vocab.info(chosen)
-            text = stream.feed(chosen, data)
+            text = stream.feed(chosen, vocab.info(chosen)[0])
             finish = None
             if chosen == tok.eot_id and stop_at_eot:
                 finish = "eot"
@@ -277,26 +276,9 @@ def generate(
             if finish is not None and finish != "eot":
                 text += stream.flush()
             out_text += text
-            yield TokenRecord(
-                index=index,
-                sample=sample,
-                id=chosen,
-                bytes=data,
-                piece=piece,
-                hex=hx,
-                text=text,
-                display=disp,
-                prob=math.exp(logprob),
-                logprob=logprob,
-                prob_sampled=prob_sampled,
-                surprisal_bits=-logprob / LN2,
-                entropy_bits=entropy,
-                rank=rnk,
-                alternatives=alts,
-                cut_mass=cut,
-                note=note,
-                finish=finish,
-            )
+            yield token_record(vocab, chosen, index=index, sample=sample, text=text, logprob=logprob,
+                               prob_sampled=prob_sampled, entropy=entropy, rank=rnk, alternatives=alts,
+                               cut_mass=cut, note=note, finish=finish)
             if finish is not None:
                 return
             note = ""

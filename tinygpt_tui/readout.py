@@ -103,3 +103,15 @@ def raw_stats(
     else:
         alt_ids_l, alt_p_l = [[] for _ in range(logits.size(0))], [[] for _ in range(logits.size(0))]
     return chosen_lp.tolist(), entropy.tolist(), rank.tolist(), alt_ids_l, alt_p_l
+
+
+def token_record(vocab: Vocab, token: int, *, index: int, sample: int, text: str, logprob: float,
+                 prob_sampled: float, entropy: float, rank: int, alternatives: list[Alternative],
+                 cut_mass: float, note: str, finish: str | None = None) -> TokenRecord:
+    """The record of ``token`` at ``index``: what ``vocab`` knows of the id, its clean ``text``, and
+    its numbers under the raw distribution (``logprob`` in nats; probability and surprisal follow)."""
+    data, piece, hx, disp = vocab.info(token)
+    return TokenRecord(index=index, sample=sample, id=token, bytes=data, piece=piece, hex=hx, text=text,
+                       display=disp, prob=math.exp(logprob), logprob=logprob, prob_sampled=prob_sampled,
+                       surprisal_bits=-logprob / LN2, entropy_bits=entropy, rank=rank,
+                       alternatives=alternatives, cut_mass=cut_mass, note=note, finish=finish)

@@ -14,7 +14,7 @@ import torch
 from .config import TinyGPTError
 from .evaluate import score_windows
 from .generate import doc_start_id, encode_prompt
-from .readout import LN2, TextStream, Vocab, raw_stats
+from .readout import TextStream, Vocab, raw_stats, token_record
 from .records import ScoreResult, TokenRecord
 
 if TYPE_CHECKING:
@@ -85,31 +85,14 @@ def score_ids(
             note = f"window slid: {first} tokens of context re-read" if done > 0 else ""
             for j in range(end - done):
                 tid = seq[done + 1 + j]
-                data, piece, hx, disp = vocab.info(tid)
-                piece_text = stream.feed(tid, data)
+                piece_text = stream.feed(tid, vocab.info(tid)[0])
                 if done + j == n - 1:
                     piece_text += stream.flush()
-                records.append(
-                    TokenRecord(
-                        index=done + j,
-                        sample=0,
-                        id=tid,
-                        bytes=data,
-                        piece=piece,
-                        hex=hx,
-                        text=piece_text,
-                        display=disp,
-                        prob=math.exp(lp[j]),
-                        logprob=lp[j],
-                        prob_sampled=math.exp(lp[j]),
-                        surprisal_bits=-lp[j] / LN2,
-                        entropy_bits=ent[j],
-                        rank=int(rank[j]),
-                        alternatives=vocab.alternatives(alt_ids[j], alt_p[j]),
-                        cut_mass=0.0,
-                        note=note if j == 0 else "",
-                    )
-                )
+                records.append(token_record(
+                    vocab, tid, index=done + j, sample=0, text=piece_text, logprob=lp[j],
+                    prob_sampled=math.exp(lp[j]), entropy=ent[j], rank=int(rank[j]),
+                    alternatives=vocab.alternatives(alt_ids[j], alt_p[j]), cut_mass=0.0,
+                    note=note if j == 0 else ""))
     finally:
         if was_training:
             model.train()
