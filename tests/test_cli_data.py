@@ -103,10 +103,10 @@ def test_markup_in_names_and_files_is_printed_as_text(home, capsys):
     """Issue 15 item 1: names and documents holding [/] or [/INST] went through Rich markup."""
     (home / "a[b].txt").write_text("the [/INST] fox [/quote] ran.\n\nthe [bold]dog[/] sat.\n")
     assert main(["data", "prepare", "--source", str(home / "a[b].txt"), "--name", "x-1"]) == 0
-    out = capsys.readouterr().out
-    assert "a[b].txt" in out
+    # a long temporary path wraps at the table's width: read the lines joined
+    assert "a[b].txt" in capsys.readouterr().out.replace("\n", "")
     assert main(["data", "info"]) == 0 and main(["data", "info", "x-1"]) == 0
-    assert "a[b].txt" in capsys.readouterr().out
+    assert "a[b].txt" in capsys.readouterr().out.replace("\n", "")
     assert main(["data", "sample", "--source", str(home / "a[b].txt"), "-n", "2"]) == 0
     assert "[/INST]" in capsys.readouterr().out
 

@@ -88,6 +88,26 @@ async def test_space_marks_runs_and_c_compares_them_on_one_chart(runs_home):
 
 
 @pytest.mark.anyio
+async def test_marking_a_run_in_a_long_list_keeps_the_view_and_widens_its_column(home):
+    for i in range(40):
+        make_run(home / "models", f"run-{i:02d}", trained=False, mtime=1_600_000_000 + i)
+    app = new_app()
+    async with app.run_test(size=(100, 15)) as pilot:
+        table = app.screen.query_one("RunTable")
+        await wait_for(pilot, lambda: table.row_count == 40)
+        table.focus()
+        table.move_cursor(row=30)
+        await pilot.pause(0.2)
+        run, y = table.selected_run, table.scroll_y
+        assert y > 0
+        await pilot.press("space")  # the mark refills the table, its run column two cells wider
+        await wait_for(pilot, lambda: table.marked == [run])
+        await pilot.pause(0.2)
+        assert table.selected_run == run and table.scroll_y == y
+        assert table.columns["run"].width == len(f"● {run}")
+
+
+@pytest.mark.anyio
 async def test_compare_command_names_runs_and_says_what_is_wrong(runs_home):
     better(runs_home / "models", "beta")
     app = new_app()

@@ -4,7 +4,8 @@ Nothing time-dependent reaches the screen: the fixture's metrics carry fixed val
 seeded, the one timing line (tokens/s after a generation) is replaced before the picture is taken, and
 a focused input's cursor stays drawn instead of blinking (a picture taken half a second later on a
 slower machine would otherwise catch it off).
-Update the pictures after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
+Update the pictures after an intended change with ``pytest tests/test_tui_snapshots.py -n 0 --snapshot-update``
+(in one process: under pytest-xdist the snapshot plugin neither deletes nor reports unused pictures).
 
 Run as a script, this file also writes the README screenshots of a real run:
 ``python tests/test_tui_snapshots.py --run NAME [--models-dir models] [--out docs/screenshots]``.

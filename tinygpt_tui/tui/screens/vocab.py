@@ -19,7 +19,7 @@ from ...present import error_line
 from ...undertrained import EXPLANATION
 from ...vocab import histogram_rows
 from ..widgets.footer import WorkbenchFooter
-from ..widgets.sized_columns import cell_width
+from ..widgets.sized_columns import set_columns
 from .base import AppScreen
 
 Row = tuple[int, str, str, int, "int | None", "float | None", "float | None", "float | None"]
@@ -129,20 +129,11 @@ class VocabScreen(AppScreen):
         yield WorkbenchFooter()
 
     def on_mount(self) -> None:
-        self._set_columns(self.query_one("#vocab-table", DataTable), [])
+        # widths set here rather than fitted by the table later (sized_columns): every token's cells, so
+        # a filter or a sort never changes them
+        set_columns(self.query_one("#vocab-table", DataTable), COLUMNS, [])
         self.query_one("#vocab-search", Input).focus()
         self._load()
-
-    @staticmethod
-    def _set_columns(table: DataTable, cells: list[tuple[Any, ...]]) -> None:
-        """The table's columns, each as wide as its label and the widest of ``cells`` (every token's
-        cells, so a filter or a sort never changes the widths). Widths set here rather than fitted by
-        the table later: it fits them when the app is next idle, and a frame drawn before then kept its
-        label-wide columns, the pieces cut to five characters."""
-        table.clear(columns=True)
-        for i, (label, key) in enumerate(COLUMNS):
-            width = max([cell_width(label), *(cell_width(row[i]) for row in cells)])
-            table.add_column(label, key=key, width=width)
 
     @work(thread=True, exclusive=True, group="vocab")
     def _load(self) -> None:
@@ -161,7 +152,7 @@ class VocabScreen(AppScreen):
     def _loaded(self, stats: dict[str, Any], rows: list[Row]) -> None:
         self.rows = rows
         self._cells = {r[0]: _cells(r) for r in rows}
-        self._set_columns(self.query_one("#vocab-table", DataTable), list(self._cells.values()))
+        set_columns(self.query_one("#vocab-table", DataTable), COLUMNS, list(self._cells.values()))
         self.query_one("#vocab-stats", Static).update(stats_table(stats))
         self._fill(self.query_one("#vocab-search", Input).value)
 

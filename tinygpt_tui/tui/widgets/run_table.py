@@ -15,6 +15,8 @@ from .sized_columns import fill
 
 MARK = "● "
 COLUMNS = ("run", "tokenizer", "params", "preset", "steps", "best val loss", "val bpb", "status")
+LABELLED = [(c, c) for c in COLUMNS]
+"""(label, key) of each column: a column's key is its label."""
 
 
 def _num(value: float | None, fmt: str = "{:.3f}") -> str:
@@ -43,7 +45,7 @@ class RunTable(Guarded, DataTable):
         """The marked runs, in the order they were marked."""
 
     def on_mount(self) -> None:
-        fill(self, [(c, c) for c in COLUMNS], [])
+        fill(self, LABELLED, [])
 
     def set_runs(self, runs: list[Any]) -> None:
         """Replace the rows, keeping the cursor on the same run where it still exists."""
@@ -71,10 +73,22 @@ class RunTable(Guarded, DataTable):
                 _num(getattr(info, "best_val_bpb", None)),
                 status,
             )))
-        fill(self, [(c, c) for c in COLUMNS], rows)
+        y = self.scroll_y
+        fill(self, LABELLED, rows)
         names = [r.name for r in self.runs]
         if keep in names:
-            self.move_cursor(row=names.index(keep))
+            # a refill (a mark, a poll) keeps the view where it was, with the cursor on the same run
+            # (scrolled to only where it is out of view)
+            row = names.index(keep)
+            self.move_cursor(row=row, scroll=False)
+
+            def restore() -> None:
+                if self.cursor_row != row:
+                    return  # the user moved on meanwhile: their scroll wins
+                self.scroll_to(y=y, animate=False, immediate=True)
+                self.move_cursor(row=row)
+
+            self.call_after_refresh(restore)
 
     def _name_cell(self, name: str) -> Text:
         if name in self.marked:

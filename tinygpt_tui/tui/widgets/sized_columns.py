@@ -11,22 +11,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich.errors import MarkupError
 from rich.text import Text
 from textual.widgets import DataTable
 
 
 def cell_width(cell: Any) -> int:
-    """Terminal cells ``cell`` takes (a Text as it is, anything else as its str)."""
-    return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+    """Terminal cells ``cell`` takes as a DataTable draws it: a Text as it is, a str as markup, a float
+    with two decimals, anything else as its str."""
+    if isinstance(cell, Text):
+        return cell.cell_len
+    if isinstance(cell, str):
+        try:
+            return Text.from_markup(cell).cell_len
+        except MarkupError:
+            return Text(cell).cell_len
+    return Text(f"{cell:.2f}" if isinstance(cell, float) else str(cell)).cell_len
+
+
+def set_columns(table: DataTable, columns: Sequence[tuple[str, str]], cells: Sequence[Sequence[Any]]) -> None:
+    """Replace ``table``'s columns (and so its rows): ``columns`` are (label, key), each as wide as its
+    label and the widest of its ``cells`` (rows of cells, one per column)."""
+    table.clear(columns=True)
+    for i, (label, key) in enumerate(columns):
+        table.add_column(label, key=key, width=max([cell_width(label), *(cell_width(row[i]) for row in cells)]))
 
 
 def fill(table: DataTable, columns: Sequence[tuple[str, str]], rows: Sequence[tuple[str, Sequence[Any]]]) -> None:
     """Replace ``table``'s columns and rows: ``columns`` are (label, key), ``rows`` (row key, cells).
-    Each column is as wide as its label and its widest cell (a cell that changes later refills the
-    table, rather than updating itself past its column's width)."""
-    table.clear(columns=True)
-    for i, (label, key) in enumerate(columns):
-        width = max([cell_width(label), *(cell_width(cells[i]) for _, cells in rows)])
-        table.add_column(label, key=key, width=width)
+    Each column is as wide as its label and its widest cell (a cell that grows later refills the table,
+    rather than updating itself past its column's width)."""
+    set_columns(table, columns, [cells for _, cells in rows])
     for key, cells in rows:
         table.add_row(*cells, key=key)
