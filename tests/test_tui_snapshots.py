@@ -74,11 +74,6 @@ def tables_sized(app) -> bool:
                for t in app.screen.query(DataTable))
 
 
-async def columns_sized(pilot) -> None:
-    """Run the app until the vocabulary table (every table on the screen) has taken its rows' size."""
-    await settle(pilot, lambda: tables_sized(pilot.app))
-
-
 async def steady(pilot, timeout: float = 10.0) -> None:
     """Run the app until two pictures of its screen a tenth of a second apart are the same: what a
     refresh already asked for (a header that grew a line, a scroll) is drawn before the picture."""
@@ -340,7 +335,6 @@ def test_vocabulary_screen(size, runs_home, snap):
         await settle(pilot, lambda: name_of(app) == "ExplorerScreen" and app.workbench.loaded)
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
-        await columns_sized(pilot)
 
     assert snap(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 
@@ -353,7 +347,6 @@ def test_vocabulary_sorted_by_under_trained_score(size, runs_home, snap):
         await pilot.press("f4")
         await settle(pilot, lambda: name_of(app) == "VocabScreen" and app.screen.rows)
         app.screen.sort_by("under")
-        await columns_sized(pilot)
 
     assert snap(new_app(run="fixture"), terminal_size=size, run_before=vocab)
 

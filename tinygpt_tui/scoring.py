@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["score_text", "score_ids", "score_context", "count_bytes"]
 
 
-
 def score_text(
     model: GPT,
     tok: Tokenizer,
