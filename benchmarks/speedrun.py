@@ -39,15 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tinygpt_tui.config import (  # noqa: E402
-    EOT,
-    DataConfig,
-    ModelConfig,
-    RunConfig,
-    TokenizerConfig,
-    TrainConfig,
-    coerce_value,
-)
+from tinygpt_tui.config import EOT, RunConfig, TinyGPTError, parse_settings  # noqa: E402
 from tinygpt_tui.presets import preset_config  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "data" / "tinystories" / "sample.txt"
@@ -62,19 +54,6 @@ def split_stories(path: Path, folder: Path) -> tuple[Path, Path, int, int]:
     train_path.write_text("".join(f"{s}\n{EOT}\n" for s in train), encoding="utf-8")
     val_path.write_text("".join(f"{s}\n{EOT}\n" for s in held), encoding="utf-8")
     return train_path, val_path, len(train), len(held)
-
-
-def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``SECTION.KEY=VALUE`` settings (``model.n_embd=256``) as preset overrides, typed like the field."""
-    classes = {"model": ModelConfig, "train": TrainConfig, "tokenizer": TokenizerConfig, "data": DataConfig}
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, _, raw = item.partition("=")
-        section, _, name = key.partition(".")
-        if section not in classes or not name or not raw:
-            raise SystemExit(f"--set takes SECTION.KEY=VALUE with SECTION one of {', '.join(classes)}: {item!r}")
-        out.setdefault(section, {})[name] = coerce_value(classes[section], name, raw)
-    return out
 
 
 def recipe_config(recipe: str, train_path: Path, seconds: float,
@@ -156,7 +135,8 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
     if proc.returncode != 0:
         raise SystemExit(f"{recipe} failed:\n{proc.stderr[-3000:]}")
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    steps = {e["step"]: e for e in events if e["event"] == "step"}
+    # the last step trained: the done event's (step events come every log_interval steps only)
+    last = max((e["step"] for e in events if e["event"] in ("step", "eval", "done")), default=0)
     start = next(e for e in events if e["event"] == "start")
     # wall seconds since training began (compilation, warm-up and evaluations included)
     curve = [{"step": e["step"], "seconds": round(e["time"] - start["time"], 1), "val_bpb": e["val_bpb"],
@@ -166,8 +146,8 @@ def train_recipe(recipe: str, cfg: RunConfig, home: Path, env: dict[str, str], v
     if scored.returncode != 0:
         raise SystemExit(f"evaluating {recipe} failed:\n{scored.stderr[-3000:]}")
     held = json.loads(scored.stdout.strip().splitlines()[-1])
-    return {"recipe": recipe, "params": start.get("params"), "steps": max(steps) if steps else 0,
-            "tokens": start.get("tokens_per_step", 0) * (max(steps) if steps else 0), "wall_s": round(wall, 1),
+    return {"recipe": recipe, "params": start.get("params"), "steps": last,
+            "tokens": start.get("tokens_per_step", 0) * last, "wall_s": round(wall, 1),
             "eval_interval": cfg.train.eval_interval, "curve": curve,
             "final_curve_bpb": curve[-1]["val_bpb"] if curve else None,
             "heldout_bpb": held["bpb"], "heldout_loss": held["loss"], "last_sample": samples[-1] if samples else "",
@@ -224,9 +204,20 @@ def main() -> int:
                         help="copy the trained runs and their data to DIR/models and DIR/data (for screenshots)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speedrun",
                         help="writes OUT.json and OUT.png")
+    parser.add_argument("--plot", type=Path, default=None, metavar="JSON",
+                        help="only draw the plot of a results file written before (next to it, as .png)")
     args = parser.parse_args()
+    if args.plot is not None:
+        drew = plot(json.loads(args.plot.read_text(encoding="utf-8"))["results"], args.plot.with_suffix(".png"))
+        print(f"wrote {args.plot.with_suffix('.png')}" if drew else "the plot needs matplotlib: pip install -e '.[bench]'")
+        return 0 if drew else 2
     if not args.sample.is_file():
         print(f"the TinyStories sample is not at {args.sample}", file=sys.stderr)
+        return 2
+    try:
+        settings = parse_settings(args.set)
+    except TinyGPTError as err:
+        print(err, file=sys.stderr)
         return 2
     recipes = args.recipes.split(",")
     seconds = args.minutes * 60
@@ -238,7 +229,7 @@ def main() -> int:
         print(f"{n_train} training stories, {n_val} held out; {args.minutes:g} minutes per recipe; "
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
         for recipe in recipes:
-            cfg = recipe_config(recipe, train_path, seconds, parse_settings(args.set), args.preset)
+            cfg = recipe_config(recipe, train_path, seconds, settings, args.preset)
             r = train_recipe(recipe, cfg, home, env, val_path)
             results.append(r)
             print(f"\n{recipe}: {r['params'] / 1e6:.2f}M parameters, {r['steps']} steps, {r['tokens']:,} tokens, "

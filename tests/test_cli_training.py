@@ -77,6 +77,37 @@ def test_changing_the_shape_of_an_existing_run_is_refused(home, corpus, capsys):
     assert runs.load_run_config(home / "models" / "c").train.lr == 0.002
 
 
+def test_set_chooses_any_setting_of_a_new_run_and_is_refused_where_a_flag_would_be(home, corpus, capsys):
+    assert cli.main(train_args(corpus, "--max-steps", "3", "--lr", "0.002", "--set", "model.position=rotary",
+                               "--set", "model.value_residual=on", "--set", "train.schedule=wsd",
+                               "--set", "train.lr=0.003", "--json")) == 0
+    cfg = runs.load_run_config(home / "models" / "c")
+    assert cfg.model.position == "rotary" and cfg.model.value_residual is True and cfg.train.schedule == "wsd"
+    assert cfg.train.lr == 0.003  # --set comes after the flags
+    assert json_lines(capsys.readouterr().out)[-1]["reason"] == "finished"
+    before = (home / "models" / "c" / "config.json").read_text()
+    # an architecture option changes what the weights mean: refused on a run that has them, like a shape
+    assert cli.main(["train", "--run", "c", "--set", "model.value_residual=false"]) == 2
+    err = capsys.readouterr().err
+    assert "already has value_residual = True; changing it to False" in err and "Traceback" not in err
+    assert cli.main(["train", "--run", "c", "--set", "train.optimizer=muon"]) == 2
+    assert "already has optimizer = 'adamw'" in capsys.readouterr().err
+    # a bad setting is one sentence with a hint, before anything is written
+    for bad, said in (("model.colour=red", "'colour' is not a ModelConfig setting"),
+                      ("model.n_layer", "is not a SECTION.KEY=VALUE setting"),
+                      ("optim.lr=1", "is not a SECTION.KEY=VALUE setting"),
+                      ("model.qk_norm=perhaps", "'perhaps' is not a valid value for qk_norm")):
+        assert cli.main(["train", "--run", "c", "--more", "2", "--set", bad]) == 2, bad
+        err = capsys.readouterr().err
+        assert said in err and "hint:" in err and "Traceback" not in err, err
+    assert (home / "models" / "c" / "config.json").read_text() == before
+    # a training setting may change, as with its flag
+    assert cli.main(["train", "--run", "c", "--set", "train.max_steps=5", "--set", "model.dropout=0.1",
+                     "--json"]) == 0
+    cfg = runs.load_run_config(home / "models" / "c")
+    assert cfg.train.max_steps == 5 and cfg.model.dropout == 0.1
+
+
 def test_time_budget_flag(home, corpus, capsys):
     assert cli.main(train_args(corpus, "--max-time", "1.5", "--json")) == 0
     events = json_lines(capsys.readouterr().out)

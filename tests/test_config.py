@@ -12,6 +12,7 @@ from tinygpt_tui.config import (
     TokenizerConfig,
     TrainConfig,
     coerce_value,
+    parse_settings,
     parse_size,
 )
 from tinygpt_tui.presets import PRESETS, preset_config
@@ -87,6 +88,20 @@ def test_coerce_value_follows_the_field_type():
         coerce_value(SamplingConfig, "top_k", "many")
     with pytest.raises(ConfigError, match="not a SamplingConfig setting"):
         coerce_value(SamplingConfig, "topk", "1")
+
+
+def test_settings_are_typed_by_their_section_and_field():
+    assert parse_settings(["model.value_residual=true", "model.attn_dropout=0", "train.max_time=90",
+                           "data.max_bytes=5MB", "tokenizer.special_tokens=<|a|>,<|b|>", "model.n_layer=6"]) == {
+        "model": {"value_residual": True, "attn_dropout": 0.0, "n_layer": 6}, "train": {"max_time": 90.0},
+        "data": {"max_bytes": 5_000_000}, "tokenizer": {"special_tokens": ["<|a|>", "<|b|>"]}}
+    assert parse_settings(["train.max_time=none"]) == {"train": {"max_time": None}}
+    for bad, said in (("model.n_layer", "not a SECTION.KEY=VALUE"), ("sampling.top_k=5", "not a SECTION.KEY=VALUE"),
+                      ("model.n_layer= ", "not a SECTION.KEY=VALUE"), ("data.max_bytes=lots", "not a size"),
+                      ("train.shedule=wsd", "not a TrainConfig setting")):
+        with pytest.raises(ConfigError, match=said) as err:
+            parse_settings([bad])
+        assert err.value.hint
 
 
 @pytest.mark.parametrize("d", [

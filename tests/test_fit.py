@@ -26,10 +26,16 @@ CPU = torch.device("cpu")
 MODELS = Path("models")
 
 
-def machine(monkeypatch, flops: float, dtype: torch.dtype = torch.float32) -> None:
-    """Pretend this machine's matmuls run at ``flops`` in ``dtype``, the dtype it trains in."""
+def machine(monkeypatch, flops: float, dtype: torch.dtype = torch.float32, step_seconds: float = 0.0) -> list:
+    """Pretend this machine's matmuls run at ``flops`` in ``dtype``, the dtype it trains in, and that a
+    training step takes ``step_seconds`` (0: no slower than the compute says). Returns the list of the
+    configurations whose step was timed."""
+    timed: list = []
     monkeypatch.setattr(preflight, "resolve_dtype", lambda name, device, table=None: dtype)
     monkeypatch.setattr(preflight, "measure_peak_flops", lambda device, d, table=None: flops)
+    monkeypatch.setattr(preflight, "measure_step_seconds",
+                        lambda cfg, device, d: timed.append(cfg) or step_seconds)
+    return timed
 
 
 def new_run(name: str, preset: str = "cpu-10m", **sections) -> Path:
@@ -72,7 +78,7 @@ def test_a_slow_machine_gets_the_small_shape_written_to_config_json(home, monkey
     cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
     assert cfg.model.n_embd == CPU_SLOW["model"]["n_embd"] and cfg.model.n_layer == CPU_SLOW["model"]["n_layer"]
     assert cfg.model.dropout == CPU_SLOW["model"]["dropout"]
-    assert not cfg.model.value_residual  # the slow shape was measured without value residuals
+    assert cfg.model.value_residual == CPU_SLOW["model"]["value_residual"]  # the pair of seeds on AVX2
     assert cfg.train.max_steps == CPU_SLOW["train"]["max_steps"]
     assert cfg.train.fit_to_machine is False  # fitted once: a resumed run keeps its shape
     assert runs.load_run_config(run) == cfg
@@ -93,6 +99,55 @@ def test_the_machine_the_preset_was_measured_on_keeps_it(home, monkeypatch):
     assert cfg.model.value_residual  # the sweep's value-residual rows
     assert abs(cfg.train.max_steps - before.train.max_steps) <= 1
     assert "bfloat16" in note
+
+
+@pytest.mark.parametrize("preset", ["tiny", "cpu-10m"])
+def test_a_machine_whose_steps_are_slower_than_its_peak_says_gets_the_smaller_shape(home, monkeypatch, preset):
+    """A fast matmul peak but slow steps: the AVX2 machine whose quick start, fitted by its peak to
+    4 x 192, did 51 of 435 planned steps. The shape the peak chose is timed and gives way."""
+    big, small = (TINY, TINY_SLOW) if preset == "tiny" else (CPU_10M, CPU_SLOW)
+    budget = preset_config(preset).train.max_time
+    (c_small, _), (c_big, _) = MACHINE_FITS[preset]
+    rate = c_big / budget  # the compute the big shape was fitted at ...
+    timed = machine(monkeypatch, rate, step_seconds=budget / (big["train"]["max_steps"] / 8))  # ... an 8th of its steps
+    run = new_run("slowsteps", preset)
+    cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert [(c.model.n_embd, c.train.batch_size) for c in timed] == [(big["model"]["n_embd"], big["train"]["batch_size"])]
+    assert cfg.model.n_embd == small["model"]["n_embd"] and cfg.train.batch_size == small["train"]["batch_size"]
+    # the small shape's plan follows the compute those steps amount to, an eighth of the peak's
+    assert cfg.train.max_steps == machine_fit(c_big / 8, preset)["train"]["max_steps"]
+    assert f"would do about {big['train']['max_steps'] / 8:,.0f} of its {big['train']['max_steps']:,} steps" in note
+    assert runs.load_run_config(run) == cfg
+
+
+def test_steps_a_little_slower_than_the_peak_keep_the_shape_and_its_plan(home, monkeypatch):
+    c_big = MACHINE_FITS["cpu-10m"][1][0]
+    timed = machine(monkeypatch, c_big / 600, step_seconds=600 / (CPU_10M["train"]["max_steps"] * 0.7))
+    run = new_run("alittle")
+    before = runs.load_run_config(run)
+    cfg, note = preflight.fit_to_machine(run, before, CPU, MODELS)
+    assert len(timed) == 1 and cfg.model == before.model and cfg.train.max_steps == before.train.max_steps
+    assert "would do" not in note
+
+
+def test_the_smallest_shape_and_a_shape_set_by_hand_are_not_timed(home, monkeypatch):
+    timed = machine(monkeypatch, 73e9, step_seconds=1e9)
+    for name, sections in (("small", {}), ("own", {"model": {"n_embd": 96, "n_head": 3}})):
+        run = new_run(name, **sections)
+        preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    timed_big = machine(monkeypatch, 442e9, step_seconds=1e9)
+    run = new_run("own-fast", model={"n_layer": 2})
+    cfg, _ = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert timed == [] and timed_big == [] and cfg.model.n_layer == 2
+
+
+def test_a_step_is_timed_on_a_real_model_without_touching_the_run_seed():
+    cfg = preset_config("micro", "t")
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    seconds = preflight.measure_step_seconds(cfg, CPU, torch.float32)
+    assert 0 < seconds < 60 and torch.equal(torch.rand(3), expected)
 
 
 def test_an_hour_on_the_slow_machine_gets_the_ten_minute_shape(home, monkeypatch):

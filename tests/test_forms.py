@@ -84,7 +84,7 @@ def test_configure_run_creates_then_changes_only_what_may_change(workspace):
     (workspace.models / "c" / runs.TOKENIZER).write_text("{}")
     with pytest.raises(TinyGPTError, match="would change the model") as e:
         configure_run(workspace.models, "c", None, {"model": {"n_layer": 3}})
-    assert "--n-layer 3" in e.value.message
+    assert "n_layer = 2; changing it to 3" in e.value.message
     with pytest.raises(TinyGPTError, match="not a valid run name"):
         configure_run(workspace.models, "../x", None, {})
 

@@ -463,6 +463,8 @@ def coerce_value(cls: type, name: str, raw: str) -> Any:
             raise ValueError
         if text.lower() in ("none", "null") and "None" in typ:
             return None
+        if name in ("max_bytes", "train_bytes"):
+            return parse_size(text)  # a size, written like 5MB or 200k
         if isinstance(default, int) or typ.startswith("int"):
             return int(float(text)) if float(text).is_integer() else int(text)
         if isinstance(default, float) or typ.startswith("float"):
@@ -473,3 +475,22 @@ def coerce_value(cls: type, name: str, raw: str) -> Any:
     except ValueError:
         raise ConfigError(f"'{raw}' is not a valid value for {name}.",
                           f"{name} takes a {type(default).__name__ if default is not None else typ}.") from None
+
+
+RUN_SECTIONS: dict[str, type] = {"data": DataConfig, "tokenizer": TokenizerConfig, "model": ModelConfig,
+                                 "train": TrainConfig}
+"""The sections of a run's configuration that ``SECTION.KEY=VALUE`` settings may change."""
+
+
+def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``SECTION.KEY=VALUE`` settings (``model.value_residual=true``) as overrides by section, each value
+    typed like its field."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        section, _, name = key.strip().partition(".")
+        if section not in RUN_SECTIONS or not name or not eq or not raw.strip():
+            raise ConfigError(f"'{item}' is not a SECTION.KEY=VALUE setting.",
+                              f"SECTION is one of {', '.join(RUN_SECTIONS)}, e.g. model.value_residual=true.")
+        out.setdefault(section, {})[name] = coerce_value(RUN_SECTIONS[section], name, raw)
+    return out

@@ -7,7 +7,7 @@ checks are config.py's own (the dataclasses' ``__post_init__``); nothing here im
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +140,15 @@ def quick_start_config(name: str = "quick") -> RunConfig:
 # --------------------------------------------------------------------------------------------------
 # A run from a preset and overrides, or an existing run with changed settings (``tinygpt train``)
 
-# settings that decide the model's shape or its vocabulary: fixed once a run has a tokenizer or weights
+# settings that decide the model (its shape, its architecture, what its weights mean), its vocabulary,
+# its data or its optimizer's state: fixed once a run has a tokenizer or weights. Of the model's
+# settings only the dropouts (training only) and zero_init (initialisation only) may change later.
 SHAPE_KEYS = {
-    ("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("model", "block_size"),
-    ("model", "bias"), ("model", "tie_weights"), ("tokenizer", "kind"), ("tokenizer", "vocab_size"),
-    ("tokenizer", "special_tokens"),
+    *(("model", f.name) for f in fields(cfgmod.ModelConfig)
+      if f.name not in ("dropout", "attn_dropout", "zero_init")),
+    ("tokenizer", "kind"), ("tokenizer", "vocab_size"), ("tokenizer", "special_tokens"),
     ("data", "source"), ("data", "dataset"), ("data", "max_bytes"), ("data", "val_fraction"), ("data", "seed"),
+    ("train", "optimizer"),
 }
 
 # settings that decide which batches training reads: fixed once a run has a resume point
@@ -184,17 +187,15 @@ def configure_run(models: Path, name: str, preset: str | None,
             if current[section].get(key) == value:
                 continue
             if started and (section, key) in SHAPE_KEYS:
-                flag = "--" + {"kind": "tokenizer"}.get(key, key).replace("_", "-")
                 raise TinyGPTError(
-                    f"Run '{name}' already has {key} = {current[section].get(key)!r}; {flag} {value} "
-                    f"would change the model or its data.",
-                    "drop the flag to resume the run, or start a new run under another --run name.")
+                    f"Run '{name}' already has {key} = {current[section].get(key)!r}; changing it to "
+                    f"{value!r} would change the model, its data or its optimizer.",
+                    "drop that setting to resume the run, or start a new run under another --run name.")
             if (section, key) in RESUME_KEYS and (d / runs.STATE).exists() and not _start_point(d):
-                flag = "--" + key.replace("_", "-")
                 raise TinyGPTError(
-                    f"Run '{name}' has a checkpoint trained with {key} = {current[section].get(key)!r}; {flag} "
-                    f"{value} would change the batches it resumes on.",
-                    "drop the flag to resume the run, or start a new run under another --run name.")
+                    f"Run '{name}' has a checkpoint trained with {key} = {current[section].get(key)!r}; "
+                    f"changing it to {value!r} would change the batches it resumes on.",
+                    "drop that setting to resume the run, or start a new run under another --run name.")
             current[section][key] = value
             changed.append(f"{key}={value}")
     if changed:

@@ -8,12 +8,15 @@ Each failure is one sentence and a hint, said in a second rather than after minu
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import distributed, runs
 from .config import RunConfig, TinyGPTError
 from .device import (
+    autocast,
     available_memory,
     dtype_name,
     measure_peak_flops,
@@ -60,6 +63,30 @@ FIT_SHAPE = {("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("m
 DROPOUTS = {("model", "dropout"), ("model", "attn_dropout")}
 
 
+def measure_step_seconds(cfg: RunConfig, device: torch.device, dtype: torch.dtype) -> float:
+    """Seconds one eager training step of ``cfg``'s model takes here: forward and backward of
+    ``grad_accum`` batches of random tokens, the second of two timed (the first pays for the
+    allocations). A compiled run steps somewhat faster; the fit asks only whether a shape is far
+    slower here than its measured compute says."""
+    import torch
+
+    from .model import GPT
+
+    m, t = cfg.model, cfg.train
+    seconds = 0.0
+    with torch.random.fork_rng(devices=[]):  # the run's own seeding sees the generator as it was
+        model = GPT(replace(m, dropout=0.0, attn_dropout=None if m.attn_dropout is None else 0.0)).to(device)
+        ids = torch.randint(m.vocab_size, (t.batch_size, m.block_size + 1), device=device)
+        for _ in range(2):
+            start = time.perf_counter()
+            for _ in range(t.grad_accum):
+                with autocast(device, dtype):
+                    loss = model(ids[:, :-1], ids[:, 1:]).loss
+                loss.backward()
+            seconds = time.perf_counter() - start
+    return seconds
+
+
 def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path,
                    train_tokens: int | None = None) -> tuple[RunConfig, str | None]:
     """``cfg`` fitted to this machine and its data, and a sentence saying so (None when nothing was fitted).
@@ -87,6 +114,20 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     have = cfg.to_dict()
     preset = preset_config(cfg.preset).to_dict()  # every preset in MACHINE_FITS is one
     by_hand = {(section, key) for section, key in FIT_SHAPE if have[section].get(key) != preset[section].get(key)}
+    slower = ""
+    if not by_hand and settings["model"] != machine_fit(0.0, cfg.preset)["model"]:
+        # the peak of one large matmul can flatter a machine: on an AVX2 one a quick start's 4 x 192
+        # did 51 of its 435 planned steps and wrote word salad. A shape that would do too few steps
+        # here to be chosen at its compute gives way to the smaller one that many steps call for.
+        trial = RunConfig.from_dict({**have, "model": {**have["model"], **settings["model"]},
+                                     "train": {**have["train"], **settings["train"]}})
+        planned = settings["train"]["max_steps"]
+        steps = tc.max_time / max(measure_step_seconds(trial, device, dtype), 1e-9)
+        lower = machine_fit(compute * min(1.0, steps / planned), cfg.preset)
+        if lower["model"] != settings["model"]:
+            m = trial.model
+            slower = f" ({m.n_layer} layers × {m.n_embd} would do about {steps:,.0f} of its {planned:,} steps)"
+            compute, settings = compute * steps / planned, lower
     for section, values in settings.items():
         for key, value in values.items():
             if (section, key) in FIT_SHAPE and by_hand:
@@ -108,5 +149,5 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     shape = ("the shape you set" if by_hand else f"{m.n_layer} layers × {m.n_embd}") + \
         f", dropout {m.dropout:g}{read}, batch {t.batch_size}"
     return fitted, (f"fitted to this machine: {dtype_name(dtype)} matmuls at {rate / 1e9:,.0f} GFLOP/s × "
-                    f"{tc.max_time:g} s = {compute / 1e12:,.0f} TFLOP: {shape}, {t.max_steps:,} steps "
-                    f"planned (--no-fit-to-machine keeps the preset's own)")
+                    f"{tc.max_time:g} s = {rate * tc.max_time / 1e12:,.0f} TFLOP{slower}: {shape}, "
+                    f"{t.max_steps:,} steps planned (--no-fit-to-machine keeps the preset's own)")

@@ -23,7 +23,7 @@ from typing import Any
 from rich.text import Text
 
 from .. import events
-from ..config import EOT, RunConfig, TinyGPTError
+from ..config import EOT, RunConfig, TinyGPTError, parse_settings
 from ..events import EventError, TrainingState
 from ..forms import parse_special_tokens
 from ..present import ended_sentence, error_line
@@ -81,6 +81,10 @@ def register(sub: Any) -> None:
                        help="train for this wall-clock budget; the learning-rate schedule fits itself to it")
     for flag, _section, _field, typ, help_text in OVERRIDES:
         t.add_argument(flag, type=typ, help=help_text)
+    t.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", dest="settings",
+                   help="any other setting of a new run's config.json, e.g. --set model.value_residual=true "
+                        "--set train.schedule=cosine (SECTION: data, tokenizer, model or train; repeatable; "
+                        "applied after the flags)")
     t.add_argument("--special", metavar="TOKENS",
                    help="extra special tokens besides <|endoftext|>, e.g. --special '<|im_start|> <|im_end|> <|pad|>'")
     t.add_argument("--more", metavar="N|TIME", help="train an existing run further from its checkpoint: N more "
@@ -128,16 +132,19 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         out["train"].update(max_steps=args.max_steps, max_time=None)
     if args.max_time is not None:
         out["train"]["max_time"] = args.max_time
+    for section, values in parse_settings(getattr(args, "settings", None) or []).items():
+        out[section].update(values)
     return out
 
 
-def prepare_config(args: argparse.Namespace) -> tuple[RunConfig, list[str]]:
-    """The run's configuration after the command line's changes, and notes for the user
-    (see :func:`tinygpt_tui.forms.configure_run`)."""
+def prepare_config(args: argparse.Namespace,
+                   overrides: dict[str, dict[str, Any]] | None = None) -> tuple[RunConfig, list[str]]:
+    """The run's configuration after the command line's changes (``overrides``, default: read from
+    ``args``), and notes for the user (see :func:`tinygpt_tui.forms.configure_run`)."""
     from ..corpora import dataset_source
     from ..forms import configure_run
 
-    overrides = _overrides(args)
+    overrides = _overrides(args) if overrides is None else overrides
     data = overrides["data"]
     if data.get("dataset") and "source" not in data:
         # --dataset alone names a prepared dataset: train on it as it is, never rebuild it from the
@@ -168,6 +175,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..distributed import check_nproc
 
     check_nproc(args.nproc, args.nproc if args.grad_accum is None else args.grad_accum)  # before any write
+    overrides = _overrides(args)  # a bad --set is refused before any write too
     if args.more is not None:
         from ..units import parse_budget
 
@@ -181,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                f"train it first: tinygpt train --run {args.run}")
         added = workbench(args).extend_run(args.run, steps=steps, seconds=seconds)
         print(f"{args.run}: training {added}, from its checkpoint.", file=sys.stderr)
-    cfg, notes = prepare_config(args)
+    cfg, notes = prepare_config(args, overrides)
     check_nproc(args.nproc, cfg.train.grad_accum)
     if args.nproc > 1:
         return _train_distributed(args, cfg, notes)

@@ -17,13 +17,15 @@ import random
 import threading
 import time
 from dataclasses import replace
+from typing import TypeVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Header, Static, TabbedContent, TabPane, Tabs
 
 from ...branches import BranchTree
@@ -39,14 +41,15 @@ from ..widgets.cuts_view import CutsView
 from ..widgets.footer import WorkbenchFooter
 from ..widgets.lens_view import LensView
 from ..widgets.timelapse_view import LapseRequest, TimelapseView
-from ..widgets.token_detail import TokenDetail
+from ..widgets.token_detail import DetailPanel, TokenDetail
 from ..widgets.token_study import StudyRequest, TokenStudy
 from ..widgets.token_view import MODE_LABELS, MODES, TokenView
 from .base import AppScreen
 
+W = TypeVar("W", bound=Widget)
 COALESCE_SECONDS = 0.03
 NO_SELECTION = "Select a token in a sample (←/→ or a click), then F5, to see what it attended to."
-STUDIES = {"lens": ("Lens", LensView), "cuts": ("Cuts", CutsView)}
+STUDIES: dict[str, tuple[str, type[TokenStudy]]] = {"lens": ("Lens", LensView), "cuts": ("Cuts", CutsView)}
 """The per-token views F7 and F8 open, by name: their tab's title and widget."""
 
 
@@ -113,10 +116,7 @@ class ExplorerScreen(AppScreen):
                     yield Static(SCORE_HINT, id="score-summary", markup=False)
                     with VerticalScroll(id="score-scroll"):
                         yield TokenView(id="score-view")
-            with Vertical(id="detail-column"):
-                yield Static("token", id="detail-title", markup=False)
-                with VerticalScroll(id="detail-scroll"):
-                    yield TokenDetail(id="token-detail")
+            yield DetailPanel(id="detail-column")
         yield CommandBar("Prompt, or /command (F1 help, F2 score mode)", id="command-bar")
         yield WorkbenchFooter()
 
@@ -364,8 +364,7 @@ class ExplorerScreen(AppScreen):
         view = self.query_one("#score-view", TokenView)
         view.set_records(res.records)
         # the detail panel showed a token of something else (a sample, or the previous text)
-        self.query_one(TokenDetail).show(None)
-        self.query_one("#detail-title", Static).update("token")
+        self.query_one(DetailPanel).show(None)
         if self._source is view:
             self._source = None
         view.mode = self.view_mode
@@ -378,8 +377,7 @@ class ExplorerScreen(AppScreen):
     # -- selection -----------------------------------------------------------------------------------
     def _clear_detail(self) -> None:
         """No token selected: the panel, its title and the attention's source are empty."""
-        self.query_one(TokenDetail).show(None)
-        self.query_one("#detail-title", Static).update("token")
+        self.query_one(DetailPanel).show(None)
         self._source = None
 
     @on(TabbedContent.TabActivated, "#explorer-tabs")
@@ -399,10 +397,8 @@ class ExplorerScreen(AppScreen):
             if source is not None:
                 self._clear_detail()
             return
-        view = selected[0]
-        self._source = view
-        self.query_one(TokenDetail).show(view.selected_record)
-        self.query_one("#detail-title", Static).update(f"token {view.selected + 1} of {len(view.records)}")
+        self._source = selected[0]
+        self.query_one(DetailPanel).show(selected[0])
 
     @on(TokenView.Edge)
     def _edge(self, message: TokenView.Edge) -> None:
@@ -425,10 +421,7 @@ class ExplorerScreen(AppScreen):
         for view in self._views.values():  # one selection at a time, across the samples
             if view is not message.view and view.selected >= 0:
                 view.selected = -1
-        self.query_one(TokenDetail).show(message.record)
-        title = self.query_one("#detail-title", Static)
-        title.update("token" if message.record is None else
-                     f"token {message.index + 1} of {len(message.view.records)}")
+        self.query_one(DetailPanel).show(message.view, message.record, message.index)
         self._source = message.view
         if self.query(AttentionView):
             self.request_attention()
@@ -489,19 +482,26 @@ class ExplorerScreen(AppScreen):
 
     async def action_attention(self) -> None:
         """Open the Attention tab (adding it the first time); from it, go back to the tokens."""
+        if await self._open_tab("attention", "Attention", AttentionView):
+            self.request_attention()
+
+    async def _open_tab(self, kind: str, title: str, widget: type[W], toggle: bool = True) -> W | None:
+        """Show tab ``kind`` (``#{kind}-pane``, its view ``#{kind}-view`` a ``widget``) and focus its view;
+        with ``toggle``, when that tab is already in view go back to the tokens instead (None). The tab
+        is added on first use, so the explorer looks as before until its view is asked for."""
         tabs = self.query_one("#explorer-tabs", TabbedContent)
-        if tabs.active == "attention-pane":
+        if toggle and tabs.active == f"{kind}-pane":
             self._back_to_tokens()
-            return
-        if not self.query(AttentionView):
-            # added on first use, so the explorer looks as before until attention is asked for
-            scroll = VerticalScroll(AttentionView(id="attention-view"), id="attention-scroll")
+            return None
+        if not self.query(f"#{kind}-view"):
+            scroll = VerticalScroll(widget(id=f"{kind}-view"), id=f"{kind}-scroll")
             scroll.can_focus = False
-            await tabs.add_pane(TabPane("Attention", scroll, id="attention-pane"))
+            await tabs.add_pane(TabPane(title, scroll, id=f"{kind}-pane"))
             self._tune_focus_chain()
-        tabs.active = "attention-pane"
-        self.query_one(AttentionView).focus()
-        self.request_attention()
+        tabs.active = f"{kind}-pane"
+        view = self.query_one(f"#{kind}-view", widget)
+        view.focus()
+        return view
 
     def _back_to_tokens(self) -> None:
         """From a view of the selected token back to the tab of its tokens, focus on them."""
@@ -512,36 +512,16 @@ class ExplorerScreen(AppScreen):
 
     async def action_study(self, kind: str) -> None:
         """F7/F8: open the tab of the logit lens / the sampler's cuts (added on first use); from it, back."""
-        tabs = self.query_one("#explorer-tabs", TabbedContent)
-        if tabs.active == f"{kind}-pane":
-            self._back_to_tokens()
-            return
-        if not self.query(f"#{kind}-view"):
-            title, widget = STUDIES[kind]
-            scroll = VerticalScroll(widget(id=f"{kind}-view"), id=f"{kind}-scroll")
-            scroll.can_focus = False
-            await tabs.add_pane(TabPane(title, scroll, id=f"{kind}-pane"))
-            self._tune_focus_chain()
-        tabs.active = f"{kind}-pane"
-        view = self.query_one(f"#{kind}-view", TokenStudy)
-        view.focus()
-        self._follow(view)
+        view = await self._open_tab(kind, *STUDIES[kind])
+        if view is not None:
+            self._follow(view)
 
     async def action_timelapse(self, text: str | None = None) -> None:
         """F9 (or /timelapse [TEXT]): the run's checkpoints played back on the prompt and the text in view
         (``text`` instead, when given), in a tab added on first use; F9 from it goes back."""
-        tabs = self.query_one("#explorer-tabs", TabbedContent)
-        if tabs.active == "timelapse-pane" and text is None:
-            self._back_to_tokens()
+        view = await self._open_tab("timelapse", "Time-lapse", TimelapseView, toggle=text is None)
+        if view is None:
             return
-        if not self.query("#timelapse-view"):
-            scroll = VerticalScroll(TimelapseView(id="timelapse-view"), id="timelapse-scroll")
-            scroll.can_focus = False
-            await tabs.add_pane(TabPane("Time-lapse", scroll, id="timelapse-pane"))
-            self._tune_focus_chain()
-        tabs.active = "timelapse-pane"
-        view = self.query_one(TimelapseView)
-        view.focus()
         params = self._params_used or self.tinygpt.params
         view.open(LapseRequest(self.run, self.last_prompt, self.text_in_view() if text is None else text, params))
 
@@ -597,10 +577,10 @@ class ExplorerScreen(AppScreen):
         source = self.current_source()
         if source is not None and source is not self._source and source.selected_record is not None:
             self._source = source
-            self.query_one(TokenDetail).show(source.selected_record)
+            self.query_one(DetailPanel).show(source)
         if source is None or source.selected_record is None or source.id == "score-view":
             self.tinygpt.say("Select a generated token first (←/→ or a click), then press b.", error=True)
-        elif not self.query_one(TokenDetail).choose():
+        elif not self.query_one(DetailPanel).detail.choose():
             self.tinygpt.say("This token has no alternatives (/params alternatives=5 keeps some).", error=True)
 
     @on(TokenDetail.Branch)

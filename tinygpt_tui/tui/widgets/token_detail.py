@@ -1,4 +1,5 @@
-"""The detail panel of one token: id, piece, bytes, probability, surprisal, entropy, alternatives.
+"""The detail panel of one token: id, piece, bytes, probability, surprisal, entropy, alternatives;
+and the explorer's column around it (:class:`DetailPanel`), titled with the token's place.
 
 Focused (``b`` in the explorer), it lets the user choose one of the alternatives (up/down, enter or
 b) and posts :class:`TokenDetail.Branch`; a click on an alternative does the same at any time. The
@@ -15,7 +16,9 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual import events
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
@@ -165,3 +168,25 @@ class TokenDetail(Guarded, Static, can_focus=True):
         if cursor is None:
             return Group(facts, Text(""), alts)
         return Group(facts, Text(""), alts, Text(""), Text(BRANCH_HINT, style="dim"))
+
+
+class DetailPanel(Vertical):
+    """The explorer's right-hand column: a title that places the selected token in its view ("token 3
+    of 40"), above the token's :class:`TokenDetail`."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("token", id="detail-title", markup=False)
+        with VerticalScroll(id="detail-scroll"):
+            yield TokenDetail(id="token-detail")
+
+    @property
+    def detail(self) -> TokenDetail:
+        return self.query_one(TokenDetail)
+
+    def show(self, view: Any | None, record: Any | None = None, index: int | None = None) -> None:
+        """Show token ``index`` (default: the selection) of ``view``, a TokenView, or nothing (None)."""
+        if view is not None and record is None:
+            record, index = view.selected_record, view.selected
+        self.detail.show(record)
+        place = "" if view is None or record is None or index is None else f" {index + 1} of {len(view.records)}"
+        self.query_one("#detail-title", Static).update("token" + place)
