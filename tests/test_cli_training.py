@@ -100,12 +100,15 @@ def test_set_chooses_any_setting_of_a_new_run_and_is_refused_where_a_flag_would_
         assert cli.main(["train", "--run", "c", "--more", "2", "--set", bad]) == 2, bad
         err = capsys.readouterr().err
         assert said in err and "hint:" in err and "Traceback" not in err, err
+    # a refused setting beside --more refuses the whole command before --more adds to the budget
+    assert cli.main(["train", "--run", "c", "--more", "2", "--set", "model.norm=rmsnorm"]) == 2
+    assert "already has norm = 'layernorm'" in capsys.readouterr().err
     assert (home / "models" / "c" / "config.json").read_text() == before
     # a training setting may change, as with its flag
     assert cli.main(["train", "--run", "c", "--set", "train.max_steps=5", "--set", "model.dropout=0.1",
                      "--json"]) == 0
     cfg = runs.load_run_config(home / "models" / "c")
-    assert cfg.train.max_steps == 5 and cfg.model.dropout == 0.1
+    assert cfg.train.max_steps == 5 and cfg.model.dropout == 0.1 and cfg.train.max_time is None
 
 
 def test_time_budget_flag(home, corpus, capsys):

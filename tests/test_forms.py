@@ -89,6 +89,23 @@ def test_configure_run_creates_then_changes_only_what_may_change(workspace):
         configure_run(workspace.models, "../x", None, {})
 
 
+def test_the_architecture_and_optimizer_stay_once_there_are_weights_not_before(workspace):
+    configure_run(workspace.models, "a", "micro", {})
+    run = workspace.models / "a"
+    (run / runs.TOKENIZER).write_text("{}")  # stopped after its tokenizer: no weights yet
+    cfg, notes = configure_run(workspace.models, "a", None, {"model": {"norm": "rmsnorm"},
+                                                             "train": {"optimizer": "muon"}})
+    assert cfg.model.norm == "rmsnorm" and cfg.train.optimizer == "muon"
+    with pytest.raises(TinyGPTError, match="would change its vocabulary"):
+        configure_run(workspace.models, "a", None, {"tokenizer": {"vocab_size": 301}})
+    (run / runs.WEIGHTS).write_bytes(b"weights")
+    for section, key, value in (("model", "norm", "layernorm"), ("model", "value_residual", True)):
+        with pytest.raises(TinyGPTError, match="would change the model"):
+            configure_run(workspace.models, "a", None, {section: {key: value}})
+    # the dropout trains differently but the weights mean the same: it may change
+    assert configure_run(workspace.models, "a", None, {"model": {"dropout": 0.1}})[0].model.dropout == 0.1
+
+
 def test_a_refused_second_trainer_changes_nothing(workspace):
     """Issue 15 item 8: config.json was rewritten before the lock was taken, so a trainer refused
     for a live run still changed that run's settings."""

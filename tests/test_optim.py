@@ -110,6 +110,54 @@ def test_muon_adamw_state_round_trips_exactly():
         assert torch.equal(a, b)
 
 
+@pytest.mark.skipif(not optim.muon_available(), reason="this PyTorch has no torch.optim.Muon")
+@pytest.mark.parametrize("adjust", ["original", "match_rms_adamw"])
+def test_float32_muon_is_pytorchs_update_with_the_iteration_in_float32(monkeypatch, adjust):
+    """Where bf16 is slow on a CPU the trainer orthogonalises in float32 (optim.Float32Muon). With
+    PyTorch's own iteration swapped for the float32 one, PyTorch's Muon and it move the weights
+    identically (momentum, Nesterov, weight decay, the rate's scale), and they keep the same state."""
+    import torch.optim._muon as torch_muon
+
+    def in_float32(grad, coefficients, steps, eps):
+        return optim.orthogonalise(grad, coefficients, steps, eps, torch.float32)
+
+    torch.manual_seed(1)
+    x = torch.randint(0, 64, (4, 16))
+    models, opts = [], []
+    for kind in (torch.optim.Muon, optim.Float32Muon):
+        model = _model()
+        hidden = model.hidden_matrices()
+        models.append(model)
+        opts.append(kind(hidden, lr=0.05, weight_decay=0.5, momentum=0.9, nesterov=True, adjust_lr_fn=adjust))
+    monkeypatch.setattr(torch_muon, "_zeropower_via_newtonschulz", in_float32)
+    for _ in range(3):
+        for model, opt in zip(models, opts, strict=True):
+            model(x, x).loss.backward()
+            opt.step()
+            opt.zero_grad()
+    for a, b in zip(models[0].hidden_matrices(), models[1].hidden_matrices(), strict=True):
+        assert torch.equal(a, b)
+    bf16_state, fp32_state = opts[0].state_dict(), opts[1].state_dict()
+    assert [sorted(st) for st in bf16_state["state"].values()] == [sorted(st) for st in fp32_state["state"].values()]
+    opts[0].load_state_dict(fp32_state)  # each loads the other's checkpoint
+
+
+def test_the_trainer_gets_float32_muon_where_asked_and_the_iteration_orthogonalises():
+    tc = TrainConfig(optimizer="muon")
+    assert type(make_optimizer(_model(), tc)[0].muon) is torch.optim.Muon
+    assert isinstance(make_optimizer(_model(), tc, torch.float32)[0].muon, optim.Float32Muon)
+    g = torch.randn(48, 32, generator=torch.Generator().manual_seed(3))
+    s = torch.linalg.svdvals(optim.orthogonalise(g, (3.4445, -4.7750, 2.0315), 5, 1e-7, torch.float32))
+    assert 0.4 < s.min() and s.max() < 1.6  # singular values pushed towards one, as Muon's are
+
+
+def test_the_iteration_is_float32_on_a_cpu_only_where_the_run_does_not_train_in_bf16():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert optim.ns_dtype_for(cpu, torch.bfloat16) == torch.bfloat16
+    assert optim.ns_dtype_for(cpu, torch.float32) == torch.float32
+    assert optim.ns_dtype_for(cuda, torch.float32) == optim.ns_dtype_for(cuda, torch.float16) == torch.bfloat16
+
+
 def test_without_muon_in_torch_the_run_says_so_and_uses_adamw(monkeypatch):
     monkeypatch.setattr(optim, "muon_available", lambda: False)
     opt, note = make_optimizer(_model(), TrainConfig(optimizer="muon"))

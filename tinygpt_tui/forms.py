@@ -140,16 +140,22 @@ def quick_start_config(name: str = "quick") -> RunConfig:
 # --------------------------------------------------------------------------------------------------
 # A run from a preset and overrides, or an existing run with changed settings (``tinygpt train``)
 
-# settings that decide the model (its shape, its architecture, what its weights mean), its vocabulary,
-# its data or its optimizer's state: fixed once a run has a tokenizer or weights. Of the model's
-# settings only the dropouts (training only) and zero_init (initialisation only) may change later.
+# settings that decide the model's shape, its vocabulary or its data: fixed once a run has a tokenizer
+# or weights
 SHAPE_KEYS = {
-    *(("model", f.name) for f in fields(cfgmod.ModelConfig)
-      if f.name not in ("dropout", "attn_dropout", "zero_init")),
-    ("tokenizer", "kind"), ("tokenizer", "vocab_size"), ("tokenizer", "special_tokens"),
+    ("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("model", "block_size"),
+    ("model", "bias"), ("model", "tie_weights"), ("tokenizer", "kind"), ("tokenizer", "vocab_size"),
+    ("tokenizer", "special_tokens"),
     ("data", "source"), ("data", "dataset"), ("data", "max_bytes"), ("data", "val_fraction"), ("data", "seed"),
-    ("train", "optimizer"),
 }
+
+# the rest of the model's architecture (what its weights mean; of the model's settings only the
+# dropouts, for training, and zero_init, for initialisation, may change later) and the optimizer
+# (what its checkpoint's state holds): fixed once a run has weights or a checkpoint. An imported start
+# point has no optimizer state, so its optimizer may still change.
+WEIGHT_KEYS = {("model", f.name) for f in fields(cfgmod.ModelConfig)
+               if f.name not in ("dropout", "attn_dropout", "zero_init")} - SHAPE_KEYS
+OPTIMIZER_KEYS = {("train", "optimizer")}
 
 # settings that decide which batches training reads: fixed once a run has a resume point
 # (checkpoint.RESUME_KEYS refuses a config.json edited by hand the same way)
@@ -161,13 +167,50 @@ def _start_point(run: Path) -> bool:
     return bool((runs.state_summary(run) or {}).get("start_point"))
 
 
+def _changes(d: Path, name: str, cfg: RunConfig, overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The configuration of existing run ``name`` (folder ``d``) as a dict after ``overrides``; raises
+    TinyGPTError, having written nothing, for a change the run's tokenizer, weights or checkpoint forbid."""
+    has_weights = (d / runs.STATE).exists() or (d / runs.WEIGHTS).exists()
+    started = has_weights or (d / runs.TOKENIZER).exists()
+    resumable = (d / runs.STATE).exists() and not _start_point(d)
+    current = cfg.to_dict()
+    for section, values in overrides.items():
+        for key, value in values.items():
+            if current[section].get(key) == value:
+                continue
+            was = current[section].get(key)
+            if ((section, key) in SHAPE_KEYS and started or (section, key) in WEIGHT_KEYS and has_weights
+                    or (section, key) in OPTIMIZER_KEYS and resumable):
+                what = {"model": "the model", "tokenizer": "its vocabulary", "data": "its data",
+                        "train": "what its checkpoint holds"}[section]
+                raise TinyGPTError(
+                    f"Run '{name}' already has {key} = {was!r}; changing it to {value!r} would change {what}.",
+                    "drop that setting to resume the run, or start a new run under another --run name.")
+            if (section, key) in RESUME_KEYS and resumable:
+                raise TinyGPTError(
+                    f"Run '{name}' has a checkpoint trained with {key} = {was!r}; "
+                    f"changing it to {value!r} would change the batches it resumes on.",
+                    "drop that setting to resume the run, or start a new run under another --run name.")
+            current[section][key] = value
+    return current
+
+
+def check_changes(models: Path, name: str, overrides: dict[str, dict[str, Any]]) -> None:
+    """Raise, writing nothing, the refusal :func:`configure_run` would give for ``overrides`` on run
+    ``name`` (nothing for a run that does not exist yet)."""
+    d = runs.run_dir(models, name)
+    if runs.run_exists(d):
+        _changes(d, name, runs.load_run_config(d), overrides)
+
+
 def configure_run(models: Path, name: str, preset: str | None,
                   overrides: dict[str, dict[str, Any]]) -> tuple[RunConfig, list[str]]:
     """The configuration of run ``name`` in the models folder ``models`` after ``overrides``, written
     to its ``config.json``, and notes for the user.
 
     A new run: ``preset`` (default tiny) plus the overrides. An existing run: its own configuration;
-    training settings may change, the shape may not once it has a tokenizer or weights.
+    training settings may change, the shape may not once it has a tokenizer or weights, nor the
+    architecture and optimizer once it has weights or a checkpoint (see :func:`_changes`).
     """
     notes: list[str] = []
     d = runs.run_dir(models, name)  # validates the name
@@ -177,27 +220,12 @@ def configure_run(models: Path, name: str, preset: str | None,
         return cfg, [f"created run '{name}' from preset {cfg.preset}"]
 
     cfg = runs.load_run_config(d)
-    started = (d / runs.TOKENIZER).exists() or (d / runs.STATE).exists() or (d / runs.WEIGHTS).exists()
     if preset and preset != cfg.preset:
         notes.append(f"run '{name}' exists (preset {cfg.preset}): --preset {preset} is ignored")
-    current = cfg.to_dict()
-    changed = []
-    for section, values in overrides.items():
-        for key, value in values.items():
-            if current[section].get(key) == value:
-                continue
-            if started and (section, key) in SHAPE_KEYS:
-                raise TinyGPTError(
-                    f"Run '{name}' already has {key} = {current[section].get(key)!r}; changing it to "
-                    f"{value!r} would change the model, its data or its optimizer.",
-                    "drop that setting to resume the run, or start a new run under another --run name.")
-            if (section, key) in RESUME_KEYS and (d / runs.STATE).exists() and not _start_point(d):
-                raise TinyGPTError(
-                    f"Run '{name}' has a checkpoint trained with {key} = {current[section].get(key)!r}; "
-                    f"changing it to {value!r} would change the batches it resumes on.",
-                    "drop that setting to resume the run, or start a new run under another --run name.")
-            current[section][key] = value
-            changed.append(f"{key}={value}")
+    before = cfg.to_dict()
+    current = _changes(d, name, cfg, overrides)
+    changed = [f"{key}={value}" for section, values in overrides.items() for key, value in values.items()
+               if before[section].get(key) != value]
     if changed:
         cfg = RunConfig.from_dict(current)
         # a run another process trains keeps its settings: the change is written under the lock,

@@ -69,6 +69,73 @@ def set_lr_factor(optimizer: Any, factor: float) -> None:
         group["lr"] = group[PEAK] * factor
 
 
+def ns_dtype_for(device: torch.device, dtype: torch.dtype) -> torch.dtype:
+    """The dtype of Muon's orthogonalisation for a run training in ``dtype`` on ``device``: PyTorch's
+    bfloat16, except on a CPU whose run does not train in bfloat16 (one without fast bf16 matmuls,
+    or a run asked to train in float32 there), where it is float32."""
+    return torch.float32 if device.type == "cpu" and dtype != torch.bfloat16 else torch.bfloat16
+
+
+def orthogonalise(update: torch.Tensor, coefficients: tuple[float, float, float], steps: int, eps: float,
+                  dtype: torch.dtype) -> torch.Tensor:
+    """Muon's quintic Newton-Schulz iteration (the coefficients and steps ``torch.optim.Muon`` uses),
+    computed in ``dtype``: the update with its singular values pushed towards one."""
+    a, b, c = coefficients
+    x = update.to(dtype)
+    tall = x.size(0) > x.size(1)
+    if tall:
+        x = x.T
+    x = x / x.norm().clamp(min=eps)  # spectral norm at most one
+    for _ in range(steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+
+def rate_scale(adjust_lr_fn: str | None, shape: torch.Size) -> float:
+    """Muon's per-matrix learning-rate scale, as ``torch.optim.Muon`` computes it for ``adjust_lr_fn``."""
+    rows, cols = shape[:2]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        return math.sqrt(max(1, rows / cols))
+    if adjust_lr_fn == "match_rms_adamw":
+        return 0.2 * math.sqrt(max(rows, cols))
+    return 1.0
+
+
+class Float32Muon(getattr(torch.optim, "Muon", torch.optim.Optimizer)):  # type: ignore[misc]
+    """``torch.optim.Muon`` with its Newton-Schulz iteration in float32 instead of bfloat16.
+
+    PyTorch's Muon orthogonalises every update in bfloat16, which a CPU without bf16 instructions
+    computes far slower than float32: on an AVX2 machine Muon's step took 3.3 s of the quick start's
+    4.3 s training step (4 x 192, ``benchmarks/muon_cost.py``). The trainer uses this class where the
+    run does not train in bfloat16 on a CPU; the update is otherwise PyTorch's (momentum, Nesterov,
+    decoupled weight decay, the rate scaling), and its state (``momentum_buffer``) is the
+    same, so a checkpoint moves between the two."""
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, decay, beta = float(group["lr"]), group["weight_decay"], group["momentum"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p.grad, memory_format=torch.preserve_format)
+                buf = state["momentum_buffer"]
+                buf.lerp_(p.grad, 1 - beta)
+                update = p.grad.lerp(buf, beta) if group["nesterov"] else buf
+                update = orthogonalise(update, group["ns_coefficients"], group["ns_steps"], group["eps"],
+                                       torch.float32)
+                p.mul_(1 - lr * decay)
+                p.add_(update.to(p.dtype), alpha=-lr * rate_scale(group["adjust_lr_fn"], p.shape))
+        return loss
+
+
 class MuonAdamW:
     """Muon and AdamW stepped as one optimizer, with one state dict.
 
@@ -123,14 +190,16 @@ def _adamw(groups: list[dict], tc: TrainConfig, betas: tuple[float, float], eps:
         return torch.optim.AdamW(groups, foreach=True, **kwargs)
 
 
-def make_optimizer(model: GPT, tc: TrainConfig) -> tuple[Any, str | None]:
-    """The run's optimizer, and a note when the configured one could not be had here."""
+def make_optimizer(model: GPT, tc: TrainConfig, ns_dtype: torch.dtype = torch.bfloat16) -> tuple[Any, str | None]:
+    """The run's optimizer, and a note when the configured one could not be had here. ``ns_dtype``:
+    the dtype of Muon's orthogonalisation (PyTorch's bfloat16, or float32 where bf16 is slow)."""
     note = None
     if tc.optimizer == "muon" and muon_available():
         hidden = model.hidden_matrices()
         # Keller Jordan's scaling (sqrt(max(1, rows/cols))) keeps the update's size alike across shapes
-        muon = torch.optim.Muon(hidden, lr=tc.muon_lr, weight_decay=tc.weight_decay, momentum=0.95,
-                                nesterov=True, adjust_lr_fn="original")
+        kind = torch.optim.Muon if ns_dtype == torch.bfloat16 else Float32Muon
+        muon = kind(hidden, lr=tc.muon_lr, weight_decay=tc.weight_decay, momentum=0.95,
+                    nesterov=True, adjust_lr_fn="original")
         adamw = _adamw(model.optimizer_groups(0.0, exclude=hidden), tc, betas=(0.8, 0.95), eps=1e-10)
         opt: Any = MuonAdamW(muon, adamw)
     else:

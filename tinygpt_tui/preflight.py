@@ -65,25 +65,30 @@ DROPOUTS = {("model", "dropout"), ("model", "attn_dropout")}
 
 def measure_step_seconds(cfg: RunConfig, device: torch.device, dtype: torch.dtype) -> float:
     """Seconds one eager training step of ``cfg``'s model takes here: forward and backward of
-    ``grad_accum`` batches of random tokens, the second of two timed (the first pays for the
-    allocations). A compiled run steps somewhat faster; the fit asks only whether a shape is far
-    slower here than its measured compute says."""
+    ``grad_accum`` batches of random tokens and the optimizer's step: the faster of two, after one that
+    pays for the allocations. A compiled run steps somewhat faster; the fit asks only whether a
+    shape is far slower here than its measured compute says."""
     import torch
 
     from .model import GPT
+    from .optim import make_optimizer, ns_dtype_for
 
     m, t = cfg.model, cfg.train
-    seconds = 0.0
+    seconds = float("inf")
     with torch.random.fork_rng(devices=[]):  # the run's own seeding sees the generator as it was
         model = GPT(replace(m, dropout=0.0, attn_dropout=None if m.attn_dropout is None else 0.0)).to(device)
+        optimizer, _ = make_optimizer(model, t, ns_dtype_for(device, dtype))
         ids = torch.randint(m.vocab_size, (t.batch_size, m.block_size + 1), device=device)
-        for _ in range(2):
+        for k in range(3):
             start = time.perf_counter()
             for _ in range(t.grad_accum):
                 with autocast(device, dtype):
                     loss = model(ids[:, :-1], ids[:, 1:]).loss
                 loss.backward()
-            seconds = time.perf_counter() - start
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if k:
+                seconds = min(seconds, time.perf_counter() - start)
     return seconds
 
 
@@ -115,7 +120,8 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     preset = preset_config(cfg.preset).to_dict()  # every preset in MACHINE_FITS is one
     by_hand = {(section, key) for section, key in FIT_SHAPE if have[section].get(key) != preset[section].get(key)}
     slower = ""
-    if not by_hand and settings["model"] != machine_fit(0.0, cfg.preset)["model"]:
+    same_accum = have["train"]["grad_accum"] == preset["train"]["grad_accum"]  # the plan's steps are alike
+    if not by_hand and same_accum and settings["model"] != machine_fit(0.0, cfg.preset)["model"]:
         # the peak of one large matmul can flatter a machine: on an AVX2 one a quick start's 4 x 192
         # did 51 of its 435 planned steps and wrote word salad. A shape that would do too few steps
         # here to be chosen at its compute gives way to the smaller one that many steps call for.

@@ -67,6 +67,9 @@ TINY_SLOW: dict[str, dict[str, Any]] = {
     "model": dict(n_layer=4, n_head=2, n_embd=128),
     "train": dict(batch_size=16, max_steps=130, warmup_steps=3, eval_interval=13),
 }
+# The two AVX2 rungs (CPU_SLOW, TINY_SLOW) were measured while Muon's Newton-Schulz iteration ran in
+# bf16 there, which took most of each step; it runs in float32 there now (optim.Float32Muon: steps
+# 4 to 7 times faster, benchmarks/muon_cost.py), so those rungs are due to be measured again.
 # (compute in FLOP at which a shape was fitted, its settings), by compute, for each preset that fits
 # (train.fit_to_machine). A run takes the one whose compute is nearest its own on a log scale (the
 # boundaries are the geometric means: 25 TFLOP for the quick start, 108 TFLOP for the others).

@@ -50,7 +50,7 @@ from .evaluate import byte_lengths_tensor, estimate_loss
 from .events import Checkpoint, Done, Eval, Event, Sample, Stage, Start, Step, Story
 from .meter import StepMeter
 from .model import GPT
-from .optim import lr_factor, make_optimizer, set_lr_factor
+from .optim import lr_factor, make_optimizer, ns_dtype_for, set_lr_factor
 from .story import pick_story, score_story
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,7 +97,7 @@ class Trainer:
 
         torch.manual_seed(tc.seed)
         self.model = GPT(cfg.model).to(self.device)
-        self.optimizer, self.optimizer_note = make_optimizer(self.model, tc)
+        self.optimizer, self.optimizer_note = make_optimizer(self.model, tc, ns_dtype_for(self.device, self.dtype))
         # on CUDA, batches go through pinned memory and are copied without blocking the host
         self.sampler = BatchSampler(shard_set, cfg.model.block_size, tc.batch_size, tc.seed,
                                     device=str(self.device), pin_memory=self.device.type == "cuda")

@@ -134,6 +134,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         out["train"]["max_time"] = args.max_time
     for section, values in parse_settings(getattr(args, "settings", None) or []).items():
         out[section].update(values)
+    if "max_steps" in out["train"] and "max_time" not in out["train"]:
+        out["train"]["max_time"] = None  # a number of steps is the budget, as with --max-steps
     return out
 
 
@@ -177,8 +179,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_nproc(args.nproc, args.nproc if args.grad_accum is None else args.grad_accum)  # before any write
     overrides = _overrides(args)  # a bad --set is refused before any write too
     if args.more is not None:
+        from ..forms import check_changes
         from ..units import parse_budget
 
+        check_changes(workspace(args).models, args.run, overrides)  # a refused setting changes nothing
         try:
             steps, seconds = parse_budget(args.more)
         except ValueError:

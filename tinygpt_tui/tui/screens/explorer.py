@@ -364,7 +364,7 @@ class ExplorerScreen(AppScreen):
         view = self.query_one("#score-view", TokenView)
         view.set_records(res.records)
         # the detail panel showed a token of something else (a sample, or the previous text)
-        self.query_one(DetailPanel).show(None)
+        self.query_one(DetailPanel).clear()
         if self._source is view:
             self._source = None
         view.mode = self.view_mode
@@ -377,7 +377,7 @@ class ExplorerScreen(AppScreen):
     # -- selection -----------------------------------------------------------------------------------
     def _clear_detail(self) -> None:
         """No token selected: the panel, its title and the attention's source are empty."""
-        self.query_one(DetailPanel).show(None)
+        self.query_one(DetailPanel).clear()
         self._source = None
 
     @on(TabbedContent.TabActivated, "#explorer-tabs")
@@ -398,7 +398,7 @@ class ExplorerScreen(AppScreen):
                 self._clear_detail()
             return
         self._source = selected[0]
-        self.query_one(DetailPanel).show(selected[0])
+        self.query_one(DetailPanel).show_selection(selected[0])
 
     @on(TokenView.Edge)
     def _edge(self, message: TokenView.Edge) -> None:
@@ -577,7 +577,7 @@ class ExplorerScreen(AppScreen):
         source = self.current_source()
         if source is not None and source is not self._source and source.selected_record is not None:
             self._source = source
-            self.query_one(DetailPanel).show(source)
+            self.query_one(DetailPanel).show_selection(source)
         if source is None or source.selected_record is None or source.id == "score-view":
             self.tinygpt.say("Select a generated token first (←/→ or a click), then press b.", error=True)
         elif not self.query_one(DetailPanel).detail.choose():

@@ -183,10 +183,15 @@ class DetailPanel(Vertical):
     def detail(self) -> TokenDetail:
         return self.query_one(TokenDetail)
 
-    def show(self, view: Any | None, record: Any | None = None, index: int | None = None) -> None:
-        """Show token ``index`` (default: the selection) of ``view``, a TokenView, or nothing (None)."""
-        if view is not None and record is None:
-            record, index = view.selected_record, view.selected
+    def show(self, view: Any, record: Any | None, index: int) -> None:
+        """Show ``record``, token ``index`` of ``view`` (a TokenView); None shows nothing."""
         self.detail.show(record)
-        place = "" if view is None or record is None or index is None else f" {index + 1} of {len(view.records)}"
-        self.query_one("#detail-title", Static).update("token" + place)
+        self.query_one("#detail-title", Static).update(
+            "token" if record is None else f"token {index + 1} of {len(view.records)}")
+
+    def show_selection(self, view: Any) -> None:
+        """Show the token selected in ``view``, if it has one."""
+        self.show(view, view.selected_record, view.selected)
+
+    def clear(self) -> None:
+        self.show(None, None, -1)
