@@ -122,6 +122,10 @@ def notes_text(r: dict, held_out: int | None) -> str:
         notes.append(f"cooldown {r['cool']}")
     if r.get("seed", 1) != 1:
         notes.append(f"seed {r['seed']}")
+    if r.get("dtype", "bf16") != "bf16":
+        notes.append(f"trained in {r['dtype']}")
+    if r.get("ns_dtype", "bf16") != "bf16":
+        notes.append(f"Muon's iteration in {r['ns_dtype']}")
     if r.get("eval_docs") and (held_out is None or r["eval_docs"] < held_out):
         notes.append(f"scored on the first {r['eval_docs']} held-out stories, not all")
     return "; ".join(notes)
@@ -159,6 +163,9 @@ def main() -> int:
     p.add_argument("--vres", action="store_true", help="value residuals from the first layer (value_residual)")
     p.add_argument("--attn-dropout", type=float, default=None, help="attention-probability dropout (unset: --dropout)")
     p.add_argument("--dtype", choices=("bf16", "fp32"), default="bf16")
+    p.add_argument("--ns-dtype", choices=("bf16", "fp32"), default="bf16",
+                   help="dtype of Muon's Newton-Schulz iteration: bf16 is PyTorch's (every row before "
+                        "2026-12-03); fp32 is what the trainer uses on a CPU that trains in float32")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--eval-docs", type=int, default=400, help="held-out stories scored (0: all)")
     p.add_argument("--measure", action="store_true", help="print seconds per step instead of training")
@@ -180,7 +187,7 @@ def main() -> int:
     tok, train, val = data(a.vocab, a.cache)
     mc, tc = configs(a, tok.vocab_size)
     model = GPT(mc)
-    opt, _ = make_optimizer(model, tc)
+    opt, _ = make_optimizer(model, tc, torch.float32 if a.ns_dtype == "fp32" else torch.bfloat16)
     ac = autocast_for(a.dtype)
     rng = np.random.default_rng(a.seed)
     if a.measure:
