@@ -167,18 +167,21 @@ def _start_point(run: Path) -> bool:
     return bool((runs.state_summary(run) or {}).get("start_point"))
 
 
-def _changes(d: Path, name: str, cfg: RunConfig, overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The configuration of existing run ``name`` (folder ``d``) as a dict after ``overrides``; raises
-    TinyGPTError, having written nothing, for a change the run's tokenizer, weights or checkpoint forbid."""
+def _changes(d: Path, name: str, cfg: RunConfig,
+             overrides: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The configuration of existing run ``name`` (folder ``d``) as a dict after ``overrides``, and the
+    changes as ``key=value``; raises TinyGPTError, having written nothing, for a change the run's
+    tokenizer, weights or checkpoint forbid."""
     has_weights = (d / runs.STATE).exists() or (d / runs.WEIGHTS).exists()
     started = has_weights or (d / runs.TOKENIZER).exists()
     resumable = (d / runs.STATE).exists() and not _start_point(d)
     current = cfg.to_dict()
+    changed: list[str] = []
     for section, values in overrides.items():
         for key, value in values.items():
-            if current[section].get(key) == value:
-                continue
             was = current[section].get(key)
+            if was == value:
+                continue
             if ((section, key) in SHAPE_KEYS and started or (section, key) in WEIGHT_KEYS and has_weights
                     or (section, key) in OPTIMIZER_KEYS and resumable):
                 what = {"model": "the model", "tokenizer": "its vocabulary", "data": "its data",
@@ -192,7 +195,8 @@ def _changes(d: Path, name: str, cfg: RunConfig, overrides: dict[str, dict[str, 
                     f"changing it to {value!r} would change the batches it resumes on.",
                     "drop that setting to resume the run, or start a new run under another --run name.")
             current[section][key] = value
-    return current
+            changed.append(f"{key}={value}")
+    return current, changed
 
 
 def check_changes(models: Path, name: str, overrides: dict[str, dict[str, Any]]) -> None:
@@ -222,10 +226,7 @@ def configure_run(models: Path, name: str, preset: str | None,
     cfg = runs.load_run_config(d)
     if preset and preset != cfg.preset:
         notes.append(f"run '{name}' exists (preset {cfg.preset}): --preset {preset} is ignored")
-    before = cfg.to_dict()
-    current = _changes(d, name, cfg, overrides)
-    changed = [f"{key}={value}" for section, values in overrides.items() for key, value in values.items()
-               if before[section].get(key) != value]
+    current, changed = _changes(d, name, cfg, overrides)
     if changed:
         cfg = RunConfig.from_dict(current)
         # a run another process trains keeps its settings: the change is written under the lock,

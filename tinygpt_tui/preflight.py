@@ -133,7 +133,7 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
         if lower["model"] != settings["model"]:
             m = trial.model
             slower = f" ({m.n_layer} layers × {m.n_embd} would do about {steps:,.0f} of its {planned:,} steps)"
-            compute, settings = compute * steps / planned, lower
+            settings = lower
     for section, values in settings.items():
         for key, value in values.items():
             if (section, key) in FIT_SHAPE and by_hand:
