@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -177,7 +178,11 @@ def main() -> int:
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "sweep.jsonl")
     a = p.parse_args()
     if a.table:
-        print_table(a.results)
+        try:
+            print_table(a.results)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `--table | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if not SAMPLE.is_file():
         print(f"the TinyStories sample is not at {SAMPLE}", file=sys.stderr)

@@ -96,6 +96,10 @@ def test_settings_are_typed_by_their_section_and_field():
         "model": {"value_residual": True, "attn_dropout": 0.0, "n_layer": 6}, "train": {"max_time": 90.0},
         "data": {"max_bytes": 5_000_000}, "tokenizer": {"special_tokens": ["<|a|>", "<|b|>"]}}
     assert parse_settings(["train.max_time=none"]) == {"train": {"max_time": None}}
+    # special tokens split on spaces as well, as --special does; stop strings keep theirs
+    assert parse_settings(["tokenizer.special_tokens=<|a|> <|b|>, <|a|>"]) == {
+        "tokenizer": {"special_tokens": ["<|a|>", "<|b|>"]}}
+    assert coerce_value(SamplingConfig, "stop", "The end.,Bye") == ["The end.", "Bye"]
     for bad, said in (("model.n_layer", "not a SECTION.KEY=VALUE"), ("sampling.top_k=5", "not a SECTION.KEY=VALUE"),
                       ("model.n_layer= ", "not a SECTION.KEY=VALUE"), ("data.max_bytes=lots", "not a size"),
                       ("train.shedule=wsd", "not a TrainConfig setting")):

@@ -120,21 +120,53 @@ def test_a_machine_whose_steps_are_slower_than_its_peak_says_gets_the_smaller_sh
     assert runs.load_run_config(run) == cfg
 
 
-def test_steps_a_little_slower_than_the_peak_keep_the_shape_and_its_plan(home, monkeypatch):
+def test_steps_a_little_slower_than_the_peak_keep_the_shape_and_the_plan_follows_them(home, monkeypatch):
     c_big = MACHINE_FITS["cpu-10m"][1][0]
-    timed = machine(monkeypatch, c_big / 600, step_seconds=600 / (CPU_10M["train"]["max_steps"] * 0.7))
+    planned = CPU_10M["train"]["max_steps"]
+    step = 600 / (planned * 0.7)
+    timed = machine(monkeypatch, c_big / 600, step_seconds=step)
     run = new_run("alittle")
     before = runs.load_run_config(run)
     cfg, note = preflight.fit_to_machine(run, before, CPU, MODELS)
-    assert len(timed) == 1 and cfg.model == before.model and cfg.train.max_steps == before.train.max_steps
+    assert len(timed) == 1 and cfg.model == before.model
+    assert cfg.train.max_steps == round(planned * 0.7)  # the steps the budget holds, not the peak's
+    assert f"a step of 4 layers × {CPU_10M['model']['n_embd']} timed at {step:.2f} s: about {planned * 0.7:,.0f} " \
+        f"of the {planned:,} steps its compute plans)" in note
     assert "would do" not in note
 
 
-def test_the_smallest_shape_and_a_shape_set_by_hand_are_not_timed(home, monkeypatch):
-    timed = machine(monkeypatch, 73e9, step_seconds=1e9)
-    for name, sections in (("small", {}), ("own", {"model": {"n_embd": 96, "n_head": 3}})):
-        run = new_run(name, **sections)
-        preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+def test_a_peak_far_above_the_step_rate_keeps_a_plan_the_budget_can_hold(home, monkeypatch):
+    """A CPU with AMX measured bf16 matmuls at 2.7 TFLOP/s, six times the machine the top rung was
+    fitted on, while its steps ran about as fast as that machine's: planned from the peak, 5,879 steps
+    and an evaluation every 1,240, more than the run would do."""
+    c_big = MACHINE_FITS["cpu-10m"][1][0]
+    planned = CPU_10M["train"]
+    machine(monkeypatch, 6 * c_big / 600, torch.bfloat16, step_seconds=600 / planned["max_steps"])
+    run = new_run("amx")
+    cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert cfg.model.n_embd == CPU_10M["model"]["n_embd"]
+    for key in ("max_steps", "warmup_steps", "eval_interval"):
+        assert abs(getattr(cfg.train, key) - planned[key]) <= 1, key
+    assert "would do" not in note and "steps its compute plans" in note
+
+
+def test_a_faster_step_than_the_plan_leaves_the_plan(home, monkeypatch):
+    machine(monkeypatch, 442e9, torch.bfloat16, step_seconds=0.01)
+    run = new_run("quick")
+    cfg, note = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert cfg.train.max_steps == machine_fit(442e9 * 600)["train"]["max_steps"]
+    assert "timed at 0.01 s)" in note
+
+
+def test_the_smallest_shape_is_timed_and_a_shape_set_by_hand_is_not(home, monkeypatch):
+    timed = machine(monkeypatch, 73e9, step_seconds=600 / 24)  # a tenth of the smallest shape's plan
+    run = new_run("small")
+    small, _ = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
+    assert [c.model.n_embd for c in timed] == [CPU_SLOW["model"]["n_embd"]]
+    assert small.model.n_embd == CPU_SLOW["model"]["n_embd"] and small.train.max_steps == 24
+    timed.clear()
+    run = new_run("own", model={"n_embd": 96, "n_head": 3})
+    preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)
     timed_big = machine(monkeypatch, 442e9, step_seconds=1e9)
     run = new_run("own-fast", model={"n_layer": 2})
     cfg, _ = preflight.fit_to_machine(run, runs.load_run_config(run), CPU, MODELS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -444,6 +445,12 @@ def valid_run_name(name: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name or "")) and ".." not in name
 
 
+def parse_special_tokens(text: str) -> list[str]:
+    """The special tokens a user listed (``"<|im_start|> <|im_end|>, <|pad|>"``), in order, once each:
+    spaces or commas separate them, as in ``--special`` and ``--set tokenizer.special_tokens``."""
+    return list(dict.fromkeys(t for t in re.split(r"[\s,]+", text.strip()) if t))
+
+
 def coerce_value(cls: type, name: str, raw: str) -> Any:
     """Turn the string ``raw`` into the type of field ``name`` of dataclass ``cls`` (for CLI/slash overrides)."""
     hints = {f.name: f for f in dataclasses.fields(cls)}
@@ -469,6 +476,8 @@ def coerce_value(cls: type, name: str, raw: str) -> Any:
             return int(float(text)) if float(text).is_integer() else int(text)
         if isinstance(default, float) or typ.startswith("float"):
             return float(text)
+        if name == "special_tokens":
+            return parse_special_tokens(text)
         if isinstance(default, list):
             return [s for s in text.split(",") if s]
         return text

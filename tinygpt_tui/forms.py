@@ -6,14 +6,21 @@ checks are config.py's own (the dataclasses' ``__post_init__``); nothing here im
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from . import config as cfgmod
 from . import runs
-from .config import ConfigError, DataConfig, RunConfig, TinyGPTError, TokenizerConfig, valid_run_name
+from .config import (
+    ConfigError,
+    DataConfig,
+    RunConfig,
+    TinyGPTError,
+    TokenizerConfig,
+    parse_special_tokens,
+    valid_run_name,
+)
 from .present import error_sentence
 from .presets import PRESETS, preset_config
 
@@ -39,11 +46,6 @@ class RunForm:
     """Training processes (DDP through torchrun); a launch choice, not part of the run's config."""
     special: str = ""
     """Extra special tokens besides ``<|endoftext|>``, separated by spaces or commas."""
-
-
-def parse_special_tokens(text: str) -> list[str]:
-    """The special tokens a user listed (``"<|im_start|> <|im_end|>, <|pad|>"``), in order, once each."""
-    return list(dict.fromkeys(t for t in re.split(r"[\s,]+", text.strip()) if t))
 
 
 def validate_run_form(form: RunForm, existing: set[str] | None = None) -> dict[str, str]:

@@ -63,11 +63,15 @@ FIT_SHAPE = {("model", "n_layer"), ("model", "n_head"), ("model", "n_embd"), ("m
 DROPOUTS = {("model", "dropout"), ("model", "attn_dropout")}
 
 
-def measure_step_seconds(cfg: RunConfig, device: torch.device, dtype: torch.dtype) -> float:
+def measure_step_seconds(cfg: RunConfig, device: torch.device, dtype: torch.dtype, rounds: int = 5,
+                         within: float = 8.0, warmup: int = 2) -> float:
     """Seconds one eager training step of ``cfg``'s model takes here: forward and backward of
-    ``grad_accum`` batches of random tokens and the optimizer's step: the faster of two, after one that
-    pays for the allocations. A compiled run steps somewhat faster; the fit asks only whether a
-    shape is far slower here than its measured compute says."""
+    ``grad_accum`` batches of random tokens and the optimizer's step. After ``warmup`` steps that pay for
+    the allocations and the kernels' first calls (the first two ran twice as long as the rest), the
+    fastest of up to ``rounds`` (at least two; no more once ``within`` seconds have gone): on a shared
+    machine single steps of one shape varied by up to two times. A compiled run steps
+    somewhat faster and a run's evaluations take some of its budget, so this is an estimate of the
+    steps a budget holds, good to a few tens of percent."""
     import torch
 
     from .model import GPT
@@ -79,7 +83,8 @@ def measure_step_seconds(cfg: RunConfig, device: torch.device, dtype: torch.dtyp
         model = GPT(replace(m, dropout=0.0, attn_dropout=None if m.attn_dropout is None else 0.0)).to(device)
         optimizer, _ = make_optimizer(model, t, ns_dtype_for(device, dtype))
         ids = torch.randint(m.vocab_size, (t.batch_size, m.block_size + 1), device=device)
-        for k in range(3):
+        began = None
+        for k in range(warmup + rounds):
             start = time.perf_counter()
             for _ in range(t.grad_accum):
                 with autocast(device, dtype):
@@ -87,8 +92,12 @@ def measure_step_seconds(cfg: RunConfig, device: torch.device, dtype: torch.dtyp
                 loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            if k:
-                seconds = min(seconds, time.perf_counter() - start)
+            if k < warmup:
+                began = time.perf_counter()
+                continue
+            seconds = min(seconds, time.perf_counter() - start)
+            if k >= warmup + 1 and time.perf_counter() - began >= within:
+                break
     return seconds
 
 
@@ -99,7 +108,10 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     Only a run whose configuration asks for it (``train.fit_to_machine``), on a CPU, with a time budget,
     that has not trained yet. The compute of its budget is this machine's measured matmul rate in the
     dtype the run trains in times ``max_time``; :func:`presets.machine_fit` gives the shape its preset
-    measured at the nearest compute. With ``train_tokens`` (the training shard's length) the dropout
+    measured at the nearest compute. That shape's step is timed here (:func:`measure_step_seconds`),
+    and when the budget holds fewer of its steps than the compute plans, the compute is lowered to what
+    those steps amount to: the plan follows them, and a shape too slow here gives way to a smaller
+    one. With ``train_tokens`` (the training shard's length) the dropout
     follows how many times the plan reads them (:func:`presets.dropout_share`): a corpus larger than a
     run can read gets none. What the user set by hand stays: a shape set by hand is kept whole (its
     dropout still follows the data unless that was set too), and a warmup or evaluation interval set
@@ -119,21 +131,29 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     have = cfg.to_dict()
     preset = preset_config(cfg.preset).to_dict()  # every preset in MACHINE_FITS is one
     by_hand = {(section, key) for section, key in FIT_SHAPE if have[section].get(key) != preset[section].get(key)}
-    slower = ""
+    timing = ""
     same_accum = have["train"]["grad_accum"] == preset["train"]["grad_accum"]  # the plan's steps are alike
-    if not by_hand and same_accum and settings["model"] != machine_fit(0.0, cfg.preset)["model"]:
-        # the peak of one large matmul can flatter a machine: on an AVX2 one a quick start's 4 x 192
-        # did 51 of its 435 planned steps and wrote word salad. A shape that would do too few steps
-        # here to be chosen at its compute gives way to the smaller one that many steps call for.
+    if not by_hand and same_accum:
+        # the peak of one large matmul can flatter a machine, and a run's small matmuls fall short of
+        # it by different factors on different machines: on an AVX2 one a quick start's 4 x 192 did 51
+        # of its 435 planned steps and wrote word salad; on one with AMX the peak came out six times
+        # the step rate. So the shape the peak chose is timed, and the plan follows the steps it does:
+        # a shape that would do too few steps here to be chosen at its compute gives way to the
+        # smaller one those steps call for.
         trial = RunConfig.from_dict({**have, "model": {**have["model"], **settings["model"]},
                                      "train": {**have["train"], **settings["train"]}})
         planned = settings["train"]["max_steps"]
-        steps = tc.max_time / max(measure_step_seconds(trial, device, dtype), 1e-9)
-        lower = machine_fit(compute * min(1.0, steps / planned), cfg.preset)
-        if lower["model"] != settings["model"]:
-            m = trial.model
-            slower = f" ({m.n_layer} layers × {m.n_embd} would do about {steps:,.0f} of its {planned:,} steps)"
-            settings = lower
+        step_s = measure_step_seconds(trial, device, dtype)
+        steps = tc.max_time / max(step_s, 1e-9)
+        timed = machine_fit(compute * min(1.0, steps / planned), cfg.preset)
+        m = trial.model
+        timing = f" (a step of {m.n_layer} layers × {m.n_embd} timed at {step_s:.2f} s"
+        if timed["model"] != settings["model"]:
+            timing += f": it would do about {steps:,.0f} of its {planned:,} steps"
+        elif steps < planned:
+            timing += f": about {steps:,.0f} of the {planned:,} steps its compute plans"
+        timing += ")"
+        settings = timed
     for section, values in settings.items():
         for key, value in values.items():
             if (section, key) in FIT_SHAPE and by_hand:
@@ -155,5 +175,5 @@ def fit_to_machine(run: Path, cfg: RunConfig, device: torch.device, models: Path
     shape = ("the shape you set" if by_hand else f"{m.n_layer} layers × {m.n_embd}") + \
         f", dropout {m.dropout:g}{read}, batch {t.batch_size}"
     return fitted, (f"fitted to this machine: {dtype_name(dtype)} matmuls at {rate / 1e9:,.0f} GFLOP/s × "
-                    f"{tc.max_time:g} s = {rate * tc.max_time / 1e12:,.0f} TFLOP{slower}: {shape}, "
+                    f"{tc.max_time:g} s = {rate * tc.max_time / 1e12:,.0f} TFLOP{timing}: {shape}, "
                     f"{t.max_steps:,} steps planned (--no-fit-to-machine keeps the preset's own)")

@@ -35,7 +35,9 @@ CLASSIC_MODEL: dict[str, Any] = dict(position="learned", norm="layernorm", qk_no
 # fifth fewer steps). Around that, Muon's rate 0.02 beat 0.01 and 0.04, AdamW's 0.008 beat 0.004 and
 # 0.016, and Muon's weight decay 0.1 (0.885) beat 0, 0.05 and 0.2 (0.889, 0.886, 0.891). Value
 # residuals then scored 0.873 against 0.885 (seed 1) and 0.880 against 0.894 (seed 2); the embedding
-# shortcut (x0_mix) 0.886, no gain
+# shortcut (x0_mix) 0.886, no gain. With them, on two cores of an Intel Xeon with AMX (bf16 peak
+# 2,735 GFLOP/s, though its steps ran no faster than the EPYC's), the speedrun's run of this shape did
+# 700 steps and scored 0.889 (benchmarks/results/speedrun-amx.json)
 CPU_10M: dict[str, dict[str, Any]] = {
     "model": dict(n_layer=4, n_head=3, n_embd=192, dropout=0.2, attn_dropout=0.0, value_residual=True),
     "train": dict(batch_size=32, max_steps=950, warmup_steps=20, eval_interval=200),
@@ -58,13 +60,17 @@ CPU_SLOW: dict[str, dict[str, Any]] = {
 }
 # the quick start (built-in stories, 140 s), on the same two machines: 62 TFLOP on the bf16 one, where
 # 4 x 192 did 798 steps (validation loss 0.513); 10 TFLOP on the AVX2 one, where 4 x 192 did 42 steps
-# (2.886) and 4 x 128 126 (1.429; with batch 8, 139 steps and 1.924)
+# (2.886) and 4 x 128 126 (1.429; with batch 8, 139 steps and 1.924). Value residuals, on a third
+# machine (a Xeon with AMX, benchmarks/quickstart.py alternating with and without, two of each):
+# validation loss 0.470 and 0.487 against 0.628 and 0.573, in 646 and 570 steps against 638 and 610
+# (benchmarks/results/quickstart-amx-*.json). TINY_SLOW takes them unmeasured at its own budget: at
+# its shape they won on the ten-minute budget (CPU_SLOW), and they cost nothing per step
 TINY: dict[str, dict[str, Any]] = {
-    "model": dict(n_layer=4, n_head=3, n_embd=192),
+    "model": dict(n_layer=4, n_head=3, n_embd=192, value_residual=True),
     "train": dict(batch_size=16, max_steps=1000, warmup_steps=20, eval_interval=100),
 }
 TINY_SLOW: dict[str, dict[str, Any]] = {
-    "model": dict(n_layer=4, n_head=2, n_embd=128),
+    "model": dict(n_layer=4, n_head=2, n_embd=128, value_residual=True),
     "train": dict(batch_size=16, max_steps=130, warmup_steps=3, eval_interval=13),
 }
 # The two AVX2 rungs (CPU_SLOW, TINY_SLOW) were measured while Muon's Newton-Schulz iteration ran in

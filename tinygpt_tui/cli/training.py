@@ -23,9 +23,8 @@ from typing import Any
 from rich.text import Text
 
 from .. import events
-from ..config import EOT, RunConfig, TinyGPTError, parse_settings
+from ..config import EOT, RunConfig, TinyGPTError, parse_settings, parse_special_tokens
 from ..events import EventError, TrainingState
-from ..forms import parse_special_tokens
 from ..present import ended_sentence, error_line
 from ..presets import PRESETS
 from ..render import result_line
